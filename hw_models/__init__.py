@@ -1,0 +1,1 @@
+"""hetsim hardware layer: memory technologies, compute units, platforms. No torch, no workloads, no simulator."""

@@ -1,0 +1,42 @@
+"""Install script for hetsim (the design card asks for setup.py)."""
+import re
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+HERE = Path(__file__).parent
+VERSION = re.search(r'__version__ = "([^"]+)"', (HERE / "simulator" / "_version.py").read_text()).group(1)
+
+setup(
+    name="hetsim",
+    version=VERSION,
+    description="Hardware co-design simulator for energy-efficient task adaptation at the edge",
+    long_description=(HERE / "README.md").read_text(encoding="utf-8"),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.11",
+    packages=find_packages(include=["simulator", "simulator.*", "hw_models", "hw_models.*",
+                                    "workloads", "workloads.*"]),
+    include_package_data=True,
+    package_data={
+        "hw_models": ["data/**/*.yaml", "data/*.yaml", "platforms/*.yaml"],
+        "workloads": ["*.md"],
+        "simulator": ["studies/*.yaml"],
+    },
+    install_requires=[
+        # torch is pinned to the local CPU build: a bare `torch` pulls gigabytes of CUDA.
+        "torch==2.13.0",
+        "transformers==5.23.0",
+        "peft==0.21.2",
+        "simpy==4.1.2",
+        "numpy==2.4.6",
+        "pandas==3.1.1",
+        "matplotlib==3.11.2",
+        "pyyaml==6.0.3",
+        "pydantic==2.14.3",   # validated platform / study YAML with field paths in errors
+        "tqdm==4.70.1",       # progress bars on long work (tracing many models, sweeps)
+    ],
+    extras_require={
+        "test": ["pytest==9.2.0", "hypothesis==6.170.15", "pytest-xdist==3.8.0"],
+    },
+    entry_points={"console_scripts": ["hetsim=simulator.cli:main"]},
+)

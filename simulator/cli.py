@@ -1,0 +1,87 @@
+"""The ``hetsim`` command line: one entry point, one subcommand module per command.
+
+Each module in ``simulator/commands`` exposes ``register(subparsers)``; it adds its subparser and sets
+``func`` to a callable ``(args) -> int``. User errors (bad YAML, unknown names, malformed specs) print one
+line and exit with code 2, never a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from simulator._version import __version__
+
+#: Command modules, in the order ``--help`` lists them.
+COMMANDS = ("run", "models", "trace", "platforms", "sweep", "reproduce")
+
+EPILOG = """\
+examples:
+  hetsim run                         the default study: adapter-ALBERT on four platforms
+  hetsim run study.yaml              a study of your own (see README)
+  hetsim models                      the model zoo with parameter counts
+  hetsim trace albert-base-v2 --adapter houlsby:64 --tasks sst2,mnli
+  hetsim platforms show edge-rram    memories, bandwidths, energies, area of a platform
+
+Every command has its own --help. Units: SI inside; reports print pJ, µs, mm².
+"""
+
+
+def user_error_types() -> tuple[type[BaseException], ...]:
+    """The exception types that mean "the user's input is wrong" (exit 2, one line)."""
+    import yaml
+
+    from hw_models.errors import HardwareConfigError
+    from simulator.errors import SimulationConfigError
+    from workloads.errors import WorkloadError
+
+    return (HardwareConfigError, SimulationConfigError, WorkloadError, FileNotFoundError,
+            IsADirectoryError, yaml.YAMLError)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full argument parser with every available command registered."""
+    parser = argparse.ArgumentParser(
+        prog="hetsim",
+        description="hetsim: energy, latency, power, area and memory footprint of adapter-based and "
+        "distilled language models serving a stream of tasks on accelerators with heterogeneous "
+        "memories (SRAM, STT-MRAM, ReRAM, DRAM).",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"hetsim {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        try:
+            module = importlib.import_module(f"simulator.commands.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"simulator.commands.{name}":
+                continue  # command not built yet
+            raise
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``hetsim`` console script. Returns the process exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 0
+    try:
+        return int(args.func(args) or 0)
+    except user_error_types() as exc:
+        msg = str(exc).strip().splitlines()
+        text = msg[0] if msg else type(exc).__name__
+        if isinstance(exc, FileNotFoundError) and exc.filename:
+            text = f"{exc.filename}: no such file"
+        print(f"hetsim: error: {text}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("hetsim: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
