@@ -1,3 +1,23 @@
 """hetsim workload layer: real torch execution traced into torch-free Traces.
 
-Importing this package does not import torch; the tracer and the model zoo import it on use."""
+Importing this package does not import torch; the tracer and the model zoo import it on use:
+``workloads.trace_model`` and ``workloads.Tracer`` are resolved lazily (module ``__getattr__``)."""
+from .compression import CompressionPolicy
+from .errors import WorkloadError
+from .trace import KINDS, ROLES, OpInfo, TensorInfo, Trace, concat_traces, load_trace
+
+__all__ = ["CompressionPolicy", "KINDS", "OpInfo", "ROLES", "TensorInfo", "Trace", "Tracer", "WorkloadError",
+           "concat_traces", "load_trace", "trace_model"]
+
+_LAZY = {"trace_model": "tracer", "Tracer": "tracer"}
+
+
+def __getattr__(name: str):
+    """Import torch-using parts on first use (PEP 562)."""
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
