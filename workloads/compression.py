@@ -37,32 +37,29 @@ def _parse_pairs(spec: str, what: str, example: str) -> list[tuple[str, str]]:
     return pairs
 
 
+def _parse_values(spec: str, what: str, example: str, convert, valid, expected: str) -> dict:
+    out = {}
+    for role, value in _parse_pairs(spec, what, example):
+        try:
+            number = convert(value)
+        except ValueError:
+            number = None
+        if number is None or not valid(number):
+            raise WorkloadError(f"{what}: {role}={value}: out of range or not a number; expected {expected}")
+        out[role] = number
+    return out
+
+
 def parse_bits(spec: str) -> dict[str, int]:
     """Parse ``"weight=8,activation=16"`` into ``{role: bits per element}`` (1..64 bits)."""
-    out = {}
-    for role, value in _parse_pairs(spec, "--bits", "weight=8,activation=16"):
-        try:
-            bits = int(value)
-        except ValueError:
-            bits = 0
-        if not 1 <= bits <= 64:
-            raise WorkloadError(f"--bits: {role}={value}: not a whole number of bits; expected 1..64")
-        out[role] = bits
-    return out
+    return _parse_values(spec, "--bits", "weight=8,activation=16", int, lambda b: 1 <= b <= 64,
+                         "a whole number of bits 1..64")
 
 
 def parse_sparsity(spec: str) -> dict[str, float]:
-    """Parse ``"embedding=0.6"`` into ``{role: fraction of elements not stored}`` (0 ≤ s < 1)."""
-    out = {}
-    for role, value in _parse_pairs(spec, "--sparsity", "embedding=0.6"):
-        try:
-            frac = float(value)
-        except ValueError:
-            frac = -1.0
-        if not 0.0 <= frac < 1.0:
-            raise WorkloadError(f"--sparsity: {role}={value}: not a fraction; expected 0 <= sparsity < 1")
-        out[role] = frac
-    return out
+    """Parse ``"embedding=0.6"`` into ``{role: fraction of elements not stored}`` (0 <= s < 1)."""
+    return _parse_values(spec, "--sparsity", "embedding=0.6", float, lambda f: 0.0 <= f < 1.0,
+                         "a fraction 0 <= sparsity < 1")
 
 
 @dataclass(frozen=True)
