@@ -1,0 +1,554 @@
+"""Results of one simulated (or analytically evaluated) run: the ledger grouped into tables, a summary,
+atomic CSV/JSON output and a Chrome/Perfetto timeline.
+
+Everything here is SI (J, s, bytes, W, m²); the tables keep the unit in each column name. Conversion to
+pJ, µs, mm² happens only in :mod:`simulator.report` and :mod:`simulator.plots`.
+
+The ledger (docs/interfaces.md, "Ledger") has one row per cost event with the columns ``request, task,
+op, module, layer, component, category, energy_J, bytes, start_s, end_s``; the requests table has
+``request, task, arrival_s, start_s, end_s, latency_s, switch, operating_point``.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import pandas as pd
+
+#: Ledger cost categories (docs/interfaces.md).
+CATEGORIES = ("read", "write", "compute", "leakage", "wakeup", "refresh", "switch_load", "transfer")
+#: Categories that cost energy because something was done (as opposed to time passing).
+DYNAMIC_CATEGORIES = ("read", "write", "compute", "switch_load", "transfer")
+#: Categories that cost energy because time passed or power state changed.
+STATIC_CATEGORIES = ("leakage", "wakeup", "refresh")
+#: Ledger categories whose bytes land in (are written to) the row's component.
+WRITE_CATEGORIES = ("write", "switch_load")
+#: Compute components of every platform.
+COMPUTE_UNITS = ("mac_array", "vector_unit")
+#: Default averaging window of the peak-power figure, s.
+DEFAULT_POWER_WINDOW_S = 1e-6
+#: Most grid points a power profile is evaluated on (the window widens past this).
+MAX_POWER_POINTS = 2_000_000
+
+
+def memory_kind(memory: Any) -> str:
+    """``"dram"``, ``"nvm"`` (keeps data without power) or ``"sram"`` (on-chip volatile) for a Memory."""
+    if getattr(memory, "is_dram", False):
+        return "dram"
+    return "sram" if getattr(memory, "volatile", True) else "nvm"
+
+
+def component_kind(component: str, platform: Any) -> str:
+    """The group a ledger component belongs to: ``compute``, ``sram``, ``nvm``, ``dram`` or ``interconnect``."""
+    if component in COMPUTE_UNITS:
+        return "compute"
+    memories = getattr(platform, "memories", {})
+    if component in memories:
+        return memory_kind(memories[component])
+    return "interconnect" if "->" in component else "other"
+
+
+def _as_float(value: Any) -> Any:
+    """A JSON-safe scalar: numpy numbers become Python numbers, infinities and NaN become ``None``."""
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        value = float(value)
+        return value if math.isfinite(value) else None
+    return value
+
+
+def _json_safe(obj: Any) -> Any:
+    """Recursively JSON-safe copy of dicts/lists of scalars (infinite values become ``None``)."""
+    if isinstance(obj, dict):
+        return {str(k): _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_json_safe(v) for v in obj]
+    if isinstance(obj, Path):
+        return str(obj)
+    return _as_float(obj)
+
+
+@contextlib.contextmanager
+def atomic_directory(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary folder beside ``path``; on success it replaces ``path`` in one rename.
+
+    If the body raises, the temporary folder is removed and ``path`` is left as it was, so a failing run
+    never leaves half-written results.
+    """
+    final = Path(path)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
+    try:
+        yield tmp
+        old = None
+        if final.exists():
+            old = final.with_name(f".{final.name}.old-{os.getpid()}")
+            os.rename(final, old)
+        os.rename(tmp, final)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _power_steps(ledger: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Cumulative energy E(t) of the ledger as breakpoints ``t`` (s), values ``E(t)`` (J, right-continuous)
+    and slopes (W) on ``[t_k, t_k+1)``. Each event spreads its energy uniformly over ``[start, end]``;
+    a zero-length event is a step at its start."""
+    start = ledger["start_s"].to_numpy(float)
+    end = np.maximum(ledger["end_s"].to_numpy(float), start)
+    energy = ledger["energy_J"].to_numpy(float)
+    dur = end - start
+    ramp = dur > 0
+    power = np.where(ramp, energy / np.where(ramp, dur, 1.0), 0.0)
+    t = np.unique(np.concatenate([start, end]))
+    dslope = np.zeros(t.size)
+    np.add.at(dslope, np.searchsorted(t, start[ramp]), power[ramp])
+    np.add.at(dslope, np.searchsorted(t, end[ramp]), -power[ramp])
+    jumps = np.zeros(t.size)
+    np.add.at(jumps, np.searchsorted(t, start[~ramp]), energy[~ramp])
+    slope = np.cumsum(dslope)
+    gained = np.concatenate([[0.0], slope[:-1] * np.diff(t)])
+    return t, np.cumsum(gained + jumps), slope
+
+
+def power_profile(ledger: pd.DataFrame, window_s: float = DEFAULT_POWER_WINDOW_S) -> pd.DataFrame:
+    """Average power in consecutive windows of about ``window_s`` seconds, s (narrowed so that whole
+    windows tile the run, widened so that at most ``MAX_POWER_POINTS`` do): columns ``start_s``,
+    ``end_s``, ``power_W``."""
+    if ledger.empty:
+        return pd.DataFrame({"start_s": [], "end_s": [], "power_W": []})
+    t, e_at, slope = _power_steps(ledger)
+    t0, t1 = float(t[0]), float(t[-1])
+    n = 1
+    window = window_s
+    if t1 > t0:  # windows tile the run exactly, so the busiest is never below the average
+        n = max(1, min(MAX_POWER_POINTS, math.ceil((t1 - t0) / window_s)))
+        window = (t1 - t0) / n
+    grid = t0 + window * np.arange(n + 1)
+    k = np.clip(np.searchsorted(t, grid, side="right") - 1, 0, t.size - 1)
+    cumulative = e_at[k] + slope[k] * (grid - t[k])
+    cumulative[0] = 0.0  # left limit: impulses at the first instant fall in the first window
+    cumulative[-1] = max(cumulative[-1], e_at[-1])  # impulses at the very end
+    return pd.DataFrame({"start_s": grid[:-1], "end_s": grid[1:], "power_W": np.diff(cumulative) / window})
+
+
+def _union_length(starts: np.ndarray, ends: np.ndarray) -> float:
+    """Total length (s) of the union of the intervals ``[starts, ends]``."""
+    if starts.size == 0:
+        return 0.0
+    order = np.argsort(starts, kind="stable")
+    s, e = starts[order], np.maximum(ends[order], starts[order])
+    reach = np.maximum.accumulate(e)
+    prev_reach = np.concatenate([[-np.inf], reach[:-1]])
+    return float(np.sum(np.clip(reach - np.maximum(s, prev_reach), 0.0, None)))
+
+
+def _percentile(values: pd.Series, q: float) -> float:
+    """The q-th percentile (linear interpolation) of ``values``, NaN when empty."""
+    return float(np.percentile(values.to_numpy(float), q)) if len(values) else float("nan")
+
+
+def _min_per_op_point(fn, platform: Any) -> float:
+    """Smallest value of ``fn(op_point)`` over the platform's operating points (and the nominal one)."""
+    values = [fn(None)]
+    for point in (getattr(platform, "operating_points", None) or {}).values():
+        values.append(fn(point))
+    return min(values)
+
+
+@dataclass
+class Result:
+    """One platform's run, ready for reporting. Build with :meth:`from_run`.
+
+    ``ledger`` and ``requests`` are the engine's (or evaluator's) tables; ``placement`` the
+    :class:`simulator.placement.Placement`; ``workload`` the served workload (its traces give MACs and
+    compulsory bytes for the lower bound); ``meta`` free-form run facts (engine, seed, mode, ...).
+    """
+
+    ledger: pd.DataFrame
+    requests: pd.DataFrame
+    platform: Any
+    placement: Any = None
+    workload: Any = None
+    meta: dict = field(default_factory=dict)
+    power_window_s: float = DEFAULT_POWER_WINDOW_S
+
+    @classmethod
+    def from_run(cls, run_output: Any, **kwargs: Any) -> "Result":
+        """Wrap a ``RunOutput`` of ``simulator.engine.simulate`` or ``simulator.analytic.evaluate``."""
+        return cls(ledger=run_output.ledger, requests=run_output.requests, platform=run_output.platform,
+                   placement=run_output.placement, workload=getattr(run_output, "workload", None),
+                   meta=dict(getattr(run_output, "meta", {}) or {}), **kwargs)
+
+    # ------------------------------------------------------------------ basic facts
+    @property
+    def name(self) -> str:
+        """The platform's name (the label of this result in tables and figures)."""
+        return str(self.meta.get("label") or getattr(self.platform, "name", "platform"))
+
+    @property
+    def n_requests(self) -> int:
+        """Number of requests served."""
+        return int(len(self.requests))
+
+    @property
+    def total_energy_J(self) -> float:
+        """All energy of the run, J (requests, idle leakage, wake-ups, refresh)."""
+        return float(self.ledger["energy_J"].sum())
+
+    @property
+    def makespan_s(self) -> float:
+        """Simulated time from the first arrival (or t = 0) to the last event, s."""
+        starts = [0.0]
+        ends = [0.0]
+        if len(self.requests):
+            starts.append(float(self.requests["arrival_s"].min()))
+            ends.append(float(self.requests["end_s"].max()))
+        if len(self.ledger):
+            ends.append(float(self.ledger["end_s"].max()))
+        return max(ends) - min(starts)
+
+    # ------------------------------------------------------------------ tables
+    def _category_pivot(self, rows: pd.DataFrame, keys: list[str], value: str = "energy_J") -> pd.DataFrame:
+        """``rows`` summed by ``keys`` with one ``<category>_<value>`` column per ledger category."""
+        table = rows.pivot_table(index=keys, columns="category", values=value, aggfunc="sum",
+                                 fill_value=0.0, observed=True)
+        table = table.reindex(columns=list(CATEGORIES), fill_value=0.0)
+        table.columns = [f"{c}_{value}" for c in table.columns]
+        return table
+
+    def per_op(self) -> pd.DataFrame:
+        """One row per (task, op): ``executions`` (requests that ran it), energy per category summed over
+        the run (J), ``energy_J``, ``energy_per_execution_J``, ``read_bytes``/``write_bytes`` summed (bytes),
+        ``time_per_execution_s`` (mean span of its events, s) and ``macs`` per execution when the trace is
+        known."""
+        rows = self.ledger[self.ledger["op"] >= 0]
+        keys = ["task", "op", "module", "layer"]
+        if rows.empty:
+            return pd.DataFrame(columns=keys + ["executions", "energy_J"])
+        table = self._category_pivot(rows, keys)
+        table["energy_J"] = table.sum(axis=1)
+        grouped = rows.groupby(keys, sort=False, observed=True)
+        table["executions"] = grouped["request"].nunique()
+        table["energy_per_execution_J"] = table["energy_J"] / table["executions"]
+        reads = rows["category"] == "read"
+        table["read_bytes"] = rows[reads].groupby(keys, observed=True)["bytes"].sum()
+        table["write_bytes"] = rows[rows["category"] == "write"].groupby(keys, observed=True)["bytes"].sum()
+        spans = rows.groupby(keys + ["request"], observed=True).agg(s=("start_s", "min"), e=("end_s", "max"))
+        table["time_per_execution_s"] = (spans["e"] - spans["s"]).groupby(level=keys, observed=True).mean()
+        table = table.fillna({"read_bytes": 0.0, "write_bytes": 0.0}).reset_index()
+        table["macs"] = [self._op_macs(task, op) for task, op in zip(table["task"], table["op"])]
+        return table.sort_values(["task", "op"], kind="stable").reset_index(drop=True)
+
+    def _op_macs(self, task: str, op: int) -> float:
+        """MACs of one op of a task's trace (NaN when the workload is not known)."""
+        traces = getattr(self.workload, "traces", None) or {}
+        trace = traces.get(task)
+        if trace is None or op >= len(trace.ops):
+            return float("nan")
+        return float(trace.ops[op].macs)
+
+    def per_layer(self) -> pd.DataFrame:
+        """Energy (J) per ledger category and in total per (task, layer), in execution order, with
+        ``energy_per_request_J`` (total over the run divided by the task's requests)."""
+        rows = self.ledger[self.ledger["op"] >= 0]
+        keys = ["task", "layer"]
+        if rows.empty:
+            return pd.DataFrame(columns=keys + ["energy_J"])
+        table = self._category_pivot(rows, keys)
+        table["energy_J"] = table.sum(axis=1)
+        table["first_op"] = rows.groupby(keys, observed=True)["op"].min()
+        table = table.reset_index().sort_values(["task", "first_op"], kind="stable")
+        counts = self.requests.groupby("task").size()
+        table["energy_per_request_J"] = table["energy_J"] / table["task"].map(counts).astype(float)
+        return table.drop(columns="first_op").reset_index(drop=True)
+
+    def per_memory(self) -> pd.DataFrame:
+        """One row per memory of the platform: technology, kind, capacity (bytes), ``read_bytes``,
+        ``write_bytes`` (bytes landed in it, task-switch loads included), ``reads``/``writes`` (word
+        accesses), energy per category (J), ``dynamic_energy_J``, ``leakage_energy_J``, ``energy_J``,
+        ``peak_occupancy_bytes`` and ``area_m2``."""
+        memories = getattr(self.platform, "memories", {}) or {}
+        rows = self.ledger[self.ledger["component"].isin(list(memories))]
+        energy = self._category_pivot(rows, ["component"]).reindex(list(memories), fill_value=0.0)
+        nbytes = self._category_pivot(rows, ["component"], "bytes").reindex(list(memories), fill_value=0.0)
+        occupancy = getattr(self.placement, "occupancy", None) or {}
+        records = []
+        for name, mem in memories.items():
+            word = max(1.0, getattr(mem, "word_bits", 8) / 8.0)
+            read_b = float(nbytes.loc[name, "read_bytes"])
+            write_b = float(sum(nbytes.loc[name, f"{c}_bytes"] for c in WRITE_CATEGORIES))
+            e = energy.loc[name]
+            dynamic = float(sum(e[f"{c}_energy_J"] for c in DYNAMIC_CATEGORIES))
+            records.append({
+                "memory": name, "technology": getattr(mem, "technology", ""), "kind": memory_kind(mem),
+                "capacity_bytes": getattr(mem, "capacity_bytes", float("nan")),
+                "read_bytes": read_b, "write_bytes": write_b,
+                "reads": math.ceil(read_b / word), "writes": math.ceil(write_b / word),
+                **{f"{c}_energy_J": float(e[f"{c}_energy_J"]) for c in CATEGORIES},
+                "dynamic_energy_J": dynamic, "leakage_energy_J": float(e["leakage_energy_J"]),
+                "energy_J": float(e.sum()),
+                "peak_occupancy_bytes": float(occupancy.get(name, 0.0)),
+                "area_m2": getattr(mem, "area_m2", float("nan")),
+            })
+        return pd.DataFrame.from_records(records)
+
+    def per_compute(self) -> pd.DataFrame:
+        """One row per compute unit: ``compute_energy_J``, ``leakage_energy_J``, ``energy_J`` (J),
+        ``busy_s`` (union of its compute intervals, s) and ``utilisation`` (busy / makespan)."""
+        records = []
+        makespan = self.makespan_s
+        for unit in COMPUTE_UNITS:
+            rows = self.ledger[self.ledger["component"] == unit]
+            compute = rows[rows["category"] == "compute"]
+            busy = _union_length(compute["start_s"].to_numpy(float), compute["end_s"].to_numpy(float))
+            records.append({
+                "unit": unit,
+                "compute_energy_J": float(compute["energy_J"].sum()),
+                "leakage_energy_J": float(rows.loc[rows["category"] == "leakage", "energy_J"].sum()),
+                "energy_J": float(rows["energy_J"].sum()),
+                "busy_s": busy, "utilisation": busy / makespan if makespan > 0 else 0.0,
+            })
+        return pd.DataFrame.from_records(records)
+
+    def per_request(self) -> pd.DataFrame:
+        """The requests table plus ``energy_J`` and ``dynamic_energy_J`` of each request (J; idle
+        leakage between requests is not attributed to any request)."""
+        table = self.requests.copy()
+        rows = self.ledger[self.ledger["request"] >= 0]
+        total = rows.groupby("request")["energy_J"].sum()
+        dynamic = rows[rows["category"].isin(DYNAMIC_CATEGORIES)].groupby("request")["energy_J"].sum()
+        table["energy_J"] = table["request"].map(total).fillna(0.0).astype(float)
+        table["dynamic_energy_J"] = table["request"].map(dynamic).fillna(0.0).astype(float)
+        return table
+
+    def per_task(self) -> pd.DataFrame:
+        """One row per task: ``requests``, ``switches`` (requests that found another task loaded),
+        ``energy_J`` and ``energy_per_request_J`` (J, attributed to its requests), latency mean, p50, p99 (s)."""
+        req = self.per_request()
+        grouped = req.groupby("task", sort=True)
+        table = pd.DataFrame({
+            "requests": grouped.size(),
+            "switches": grouped["switch"].sum().astype(int),
+            "energy_J": grouped["energy_J"].sum(),
+            "latency_mean_s": grouped["latency_s"].mean(),
+            "latency_p50_s": grouped["latency_s"].quantile(0.50),
+            "latency_p99_s": grouped["latency_s"].quantile(0.99),
+        })
+        table["energy_per_request_J"] = table["energy_J"] / table["requests"]
+        return table.reset_index()
+
+    def per_component(self) -> pd.DataFrame:
+        """Energy (J) per ledger component and category with its ``kind`` (compute, sram, nvm, dram,
+        interconnect): the data of the energy-breakdown figure."""
+        table = self._category_pivot(self.ledger, ["component"]).reset_index()
+        table["energy_J"] = table[[f"{c}_energy_J" for c in CATEGORIES]].sum(axis=1)
+        table["kind"] = [component_kind(c, self.platform) for c in table["component"]]
+        return table
+
+    def mapping_table(self) -> pd.DataFrame | None:
+        """The per-op mapping (tiles, loop order, re-fetches) when the run's traffic had mappings
+        (``meta["mappings"]``: a DataFrame, or records), else ``None``."""
+        mappings = self.meta.get("mappings")
+        if mappings is None:
+            return None
+        table = mappings if isinstance(mappings, pd.DataFrame) else pd.DataFrame.from_records(mappings)
+        return None if table.empty else table
+
+    # ------------------------------------------------------------------ summary
+    def nvm_wear(self) -> pd.DataFrame:
+        """For each non-volatile on-chip memory: bytes written, write rate (B/s) and projected lifetime (s)
+        at this rate: ``lifetime_s`` with ideal wear levelling (capacity × endurance / write rate) and
+        ``lifetime_worst_s`` if every write event hit the same cells (endurance / write events per s).
+        Infinite when nothing is written."""
+        mem = self.per_memory()
+        memories = getattr(self.platform, "memories", {}) or {}
+        span = self.makespan_s
+        records = []
+        for row in mem[mem["kind"] == "nvm"].itertuples():
+            rows = self.ledger[(self.ledger["component"] == row.memory)
+                               & self.ledger["category"].isin(WRITE_CATEGORIES) & (self.ledger["bytes"] > 0)]
+            endurance = float(getattr(memories[row.memory], "endurance_writes", math.inf))
+            rate = row.write_bytes / span if span > 0 else 0.0
+            events = len(rows) / span if span > 0 else 0.0
+            records.append({
+                "memory": row.memory, "write_bytes": row.write_bytes, "write_rate_Bps": rate,
+                "lifetime_s": row.capacity_bytes * endurance / rate if rate > 0 else math.inf,
+                "lifetime_worst_s": endurance / events if events > 0 else math.inf,
+            })
+        return pd.DataFrame.from_records(records, columns=["memory", "write_bytes", "write_rate_Bps",
+                                                           "lifetime_s", "lifetime_worst_s"])
+
+    def lower_bound_J(self) -> float:
+        """A floor on the run's energy, J: MACs × the cheapest MAC energy (over operating points) +
+        compulsory bytes (each tensor an op reads, read once per request) × the cheapest read energy
+        per byte of any memory. NaN when the workload is unknown."""
+        traces = getattr(self.workload, "traces", None)
+        if not traces:
+            return float("nan")
+        mac = self.platform.mac_array
+        mac_J = _min_per_op_point(lambda p: mac.energy_per_mac_J(p), self.platform)
+        read_J_per_byte = min(m.read_energy(max(1.0, m.word_bits / 8)) / max(1.0, m.word_bits / 8)
+                              for m in self.platform.memories.values())
+        per_task = {task: (sum(op.macs for op in trace.ops), compulsory_read_bytes(trace))
+                    for task, trace in traces.items()}
+        total = 0.0
+        for task in self.requests["task"]:
+            macs, nbytes = per_task[task]
+            total += macs * mac_J + nbytes * read_J_per_byte
+        return total
+
+    def summary(self) -> dict[str, Any]:
+        """The headline numbers (SI units, unit in each key): energy per inference (total, dynamic,
+        leakage share), latency p50/p99, throughput, average and peak power, area, peak occupancy per
+        memory, NVM writes and lifetime, and the lower bound with the ratio to it."""
+        n = max(1, self.n_requests)
+        total = self.total_energy_J
+        cats = self.ledger.groupby("category")["energy_J"].sum().reindex(list(CATEGORIES), fill_value=0.0)
+        span = self.makespan_s
+        profile = power_profile(self.ledger, self.power_window_s)
+        lat = self.requests["latency_s"] if len(self.requests) else pd.Series(dtype=float)
+        bound = self.lower_bound_J()
+        wear = self.nvm_wear()
+        occupancy = getattr(self.placement, "occupancy", None) or {}
+        out: dict[str, Any] = {
+            "platform": self.name,
+            "requests": self.n_requests,
+            "switches": int(self.requests["switch"].sum()) if len(self.requests) else 0,
+            "energy_J": total,
+            "energy_per_inference_J": total / n,
+            "dynamic_energy_per_inference_J": float(cats[list(DYNAMIC_CATEGORIES)].sum()) / n,
+            "leakage_energy_per_inference_J": float(cats[list(STATIC_CATEGORIES)].sum()) / n,
+            "leakage_share": float(cats[list(STATIC_CATEGORIES)].sum()) / total if total > 0 else 0.0,
+            **{f"{c}_energy_J": float(cats[c]) for c in CATEGORIES},
+            "latency_mean_s": float(lat.mean()) if len(lat) else float("nan"),
+            "latency_p50_s": _percentile(lat, 50),
+            "latency_p99_s": _percentile(lat, 99),
+            "makespan_s": span,
+            "throughput_rps": self.n_requests / span if span > 0 else float("nan"),
+            "average_power_W": total / span if span > 0 else float("nan"),
+            "peak_power_W": float(profile["power_W"].max()) if len(profile) else 0.0,
+            "power_window_s": self.power_window_s,
+            "area_m2": float(getattr(self.platform, "area_m2", float("nan"))),
+            "peak_occupancy_bytes": {k: float(v) for k, v in occupancy.items()},
+            "nvm_write_bytes": float(wear["write_bytes"].sum()),
+            "nvm_lifetime_s": float(wear["lifetime_s"].min()) if len(wear) else math.inf,
+            "nvm_lifetime_worst_s": float(wear["lifetime_worst_s"].min()) if len(wear) else math.inf,
+            "lower_bound_J": bound,
+            "lower_bound_per_inference_J": bound / n,
+            "ratio_to_lower_bound": total / bound if bound and bound > 0 else float("nan"),
+        }
+        by_kind = self.per_component().groupby("kind")["energy_J"].sum()
+        for kind in ("compute", "sram", "nvm", "dram", "interconnect"):
+            out[f"{kind}_energy_per_inference_J"] = float(by_kind.get(kind, 0.0)) / n
+        return out
+
+    # ------------------------------------------------------------------ output
+    def tables(self) -> dict[str, pd.DataFrame]:
+        """Every table by file stem (``per_op`` ... ``placement``, ``mapping`` when there is one)."""
+        tables = {"per_op": self.per_op(), "per_layer": self.per_layer(), "per_memory": self.per_memory(),
+                  "per_compute": self.per_compute(), "per_task": self.per_task(),
+                  "per_request": self.per_request(), "per_component": self.per_component(),
+                  "nvm_wear": self.nvm_wear()}
+        placement_table = getattr(self.placement, "table", None)
+        if isinstance(placement_table, pd.DataFrame):
+            tables["placement"] = placement_table
+        mapping = self.mapping_table()
+        if mapping is not None:
+            tables["mapping"] = mapping
+        return tables
+
+    def write_into(self, folder: Path, *, ledger: bool = False) -> list[Path]:
+        """Write the tables (CSV), ``summary.json`` and optionally ``ledger.csv`` into an existing folder
+        (no atomicity: see :meth:`save`). Returns the files written."""
+        written = []
+        for stem, table in self.tables().items():
+            written.append(folder / f"{stem}.csv")
+            table.to_csv(written[-1], index=False)
+        if ledger:
+            written.append(folder / "ledger.csv")
+            self.ledger.to_csv(written[-1], index=False)
+        meta = {k: v for k, v in self.meta.items() if k != "mappings"}
+        written.append(folder / "summary.json")
+        written[-1].write_text(json.dumps(_json_safe({"summary": self.summary(), "meta": meta}), indent=2,
+                                          default=str) + "\n")
+        return written
+
+    def save(self, path: str | os.PathLike, *, ledger: bool = False) -> Path:
+        """Write every table as CSV and the summary as JSON into folder ``path``, atomically (a temporary
+        folder renamed into place; on error nothing is left). Returns ``path``."""
+        with atomic_directory(path) as tmp:
+            self.write_into(tmp, ledger=ledger)
+        return Path(path)
+
+    def perfetto_events(self, *, pid: int = 1, max_detail_requests: int | None = None) -> list[dict]:
+        """Chrome trace events (``ph: X``, times in µs) for this run: one track of requests, then one track
+        per component with an event per (request, op, component) carrying its energy (J) and bytes.
+        Only the first ``max_detail_requests`` requests get op-level events (all when ``None``)."""
+        events: list[dict] = [{"ph": "M", "pid": pid, "name": "process_name", "args": {"name": self.name}}]
+        tids = {"requests": 0}
+        for comp in list(COMPUTE_UNITS) + list(getattr(self.platform, "memories", {}) or {}) + sorted(
+                set(self.ledger["component"]) - set(COMPUTE_UNITS)):
+            tids.setdefault(comp, len(tids))
+        for comp, tid in tids.items():
+            events.append({"ph": "M", "pid": pid, "tid": tid, "name": "thread_name", "args": {"name": comp}})
+        for r in self.requests.itertuples():
+            events.append({"ph": "X", "pid": pid, "tid": 0, "name": f"request {r.request} ({r.task})",
+                           "cat": "switch" if r.switch else "request", "ts": r.start_s * 1e6,
+                           "dur": max(0.0, (r.end_s - r.start_s) * 1e6),
+                           "args": {"task": r.task, "switch": bool(r.switch), "arrival_s": r.arrival_s,
+                                    "latency_s": r.latency_s}})
+        rows = self.ledger
+        if max_detail_requests is not None:
+            keep = set(self.requests["request"].iloc[:max_detail_requests])
+            rows = rows[rows["request"].isin(keep)]
+        rows = rows[rows["category"] != "leakage"]
+        grouped = rows.groupby(["request", "op", "component", "task", "module", "category"], sort=False,
+                               observed=True).agg(start_s=("start_s", "min"), end_s=("end_s", "max"),
+                                                  energy_J=("energy_J", "sum"), bytes=("bytes", "sum"))
+        for (request, op, comp, task, module, cat), g in grouped.iterrows():
+            events.append({"ph": "X", "pid": pid, "tid": tids[comp], "name": module or cat, "cat": cat,
+                           "ts": g.start_s * 1e6, "dur": max(0.0, (g.end_s - g.start_s) * 1e6),
+                           "args": {"request": int(request), "op": int(op), "task": task,
+                                    "energy_J": float(g.energy_J), "bytes": float(g.bytes)}})
+        return events
+
+    def to_perfetto(self, path: str | os.PathLike, *, max_detail_requests: int | None = None) -> Path:
+        """Write the timeline as Chrome/Perfetto trace JSON (open in ui.perfetto.dev). Returns ``path``."""
+        return write_perfetto([self], path, max_detail_requests=max_detail_requests)
+
+
+def compulsory_read_bytes(trace: Any) -> float:
+    """Bytes one forward pass must read at least, bytes: every tensor an op reads, once, as many elements
+    as the op that reads most of it touches."""
+    most: dict[int, int] = {}
+    for op in trace.ops:
+        for tid, elements in op.reads.items():
+            if elements > most.get(tid, 0):
+                most[tid] = elements
+    return float(sum(trace.tensors[tid].bytes_for(n) for tid, n in most.items()))
+
+
+def write_perfetto(results: list[Result], path: str | os.PathLike, *,
+                   max_detail_requests: int | None = None) -> Path:
+    """Write the timelines of several results (one Perfetto process each) to one trace JSON file,
+    atomically. Returns ``path``."""
+    events: list[dict] = []
+    for pid, result in enumerate(results, start=1):
+        events.extend(result.perfetto_events(pid=pid, max_detail_requests=max_detail_requests))
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps({"traceEvents": _json_safe(events), "displayTimeUnit": "ns"}))
+    os.replace(tmp, path)
+    return path

@@ -1,0 +1,223 @@
+"""Result tables, summary, atomic saving and Perfetto export, on ledgers built here by hand (so the
+expected numbers are known) and checked for agreement between independent groupings."""
+from __future__ import annotations
+
+import json
+import math
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from simulator import results as R
+from simulator.results import Result, atomic_directory, power_profile
+
+LEDGER_COLUMNS = ["request", "task", "op", "module", "layer", "component", "category", "energy_J", "bytes",
+                  "start_s", "end_s"]
+
+
+def _memory(name, *, volatile=True, is_dram=False, endurance=math.inf, capacity=1 << 20, word_bits=64,
+            read_pJ_per_byte=1.0):
+    """A memory with the attributes Result reads (linear read energy, pJ per byte)."""
+    return SimpleNamespace(name=name, technology=name, volatile=volatile, is_dram=is_dram,
+                           endurance_writes=endurance, capacity_bytes=capacity, word_bits=word_bits,
+                           area_m2=1e-6, read_energy=lambda n, e=read_pJ_per_byte: n * e * 1e-12)
+
+
+def _platform(mac_pJ=0.5):
+    memories = {"sram": _memory("sram", read_pJ_per_byte=0.2), "nvm": _memory("nvm", volatile=False,
+                endurance=1e6, capacity=4096), "dram": _memory("dram", is_dram=True, read_pJ_per_byte=8.0)}
+    mac = SimpleNamespace(energy_per_mac_J=lambda op=None: mac_pJ * 1e-12 * (op.scale if op else 1.0))
+    points = {"low": SimpleNamespace(scale=0.5), "high": SimpleNamespace(scale=1.2)}
+    return SimpleNamespace(name="toy", memories=memories, mac_array=mac, operating_points=points,
+                           area_m2=3e-6)
+
+
+COMPONENTS = [("sram", "read"), ("nvm", "read"), ("dram", "read"), ("sram", "write"), ("nvm", "switch_load"),
+              ("mac_array", "compute"), ("vector_unit", "compute"), ("dram->sram", "transfer")]
+
+
+def _amount(lo, hi):
+    """Zero or a value in [lo, hi]: physical magnitudes, not subnormal floats."""
+    return st.one_of(st.just(0.0), st.floats(lo, hi))
+
+
+@st.composite
+def runs(draw):
+    """A random ledger of requests running ops on the toy platform, with idle leakage between them."""
+    n_req = draw(st.integers(1, 6))
+    rows, reqs, t = [], [], 0.0
+    tasks = ["a", "b"]
+    for r in range(n_req):
+        task = draw(st.sampled_from(tasks))
+        t += draw(_amount(1e-9, 1e-3))
+        if t > 0:
+            rows.append([-1, "", -1, "", "", "sram", "leakage", draw(_amount(1e-12, 1e-6)), 0.0, 0.0 if not reqs
+                         else reqs[-1][4], t])
+        start = t
+        for op in range(draw(st.integers(1, 5))):
+            for comp, cat in draw(st.lists(st.sampled_from(COMPONENTS), min_size=1, max_size=4)):
+                dur = draw(_amount(1e-9, 1e-5))
+                rows.append([r, task, op, f"m{op}", f"layer#{op % 2}", comp, cat,
+                             draw(_amount(1e-15, 1e-6)), draw(_amount(1, 1e4)), t, t + dur])
+                t += dur
+        reqs.append([r, task, start, start, t, t - start, bool(r and task != reqs[-1][1]), "nominal"])
+    ledger = pd.DataFrame(rows, columns=LEDGER_COLUMNS)
+    requests = pd.DataFrame(reqs, columns=["request", "task", "arrival_s", "start_s", "end_s", "latency_s",
+                                           "switch", "operating_point"])
+    return Result(ledger=ledger, requests=requests, platform=_platform(),
+                  placement=SimpleNamespace(occupancy={"sram": 100.0}, table=pd.DataFrame({"tensor": ["w"]})))
+
+
+@settings(max_examples=40, deadline=None)
+@given(runs())
+def test_every_grouping_sums_to_the_ledger_total(result):
+    total = result.total_energy_J
+    close = lambda x: math.isclose(x, total, rel_tol=1e-9, abs_tol=1e-21)  # noqa: E731
+    by_memory = result.per_memory()["energy_J"].sum()
+    by_compute = result.per_compute()["energy_J"].sum()
+    links = result.ledger.loc[result.ledger["component"].str.contains("->"), "energy_J"].sum()
+    assert close(by_memory + by_compute + links)
+    assert close(result.per_component()["energy_J"].sum())
+    idle = result.ledger.loc[result.ledger["request"] < 0, "energy_J"].sum()
+    op_less = result.ledger.loc[result.ledger["op"] < 0, "energy_J"].sum()
+    assert close(result.per_request()["energy_J"].sum() + idle)
+    assert close(result.per_task()["energy_J"].sum() + idle)
+    assert close(result.per_op()["energy_J"].sum() + op_less)
+    assert close(result.per_layer()["energy_J"].sum() + op_less)
+    s = result.summary()
+    assert close(s["energy_per_inference_J"] * result.n_requests)
+    parts = sum(s[f"{k}_energy_per_inference_J"] for k in ("compute", "sram", "nvm", "dram", "interconnect"))
+    assert close(parts * result.n_requests)
+    for table in result.tables().values():
+        numeric = table.select_dtypes("number")
+        assert (numeric.fillna(0).to_numpy() >= 0).all()
+
+
+@settings(max_examples=40, deadline=None)
+@given(runs(), st.sampled_from([1e-7, 1e-6, 1e-5]))
+def test_power_profile_integrates_to_the_energy_and_peak_is_at_least_average(result, window):
+    profile = power_profile(result.ledger, window)
+    width = (profile["end_s"] - profile["start_s"]).to_numpy()
+    assert math.isclose(float((profile["power_W"] * width).sum()), result.total_energy_J, rel_tol=1e-7,
+                        abs_tol=1e-18)
+    result.power_window_s = window
+    s = result.summary()
+    if s["makespan_s"] > 0:
+        assert s["peak_power_W"] >= s["average_power_W"] * (1 - 1e-9)
+
+
+def test_power_profile_of_one_ramp_and_one_impulse_by_hand():
+    ledger = pd.DataFrame([[0, "a", 0, "m", "l", "sram", "read", 4e-6, 0, 0.0, 4e-6],
+                           [0, "a", 1, "m", "l", "sram", "read", 1e-6, 0, 2.5e-6, 2.5e-6]],
+                          columns=LEDGER_COLUMNS)
+    profile = power_profile(ledger, 1e-6)
+    assert np.allclose(profile["power_W"], [1.0, 1.0, 2.0, 1.0])
+
+
+@given(st.lists(st.tuples(st.integers(0, 50), st.integers(0, 20)), max_size=12))
+def test_union_length_matches_a_brute_force_count(intervals):
+    starts = np.array([s for s, _ in intervals], float)
+    ends = np.array([s + d for s, d in intervals], float)
+    covered = {x for s, d in intervals for x in range(s, s + d)}
+    assert R._union_length(starts, ends) == len(covered)
+
+
+def _toy_trace():
+    """Two tensors: a weight read by two ops (6 and 10 elements, 1 byte each) and an input (4 elements)."""
+    tensor = lambda n, b: SimpleNamespace(bytes_for=lambda e, b=b: e * b)  # noqa: E731
+    ops = [SimpleNamespace(macs=100, reads={0: 6, 1: 4}), SimpleNamespace(macs=50, reads={0: 10})]
+    return SimpleNamespace(ops=ops, tensors={0: tensor(10, 1.0), 1: tensor(4, 2.0)})
+
+
+def test_lower_bound_by_hand():
+    ledger = pd.DataFrame([[r, "a", 0, "m", "l", "mac_array", "compute", 1e-9, 0, r, r + 0.5] for r in (0, 1)],
+                          columns=LEDGER_COLUMNS)
+    requests = pd.DataFrame({"request": [0, 1], "task": ["a", "a"], "arrival_s": [0.0, 1.0],
+                             "start_s": [0.0, 1.0], "end_s": [0.5, 1.5], "latency_s": [0.5, 0.5],
+                             "switch": [False, False], "operating_point": ["n", "n"]})
+    result = Result(ledger, requests, _platform(), workload=SimpleNamespace(traces={"a": _toy_trace()}))
+    # MACs 150 × 0.25 pJ (low operating point); compulsory reads 10 B + 8 B at 0.2 pJ/B (sram).
+    per_request = 150 * 0.25e-12 + 18 * 0.2e-12
+    assert math.isclose(result.lower_bound_J(), 2 * per_request, rel_tol=1e-12)
+    s = result.summary()
+    assert math.isclose(s["ratio_to_lower_bound"], 2e-9 / (2 * per_request), rel_tol=1e-12)
+    assert s["latency_p50_s"] == 0.5 and s["throughput_rps"] == pytest.approx(2 / 1.5)
+    assert R.compulsory_read_bytes(_toy_trace()) == 18.0
+
+
+def test_nvm_lifetime_by_hand():
+    # 3 switch loads of 1024 B into a 4096 B NVM with endurance 1e6 over 10 s.
+    rows = [[i, "a", -1, "", "", "nvm", "switch_load", 1e-9, 1024.0, 3.0 * i, 3.0 * i + 1] for i in range(3)]
+    ledger = pd.DataFrame(rows + [[-1, "", -1, "", "", "sram", "leakage", 1e-9, 0.0, 0.0, 10.0]],
+                          columns=LEDGER_COLUMNS)
+    requests = pd.DataFrame({"request": [0, 1, 2], "task": ["a"] * 3, "arrival_s": [0.0, 3.0, 6.0],
+                             "start_s": [0.0, 3.0, 6.0], "end_s": [1.0, 4.0, 7.0], "latency_s": [1.0] * 3,
+                             "switch": [True] * 3, "operating_point": ["n"] * 3})
+    wear = Result(ledger, requests, _platform()).nvm_wear().set_index("memory")
+    assert wear.loc["nvm", "write_bytes"] == 3072
+    assert math.isclose(wear.loc["nvm", "lifetime_s"], 4096 * 1e6 / (3072 / 10))
+    assert math.isclose(wear.loc["nvm", "lifetime_worst_s"], 1e6 / 0.3)
+
+
+@settings(max_examples=10, deadline=None)
+@given(runs())
+def test_save_round_trips_every_table(tmp_path_factory, result):
+    out = result.save(tmp_path_factory.mktemp("r") / "run")
+    for stem, table in result.tables().items():
+        back = pd.read_csv(out / f"{stem}.csv")
+        assert list(back.columns) == [str(c) for c in table.columns]
+        assert len(back) == len(table)
+        numeric = table.select_dtypes("number").columns
+        assert np.allclose(back[numeric].to_numpy(float), table[numeric].to_numpy(float), equal_nan=True)
+    summary = json.loads((out / "summary.json").read_text())["summary"]
+    assert math.isclose(summary["energy_J"], result.total_energy_J, rel_tol=1e-12, abs_tol=1e-30)
+
+
+@settings(max_examples=3, deadline=None)
+@given(runs())
+def test_a_failing_save_leaves_nothing_and_keeps_the_old_folder(tmp_path_factory, result):
+    tmp_path = tmp_path_factory.mktemp("fail")
+    target = tmp_path / "run"
+    calls = []
+
+    def fail_half_way(self, folder, **kw):
+        (folder / "per_op.csv").write_text("half")
+        calls.append(folder)
+        raise RuntimeError("disk full")
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(Result, "write_into", fail_half_way)
+        with pytest.raises(RuntimeError):
+            result.save(target)
+        assert not target.exists() and not calls[0].exists() and list(tmp_path.iterdir()) == []
+        target.mkdir()
+        (target / "keep.txt").write_text("old")
+        with pytest.raises(RuntimeError):
+            result.save(target)
+    assert (target / "keep.txt").read_text() == "old" and len(list(tmp_path.iterdir())) == 1
+
+
+def test_atomic_directory_replaces_an_existing_folder(tmp_path):
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "stale.csv").write_text("x")
+    with atomic_directory(tmp_path / "out") as tmp:
+        (tmp / "new.csv").write_text("y")
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["new.csv"]
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]
+
+
+@settings(max_examples=20, deadline=None)
+@given(runs())
+def test_perfetto_events_carry_all_non_leakage_energy(tmp_path_factory, result):
+    path = result.to_perfetto(tmp_path_factory.mktemp("p") / "t.json")
+    events = json.loads(path.read_text())["traceEvents"]
+    spans = [e for e in events if e["ph"] == "X" and e["tid"] != 0]
+    assert all(e["ph"] in ("X", "M") for e in events)
+    expected = result.ledger.loc[result.ledger["category"] != "leakage", "energy_J"].sum()
+    assert math.isclose(sum(e["args"]["energy_J"] for e in spans), expected, rel_tol=1e-9, abs_tol=1e-21)
+    assert sum(e["ph"] == "X" and e["tid"] == 0 for e in events) == result.n_requests
+    assert all(e["dur"] >= 0 for e in spans)
