@@ -1,0 +1,233 @@
+"""Placement: which memory of a platform holds each tensor of a multi-task workload, and why.
+
+The platform's policy lists, per tensor role, memories in order of preference. Tensors are placed in this
+order, each into the first listed memory where it fits (``on_overflow: next``) or failing with an error
+naming the tensor, its size and the memory (``on_overflow: error``):
+
+1. shared parameters (owner ``"shared"``), once for the whole workload (identified by ``(owner, name)``);
+2. task-owned parameters (adapters, heads, or per-task models). With ``adapters: resident`` every task's
+   set stays in memory. With ``adapters: load_on_switch`` a memory that has a backing store
+   (``Memory.backed_by``) holds one task's set at a time (its switch region is as large as the largest
+   task's set) and the set is loaded from the backing store on a task switch; a memory without a backing
+   store keeps every task's set resident;
+3. run-time tensors (activations, inputs, outputs, caches, state) of each task by liveness: a tensor
+   occupies its memory from the first op that touches it to the last, so the peak is the peak of live
+   bytes over op order, not their sum. Activations of different tasks never coexist (one request is
+   served at a time; see :mod:`simulator.engine`).
+
+Sizes are ``TensorInfo.stored_bytes`` (bytes, after compression).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from simulator.errors import SimulationConfigError
+
+#: Roles whose tensors are parameters (the rest are placed by liveness). Same as workloads.trace.
+PARAMETER_ROLES = ("weight", "embedding", "adapter")
+
+#: Columns of :attr:`Placement.table`.
+TABLE_COLUMNS = ("tensor", "role", "owner", "task", "bytes", "memory", "reason", "loaded_on_switch",
+                 "live_from_op", "live_to_op")
+
+
+@dataclass
+class Placement:
+    """Where every tensor went.
+
+    ``home``: ``(owner, name) -> memory`` for parameters. ``runtime_home``: ``task -> {tensor id -> memory}``
+    for run-time tensors. ``table``: one row per placed tensor (:data:`TABLE_COLUMNS`; bytes in bytes).
+    ``occupancy``: peak bytes per memory. ``switch_loads``: ``task -> {(backing, home): bytes}`` loaded
+    when a request of that task follows one of another task (empty with ``adapters: resident``).
+    """
+    home: dict[tuple[str, str], str]
+    runtime_home: dict[str, dict[int, str]]
+    table: pd.DataFrame
+    occupancy: dict[str, float]
+    switch_loads: dict[str, dict[tuple[str, str], float]] = field(default_factory=dict)
+    task_of_trace: dict[int, str] = field(default_factory=dict, repr=False)
+
+    def home_of(self, trace: Any, tensor_id: int) -> str:
+        """The memory holding tensor ``tensor_id`` of ``trace`` (one of the workload's traces)."""
+        t = trace.tensors[tensor_id]
+        if t.role in PARAMETER_ROLES:
+            return self.home[(t.owner, t.name)]
+        return self.runtime_home[self.task_of_trace[id(trace)]][tensor_id]
+
+    def homes(self, trace: Any) -> dict[int, str]:
+        """``tensor id -> memory`` for every tensor of ``trace`` (the ``homes`` argument of op_traffic)."""
+        runtime = self.runtime_home[self.task_of_trace[id(trace)]]
+        return {tid: (self.home[(t.owner, t.name)] if t.role in PARAMETER_ROLES else runtime[tid])
+                for tid, t in trace.tensors.items()}
+
+    def resident_bytes(self, memory: str) -> float:
+        """Bytes of parameters that stay in ``memory`` between requests (bytes)."""
+        rows = self.table[(self.table["memory"] == memory) & self.table["role"].isin(PARAMETER_ROLES)]
+        return float(rows["bytes"].sum())
+
+
+def _fmt_bytes(n: float) -> str:
+    return f"{n:,.0f} B"
+
+
+class _Placer:
+    """The mutable bookkeeping of one placement run."""
+
+    def __init__(self, workload, platform):
+        self.workload = workload
+        self.platform = platform
+        self.policy = platform.placement
+        self.mems = platform.memories
+        self.capacity = {m: float(mem.capacity_bytes) for m, mem in self.mems.items()}
+        self.static = dict.fromkeys(self.mems, 0.0)          # shared + resident task-owned parameters
+        self.region = {m: {t: 0.0 for t in workload.traces} for m in self.mems}  # per-task switch regions
+        self.rows: list[tuple] = []
+        self.where = getattr(platform, "source", "") or getattr(platform, "name", "platform")
+        for role, names in self.policy.roles.items():
+            for i, m in enumerate(names):
+                if m not in self.mems:
+                    raise SimulationConfigError(
+                        f"{self.where}: placement.roles.{role}[{i}]: unknown memory {m!r}; "
+                        f"expected one of {', '.join(self.mems)}")
+
+    def preferences(self, role: str) -> list[str]:
+        names = self.policy.roles.get(role)
+        if not names:
+            raise SimulationConfigError(
+                f"{self.where}: placement.roles.{role}: missing; expected a list of memories for "
+                f"tensors of role {role!r}")
+        return list(names)
+
+    def region_peak(self, m: str) -> float:
+        return max(self.region[m].values(), default=0.0)
+
+    def choose(self, name: str, role: str, size: float, free_in) -> tuple[str, str]:
+        """The first memory in ``role``'s order where ``free_in(m) >= size``, and the reason."""
+        prefs = self.preferences(role)
+        for i, m in enumerate(prefs):
+            if free_in(m) >= size:
+                if i == 0:
+                    return m, f"role {role}: 1st choice"
+                return m, f"role {role}: overflow from {', '.join(prefs[:i])} (full)"
+            if self.policy.on_overflow == "error":
+                break
+        m = prefs[i]
+        hint = "a larger memory or on_overflow: next" if self.policy.on_overflow == "error" else \
+            "larger memories or a smaller model"
+        raise SimulationConfigError(
+            f"{self.where}: placement.roles.{role}: tensor {name} ({_fmt_bytes(size)}) does not fit in "
+            f"memory {m} ({_fmt_bytes(max(free_in(m), 0.0))} free of {_fmt_bytes(self.capacity[m])}); "
+            f"expected {hint}")
+
+
+def _parameters(workload) -> tuple[list, list]:
+    """Unique shared and task-owned parameters in first-use order: lists of (key, tensor, task)."""
+    shared, owned, seen = [], [], set()
+    for task, trace in workload.traces.items():
+        for t in trace.tensors.values():
+            if t.role not in PARAMETER_ROLES or (t.owner, t.name) in seen:
+                continue
+            seen.add((t.owner, t.name))
+            if t.owner == "shared":
+                shared.append(((t.owner, t.name), t, task))
+            else:
+                owned.append(((t.owner, t.name), t, t.owner if t.owner in workload.traces else task))
+    return shared, owned
+
+
+def _liveness(trace) -> dict[int, tuple[int, int]]:
+    """tensor id -> (first op index, last op index) touching it, for run-time tensors."""
+    first: dict[int, int] = {}
+    last: dict[int, int] = {}
+    for i, op in enumerate(trace.ops):
+        for tid in (*op.reads, *op.writes):
+            if trace.tensors[tid].role not in PARAMETER_ROLES:
+                first.setdefault(tid, i)
+                last[tid] = i
+    return {tid: (first[tid], last[tid]) for tid in first}
+
+
+def place(workload, platform) -> Placement:
+    """Place every tensor of ``workload`` (a :class:`simulator.workload.Workload`) on ``platform``.
+
+    Raises :class:`SimulationConfigError` when a tensor fits nowhere it may go (the message names the
+    tensor, its size in bytes and the memory) or the policy lacks a role.
+    """
+    p = _Placer(workload, platform)
+    load_on_switch = p.policy.adapters == "load_on_switch"
+    home: dict[tuple[str, str], str] = {}
+    switch_loads: dict[str, dict[tuple[str, str], float]] = {t: {} for t in workload.traces}
+
+    shared, owned = _parameters(workload)
+    for key, t, _task in shared:
+        size = t.stored_bytes
+        m, why = p.choose(t.name, t.role, size,
+                          lambda m: p.capacity[m] - p.static[m] - p.region_peak(m))
+        p.static[m] += size
+        home[key] = m
+        p.rows.append((t.name, t.role, t.owner, "", size, m, why, False, -1, -1))
+
+    for key, t, task in owned:
+        size = t.stored_bytes
+
+        def free(m, task=task):
+            if load_on_switch and p.mems[m].backed_by:
+                other = max((v for k, v in p.region[m].items() if k != task), default=0.0)
+                return p.capacity[m] - p.static[m] - max(other, p.region[m][task])
+            return p.capacity[m] - p.static[m] - p.region_peak(m)
+        m, why = p.choose(t.name, t.role, size, free)
+        backing = p.mems[m].backed_by
+        loaded = bool(load_on_switch and backing)
+        if loaded:
+            if backing not in p.mems:
+                raise SimulationConfigError(
+                    f"{p.where}: memories.{m}.backed_by: unknown memory {backing!r}; "
+                    f"expected one of {', '.join(p.mems)}")
+            p.region[m][task] += size
+            loads = switch_loads.setdefault(task, {})
+            loads[(backing, m)] = loads.get((backing, m), 0.0) + size
+            why += f"; loaded from {backing} on a switch to {task}"
+        else:
+            p.static[m] += size
+            if load_on_switch:
+                why += f"; resident ({m} has no backing store)"
+        home[key] = m
+        p.rows.append((t.name, t.role, t.owner, task, size, m, why, loaded, -1, -1))
+
+    runtime_home: dict[str, dict[int, str]] = {}
+    runtime_peak = {m: 0.0 for m in p.mems}
+    for task, trace in workload.traces.items():
+        n = max(len(trace.ops), 1)
+        profile = {m: np.zeros(n) for m in p.mems}
+        homes: dict[int, str] = {}
+        live = _liveness(trace)
+        order = sorted(live, key=lambda tid: (live[tid][0], tid))
+        for tid in order:
+            t = trace.tensors[tid]
+            lo, hi = live[tid]
+            size = t.stored_bytes
+
+            def free(m, lo=lo, hi=hi, task=task):
+                base = p.capacity[m] - p.static[m] - p.region[m][task]
+                return base - float(profile[m][lo:hi + 1].max())
+            m, why = p.choose(t.name, t.role, size, free)
+            profile[m][lo:hi + 1] += size
+            homes[tid] = m
+            p.rows.append((t.name, t.role, t.owner, task, size, m, why + "; live ops "
+                           f"{lo}..{hi}", False, lo, hi))
+        for tid, t in trace.tensors.items():  # run-time tensors no op touches: first choice, no space
+            if t.role not in PARAMETER_ROLES and tid not in homes:
+                homes[tid] = p.preferences(t.role)[0]
+        runtime_home[task] = homes
+        for m in p.mems:
+            runtime_peak[m] = max(runtime_peak[m], p.region[m][task] + float(profile[m].max()))
+
+    occupancy = {m: p.static[m] + max(runtime_peak[m], p.region_peak(m)) for m in p.mems}
+    table = pd.DataFrame(p.rows, columns=list(TABLE_COLUMNS))
+    return Placement(home=home, runtime_home=runtime_home, table=table, occupancy=occupancy,
+                     switch_loads={t: v for t, v in switch_loads.items() if v},
+                     task_of_trace={id(tr): task for task, tr in workload.traces.items()})
