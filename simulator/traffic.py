@@ -124,6 +124,22 @@ def op_traffic(op: "OpInfo", trace: "Trace", homes: dict[int, str], platform: "P
     if objective not in OBJECTIVES:
         raise SimulationConfigError(f"objective: got {objective!r}; expected one of {', '.join(OBJECTIVES)}")
     reads, writes = compulsory_traffic(op, trace, homes)
+    from simulator import mapping as mapping_mod  # local: mapping imports this module
+    buffer = mapping_mod.staging_buffer(platform)
+    if buffer is not None:
+        if uses_mac_array(op):
+            chosen = mapping_mod.map_op(op, trace, homes, platform, buffer, objective=objective)
+            if chosen is not None:
+                return OpTraffic(reads=dict(chosen.reads), writes=dict(chosen.writes),
+                                 compute_unit="mac_array", cycles=chosen.cycles,
+                                 utilisation=chosen.utilisation, mapping=chosen,
+                                 compulsory_reads=reads, compulsory_writes=writes)
+        else:
+            unit, cycles, util = compute_cycles(op, platform)
+            s_reads, s_writes = mapping_mod.stream_vector_op(op, trace, homes, buffer)
+            return OpTraffic(reads=s_reads, writes=s_writes, compute_unit=unit, cycles=cycles,
+                             utilisation=util, mapping=None,
+                             compulsory_reads=reads, compulsory_writes=writes)
     unit, cycles, util = compute_cycles(op, platform)
     return OpTraffic(reads=dict(reads), writes=dict(writes), compute_unit=unit, cycles=cycles,
                      utilisation=util, mapping=None, compulsory_reads=reads, compulsory_writes=writes)

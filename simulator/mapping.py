@@ -1,0 +1,457 @@
+"""Mapping: tile sizes and loop order of a matmul-like op through an on-chip staging buffer.
+
+The hierarchy modelled is two-level, per operand: *home memory* (where placement put the tensor: ReRAM,
+MRAM, DRAM, ...) -> *staging buffer* (the platform memory with ``is_buffer``) -> MAC array. A GEMM
+``O[m, n] += A[m, k] · W[k, n]`` is split into tiles ``(tm, tk, tn)`` that fit the buffer together, and the
+three tile loops run in one of six orders (outermost first, e.g. ``"nmk"``).
+
+Closed-form traffic of one candidate (``P_x = ceil(X / tx)`` tiles along dimension x):
+
+* an operand is fetched from its home once per iteration of each loop it does *not* depend on that sits
+  *outside* its innermost non-trivial (``P > 1``) loop it does depend on; inner irrelevant loops reuse
+  the tile held in the buffer. A (m, k) ignores n, W (k, n) ignores m, O (m, n) ignores k;
+* the output visited ``v`` times (k outside its innermost m/n loop) spills ``v - 1`` partial sums to its
+  home at accumulator precision and reads them back, then writes the final value once;
+* buffer writes = fills from the homes + partial sums the array writes; buffer reads = what the array
+  reads (per its dataflow: a weight-stationary array re-reads an input row once per column fold,
+  accumulates outputs once per row fold, ...) + drains to the homes;
+* MAC-array cycles are the sum of ``MacArray.matmul_cycles`` over the tiles (fill/drain per tile).
+
+Candidates: tile sizes along each dimension are the powers of two below it and the dimension itself;
+only the Pareto-maximal tile triples that fit the buffer are kept (growing any tile never increases a
+home re-fetch count), each in every distinct loop order. The count is reported as
+``Mapping.candidates_evaluated``. The best candidate minimises energy (J), latency (s) or their product;
+ties go to the first in a fixed enumeration order, so results are deterministic. Results are cached by
+(shape, bytes per element, operand homes, buffer and cost parameters): traces repeat shapes.
+
+Operands homed in the buffer itself need no fills and take no staging space (placement accounts for
+their space). Tensors of the op that are not one of its GEMM operands (a bias, a mask) stream once from
+their homes. Vector-unit ops stream once (:func:`stream_vector_op`).
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Callable
+
+from simulator.errors import SimulationConfigError
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    from hw_models import Memory, Platform
+    from workloads.trace import OpInfo, Trace
+
+ORDERS = ("mkn", "mnk", "kmn", "knm", "nmk", "nkm")
+"""The six loop orders over the tile loops, outermost first."""
+
+ROW_KINDS = ("softmax", "norm")
+"""Vector-op kinds that need a whole row (the last dimension of their input) before they can write."""
+
+WEIGHT_ROLES = ("weight", "embedding", "adapter")
+
+
+@dataclass(frozen=True)
+class Gemm:
+    """One GEMM to map: ``batch`` independent ``m × k × n`` products (a batch sharing an operand is
+    folded into m or n first). Bytes per element for operands A (m×k), W (k×n), the final output O (m×n)
+    and the partial sums (``acc_bytes``); ``*_home``: memory name of each operand."""
+    batch: int
+    m: int
+    k: int
+    n: int
+    a_bytes: float
+    w_bytes: float
+    o_bytes: float
+    acc_bytes: float
+    a_home: str
+    w_home: str
+    o_home: str
+
+
+@dataclass(frozen=True)
+class MemoryCosts:
+    """Per-byte costs of one memory used to rank candidates: J per byte read and written, and read and
+    write bandwidth in bytes/s."""
+    name: str
+    read_J_per_B: float
+    write_J_per_B: float
+    read_Bps: float
+    write_Bps: float
+
+
+@dataclass(frozen=True)
+class Hardware:
+    """The hardware a mapping depends on: the staging buffer (name, capacity in bytes, whether tiles are
+    double-buffered), per-byte costs of every memory, the MAC array's shape, dataflow, clock (Hz) and
+    energy per MAC (J). ``cycles`` is ``MacArray.matmul_cycles`` (not part of equality: ``array_key`` is)."""
+    buffer: str
+    capacity_bytes: float
+    double_buffered: bool
+    memories: tuple[MemoryCosts, ...]
+    rows: int
+    cols: int
+    dataflow: str
+    clock_hz: float
+    energy_per_mac_J: float
+    array_key: str
+    cycles: Callable[[int, int, int], int] = field(compare=False, hash=False, repr=False)
+
+    def costs(self, name: str) -> MemoryCosts:
+        """Per-byte costs of memory ``name``."""
+        for mem in self.memories:
+            if mem.name == name:
+                return mem
+        raise SimulationConfigError(f"homes: memory {name!r} is not on the platform; "
+                                    f"expected one of {', '.join(m.name for m in self.memories)}")
+
+
+@dataclass(frozen=True)
+class Mapping:
+    """The chosen mapping of one matmul-like op.
+
+    ``loop_order``: tile loops outermost first (``"nmk"``: n outermost, k innermost).
+    ``tiles``: ``(tm, tk, tn)`` in elements. ``gemm``: ``(batch, m, k, n)`` actually mapped (after folding
+    a shared-operand batch). ``reads``/``writes``: bytes per memory (homes and buffer).
+    ``fetches``: how many times each operand (``"A"``, ``"W"``, ``"O"``) crosses between its home and the
+    buffer (O: visits, each but the last a partial-sum spill). ``cycles``: MAC-array cycles;
+    ``utilisation``: MACs / (cycles × rows × cols). ``candidates_evaluated``: mappings whose cost was
+    computed. ``objective``/``objective_value``: what was minimised and its value (J, s or J·s);
+    ``energy_J``/``time_s``: the candidate's estimated memory + MAC energy and time (ranking only; the
+    cost layer computes the reported figures). ``footprint_bytes``: buffer bytes its tiles occupy.
+    """
+    loop_order: str
+    tiles: tuple[int, int, int]
+    gemm: tuple[int, int, int, int]
+    buffer: str
+    reads: dict[str, float]
+    writes: dict[str, float]
+    fetches: dict[str, int]
+    cycles: int
+    utilisation: float
+    candidates_evaluated: int
+    objective: str
+    objective_value: float
+    energy_J: float
+    time_s: float
+    footprint_bytes: float
+
+
+# ---- hardware description ----------------------------------------------------------------------------
+
+def staging_buffer(platform: "Platform") -> "Memory | None":
+    """The platform's staging buffer: its ``is_buffer`` memory (the largest if several), or None."""
+    buffers = [m for m in platform.memories.values() if getattr(m, "is_buffer", False)]
+    if not buffers:
+        return None
+    return max(buffers, key=lambda m: m.capacity_bytes)  # max keeps the first of equals (YAML order)
+
+
+def memory_costs(mem: "Memory") -> MemoryCosts:
+    """Per-byte read/write energy (J/B) and read/write bandwidth (B/s) of a memory."""
+    read_bw = float(mem.bandwidth_Bps)
+    return MemoryCosts(mem.name, float(mem.read_energy(1.0)), float(mem.write_energy(1.0)), read_bw,
+                       float(getattr(mem, "write_bandwidth_Bps", read_bw)))
+
+
+def hardware(platform: "Platform", buffer: "Memory") -> Hardware:
+    """The :class:`Hardware` a mapping on ``platform`` through ``buffer`` depends on."""
+    mac = platform.mac_array
+    clock = float(getattr(mac, "clock_hz", 0.0) or 0.0)
+    return Hardware(buffer=buffer.name, capacity_bytes=float(buffer.capacity_bytes),
+                    double_buffered=bool(getattr(buffer, "double_buffered", False)),
+                    memories=tuple(memory_costs(m) for m in platform.memories.values()),
+                    rows=int(mac.rows), cols=int(mac.cols), dataflow=str(mac.dataflow),
+                    clock_hz=clock, energy_per_mac_J=float(mac.energy_per_mac_J()),
+                    array_key=repr(mac), cycles=mac.matmul_cycles)
+
+
+# ---- closed-form cost of one candidate -----------------------------------------------------------------
+
+def _ceil(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+def _folds(dim: int, tile: int, lanes: int) -> int:
+    """Sum over the tiles of ``dim`` of ceil(tile size / lanes): passes of an array edge of ``lanes``."""
+    return (dim // tile) * _ceil(tile, lanes) + _ceil(dim % tile, lanes)
+
+
+def _tile_sizes(dim: int, tile: int) -> list[tuple[int, int]]:
+    """(count, size) of the full tiles and the remainder tile along one dimension."""
+    out = [(dim // tile, tile)]
+    if dim % tile:
+        out.append((1, dim % tile))
+    return out
+
+
+def fetch_counts(order: str, tiles: tuple[int, int, int], gemm: Gemm) -> dict[str, int]:
+    """Times A, W and O cross between home and buffer under ``order`` and ``tiles`` (see module doc)."""
+    trips = {"m": _ceil(gemm.m, tiles[0]), "k": _ceil(gemm.k, tiles[1]), "n": _ceil(gemm.n, tiles[2])}
+
+    def count(relevant: str, irrelevant: str) -> int:
+        inner = max((order.index(d) for d in relevant if trips[d] > 1), default=-1)
+        return trips[irrelevant] if order.index(irrelevant) < inner else 1
+
+    return {"A": count("mk", "n"), "W": count("kn", "m"), "O": count("mn", "k")}
+
+
+def footprint(tiles: tuple[int, int, int], gemm: Gemm, hw: Hardware) -> float:
+    """Buffer bytes the three tiles occupy (doubled when double-buffered); operands homed in the buffer
+    take none. The output tile holds partial sums (accumulator precision)."""
+    tm, tk, tn = tiles
+    total = 0.0
+    if gemm.a_home != hw.buffer:
+        total += tm * tk * gemm.a_bytes
+    if gemm.w_home != hw.buffer:
+        total += tk * tn * gemm.w_bytes
+    if gemm.o_home != hw.buffer:
+        total += tm * tn * gemm.acc_bytes
+    return total * (2 if hw.double_buffered else 1)
+
+
+def _array_accesses(tiles: tuple[int, int, int], gemm: Gemm, hw: Hardware) -> tuple[int, int, int, int]:
+    """Elements the MAC array reads from the buffer (A, W), and output accumulations it writes / reads."""
+    tm, tk, tn = tiles
+    m, k, n, rows, cols = gemm.m, gemm.k, gemm.n, hw.rows, hw.cols
+    if hw.dataflow == "os":     # outputs stay in the PEs: m on rows, n on columns
+        a = m * k * _folds(n, tn, cols)
+        w = k * n * _folds(m, tm, rows)
+        o_w = m * n * _ceil(k, tk)
+    elif hw.dataflow == "is":   # inputs stay in the PEs: k on rows, m on columns
+        a = m * k * _ceil(n, tn)
+        w = k * n * _folds(m, tm, cols)
+        o_w = m * n * _folds(k, tk, rows)
+    else:                       # "ws": weights stay in the PEs: k on rows, n on columns
+        a = m * k * _folds(n, tn, cols)
+        w = k * n * _ceil(m, tm)
+        o_w = m * n * _folds(k, tk, rows)
+    return a, w, o_w, o_w - m * n
+
+
+def _add(d: dict[str, float], key: str, value: float) -> None:
+    if value:
+        d[key] = d.get(key, 0.0) + value
+
+
+def candidate_traffic(order: str, tiles: tuple[int, int, int], gemm: Gemm, hw: Hardware
+                      ) -> tuple[dict[str, float], dict[str, float], dict[str, int]]:
+    """(reads, writes) in bytes per memory for the whole op (all batches), and the fetch counts."""
+    f = fetch_counts(order, tiles, gemm)
+    m, k, n, buf = gemm.m, gemm.k, gemm.n, hw.buffer
+    reads: dict[str, float] = {}
+    writes: dict[str, float] = {}
+    for home, nbytes in ((gemm.a_home, m * k * gemm.a_bytes * f["A"]),
+                         (gemm.w_home, k * n * gemm.w_bytes * f["W"])):
+        if home != buf:
+            _add(reads, home, nbytes)
+            _add(writes, buf, nbytes)
+    if gemm.o_home != buf:
+        partial = (f["O"] - 1) * m * n * gemm.acc_bytes
+        final = m * n * gemm.o_bytes
+        _add(reads, gemm.o_home, partial)      # partial sums read back into the buffer
+        _add(writes, buf, partial)
+        _add(writes, gemm.o_home, partial + final)
+        _add(reads, buf, partial + final)      # drained from the buffer
+    a, w, o_w, o_r = _array_accesses(tiles, gemm, hw)
+    _add(reads, buf, a * gemm.a_bytes + w * gemm.w_bytes + o_r * gemm.acc_bytes)
+    _add(writes, buf, o_w * gemm.acc_bytes)
+    scale = gemm.batch
+    return ({mem: v * scale for mem, v in reads.items()},
+            {mem: v * scale for mem, v in writes.items()}, f)
+
+
+def tile_cycles(tiles: tuple[int, int, int], gemm: Gemm, hw: Hardware) -> int:
+    """MAC-array cycles of the whole op: ``matmul_cycles`` summed over its tiles, times the batch."""
+    total = 0
+    for cm, sm in _tile_sizes(gemm.m, tiles[0]):
+        for ck, sk in _tile_sizes(gemm.k, tiles[1]):
+            for cn, sn in _tile_sizes(gemm.n, tiles[2]):
+                total += cm * ck * cn * int(hw.cycles(sm, sk, sn))
+    return total * gemm.batch
+
+
+def evaluate(order: str, tiles: tuple[int, int, int], gemm: Gemm, hw: Hardware, objective: str,
+             candidates_evaluated: int = 1) -> Mapping:
+    """The :class:`Mapping` of one candidate with its costs (no search)."""
+    reads, writes, fetches = candidate_traffic(order, tiles, gemm, hw)
+    cycles = tile_cycles(tiles, gemm, hw)
+    macs = gemm.batch * gemm.m * gemm.k * gemm.n
+    energy = macs * hw.energy_per_mac_J
+    time_s = cycles / hw.clock_hz if hw.clock_hz > 0 else 0.0
+    for mem in set(reads) | set(writes):
+        c = hw.costs(mem)
+        r, w = reads.get(mem, 0.0), writes.get(mem, 0.0)
+        energy += r * c.read_J_per_B + w * c.write_J_per_B
+        time_s = max(time_s, r / c.read_Bps + w / c.write_Bps)
+    value = {"energy": energy, "latency": time_s, "edp": energy * time_s}[objective]
+    peak = cycles * hw.rows * hw.cols
+    return Mapping(loop_order=order, tiles=tiles, gemm=(gemm.batch, gemm.m, gemm.k, gemm.n),
+                   buffer=hw.buffer, reads=reads, writes=writes, fetches=fetches, cycles=cycles,
+                   utilisation=min(1.0, macs / peak) if peak else 0.0,
+                   candidates_evaluated=candidates_evaluated, objective=objective,
+                   objective_value=value, energy_J=energy, time_s=time_s,
+                   footprint_bytes=footprint(tiles, gemm, hw))
+
+
+# ---- candidate space and search ------------------------------------------------------------------------
+
+def ladder(dim: int) -> list[int]:
+    """Tile sizes tried along a dimension: powers of two below it, and the dimension itself, ascending."""
+    out, p = [], 1
+    while p < dim:
+        out.append(p)
+        p *= 2
+    return out + [dim]
+
+
+def candidate_tiles(gemm: Gemm, hw: Hardware) -> list[tuple[int, int, int]]:
+    """Pareto-maximal tile triples ``(tm, tk, tn)`` from the ladders that fit the buffer: growing any one
+    of them to the next ladder size would overflow it."""
+    lm, lk, ln = ladder(gemm.m), ladder(gemm.k), ladder(gemm.n)
+    cap = hw.capacity_bytes
+
+    def fits(tm: int, tk: int, tn: int) -> bool:
+        return footprint((tm, tk, tn), gemm, hw) <= cap
+
+    out = []
+    for i, tm in enumerate(lm):
+        for j, tn in enumerate(ln):
+            tk = next((t for t in reversed(lk) if fits(tm, t, tn)), None)
+            if tk is None:
+                continue
+            grow_m = i + 1 < len(lm) and fits(lm[i + 1], tk, tn)
+            grow_n = j + 1 < len(ln) and fits(tm, tk, ln[j + 1])
+            if not grow_m and not grow_n:
+                out.append((tm, tk, tn))
+    return out
+
+
+def candidate_orders(tiles: tuple[int, int, int], gemm: Gemm) -> list[str]:
+    """Loop orders that differ for these tiles: loops with one trip are dropped before comparing."""
+    trivial = {d for d, dim, t in zip("mkn", (gemm.m, gemm.k, gemm.n), tiles) if t >= dim}
+    seen, out = set(), []
+    for order in ORDERS:
+        key = "".join(d for d in order if d not in trivial)
+        if key not in seen:
+            seen.add(key)
+            out.append(order)
+    return out
+
+
+def candidates(gemm: Gemm, hw: Hardware) -> list[tuple[str, tuple[int, int, int]]]:
+    """Every (loop order, tiles) candidate the search evaluates, in its fixed enumeration order."""
+    return [(order, tiles) for tiles in candidate_tiles(gemm, hw) for order in candidate_orders(tiles, gemm)]
+
+
+_CACHE: dict[tuple, Mapping] = {}
+
+
+def best_mapping(gemm: Gemm, hw: Hardware, objective: str = "energy") -> Mapping:
+    """The candidate minimising ``objective`` (first of equals); cached by (gemm, hw, objective)."""
+    key = (gemm, hw, objective)
+    hit = _CACHE.get(key)
+    if hit is not None:
+        return hit
+    cands = candidates(gemm, hw)
+    if not cands:
+        need = footprint((1, 1, 1), gemm, hw)
+        raise SimulationConfigError(
+            f"memories.{hw.buffer}.capacity: {hw.capacity_bytes:g} bytes cannot hold one element of "
+            f"each operand of a {gemm.m}x{gemm.k}x{gemm.n} GEMM; expected at least {need:g} bytes")
+    best = None
+    for order, tiles in cands:
+        m = evaluate(order, tiles, gemm, hw, objective)
+        if best is None or m.objective_value < best.objective_value:
+            best = m
+    best = dataclasses.replace(best, candidates_evaluated=len(cands))
+    _CACHE[key] = best
+    return best
+
+
+def clear_cache() -> None:
+    """Forget every cached mapping (for benchmarks measuring a cold start)."""
+    _CACHE.clear()
+
+
+# ---- from a traced op to a Gemm ------------------------------------------------------------------------
+
+def _pick(reads: dict[int, int], sizes: set[int], trace: "Trace", prefer_weight: bool) -> int | None:
+    ids = [t for t, e in reads.items() if e in sizes]
+    if not ids:
+        return None
+    is_weight = lambda t: trace.tensors[t].role in WEIGHT_ROLES  # noqa: E731
+    ids.sort(key=lambda t: (not is_weight(t)) if prefer_weight else is_weight(t))
+    return ids[0]
+
+
+def gemm_of(op: "OpInfo", trace: "Trace", homes: dict[int, str], acc_bits: int
+            ) -> tuple[Gemm, tuple[int, int, int]] | None:
+    """The :class:`Gemm` of a matmul-like op and the tensor ids of (A, W, O), found by element counts
+    (``batch·m·k`` or ``m·k`` for A, ...; a weight-role tensor is preferred as W). None when the op's
+    tensors do not match its GEMM dimensions."""
+    batch, m, k, n = op.gemm
+    w_id = _pick(op.reads, {batch * k * n, k * n}, trace, prefer_weight=True)
+    rest = {t: e for t, e in op.reads.items() if t != w_id}
+    a_id = _pick(rest, {batch * m * k, m * k}, trace, prefer_weight=False)
+    o_id = _pick(op.writes, {batch * m * n, m * n}, trace, prefer_weight=False)
+    if None in (a_id, w_id, o_id):
+        return None
+    rb, wb = trace.read_bytes(op), trace.write_bytes(op)
+    a_el, w_el, o_el = op.reads[a_id], op.reads[w_id], op.writes[o_id]
+    a_shared = batch > 1 and a_el == m * k
+    w_shared = batch > 1 and w_el == k * n
+    if w_shared or (a_shared and w_shared):
+        batch, m = 1, batch * m          # one weight for every batch element: a taller GEMM
+    elif a_shared:
+        batch, n = 1, batch * n
+    gemm = Gemm(batch=batch, m=m, k=k, n=n, a_bytes=rb[a_id] / a_el, w_bytes=rb[w_id] / w_el,
+                o_bytes=wb[o_id] / o_el, acc_bytes=acc_bits / 8.0,
+                a_home=homes[a_id], w_home=homes[w_id], o_home=homes[o_id])
+    return gemm, (a_id, w_id, o_id)
+
+
+def map_op(op: "OpInfo", trace: "Trace", homes: dict[int, str], platform: "Platform", buffer: "Memory",
+           *, objective: str = "energy") -> Mapping | None:
+    """The best mapping of a matmul-like op through ``buffer``; its other tensors (bias, mask) stream
+    once from their homes and are added to the traffic. None when the op's tensors do not match its
+    GEMM dimensions (the caller then uses compulsory traffic)."""
+    found = gemm_of(op, trace, homes, platform.mac_array.acc_bits)
+    if found is None:
+        return None
+    gemm, ids = found
+    best = best_mapping(gemm, hardware(platform, buffer), objective)
+    reads, writes = dict(best.reads), dict(best.writes)
+    for tid, nbytes in trace.read_bytes(op).items():
+        if tid not in ids:
+            _add(reads, homes[tid], nbytes)
+    for tid, nbytes in trace.write_bytes(op).items():
+        if tid not in ids:
+            _add(writes, homes[tid], nbytes)
+    return dataclasses.replace(best, reads=reads, writes=writes)
+
+
+def stream_vector_op(op: "OpInfo", trace: "Trace", homes: dict[int, str], buffer: "Memory"
+                     ) -> tuple[dict[str, float], dict[str, float]]:
+    """(reads, writes) in bytes per home memory of a vector-unit op with a staging buffer.
+
+    Operands stream once from their homes. A softmax or norm needs a whole row (the last dimension of
+    its largest input) before it can write; when that row does not fit the buffer (twice, if
+    double-buffered) the input is read twice: once for the row statistics, once to normalise.
+    """
+    rb, wb = trace.read_bytes(op), trace.write_bytes(op)
+    reads: dict[str, float] = {}
+    writes: dict[str, float] = {}
+    passes = 1
+    if op.kind in ROW_KINDS and op.reads:
+        src = max(op.reads, key=lambda t: (op.reads[t], -t))
+        info = trace.tensors[src]
+        row = info.shape[-1] if info.shape else 1
+        row_bytes = info.bytes_for(row) * (2 if getattr(buffer, "double_buffered", False) else 1)
+        if row_bytes > buffer.capacity_bytes:
+            passes = 2
+    for tid, nbytes in rb.items():
+        big = op.kind in ROW_KINDS and op.reads[tid] == max(op.reads.values())
+        _add(reads, homes[tid], nbytes * (passes if big else 1))
+    for tid, nbytes in wb.items():
+        _add(writes, homes[tid], nbytes)
+    return reads, writes
+
