@@ -1,0 +1,177 @@
+"""Compute units: the systolic MAC array and the vector / special-function unit.
+
+Energies come from the Aladdin 40 nm arithmetic figures in ``hw_models/data/compute.yaml`` (multiplier
+energy grows with the product of the operand widths, adder energy linearly, as hwcomponents does), scaled to
+the unit's node with Stillmaker & Baas and to the operating point with V². Area and leakage per processing
+element are assumptions stated in that file.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import yaml
+
+from hw_models.dvfs import OperatingPoint, dynamic_scale, leakage_scale
+from hw_models.errors import HardwareConfigError, check_fields
+from hw_models.schema import ComputeDataFile, validate
+from hw_models.techscaling import area_factor, energy_factor, leakage_factor
+
+COMPUTE_DATA = Path(__file__).parent / "data" / "compute.yaml"
+DATAFLOWS = ("ws", "os", "is")
+
+
+@lru_cache(maxsize=1)
+def compute_data() -> ComputeDataFile:
+    """The reference arithmetic figures (SI units) from ``hw_models/data/compute.yaml``."""
+    return validate(ComputeDataFile, yaml.safe_load(COMPUTE_DATA.read_text()), str(COMPUTE_DATA))
+
+
+@dataclass(frozen=True)
+class ArithmeticCost:
+    """Energy (J), area (m²) and leakage (W) of one multiply-accumulate datapath at ``node_m``."""
+    energy_J: float
+    area_m2: float
+    leakage_W: float
+
+
+def datapath_cost(mult_bits: tuple[int, int], add_bits: int, register_bits: int,
+                  node_m: float) -> ArithmeticCost:
+    """A multiplier of ``mult_bits`` operands, an adder of ``add_bits`` and ``register_bits`` of registers
+    switched per operation, at node ``node_m`` (m), nominal voltage."""
+    d = compute_data()
+    mult = mult_bits[0] * mult_bits[1] / (32 * 32)
+    add = add_bits / 32
+    energy = (d.int_multiplier_32b_energy * mult + d.int_adder_32b_energy * add
+              + d.register_energy_per_bit * register_bits)
+    area = (d.int_multiplier_32b_area * mult + d.int_adder_32b_area * add
+            + d.register_area_per_bit * register_bits)
+    return ArithmeticCost(energy_J=energy * energy_factor(node_m, d.node),
+                          area_m2=area * area_factor(node_m, d.node),
+                          leakage_W=area * d.logic_leakage_per_area * leakage_factor(node_m, d.node))
+
+
+@lru_cache(maxsize=65536)
+def systolic_cycles(rows: int, cols: int, dataflow: str, m: int, k: int, n: int) -> int:
+    """Cycles of an (m×k)·(k×n) product on a rows×cols systolic array (see :meth:`MacArray.matmul_cycles`)."""
+    if dataflow == "os":
+        spatial_r, spatial_c, temporal = m, n, k
+    elif dataflow == "ws":
+        spatial_r, spatial_c, temporal = k, n, m
+    else:  # "is"
+        spatial_r, spatial_c, temporal = k, m, n
+    folds = math.ceil(spatial_r / rows) * math.ceil(spatial_c / cols)
+    return folds * (temporal + 2 * rows + cols - 2)
+
+
+@dataclass(eq=False)
+class MacArray:
+    """A rows×cols systolic MAC array. ``dataflow``: "ws" (weight-), "os" (output-) or "is" (input-
+    stationary); operand widths in bits; ``clock_hz`` (Hz) at nominal voltage; ``node_m`` (m)."""
+    rows: int = 16
+    cols: int = 16
+    dataflow: str = "ws"
+    weight_bits: int = 8
+    act_bits: int = 16
+    acc_bits: int = 32
+    clock_hz: float = 1e9
+    node_m: float = 22e-9
+    #: energy of one MAC at nominal voltage (J)
+    mac_energy_J: float = field(init=False)
+    #: leakage of the whole array at nominal voltage (W)
+    leakage_W: float = field(init=False)
+    #: area of the whole array (m²)
+    area_m2: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        if self.dataflow not in DATAFLOWS:
+            raise HardwareConfigError(f"compute.mac_array.dataflow: got {self.dataflow!r}; expected one of "
+                                      f"{', '.join(DATAFLOWS)}")
+        check_fields(self, "compute.mac_array",
+                     ("rows", "cols", "weight_bits", "act_bits", "acc_bits", "clock_hz", "node_m"))
+        # per MAC: one weight×activation multiply, one accumulate, and the moving operand and partial sum
+        # passing through the PE's registers
+        pe = datapath_cost((self.weight_bits, self.act_bits), self.acc_bits,
+                           self.act_bits + self.acc_bits, self.node_m)
+        pe_storage = datapath_cost((0, 0), 0, self.weight_bits + self.act_bits + self.acc_bits, self.node_m)
+        n_pe = self.rows * self.cols
+        self.mac_energy_J = pe.energy_J
+        self.area_m2 = n_pe * (pe.area_m2 + pe_storage.area_m2)
+        self.leakage_W = n_pe * (pe.leakage_W + pe_storage.leakage_W)
+
+    @property
+    def peak_macs_per_cycle(self) -> int:
+        """MACs per cycle with every PE busy."""
+        return self.rows * self.cols
+
+    def matmul_cycles(self, m: int, k: int, n: int) -> int:
+        """Cycles for an (m×k)·(k×n) product, with tiling (folds), fill and drain.
+
+        SCALE-Sim's analytic model: the dataflow maps two of the three dimensions onto the array (os: m×n,
+        ws: k×n, is: k×m) and streams the third (temporal, T). Each fold of rows×cols costs
+        ``T + 2·rows + cols − 2`` cycles (skewed operand fill, T compute steps, drain of the results), and
+        folds run back to back. Calibrated against SCALE-Sim v3 (benchmarks/calibrate_scalesim.py).
+        """
+        if m <= 0 or k <= 0 or n <= 0:
+            raise ValueError(f"matmul_cycles: dimensions must be positive; got m={m}, k={k}, n={n}")
+        return systolic_cycles(self.rows, self.cols, self.dataflow, int(m), int(k), int(n))
+
+    def energy_per_mac_J(self, op_point: OperatingPoint | None = None) -> float:
+        """Dynamic energy of one MAC (J) at ``op_point`` (nominal when None)."""
+        return self.mac_energy_J * dynamic_scale(op_point)
+
+    def leakage_at(self, op_point: OperatingPoint | None = None) -> float:
+        """Leakage power of the array (W) at ``op_point``."""
+        return self.leakage_W * leakage_scale(op_point)
+
+
+#: Default cycles per element per lane for each op kind (assumptions; a platform may override them):
+#: softmax = max, subtract-and-exp (LUT), sum, divide; norm = mean, variance, scale-and-shift; gelu = LUT
+#: lookup and multiply; everything else one cycle.
+DEFAULT_CYCLES_PER_ELEMENT = {"elementwise": 1, "reduction": 1, "softmax": 4, "norm": 3, "gelu": 2,
+                              "embedding_lookup": 1, "copy": 1, "unknown": 1, "matmul": 1, "attention": 1}
+
+
+@dataclass(eq=False)
+class VectorUnit:
+    """A ``lanes``-wide vector / special-function unit of ``op_bits``-bit datapaths at ``clock_hz`` (Hz)."""
+    lanes: int = 16
+    clock_hz: float = 1e9
+    op_bits: int = 16
+    node_m: float = 22e-9
+    cycles_per_element: dict[str, int] = field(default_factory=dict)
+    #: energy of one element operation at nominal voltage (J): one multiply and one add of op_bits
+    op_energy_J: float = field(init=False)
+    leakage_W: float = field(init=False)
+    area_m2: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        check_fields(self, "compute.vector_unit", ("lanes", "clock_hz", "op_bits", "node_m"))
+        self.cycles_per_element = {**DEFAULT_CYCLES_PER_ELEMENT, **self.cycles_per_element}
+        for kind, cycles in self.cycles_per_element.items():
+            if not (isinstance(cycles, int) and cycles > 0):
+                raise HardwareConfigError(f"compute.vector_unit.cycles_per_element.{kind}: got {cycles!r}; "
+                                          f"expected a positive integer")
+        lane = datapath_cost((self.op_bits, self.op_bits), self.op_bits, 2 * self.op_bits, self.node_m)
+        self.op_energy_J = lane.energy_J
+        self.area_m2 = self.lanes * lane.area_m2
+        self.leakage_W = self.lanes * lane.leakage_W
+
+    def cycles(self, kind: str, elements: int) -> int:
+        """Cycles to apply an op of ``kind`` to ``elements`` elements: ceil(elements/lanes) × cycles/element."""
+        try:
+            per = self.cycles_per_element[kind]
+        except KeyError:
+            raise HardwareConfigError(f"vector_unit.cycles: unknown op kind {kind!r}; expected one of "
+                                      f"{', '.join(sorted(self.cycles_per_element))}") from None
+        return -(-int(elements) // self.lanes) * per if elements > 0 else 0
+
+    def energy_per_op_J(self, op_point: OperatingPoint | None = None) -> float:
+        """Dynamic energy of one element operation (J) at ``op_point`` (nominal when None)."""
+        return self.op_energy_J * dynamic_scale(op_point)
+
+    def leakage_at(self, op_point: OperatingPoint | None = None) -> float:
+        """Leakage power of the unit (W) at ``op_point``."""
+        return self.leakage_W * leakage_scale(op_point)

@@ -1,0 +1,90 @@
+"""Reading platform YAML files: bundled platforms by name, or any file by path."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from hw_models.compute import MacArray, VectorUnit
+from hw_models.dvfs import OperatingPoint
+from hw_models.errors import HardwareConfigError
+from hw_models.link import Link
+from hw_models.memory import Memory
+from hw_models.placement import PlacementPolicy
+from hw_models.platform import Platform
+from hw_models.schema import PlatformFile, validate
+from hw_models.technology import load_technology
+
+PLATFORMS_DIR = Path(__file__).parent / "platforms"
+
+
+def list_platforms() -> list[str]:
+    """Names of the bundled platforms (``hw_models/platforms/*.yaml``)."""
+    return sorted(p.stem for p in PLATFORMS_DIR.glob("*.yaml"))
+
+
+def platform_path(path_or_name: str | Path) -> Path:
+    """The file of a bundled platform name, or ``path_or_name`` itself when it is a path."""
+    text = str(path_or_name)
+    if text in list_platforms():
+        return PLATFORMS_DIR / f"{text}.yaml"
+    path = Path(text)
+    if path.suffix not in (".yaml", ".yml") and not path.exists():
+        raise HardwareConfigError(f"{text}: unknown platform; expected one of {', '.join(list_platforms())} "
+                                  f"or a path to a platform YAML file")
+    if not path.is_file():
+        raise FileNotFoundError(2, "no such file", str(path))
+    return path
+
+
+def load_platform(path_or_name: str | Path) -> Platform:
+    """Load, validate and build a platform from a bundled name (``"edge-rram"``) or a YAML path.
+
+    Any problem raises :class:`HardwareConfigError` with one line ``<file>: <field.path>: <problem>;
+    expected <what>``.
+    """
+    path = platform_path(path_or_name)
+    spec = validate(PlatformFile, yaml.safe_load(path.read_text(encoding="utf-8")), str(path))
+    try:
+        return build_platform(spec, source=str(path), base_dir=path.parent)
+    except HardwareConfigError as exc:
+        raise HardwareConfigError(f"{path}: {exc}") from None
+
+
+def build_platform(spec: PlatformFile, source: str = "", base_dir: Path | None = None) -> Platform:
+    """Build a :class:`Platform` from a validated :class:`PlatformFile` (errors carry no file name)."""
+    memories = {}
+    for name, m in spec.memories.items():
+        try:
+            tech = load_technology(m.technology, relative_to=base_dir)
+        except HardwareConfigError as exc:
+            raise HardwareConfigError(f"memories.{name}.technology: {exc}") from None
+        if m.channels is not None and not tech.is_dram:
+            raise HardwareConfigError(f"memories.{name}.channels: set on the on-chip technology "
+                                      f"{tech.name!r}; expected channels only for DRAM")
+        memories[name] = Memory.from_technology(
+            name, tech, int(m.capacity), word_bits=m.word_bits, banks=m.banks, ports=m.ports,
+            node_m=spec.node, clock_hz=m.clock, backed_by=m.backed_by, is_buffer=m.is_buffer,
+            channels=m.channels)
+    points = {name: OperatingPoint(name, op.voltage, op.frequency, spec.nominal_voltage,
+                                   spec.leakage_voltage_exponent)
+              for name, op in spec.operating_points.items()}
+    if spec.default_operating_point not in points:
+        raise HardwareConfigError(f"default_operating_point: got {spec.default_operating_point!r}; "
+                                  f"expected one of {', '.join(points)}")
+    clock = points[spec.default_operating_point].frequency_Hz
+    ma, vu = spec.compute.mac_array, spec.compute.vector_unit
+    mac_array = MacArray(rows=ma.rows, cols=ma.cols, dataflow=ma.dataflow, weight_bits=ma.weight_bits,
+                         act_bits=ma.act_bits, acc_bits=ma.acc_bits, clock_hz=clock, node_m=spec.node)
+    vector_unit = VectorUnit(lanes=vu.lanes, clock_hz=clock, op_bits=vu.op_bits, node_m=spec.node,
+                             cycles_per_element=dict(vu.cycles_per_element))
+    links = [Link(li.src, li.dst, li.width_bits, li.clock, li.energy_per_bit) for li in spec.links]
+    pl = spec.placement
+    placement = PlacementPolicy(roles={r: list(ms) for r, ms in pl.roles.items()},
+                                on_overflow=pl.on_overflow, adapters=pl.adapters,
+                                power_gating=pl.power_gating)
+    return Platform(name=spec.name, memories=memories, mac_array=mac_array, vector_unit=vector_unit,
+                    links=links, placement=placement, operating_points=points,
+                    default_operating_point=spec.default_operating_point,
+                    prefetch_depth=spec.prefetch_depth, source=source, description=spec.description,
+                    node_m=spec.node, assumptions=list(spec.assumptions))

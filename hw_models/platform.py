@@ -1,0 +1,121 @@
+"""A platform: memories, compute units, links, placement policy and DVFS operating points, checked whole.
+
+:class:`Platform` can be built directly from objects (tests and sweeps do) or from YAML by
+:func:`hw_models.loader.load_platform`. Construction checks everything that spans more than one field:
+names that must exist, buffers that may not be homes, and that every memory can reach the compute units.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from hw_models.compute import MacArray, VectorUnit
+from hw_models.dvfs import OperatingPoint
+from hw_models.errors import HardwareConfigError
+from hw_models.link import COMPUTE, Link
+from hw_models.memory import Memory
+from hw_models.placement import ADAPTER_MODES, ON_OVERFLOW, ROLES, PlacementPolicy
+
+
+@dataclass(eq=False)
+class Platform:
+    """A whole accelerator. ``memories`` keep their YAML order; ``source`` is the file it came from."""
+    name: str
+    memories: dict[str, Memory]
+    mac_array: MacArray
+    vector_unit: VectorUnit
+    links: list[Link]
+    placement: PlacementPolicy
+    operating_points: dict[str, OperatingPoint]
+    default_operating_point: str
+    prefetch_depth: int = 0
+    source: str = ""
+    description: str = ""
+    node_m: float = 22e-9
+    assumptions: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        check_platform(self)
+
+    @property
+    def area_m2(self) -> float:
+        """On-chip area (m²): on-chip memories, MAC array and vector unit (DRAM is off chip: 0)."""
+        return (sum(m.area_m2 for m in self.memories.values()) + self.mac_array.area_m2
+                + self.vector_unit.area_m2)
+
+    @property
+    def leakage_W(self) -> float:
+        """Idle power of everything powered on, at nominal voltage (W), DRAM background included."""
+        return (sum(m.leakage_W for m in self.memories.values()) + self.mac_array.leakage_W
+                + self.vector_unit.leakage_W)
+
+    @property
+    def operating_point(self) -> OperatingPoint:
+        """The default operating point."""
+        return self.operating_points[self.default_operating_point]
+
+    @property
+    def buffers(self) -> list[str]:
+        """Names of the on-chip staging buffers (``is_buffer``), in YAML order."""
+        return [name for name, m in self.memories.items() if m.is_buffer]
+
+    def link_between(self, a: str, b: str) -> Link | None:
+        """The link joining ``a`` and ``b`` (memory names or ``"compute"``), either direction, or None."""
+        for link in self.links:
+            if link.connects(a, b):
+                return link
+        return None
+
+
+def _fail(path: str, problem: str) -> None:
+    raise HardwareConfigError(f"{path}: {problem}")
+
+
+def check_platform(p: Platform) -> None:
+    """Raise :class:`HardwareConfigError` (path without file) for any inconsistency between fields."""
+    names = set(p.memories)
+    for name, mem in p.memories.items():
+        if mem.name != name:
+            _fail(f"memories.{name}", f"memory object is named {mem.name!r}; expected {name!r}")
+        if mem.backed_by is not None and (mem.backed_by not in names or mem.backed_by == name):
+            _fail(f"memories.{name}.backed_by", f"got {mem.backed_by!r}; expected another memory of this "
+                  f"platform ({', '.join(sorted(names - {name}))})")
+    endpoints = names | {COMPUTE}
+    for i, link in enumerate(p.links):
+        for end in ("src", "dst"):
+            if getattr(link, end) not in endpoints:
+                _fail(f"links.{i}.{end}", f"unknown endpoint {getattr(link, end)!r}; expected 'compute' or "
+                      f"one of {', '.join(sorted(names))}")
+        if link.src == link.dst:
+            _fail(f"links.{i}", f"links {link.src!r} to itself; expected two different endpoints")
+    reachable = {COMPUTE}
+    grew = True
+    while grew:
+        grew = False
+        for link in p.links:
+            if (link.src in reachable) != (link.dst in reachable):
+                reachable |= {link.src, link.dst}
+                grew = True
+    for name in p.memories:
+        if name not in reachable:
+            _fail(f"memories.{name}", "has no link (direct or through other memories) to compute; expected "
+                  f"a links entry joining {name!r} to 'compute' or to a memory that reaches it")
+    pol = p.placement
+    for role, homes in pol.roles.items():
+        if role not in ROLES:
+            _fail(f"placement.roles.{role}", f"unknown tensor role; expected one of {', '.join(ROLES)}")
+        for j, home in enumerate(homes):
+            if home not in names:
+                _fail(f"placement.roles.{role}.{j}", f"unknown memory {home!r}; expected one of "
+                      f"{', '.join(sorted(names))}")
+            if p.memories[home].is_buffer:
+                _fail(f"placement.roles.{role}.{j}", f"{home!r} is a staging buffer (is_buffer); expected a "
+                      "home memory")
+    if pol.on_overflow not in ON_OVERFLOW:
+        _fail("placement.on_overflow", f"got {pol.on_overflow!r}; expected one of {', '.join(ON_OVERFLOW)}")
+    if pol.adapters not in ADAPTER_MODES:
+        _fail("placement.adapters", f"got {pol.adapters!r}; expected one of {', '.join(ADAPTER_MODES)}")
+    if p.default_operating_point not in p.operating_points:
+        _fail("default_operating_point", f"got {p.default_operating_point!r}; expected one of "
+              f"{', '.join(p.operating_points) or '(none defined)'}")
+    if not (isinstance(p.prefetch_depth, int) and p.prefetch_depth >= 0):
+        _fail("prefetch_depth", f"got {p.prefetch_depth!r}; expected an integer >= 0")

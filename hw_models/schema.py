@@ -1,0 +1,238 @@
+"""The validated shape of the YAML files (technology files and platform files), as pydantic v2 models.
+
+Quantities are written with units (``"2 MiB"``, ``"6.18 pJ"``) and arrive here already converted to SI
+floats. Unknown keys are rejected. :func:`validate` turns pydantic's error report into the package's one-line
+:class:`~hw_models.errors.HardwareConfigError` naming the file, the field path and what was expected.
+Cross-references (a memory naming a technology, a link naming a memory, ...) are checked later, by the code
+that builds the objects, because only it knows what exists.
+"""
+from __future__ import annotations
+
+import math
+from typing import Annotated, Any, Literal, TypeVar
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+
+from hw_models.errors import HardwareConfigError
+from hw_models.units import parse_quantity
+
+
+def _quantity(dimension: str, allow_inf: bool = False):
+    def parse(value: Any) -> float:
+        if allow_inf and (value == "inf" or (isinstance(value, float) and math.isinf(value))):
+            return math.inf
+        return parse_quantity(value, dimension)
+    return BeforeValidator(parse)
+
+
+def _dimensionless_or_inf(value: Any) -> Any:
+    return math.inf if value == "inf" else value
+
+
+Bytes = Annotated[float, _quantity("bytes"), Field(gt=0)]
+Energy = Annotated[float, _quantity("energy"), Field(ge=0)]
+Time = Annotated[float, _quantity("time"), Field(ge=0)]
+PositiveTime = Annotated[float, _quantity("time"), Field(gt=0)]
+TimeOrInf = Annotated[float, _quantity("time", allow_inf=True), Field(ge=0)]
+Power = Annotated[float, _quantity("power"), Field(ge=0)]
+Area = Annotated[float, _quantity("area"), Field(ge=0)]
+Frequency = Annotated[float, _quantity("frequency"), Field(gt=0)]
+Voltage = Annotated[float, _quantity("voltage"), Field(gt=0)]
+Length = Annotated[float, _quantity("length"), Field(gt=0)]
+PowerDensity = Annotated[float, _quantity("power_density"), Field(ge=0)]
+Rate = Annotated[float, _quantity("rate"), Field(gt=0)]
+Count = Annotated[int, Field(gt=0, strict=True)]
+Name = Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_.\-]+$")]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# ---- technology files (hw_models/data/technologies/*.yaml) ------------------------------------------------
+
+class ReferencePointSpec(_Strict):
+    """The cited operating point of an on-chip array: at exactly these, a memory returns these figures."""
+    node: Length
+    capacity: Bytes
+    word_bits: Count
+    read_energy: Energy
+    write_energy: Energy
+    read_latency: PositiveTime
+    write_latency: PositiveTime
+    leakage: Power
+    area: Area
+
+
+class DramSpec(_Strict):
+    """Off-chip DRAM figures per device (package) of ``device_capacity``."""
+    energy_per_bit: Energy
+    device_capacity: Bytes
+    channels: Count
+    channel_width_bits: Count
+    data_rate: Rate
+    access_latency: PositiveTime
+    background_power: Power
+    refresh_power: Power
+    self_refresh_power: Power
+    self_refresh_exit_latency: Time
+
+
+class ScalingSpec(_Strict):
+    """Which capacity law the technology follows and how energy grows with the word width."""
+    capacity_law: Name
+    word_width_exponent: Annotated[float, Field(ge=0)] = 1.0
+
+
+class TechnologyFile(_Strict):
+    """One file under ``hw_models/data/technologies``."""
+    name: Name
+    description: str
+    kind: Literal["sram", "nvm", "dram"]
+    volatile: bool
+    reference: ReferencePointSpec | None = None
+    dram: DramSpec | None = None
+    endurance: Annotated[float, BeforeValidator(_dimensionless_or_inf), Field(gt=0)]
+    retention: TimeOrInf
+    wakeup_latency: Time
+    wakeup_energy: Energy
+    gated_leakage_fraction: Annotated[float, Field(ge=0, le=1)]
+    scaling: ScalingSpec | None = None
+    sources: dict[str, Annotated[str, Field(min_length=3)]]
+
+
+class CapacityRowSpec(_Strict):
+    capacity: Bytes
+    read_energy: Energy
+    write_energy: Energy
+    leakage: Power
+    area: Area
+
+
+class CapacityLawFile(_Strict):
+    """One file under ``hw_models/data/scaling``: a table the capacity exponents are fitted to."""
+    name: Name
+    source: str
+    table: Annotated[list[CapacityRowSpec], Field(min_length=2)]
+    latency_exponent: Annotated[float, Field(ge=0)]
+    latency_source: str
+
+
+class ComputeDataFile(_Strict):
+    """``hw_models/data/compute.yaml``: reference figures of the arithmetic the compute units are built of."""
+    node: Length
+    int_multiplier_32b_energy: Energy
+    int_adder_32b_energy: Energy
+    register_energy_per_bit: Energy
+    int_multiplier_32b_area: Area
+    int_adder_32b_area: Area
+    register_area_per_bit: Area
+    logic_leakage_per_area: PowerDensity
+    sources: dict[str, str]
+
+
+# ---- platform files (hw_models/platforms/*.yaml) ----------------------------------------------------------
+
+class MemorySpec(_Strict):
+    """One memory instance of a platform."""
+    technology: Annotated[str, Field(min_length=1)]
+    capacity: Bytes
+    word_bits: Count = 64
+    banks: Count = 1
+    ports: Count = 1
+    clock: Frequency | None = None
+    backed_by: Name | None = None
+    is_buffer: bool = False
+    channels: Count | None = None
+    description: str = ""
+
+
+class MacArraySpec(_Strict):
+    """The systolic MAC array; its clock is the platform's operating-point frequency."""
+    rows: Count
+    cols: Count
+    dataflow: Literal["ws", "os", "is"]
+    weight_bits: Count
+    act_bits: Count
+    acc_bits: Count
+
+
+class VectorUnitSpec(_Strict):
+    """The vector / special-function unit."""
+    lanes: Count
+    op_bits: Count = 16
+    cycles_per_element: dict[Name, Count] = {}
+
+
+class ComputeSpec(_Strict):
+    mac_array: MacArraySpec
+    vector_unit: VectorUnitSpec
+
+
+class LinkSpec(_Strict):
+    """A link between two memories or a memory and ``compute``."""
+    src: Name
+    dst: Name
+    width_bits: Count
+    clock: Frequency
+    energy_per_bit: Energy
+
+
+class PlacementSpec(_Strict):
+    roles: dict[Name, Annotated[list[Name], Field(min_length=1)]]
+    on_overflow: Literal["next", "error"] = "next"
+    adapters: Literal["resident", "load_on_switch"] = "resident"
+    power_gating: bool = False
+
+
+class OperatingPointSpec(_Strict):
+    voltage: Voltage
+    frequency: Frequency
+
+
+class PlatformFile(_Strict):
+    """One platform YAML file."""
+    name: Name
+    description: str = ""
+    node: Length
+    nominal_voltage: Voltage
+    leakage_voltage_exponent: Annotated[float, Field(ge=0)] = 1.0
+    memories: Annotated[dict[Name, MemorySpec], Field(min_length=1)]
+    compute: ComputeSpec
+    links: Annotated[list[LinkSpec], Field(min_length=1)]
+    placement: PlacementSpec
+    operating_points: Annotated[dict[Name, OperatingPointSpec], Field(min_length=1)]
+    default_operating_point: Name
+    prefetch_depth: Annotated[int, Field(ge=0, strict=True)] = 0
+    assumptions: list[str] = []
+
+
+Model = TypeVar("Model", bound=BaseModel)
+
+
+def _expected(err: dict) -> str:
+    kind, msg = err["type"], err["msg"]
+    if kind == "extra_forbidden":
+        return "unknown key; expected only the documented keys (see README: platform files)"
+    if kind == "missing":
+        return "missing; expected a value"
+    if kind == "value_error":
+        text = msg.removeprefix("Value error, ")
+        return text if "expected" in text else f"{text}; expected a valid value"
+    if kind in ("greater_than", "greater_than_equal", "less_than_equal", "less_than"):
+        return f"got {err.get('input')!r}; expected a value {msg.lower().removeprefix('input should be ')}"
+    if kind == "literal_error":
+        return f"got {err.get('input')!r}; expected {msg.removeprefix('Input should be ')}"
+    return f"got {err.get('input')!r}; expected {msg.removeprefix('Input should be ').lower()}"
+
+
+def validate(model: type[Model], data: Any, source: str) -> Model:
+    """Validate ``data`` (parsed YAML) against ``model``; raise one-line :class:`HardwareConfigError`."""
+    if not isinstance(data, dict):
+        raise HardwareConfigError(f"{source}: (top level): got {type(data).__name__}; expected a mapping")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        path = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        raise HardwareConfigError(f"{source}: {path}: {_expected(err)}") from None
