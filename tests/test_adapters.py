@@ -142,16 +142,15 @@ def test_lora_adds_rank_r_factors_on_query_and_value_and_merging_changes_the_wei
 def test_parameter_labels_give_roles_and_owners():
     labels = A.ParameterLabels(merged_task="qqp", merged={"encoder.layer.0.attention.self.query.weight"})
     cases = {
-        "embeddings.word_embeddings.weight": ("embedding", "shared"),
-        "embeddings.LayerNorm.weight": ("weight", "shared"),
-        "encoder.layer.0.attention.self.key.weight": ("weight", "shared"),
-        "encoder.layer.0.attention.self.query.weight": ("weight", "qqp"),
+        "embeddings.word_embeddings.weight": (None, "shared"),
+        "encoder.layer.0.attention.self.key.weight": (None, "shared"),
+        "encoder.layer.0.attention.self.query.weight": (None, "qqp"),
         "encoder.layer.0.adapter_ffn.adapters.sst2.3.down.weight": ("adapter", "sst2"),
         "encoder.layer.0.adapter_ffn.experts.1.up.bias": ("adapter", "shared"),
         "encoder.layer.0.adapter_ffn.gates.mnli.weight": ("adapter", "mnli"),
         "base_model.model.encoder.layer.0.attention.self.query.lora_A.qnli.weight": ("adapter", "qnli"),
         "task_heads.sst2.bias": ("adapter", "sst2"),
-        "shared.weight": ("embedding", "shared"),
+        "prosg.proj_u.3": ("adapter", "shared"),
     }
     for name, expected in cases.items():
         assert (labels.role_of(name), labels.owner_of(name)) == expected, name

@@ -316,33 +316,28 @@ class TaskModel(nn.Module):
 # -- parameter labels for the tracer -------------------------------------------------------------------------
 
 _TASK_SEGMENT = re.compile(r"(?:^|\.)(?:adapters|gates|task_heads|lora_A|lora_B|lora_embedding_A|"
-                           r"lora_embedding_B|prosg)\.([^.]+)")
+                           r"lora_embedding_B)\.([^.]+)")
 _ADAPTER_SEGMENT = re.compile(r"(?:^|\.)(?:adapter_attention|adapter_ffn|task_heads|lora_A|lora_B|"
                               r"lora_embedding_A|lora_embedding_B|prosg)(?:\.|$)")
-_EMBEDDING = re.compile(r"(?:^|\.)(?:word_embeddings|position_embeddings|token_type_embeddings|embeddings|"
-                        r"embed_tokens|shared)\.weight$")
 
 
 @dataclass
 class ParameterLabels:
     """Role and owner of a parameter from its name, for the tracer's ``role_of``/``owner_of``.
 
-    Roles: ``adapter`` for anything task adaptation added (bottleneck adapters and their mixture experts
-    and gates, LoRA factors, task heads, ProSG projections); ``embedding`` for token/position embedding
-    tables; ``weight`` otherwise. Owners: the task named in the parameter path (``adapters.<task>``,
-    ``gates.<task>``, ``lora_A.<task>``, ``task_heads.<task>``), ``merged_task`` for weights a LoRA was
-    merged into (``merged`` names them), ``shared`` otherwise (backbone, mixture experts)."""
+    Role ``adapter`` for anything task adaptation added (bottleneck adapters and their mixture experts
+    and gates, LoRA factors, task heads, ProSG projections); None otherwise, which leaves the tracer's
+    default (``embedding`` for embedding tables, else ``weight``). Owner: the task named in the parameter
+    path (``adapters.<task>``, ``gates.<task>``, ``lora_A.<task>``, ``task_heads.<task>``), ``merged_task``
+    for the weights a LoRA was merged into (``merged`` names them), ``shared`` otherwise (backbone,
+    mixture experts, ProSG projections)."""
 
     merged_task: str | None = None
     merged: set[str] = field(default_factory=set)
 
-    def role_of(self, name: str) -> str:
-        """``adapter``, ``embedding`` or ``weight`` for parameter ``name``."""
-        if _ADAPTER_SEGMENT.search(name):
-            return "adapter"
-        if _EMBEDDING.search(name):
-            return "embedding"
-        return "weight"
+    def role_of(self, name: str) -> str | None:
+        """``adapter`` for a task-adaptation parameter ``name``, else None (the tracer's default)."""
+        return "adapter" if _ADAPTER_SEGMENT.search(name) else None
 
     def owner_of(self, name: str) -> str:
         """The task that owns parameter ``name``, or ``shared``."""

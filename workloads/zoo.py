@@ -90,11 +90,12 @@ ZOO: dict[str, ZooEntry] = {e.name: e for e in (
         name="rwkv", summary="RNN-like language model, RWKV-4 169M shape (the ProSG setting)",
         family="rwkv", config_class="RwkvConfig", model_class="RwkvForCausalLM",
         config=dict(hidden_size=768, num_hidden_layers=12, vocab_size=50277, context_length=1024,
-                    attention_hidden_size=None, intermediate_size=None),
+                    attention_hidden_size=None, intermediate_size=None, rescale_every=0),
         layers_fields=("num_hidden_layers",), hidden_field="hidden_size", heads_field=None, ffn_field=None,
         reference_parameters=130.7e6, backbone="rwkv",
         notes="130.7 M without the untied LM head (169.3 M with it); HF runs a sequence one token at a "
-              "time on CPU, so trace short sequences or use workloads.generation"),
+              "time on CPU, so trace short sequences or use workloads.generation. rescale_every=0: HF's "
+              "fp16 overflow guard would rewrite weights in place on the first eval forward"),
 )}
 
 
