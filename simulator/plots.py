@@ -1,0 +1,180 @@
+"""Figures of a study for papers: the energy breakdown per platform and the service timeline.
+
+Matplotlib with the non-interactive Agg backend (no display needed); each figure is saved in every
+requested format (PNG at 200 dpi and vector PDF by default). Colours come from the Okabe–Ito palette,
+which stays distinguishable under the common colour-vision deficiencies; leakage is hatched, so the
+figures also read in greyscale. Inputs are SI; axes say their display unit (µJ, ms).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.patches import Patch  # noqa: E402
+
+#: Okabe & Ito (2008), "Color Universal Design": eight colours safe for colour-blind readers.
+OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000")
+#: Colours of the ledger categories in the timeline.
+CATEGORY_COLOURS = {"compute": "#0072B2", "read": "#009E73", "write": "#D55E00", "switch_load": "#CC79A7",
+                    "transfer": "#E69F00", "wakeup": "#F0E442", "refresh": "#56B4E9"}
+#: Hatches used after the palette runs out (one more distinction without colour).
+HATCHES = ("", "..", "xx", "\\\\")
+#: Matplotlib style of every figure: readable print sizes.
+STYLE = {"font.size": 9, "axes.titlesize": 10, "axes.labelsize": 9, "legend.fontsize": 8,
+         "xtick.labelsize": 8, "ytick.labelsize": 8, "axes.spines.top": False, "axes.spines.right": False,
+         "savefig.bbox": "tight", "pdf.fonttype": 42}
+#: Resolution of raster outputs, dots per inch.
+PNG_DPI = 200
+
+
+def _save(fig, stem: Path, formats: Sequence[str]) -> list[Path]:
+    paths = []
+    for fmt in formats:
+        path = stem.with_suffix(f".{fmt}")
+        fig.savefig(path, dpi=PNG_DPI if fmt == "png" else None, metadata={"Creator": "hetsim"}
+                    if fmt in ("png", "pdf", "svg") else None)
+        paths.append(path)
+    plt.close(fig)
+    return paths
+
+
+def _component_label(component: str, result: Any) -> str:
+    """Legend label of a ledger component: memory name with its technology, or the unit's name."""
+    if component == "interconnect":
+        return "interconnect"
+    mem = (getattr(result.platform, "memories", {}) or {}).get(component)
+    if mem is not None and getattr(mem, "technology", "") and mem.technology != component:
+        return f"{component} ({mem.technology})"
+    return component.replace("_", " ")
+
+
+def breakdown_data(results: dict[str, Any]) -> tuple[list[str], dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Per component (links merged into ``interconnect``), the dynamic and the static (leakage, wake-up,
+    refresh) energy per inference of each platform, J. Returns (components, dynamic, static)."""
+    from simulator.results import DYNAMIC_CATEGORIES, STATIC_CATEGORIES
+
+    keys = list(results)
+    dynamic: dict[str, np.ndarray] = {}
+    static: dict[str, np.ndarray] = {}
+    order: list[tuple[int, str]] = []
+    rank = {"compute": 0, "sram": 1, "nvm": 2, "dram": 3, "interconnect": 4, "other": 5}
+    for i, key in enumerate(keys):
+        table = results[key].per_component()
+        n = max(1, results[key].n_requests)
+        for row in table.itertuples(index=False):
+            comp = "interconnect" if row.kind == "interconnect" else row.component
+            if comp not in dynamic:
+                dynamic[comp], static[comp] = np.zeros(len(keys)), np.zeros(len(keys))
+                order.append((rank.get(row.kind, 5), comp))
+            row = row._asdict()
+            dynamic[comp][i] += sum(row[f"{c}_energy_J"] for c in DYNAMIC_CATEGORIES) / n
+            static[comp][i] += sum(row[f"{c}_energy_J"] for c in STATIC_CATEGORIES) / n
+    components = [c for _, c in sorted(order, key=lambda x: x[0])]
+    return components, dynamic, static
+
+
+def energy_breakdown(results: dict[str, Any], stem: Path, formats: Sequence[str] = ("png", "pdf")) -> list[Path]:
+    """Stacked bars, one per platform, of energy per inference (µJ) by memory and compute unit; each
+    component's leakage is the hatched part of its colour. Writes ``stem.<fmt>``; returns the paths."""
+    components, dynamic, static = breakdown_data(results)
+    keys = list(results)
+    first = next(iter(results.values()))
+    x = np.arange(len(keys))
+    with plt.rc_context(STYLE):
+        fig, ax = plt.subplots(figsize=(max(3.4, 1.1 * len(keys) + 2.6), 3.2))
+        bottom = np.zeros(len(keys))
+        handles = []
+        for i, comp in enumerate(components):
+            colour = OKABE_ITO[i % len(OKABE_ITO)]
+            hatch = HATCHES[(i // len(OKABE_ITO)) % len(HATCHES)]
+            dyn, stat = dynamic[comp] * 1e6, static[comp] * 1e6
+            ax.bar(x, dyn, 0.6, bottom=bottom, color=colour, hatch=hatch, edgecolor="white", linewidth=0.4)
+            bottom += dyn
+            ax.bar(x, stat, 0.6, bottom=bottom, color=colour, hatch=(hatch or "") + "////", alpha=0.55,
+                   edgecolor="white", linewidth=0.4)
+            bottom += stat
+            owner = next((results[k] for j, k in enumerate(keys) if dynamic[comp][j] + static[comp][j] > 0), first)
+            handles.append(Patch(facecolor=colour, hatch=hatch, edgecolor="white", label=_component_label(comp, owner)))
+        handles.append(Patch(facecolor="#999999", hatch="////", alpha=0.55, edgecolor="white",
+                             label="leakage/static (hatched)"))
+        for xi, total in zip(x, bottom):
+            ax.annotate(f"{total:.3g}", (xi, total), ha="center", va="bottom", fontsize=7,
+                        xytext=(0, 2), textcoords="offset points")
+        ax.set_xticks(x, keys, rotation=20 if len(keys) > 3 else 0, ha="right" if len(keys) > 3 else "center")
+        ax.set_ylabel("energy per inference (µJ)")
+        ax.set_xlabel("platform")
+        ax.set_ylim(0, max(bottom.max(), 1e-12) * 1.12)
+        ax.set_title(f"Energy per inference: {first.meta.get('model', '')}".rstrip(": "))
+        ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+        ax.yaxis.grid(True, linewidth=0.3, alpha=0.6)
+        ax.set_axisbelow(True)
+        return _save(fig, Path(stem), formats)
+
+
+def timeline_window(requests, count: int) -> list[int]:
+    """Positions of ``count`` consecutive requests to draw, placed so the first task switch (if any)
+    is inside the window."""
+    n = len(requests)
+    switches = [i for i, s in enumerate(requests["switch"].tolist()) if s and i > 0]
+    start = max(0, min(switches[0] - count // 2, n - count)) if switches else 0
+    return list(range(start, min(n, start + count)))
+
+
+def timeline(results: dict[str, Any], stem: Path, formats: Sequence[str] = ("png", "pdf"), *,
+             requests: int = 4) -> list[Path]:
+    """One panel per platform: the busy intervals of each component (lanes) during ``requests``
+    consecutive requests, coloured by ledger category, with idle gaps between requests removed (the
+    x axis is service time, ms). Writes ``stem.<fmt>``; returns the paths."""
+    keys = list(results)
+    with plt.rc_context(STYLE):
+        lanes_per = [_timeline_lanes(results[k], requests) for k in keys]
+        heights = [max(2, len(l[0])) * 0.22 + 0.6 for l in lanes_per]
+        fig, axes = plt.subplots(len(keys), 1, figsize=(7.0, sum(heights) + 0.6),
+                                 gridspec_kw={"height_ratios": heights}, squeeze=False)
+        used: set[str] = set()
+        for ax, key, (lanes, bars, marks) in zip(axes[:, 0], keys, lanes_per):
+            for (lane, cat), spans in bars.items():
+                ax.broken_barh(spans, (lanes.index(lane) - 0.4, 0.8), facecolors=CATEGORY_COLOURS.get(cat, "#999999"),
+                               linewidth=0)
+                used.add(cat)
+            for x0, label in marks:
+                ax.axvline(x0, color="#000000", linewidth=0.6, linestyle="--")
+                ax.annotate(label, (x0, len(lanes) - 0.5), fontsize=7, xytext=(2, 0), textcoords="offset points",
+                            va="bottom")
+            ax.set_yticks(range(len(lanes)), [l.replace("_", " ") for l in lanes])
+            ax.set_ylim(-0.6, len(lanes) + 0.2)
+            ax.invert_yaxis()
+            ax.set_title(key, loc="left")
+            ax.xaxis.grid(True, linewidth=0.3, alpha=0.6)
+        axes[-1, 0].set_xlabel("service time (ms, idle gaps between requests removed)")
+        fig.legend(handles=[Patch(color=CATEGORY_COLOURS[c], label=c.replace("_", " ")) for c in CATEGORY_COLOURS
+                            if c in used], loc="upper center", ncol=min(7, max(1, len(used))),
+                   bbox_to_anchor=(0.5, 1.0), frameon=False)
+        fig.tight_layout(rect=(0, 0, 1, 0.97))
+        return _save(fig, Path(stem), formats)
+
+
+def _timeline_lanes(result: Any, count: int):
+    """(lanes, {(lane, category): [(x0, width) ms]}, [(x, "task [switch]") request starts]) of a result."""
+    req = result.requests.reset_index(drop=True)
+    picked = req.iloc[timeline_window(req, count)]
+    rows = result.ledger[result.ledger["request"].isin(set(picked["request"])) & (result.ledger["category"] != "leakage")]
+    offset, shift, marks = 0.0, {}, []
+    for r in picked.itertuples():
+        shift[r.request] = offset - r.start_s
+        marks.append((offset * 1e3, f"#{r.request} {r.task}{' (switch)' if r.switch else ''}"))
+        offset += r.end_s - r.start_s
+    lanes = [c for c in ["mac_array", "vector_unit", *getattr(result.platform, "memories", {})]
+             if c in set(rows["component"])] + sorted(set(rows["component"]) - {"mac_array", "vector_unit"}
+                                                      - set(getattr(result.platform, "memories", {})))
+    bars: dict[tuple[str, str], list[tuple[float, float]]] = {}
+    start = (rows["start_s"] + rows["request"].map(shift)).to_numpy() * 1e3
+    width = np.maximum((rows["end_s"] - rows["start_s"]).to_numpy() * 1e3, 0.0)
+    for (comp, cat), idx in rows.groupby(["component", "category"], sort=False).indices.items():
+        bars[(comp, cat)] = list(zip(start[idx].tolist(), width[idx].tolist()))
+    return lanes, bars, marks

@@ -1,0 +1,179 @@
+"""Reports of a study: the comparison table (terminal and Markdown), ``summary.json`` and ``report.md``.
+
+This is an edge of hetsim: numbers arrive in SI units (J, s, m², W) from :mod:`simulator.results` and
+leave here in the units a reader expects (µJ, ms, mm², mW, %), with the unit in every column header.
+"""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any, Iterable
+
+import pandas as pd
+
+#: Component groups of the comparison table, in column order, with their headers.
+GROUPS = (("compute", "compute"), ("sram", "SRAM"), ("nvm", "NVM"), ("dram", "DRAM"),
+          ("interconnect", "links"))
+
+
+def format_duration(seconds: float) -> str:
+    """A readable duration for a time in s: ``"3.2 years"``, ``"41 days"``, ``"5 h"``, ``"inf"``."""
+    if seconds is None or not math.isfinite(seconds):
+        return "inf"
+    for unit, size in (("years", 3.15576e7), ("days", 86400.0), ("h", 3600.0)):
+        if seconds >= size:
+            return f"{seconds / size:.3g} {unit}"
+    return f"{seconds:.3g} s"
+
+
+def summary_table(results: dict[str, Any]) -> pd.DataFrame:
+    """One row per platform with every scalar of :meth:`Result.summary` (SI units, unit in each name)."""
+    rows = []
+    for key, result in results.items():
+        scalars = {k: v for k, v in result.summary().items() if not isinstance(v, dict)}
+        rows.append({**scalars, "platform": key, "mode": result.meta.get("mode", "")})
+    table = pd.DataFrame.from_records(rows)
+    return table[["platform", "mode"] + [c for c in table.columns if c not in ("platform", "mode")]]
+
+
+def write_summary_json(results: dict[str, Any], path: Path) -> Path:
+    """``summary.json``: ``{platform: {"summary": ..., "meta": ...}}`` (SI; infinite values as null)."""
+    from simulator.results import _json_safe
+
+    doc = {key: {"summary": r.summary(), "meta": {k: v for k, v in r.meta.items() if k != "mappings"}}
+           for key, r in results.items()}
+    path.write_text(json.dumps(_json_safe(doc), indent=2, default=str) + "\n")
+    return path
+
+
+def comparison_table(results: dict[str, Any]) -> pd.DataFrame:
+    """The headline comparison in display units: energy per inference in total and by component group
+    (µJ), leakage share (%), latency p50/p99 (ms), average power (mW), area (mm²), the ratio to the
+    lower bound and the shortest NVM lifetime at this write rate."""
+    rows = []
+    for key, result in results.items():
+        s = result.summary()
+        row = {"platform": key, "energy/inf (µJ)": s["energy_per_inference_J"] * 1e6}
+        for kind, header in GROUPS:
+            row[f"{header} (µJ)"] = s[f"{kind}_energy_per_inference_J"] * 1e6
+        row.update({
+            "leakage (%)": 100.0 * s["leakage_share"],
+            "p50 (ms)": s["latency_p50_s"] * 1e3,
+            "p99 (ms)": s["latency_p99_s"] * 1e3,
+            "avg power (mW)": s["average_power_W"] * 1e3,
+            "area (mm²)": s["area_m2"] * 1e6,
+            "× bound": s["ratio_to_lower_bound"],
+            "NVM lifetime": format_duration(s["nvm_lifetime_s"]) if s["nvm_write_bytes"] > 0 else "-",
+        })
+        rows.append(row)
+    return pd.DataFrame.from_records(rows)
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return "-"
+        return f"{value:.3g}" if abs(value) < 1e4 else f"{value:,.0f}"
+    return str(value)
+
+
+def format_text(table: pd.DataFrame) -> str:
+    """A plain fixed-width rendering of ``table`` for the terminal (numbers to 3 significant digits)."""
+    cells = [[str(c) for c in table.columns]] + [[_cell(v) for v in row] for row in table.itertuples(index=False)]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(table.columns))]
+    lines = []
+    for n, r in enumerate(cells):
+        lines.append("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))))
+        if n == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def format_markdown(table: pd.DataFrame) -> str:
+    """``table`` as a GitHub Markdown table (numbers to 3 significant digits, numeric columns right-aligned)."""
+    head = "| " + " | ".join(str(c) for c in table.columns) + " |"
+    align = "| " + " | ".join("---" if table[c].dtype == object else "---:" for c in table.columns) + " |"
+    body = ["| " + " | ".join(_cell(v) for v in row) + " |" for row in table.itertuples(index=False)]
+    return "\n".join([head, align, *body])
+
+
+def _memory_lines(result: Any) -> Iterable[str]:
+    mem = result.per_memory()
+    view = pd.DataFrame({
+        "memory": mem["memory"], "technology": mem["technology"], "kind": mem["kind"],
+        "capacity (KiB)": mem["capacity_bytes"] / 1024, "peak use (KiB)": mem["peak_occupancy_bytes"] / 1024,
+        "read (MB)": mem["read_bytes"] / 1e6, "written (MB)": mem["write_bytes"] / 1e6,
+        "dynamic (µJ)": mem["dynamic_energy_J"] * 1e6, "leakage (µJ)": mem["leakage_energy_J"] * 1e6,
+    })
+    yield format_markdown(view)
+
+
+def _task_lines(result: Any) -> Iterable[str]:
+    t = result.per_task()
+    view = pd.DataFrame({"task": t["task"], "requests": t["requests"], "switches": t["switches"],
+                         "energy/request (µJ)": t["energy_per_request_J"] * 1e6,
+                         "p50 (ms)": t["latency_p50_s"] * 1e3, "p99 (ms)": t["latency_p99_s"] * 1e3})
+    yield format_markdown(view)
+
+
+def write_report(results: dict[str, Any], config: Any, path: Path,
+                 figures: dict[str, list[Path]] | None = None) -> Path:
+    """Write ``report.md``: what was run, the comparison table, the figures (paths relative to the
+    report) and, per platform, its memories, its tasks and its NVM wear."""
+    figures = figures or {}
+    sc = config.scenario
+    first = next(iter(results.values()))
+    lines = [f"# hetsim study: {config.name}", ""]
+    if config.description:
+        lines += [config.description.strip(), ""]
+    lines += [
+        f"- model: `{config.model}`, adapter `{config.adapter}`"
+        f"{' (one per repetition)' if config.per_repetition else ''}, sequence length {config.seq_len}",
+        f"- tasks: {', '.join(config.tasks)}",
+        f"- compression: bits {dict(config.compression.bits)}, sparsity {dict(config.compression.sparsity)}",
+        f"- scenario: {sc.stream}, {first.n_requests} requests, seed {sc.seed}"
+        + (f", mean rate {sc.rate:g} Hz, switch probability {sc.switch_probability:g}" if sc.stream == "poisson"
+           else f", period {sc.period * 1e3:g} ms")
+        + f"; {int(first.requests['switch'].sum())} task switches",
+        f"- evaluator: {config.evaluator}",
+        "",
+        "## Comparison",
+        "",
+        "Energy per inference is all energy of the run (requests, idle leakage, wake-ups, task-switch loads) "
+        "divided by the requests; the component columns split it by where it was spent. "
+        "'× bound' is the ratio to the lower bound (MACs × cheapest MAC energy + compulsory bytes × "
+        "cheapest read energy per byte). NVM lifetime assumes ideal wear levelling at this write rate.",
+        "",
+        format_markdown(comparison_table(results)),
+        "",
+    ]
+    titles = {"energy_breakdown": "Energy per inference by component", "timeline": "Timeline"}
+    for key, paths in figures.items():
+        png = next((p for p in paths if p.suffix == ".png"), paths[0] if paths else None)
+        if png is not None:
+            lines += [f"## {titles.get(key, key)}", "", f"![{titles.get(key, key)}]({png.as_posix()})", ""]
+    for key, result in results.items():
+        s = result.summary()
+        lines += [f"## {key} ({result.meta.get('mode', '')})", "",
+                  f"Throughput {s['throughput_rps']:.3g} requests/s, peak power "
+                  f"{s['peak_power_W'] * 1e3:.3g} mW over {s['power_window_s'] * 1e6:g} µs windows, "
+                  f"total energy {s['energy_J'] * 1e3:.4g} mJ over {s['makespan_s']:.3g} s.", "",
+                  "### Memories", "", *_memory_lines(result), "", "### Tasks", "", *_task_lines(result), ""]
+        wear = result.nvm_wear()
+        if len(wear):
+            lines += ["### NVM wear", "", format_markdown(pd.DataFrame({
+                "memory": wear["memory"], "written (MB)": wear["write_bytes"] / 1e6,
+                "rate (B/s)": wear["write_rate_Bps"],
+                "lifetime (wear-levelled)": [format_duration(v) for v in wear["lifetime_s"]],
+                "lifetime (worst case)": [format_duration(v) for v in wear["lifetime_worst_s"]]})), ""]
+        mapping = result.mapping_table()
+        if mapping is not None:
+            lines += [f"Per-op mapping: `{key}/mapping.csv` ({len(mapping)} ops).", ""]
+    lines += ["## Files", "",
+              "`summary.csv`/`summary.json`: one row per platform (SI units). `<platform>/`: per_op, "
+              "per_layer, per_memory, per_compute, per_task, per_request, per_component, nvm_wear, "
+              "placement (and mapping) as CSV. `timeline.perfetto.json`: open in https://ui.perfetto.dev. "
+              "`study.yaml`: the study as run.", ""]
+    path.write_text("\n".join(lines), encoding="utf-8")
+    return path

@@ -1,0 +1,139 @@
+"""Study configuration: validation with one-line errors, round trips, the request stream and per-task
+models; and (with the engine) reproducible runs."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import yaml
+
+from simulator.errors import SimulationConfigError
+from simulator.study import (DEFAULT_STUDY, StudyConfig, build_stream, default_study, load_study,
+                             per_task_model, study_from_dict)
+from workloads.trace import OpInfo, TensorInfo, Trace
+
+MINIMAL = {"model": "albert-base-v2", "tasks": ["a", "b"], "platforms": ["edge-sram"]}
+
+
+def test_default_study_is_the_one_the_issue_asks_for():
+    c = default_study()
+    assert c.model == "albert-base-v2" and c.adapter.startswith("houlsby:") and c.per_repetition
+    assert c.tasks == ["sst2", "mnli", "qqp", "qnli"]
+    assert c.compression.bits["weight"] == 8 and c.compression.bits["activation"] == 16
+    assert c.compression.sparsity == {"embedding": 0.6}
+    assert c.scenario.requests == 100 and c.scenario.switch_probability > 0
+    assert [(p.key, p.mode) for p in c.platforms] == [
+        ("edge-sram-dram", "per-task-model"), ("edge-sram", "adapters"), ("edge-rram", "adapters"),
+        ("edge-mram", "adapters")]
+    assert c.source == str(DEFAULT_STUDY)
+
+
+def test_dumped_study_loads_back_identical(tmp_path):
+    c = default_study()
+    path = tmp_path / "again.yaml"
+    path.write_text(yaml.safe_dump(c.model_dump(mode="json")))
+    again = load_study(path)
+    assert again.model_dump() == c.model_dump()
+    assert again.scenario.rate == 10.0  # "10 Hz" -> SI
+
+
+@pytest.mark.parametrize("change, path, expected", [
+    ({"colour": "red"}, "colour", "unknown key"),
+    ({"scenario": {"rate": "10"}}, "scenario.rate", "frequency quantity"),
+    ({"scenario": {"rate": "10 ms"}}, "scenario.rate", "frequency"),
+    ({"scenario": {"requests": 0}}, "scenario.requests", "greater than or equal to 1"),
+    ({"scenario": {"stream": "bursty"}}, "scenario.stream", "'poisson', 'round_robin' or 'fixed'"),
+    ({"scenario": {"switch_probability": 1.5}}, "scenario.switch_probability", "less than or equal to 1"),
+    ({"compression": {"bits": {"weights": 8}}}, "compression.bits", "one of weight"),
+    ({"compression": {"sparsity": {"embedding": 1.0}}}, "compression.sparsity.embedding", "less than 1"),
+    ({"platforms": [{"platform": "edge-sram", "mode": "merged"}]}, "platforms.0.mode", "'adapters' or"),
+    ({"platforms": ["edge-sram", "edge-sram"]}, "(top level)", "appears twice"),
+    ({"tasks": ["a", "a"]}, "tasks", "distinct task names"),
+    ({"tasks": []}, "tasks", "at least 1 item"),
+    ({"scenario": {"task_mix": {"c": 1.0}}}, "(top level)", "scenario.task_mix: task 'c'"),
+    ({"model": None}, "model", "valid string"),
+])
+def test_bad_fields_give_one_line_naming_file_field_and_expectation(tmp_path, change, path, expected):
+    data = {**MINIMAL, **change}
+    file = tmp_path / "bad.yaml"
+    file.write_text(yaml.safe_dump(data))
+    with pytest.raises(SimulationConfigError) as info:
+        load_study(file)
+    message = str(info.value)
+    assert "\n" not in message
+    assert message.startswith(f"{file}: {path}: ")
+    assert "expected" in message and expected in message
+
+
+def test_missing_field_and_broken_yaml_and_wrong_top_level(tmp_path):
+    file = tmp_path / "s.yaml"
+    file.write_text("model: albert-base-v2\nplatforms: [edge-sram]\n")
+    with pytest.raises(SimulationConfigError, match=r"s\.yaml: tasks: missing; expected a value"):
+        load_study(file)
+    file.write_text("model: [unclosed\n")
+    with pytest.raises(SimulationConfigError, match=r"s\.yaml: line \d+: .*; expected valid YAML"):
+        load_study(file)
+    with pytest.raises(SimulationConfigError, match=r"\(top level\): got list; expected a mapping"):
+        study_from_dict([1, 2], "x.yaml")
+
+
+def test_overrides_pick_platforms_and_requests_or_say_what_exists():
+    c = default_study().with_overrides(requests=7, platforms=["edge-rram", "edge-sram"], out="/tmp/x")
+    assert c.scenario.requests == 7 and [p.key for p in c.platforms] == ["edge-rram", "edge-sram"]
+    assert str(c.run_dir()) == "/tmp/x"
+    with pytest.raises(SimulationConfigError, match="--platforms: nope: .*expected some of edge-sram-dram"):
+        default_study().with_overrides(platforms=["nope"])
+    with pytest.raises(SimulationConfigError, match="--requests: got 0"):
+        default_study().with_overrides(requests=0)
+
+
+def test_run_dir_defaults_to_results_name_timestamp():
+    from datetime import datetime
+
+    c = default_study()
+    assert str(c.run_dir(datetime(2026, 1, 2, 3, 4, 5))) == "results/default-20260102-030405"
+
+
+@pytest.mark.parametrize("kind", ["poisson", "round_robin", "fixed"])
+def test_stream_is_reproducible_and_follows_the_scenario(kind):
+    c = study_from_dict({**MINIMAL, "scenario": {"stream": kind, "requests": 40, "seed": 3,
+                                                  "switch_probability": 0.5, "period": "20 ms"}})
+    a, b = build_stream(c), build_stream(c)
+    assert [(r.arrival_s, r.task) for r in a] == [(r.arrival_s, r.task) for r in b]
+    assert len(a) == 40 and set(a.tasks) <= {"a", "b"}
+    if kind != "poisson":
+        assert math.isclose(a.requests[1].arrival_s - a.requests[0].arrival_s, 0.02)
+    else:
+        other = build_stream(c.with_overrides().model_copy(
+            update={"scenario": c.scenario.model_copy(update={"seed": 4})}))
+        assert [r.arrival_s for r in other] != [r.arrival_s for r in a]
+
+
+def _tiny_trace(task: str) -> Trace:
+    t = {0: TensorInfo(0, "emb.weight", "embedding", (10, 4), 40, 8),
+         1: TensorInfo(1, "layer.weight", "weight", (4, 4), 16, 8),
+         2: TensorInfo(2, f"adapters.{task}.down", "adapter", (4, 2), 8, 8, owner=task),
+         3: TensorInfo(3, "x", "activation", (1, 4), 4, 16)}
+    ops = [OpInfo(0, "emb", "embeddings", "aten.embedding.default", "embedding_lookup", 0, 0, {0: 4}, {3: 4}, (),
+                  None),
+           OpInfo(1, "layer", "layer#1", "aten.mm.default", "matmul", 16, 0, {1: 16, 3: 4, 2: 8}, {3: 4}, (0,),
+                  (1, 1, 4, 4))]
+    return Trace("toy", task, t, ops, {})
+
+
+def test_per_task_model_owns_every_parameter_and_keeps_ops_and_bytes():
+    base = _tiny_trace("sst2")
+    own = per_task_model(base, "sst2")
+    params = [t for t in own.tensors.values() if t.is_parameter]
+    assert params and all(t.owner == "sst2" for t in params)
+    assert own.tensors[3].owner == "shared"  # activations are not parameters
+    assert own.ops is base.ops
+    assert sum(t.stored_bytes for t in own.tensors.values()) == sum(t.stored_bytes for t in base.tensors.values())
+    assert base.tensors[0].owner == "shared"  # the input trace is not modified
+
+
+def test_config_is_frozen():
+    c = default_study()
+    with pytest.raises(Exception):
+        c.name = "other"  # type: ignore[misc]
+    assert isinstance(c, StudyConfig)
