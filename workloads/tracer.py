@@ -1,0 +1,631 @@
+"""Trace real torch execution into a :class:`workloads.trace.Trace`.
+
+One forward of any ``torch.nn.Module`` runs in eval mode under ``torch.no_grad`` inside a
+``TorchDispatchMode`` that sees every aten op, while global module forward pre/post hooks keep the stack of
+module calls (so ops get a module path with call index: ALBERT's shared layer group shows as ``#1 … #12``).
+
+Tensors are identified by storage: a view (transpose, reshape, slice, ``detach``) is the tensor it views,
+so a transposed weight is still that weight, and view ops move no bytes and are not recorded. Parameters
+are found through ``named_parameters(remove_duplicate=False)``; buffers through ``named_buffers`` (integer
+buffers such as position or token-type ids are inputs, float buffers are weights).
+
+Counting rules (elements; bytes follow from the tensor's bits in the Trace):
+- an op reads every distinct element of each tensor argument (a broadcast bias is read once per element
+  it holds) and writes every element of each output; in-place and ``out=`` ops write their target, and
+  ``copy_``/``fill_``/``zero_``/``out=`` targets are not read;
+- gathers (embedding lookup, ``index_select``, ``index``, ``gather``) read from their source only the
+  elements they return: one row per looked-up index;
+- norm and attention kernels' auxiliary outputs (mean/rstd, logsumexp) are not recorded as writes;
+- MACs of gemms (mm, addmm, bmm, baddbmm, mv, addmv, dot) from their shapes, of convolutions from
+  ``torch.utils.flop_counter.flop_registry`` (MACs = FLOPs / 2), of fused attention kernels (including the
+  CPU kernel ``_scaled_dot_product_flash_attention_for_cpu``, which the registry lacks) as
+  ``B·H·L·S·(E + Ev)``;
+- ``other_ops`` (non-MAC arithmetic) per output element: see :data:`OPS_PER_ELEMENT`;
+- an op the tracer has no rule for is recorded with kind ``unknown`` and its bytes; a failure inside the
+  tracer's own bookkeeping also records the op as ``unknown`` rather than failing the trace.
+"""
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from importlib import metadata
+from typing import Any, Callable, Mapping
+
+import torch
+from torch.multiprocessing.reductions import StorageWeakRef
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils.flop_counter import flop_registry
+
+from .errors import WorkloadError
+from .trace import FORMAT_VERSION, ROLES, OpInfo, TensorInfo, Trace
+
+#: Version of the counting rules above; part of every cache key (bump when a rule changes).
+TRACER_VERSION = 1
+
+_aten = torch.ops.aten
+
+#: Non-MAC arithmetic operations per element, by kind (assumption: one vector operation per output
+#: element for elementwise ops and copies that compute; softmax = max, subtract-exp, sum, divide = 4 per
+#: element; a norm = mean, subtract, square, sum, scale, shift = 6 per element; a reduction = one per
+#: element read). The vector unit model turns these into cycles and energy.
+OPS_PER_ELEMENT = {"elementwise": 1, "softmax": 4, "norm": 6, "reduction": 1}
+
+_GEMM = {"mm", "addmm", "bmm", "baddbmm", "mv", "addmv", "dot", "vdot", "_addmm_activation", "_int_mm"}
+_RNN = {"mkldnn_rnn_layer"}  # one layer of an LSTM/GRU/RNN over the whole sequence (CPU kernel)
+_CONV = {"convolution", "_convolution", "_slow_conv2d_forward", "mkldnn_convolution", "cudnn_convolution",
+         "convolution_overrideable", "slow_conv3d_forward", "thnn_conv2d", "_conv_depthwise2d"}
+_ATTENTION = {"_scaled_dot_product_flash_attention_for_cpu", "_scaled_dot_product_flash_attention",
+              "_scaled_dot_product_efficient_attention", "_scaled_dot_product_cudnn_attention",
+              "_scaled_dot_product_fused_attention_overrideable", "_flash_attention_forward",
+              "_efficient_attention_forward"}
+_SOFTMAX = {"_softmax", "softmax", "_log_softmax", "log_softmax", "_safe_softmax"}
+_NORM = {"native_layer_norm", "layer_norm", "native_batch_norm", "_native_batch_norm_legit",
+         "_native_batch_norm_legit_no_training", "native_group_norm", "_fused_rms_norm", "rms_norm",
+         "batch_norm", "instance_norm", "group_norm"}
+_EMBEDDING = {"embedding", "embedding_bag", "_embedding_bag", "_embedding_bag_forward_only"}
+_GATHER = {"index_select", "index", "_unsafe_index", "gather", "take"}
+_COPY = {"clone", "copy", "_to_copy", "cat", "stack", "_copy_from", "_copy_from_and_resize", "repeat",
+         "expand_copy", "constant_pad_nd", "slice_scatter", "select_scatter", "index_put", "_index_put_impl",
+         "index_copy", "scatter", "masked_scatter", "flip", "roll", "lift_fresh_copy", "contiguous", "zero",
+         "fill", "zeros", "ones", "full", "zeros_like", "ones_like", "full_like", "new_zeros", "new_ones",
+         "new_full", "arange", "scalar_tensor", "_local_scalar_dense", "masked_select", "narrow_copy",
+         "split_with_sizes_copy", "unbind_copy", "resize_as", "alias_copy", "transpose_copy", "t_copy",
+         "permute_copy", "view_copy", "_unsafe_view", "index_fill", "masked_fill", "tril", "triu", "where",
+         "_assert_tensor_metadata"}
+_REDUCTION = {"sum", "mean", "amax", "amin", "max", "min", "argmax", "argmin", "var", "std", "var_mean",
+              "std_mean", "prod", "logsumexp", "cumsum", "cumprod", "any", "all", "norm", "linalg_vector_norm",
+              "topk", "sort", "argsort", "aminmax"}
+#: Ops that allocate without writing: their output is a new tensor, but no op is recorded.
+_ALLOCATE = {"empty", "empty_like", "empty_strided", "new_empty", "new_empty_strided", "resize"}
+#: Ops whose first (mutated) argument is written without being read.
+_WRITE_ONLY_SELF = {"copy", "fill", "zero", "index_put", "_index_put_impl", "index_copy", "slice_scatter",
+                    "select_scatter", "uniform", "normal", "random", "bernoulli", "exponential"}
+#: Ops whose outputs after the first few are auxiliary (statistics, logsumexp): not recorded.
+_PRIMARY_OUTPUTS = {"native_layer_norm": 1, "native_batch_norm": 1, "_native_batch_norm_legit": 1,
+                    "_native_batch_norm_legit_no_training": 1, "native_group_norm": 1, "_fused_rms_norm": 1,
+                    **dict.fromkeys(_ATTENTION, 1)}
+#: Integer dtypes: buffers of these are inputs (ids), not weights.
+_INT_DTYPES = {torch.int8, torch.int16, torch.int32, torch.int64, torch.uint8, torch.bool}
+
+
+@dataclass(slots=True)
+class _OpRule:
+    """What the tracer knows about one aten overload (computed once per overload)."""
+
+    name: str                 # "aten.addmm.default"
+    base: str                 # "addmm" (packet name without trailing underscore)
+    kind: str | None          # None: a view or allocation, not recorded
+    mutated: tuple[int, ...]  # positional args the op writes
+    mutated_kw: tuple[str, ...]
+    read_mutated: bool        # whether the written positional args are also read
+    primary_outputs: int | None
+
+
+def _rule_for(func) -> _OpRule:
+    schema = func._schema
+    packet = func.overloadpacket.__name__
+    base = packet[:-1] if packet.endswith("_") and not packet.endswith("__") else packet
+    mutated, mutated_kw = [], []
+    for i, arg in enumerate(schema.arguments):
+        if arg.alias_info is not None and arg.alias_info.is_write:
+            (mutated_kw if arg.kwarg_only else mutated).append(i if not arg.kwarg_only else arg.name)
+    returns_alias = bool(schema.returns) and all(r.alias_info is not None for r in schema.returns)
+    if base in _ALLOCATE:
+        kind = None
+    elif returns_alias and not mutated and not mutated_kw:
+        kind = None  # a view: moves no bytes
+    elif base in _GEMM or base in _CONV or base in _RNN:
+        kind = "matmul"
+    elif base in _ATTENTION:
+        kind = "attention"
+    elif base in _SOFTMAX:
+        kind = "softmax"
+    elif base in _NORM:
+        kind = "norm"
+    elif base in _EMBEDDING:
+        kind = "embedding_lookup"
+    elif base in _GATHER or base in _COPY:
+        kind = "copy"
+    elif base in _REDUCTION or torch.Tag.reduction in func.tags:
+        kind = "reduction"
+    elif torch.Tag.pointwise in func.tags:
+        kind = "elementwise"
+    else:
+        kind = "unknown"
+    return _OpRule(f"aten.{packet}.{func._overloadname}", base, kind, tuple(mutated), tuple(mutated_kw),
+                   base not in _WRITE_ONLY_SELF, _PRIMARY_OUTPUTS.get(base))
+
+
+def _distinct(t: torch.Tensor) -> int:
+    """Distinct elements a (possibly broadcast) view holds: dimensions of stride 0 count once."""
+    n = 1
+    for size, stride in zip(t.shape, t.stride()):
+        if stride != 0:
+            n *= size
+    return n
+
+
+def _tensors_in(values, out: list) -> list:
+    """Tensors among ``values``, one level into lists and tuples (aten arguments nest no deeper)."""
+    for v in values:
+        if isinstance(v, torch.Tensor):
+            out.append(v)
+        elif isinstance(v, (list, tuple)):
+            for w in v:
+                if isinstance(w, torch.Tensor):
+                    out.append(w)
+    return out
+
+
+def _gemm_of(base: str, args, out) -> tuple[tuple[int, int, int, int] | None, int, int]:
+    """(gemm dims, MACs, other ops) of a gemm, convolution or attention op."""
+    if base in ("mm", "_int_mm"):
+        (m, k), n = args[0].shape, args[1].shape[1]
+        return (1, m, k, n), m * k * n, 0
+    if base in ("addmm", "_addmm_activation"):
+        (m, k), n = args[1].shape, args[2].shape[1]
+        return (1, m, k, n), m * k * n, m * n * (2 if base == "_addmm_activation" else 1)
+    if base in ("bmm", "baddbmm"):
+        a, b = (args[0], args[1]) if base == "bmm" else (args[1], args[2])
+        bt, m, k = a.shape
+        n = b.shape[2]
+        return (bt, m, k, n), bt * m * k * n, (bt * m * n if base == "baddbmm" else 0)
+    if base in ("mv", "addmv"):
+        m, k = (args[0] if base == "mv" else args[1]).shape
+        return (1, m, k, 1), m * k, (m if base == "addmv" else 0)
+    if base in ("dot", "vdot"):
+        k = args[0].shape[0]
+        return (1, 1, k, 1), k, 0
+    if base in _ATTENTION:
+        q, k, v = args[0], args[1], args[2]
+        *lead, L, E = q.shape
+        S, Ev = k.shape[-2], v.shape[-1]
+        bh = math.prod(lead)
+        # softmax over the score matrix plus the scaling: OPS_PER_ELEMENT["softmax"] + 1 per score
+        return (bh, L, E, S), bh * L * S * (E + Ev), bh * L * S * (OPS_PER_ELEMENT["softmax"] + 1)
+    if base in _RNN:
+        # input (T, B, In) or (B, T, In); weights (G·H, In) and (G·H, H); as one gemm of T·B rows (the
+        # hidden-state half is really T dependent gemms of B rows)
+        x, w_ih, w_hh = args[0], args[1], args[2]
+        steps = x.numel() // x.shape[-1]
+        gh = w_ih.shape[0]
+        k = w_ih.shape[1] + w_hh.shape[1]
+        # gate nonlinearities and state update: about 3 ops per gate element (assumption)
+        return (1, steps, k, gh), steps * k * gh, steps * gh * 3
+    # convolutions: the registry's FLOP formula; gemm view of im2col: (groups, N·out positions, Cin/g·kernel, Cout/g)
+    packet = getattr(_aten, base)
+    macs = int(flop_registry[packet](*args, out_val=out)) // 2 if packet in flop_registry else 0
+    o = out[0] if isinstance(out, (tuple, list)) else out
+    w = args[1]
+    groups = args[8] if base in ("convolution", "_convolution") and len(args) > 8 else 1
+    n_out = o.shape[0] * math.prod(o.shape[2:])
+    gemm = (groups, n_out, w.shape[1] * math.prod(w.shape[2:]), w.shape[0] // max(groups, 1))
+    return gemm, macs, (o.numel() if len(args) > 2 and args[2] is not None else 0)
+
+
+@dataclass
+class _Frame:
+    module: Any
+    parent: int           # index of the parent frame, -1 for none
+    rel: str              # name relative to the parent frame's module
+    index: int            # call number of this module within the parent call (1-based)
+    counts: dict = field(default_factory=dict)
+
+
+class _Mode(TorchDispatchMode):
+    def __init__(self, tracer: "Tracer"):
+        super().__init__()
+        self.tracer = tracer
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        try:
+            self.tracer._record(func, args, kwargs, out)
+        except Exception as exc:  # never fail a trace for the tracer's own bookkeeping
+            self.tracer._record_unknown(func, args, kwargs, out, exc)
+        return out
+
+
+_INDEX_RE = re.compile(r"^(\d+)(?:#(\d+))?$|^.*#(\d+)$")
+
+
+def _layer_label(path: str) -> str | None:
+    """"layer#N" (0-based) for an op inside the N-th repetition of a layer stack, prefixed by "decoder."
+    inside a decoder stack; None outside any stack."""
+    parts = path.split(".")
+    for i, part in enumerate(parts):
+        m = _INDEX_RE.match(part)
+        if m:
+            if m.group(1) is not None:
+                n = int(m.group(2)) - 1 if m.group(2) else int(m.group(1))
+            else:
+                n = int(m.group(3)) - 1
+            prefix = "decoder." if any("decoder" in p for p in parts[:i]) else ""
+            return f"{prefix}layer#{n}"
+    return None
+
+
+class Tracer:
+    """Trace one model over one or more calls, keeping tensor identities (by storage) across them.
+
+    ``Tracer(model, task=..., role_of=..., owner_of=...)``; then ``tracer.run(inputs, step=N)`` once per
+    step (it returns the model's output, to feed the next step); then ``tracer.trace()`` gives one Trace of
+    all steps. A tensor produced in one step and read in a later one (the KV cache, a recurrent state) keeps
+    its id and gets role ``carry_role`` ("kv_cache" by default; pass "state" for RNNs).
+
+    - ``role_of(param_name) -> role | None`` and ``owner_of(param_name) -> owner | None`` override the
+      default role (``embedding`` for ``nn.Embedding`` weights, else ``weight``) and owner (``shared``)
+      of parameters and buffers; e.g. the adapter helper marks adapter parameters ``adapter``/task.
+    - ``call``: what :meth:`run` calls instead of ``model`` (e.g. a ProSG weight update, or
+      ``model.generate``); ops outside any module get module path ``label``.
+    - ``step="auto"`` in :meth:`run` numbers steps by calls of the model's own forward (first call = 0).
+    """
+
+    def __init__(self, model: torch.nn.Module, *, name: str | None = None, task: str | None = None,
+                 role_of: Callable[[str], str | None] | None = None,
+                 owner_of: Callable[[str], str | None] | None = None, carry_role: str = "kv_cache",
+                 meta: Mapping | None = None):
+        if not isinstance(model, torch.nn.Module):
+            raise WorkloadError(f"trace_model: model: {type(model).__name__} is not a module; "
+                                "expected a torch.nn.Module")
+        if carry_role not in ROLES:
+            raise WorkloadError(f"trace_model: carry_role: {carry_role!r}; expected one of {', '.join(ROLES)}")
+        self.model = model
+        self.name = name or type(model).__name__
+        self.task = task
+        self.carry_role = carry_role
+        self.meta = dict(meta or {})
+        self._module_names = {}
+        for qname, mod in model.named_modules(remove_duplicate=False):
+            self._module_names.setdefault(id(mod), qname)
+        embedding_params = set()
+        for mod in model.modules():
+            if isinstance(mod, (torch.nn.Embedding, torch.nn.EmbeddingBag)):
+                embedding_params.add(id(mod.weight))
+        # storage key -> (name, role, owner, shape, numel, dtype) of parameters and buffers, registered on use
+        self._known: dict[int, tuple] = {}
+        for pname, p in model.named_parameters(remove_duplicate=False):
+            default = "embedding" if id(p) in embedding_params else "weight"
+            self._add_known(p, pname, default, role_of, owner_of)
+        for bname, b in model.named_buffers(remove_duplicate=False):
+            self._add_known(b, bname, "input" if b.dtype in _INT_DTYPES else "weight", role_of, owner_of)
+        self._ids: dict[int, int] = {}          # storage key -> tensor id
+        self._weak: list[StorageWeakRef] = []   # keeps storage keys unique while the tracer lives
+        self._tensors: list[list] = []          # [name, role, shape, numel, dtype, owner, first step]
+        self._producer: dict[int, int] = {}     # tensor id -> newest writer op
+        self._ops: list[OpInfo] = []
+        self._op_frames: list[int] = []
+        self._frames: list[_Frame] = []
+        self._stack: list[int] = []
+        self._rules: dict[Any, _OpRule] = {}
+        self._step = 0
+        self._auto_step: int | None = None
+        self._label = ""
+        self.unknown_errors: list[str] = []  # tracer-internal failures, recorded as unknown ops
+
+    # -- tensor table ------------------------------------------------------------------------------------
+    def _add_known(self, t, tname, default, role_of, owner_of):
+        key = self._key(t)
+        if key is None or key in self._known:
+            return
+        role = (role_of(tname) if role_of else None) or default
+        if role not in ROLES:
+            raise WorkloadError(f"trace_model: role_of({tname!r}): {role!r}; expected one of {', '.join(ROLES)}")
+        owner = (owner_of(tname) if owner_of else None) or "shared"
+        self._known[key] = (tname, role, owner, tuple(t.shape), t.numel(), t.dtype)
+
+    @staticmethod
+    def _key(t: torch.Tensor) -> int | None:
+        try:
+            return t.untyped_storage()._cdata
+        except (RuntimeError, NotImplementedError, TypeError):
+            return None  # sparse, meta-free or otherwise storage-less tensors
+
+    def _new_tensor(self, key: int, t: torch.Tensor, name: str, role: str, owner: str = "shared",
+                    shape=None, numel=None, dtype=None) -> int:
+        tid = len(self._tensors)
+        if numel is None:
+            itemsize = t.element_size()
+            numel = t.untyped_storage().nbytes() // itemsize if itemsize else t.numel()
+            shape = tuple(t.shape) if numel == t.numel() else (numel,)
+        self._tensors.append([name, role, shape, numel, dtype or t.dtype, owner, self._step])
+        self._ids[key] = tid
+        self._weak.append(StorageWeakRef(t.untyped_storage()))
+        return tid
+
+    def _lookup(self, t: torch.Tensor, key: int, op_id: int) -> int:
+        """Id of the tensor whose storage ``t`` views, registering parameters, buffers and constants."""
+        tid = self._ids.get(key)
+        if tid is not None:
+            return tid
+        known = self._known.get(key)
+        if known is not None:
+            name, role, owner, shape, numel, dtype = known
+            return self._new_tensor(key, t, name, role, owner, shape, numel, dtype)
+        return self._new_tensor(key, t, f"{self._path_now()}/const@{op_id}", "input")
+
+    def _register_inputs(self, value, prefix: str) -> None:
+        for name, t in _named_tensors(value, prefix):
+            key = self._key(t)
+            if key is not None and key not in self._ids:
+                known = self._known.get(key)
+                if known is not None:
+                    self._lookup(t, key, -1)
+                else:
+                    self._new_tensor(key, t, name, "input")
+
+    # -- module stack ------------------------------------------------------------------------------------
+    def _pre_hook(self, module, args):
+        parent = self._stack[-1] if self._stack else -1
+        qname = self._module_names.get(id(module), type(module).__name__)
+        if parent >= 0:
+            pframe = self._frames[parent]
+            pq = self._module_names.get(id(pframe.module))
+            rel = qname[len(pq) + 1:] if pq and qname.startswith(pq + ".") else \
+                (qname if pq == "" and id(module) in self._module_names else qname)
+            index = pframe.counts[id(module)] = pframe.counts.get(id(module), 0) + 1
+        else:
+            rel, index = qname, 1
+            if module is self.model and self._auto_step is not None:
+                self._step = self._auto_step
+                self._auto_step += 1
+        self._frames.append(_Frame(module, parent, rel, index))
+        self._stack.append(len(self._frames) - 1)
+
+    def _post_hook(self, module, args, output):
+        if self._stack and self._frames[self._stack[-1]].module is module:
+            self._stack.pop()
+
+    def _path_now(self) -> str:
+        """Module path of the current call (call index shown when above 1), for messages and names."""
+        parts = []
+        f = self._stack[-1] if self._stack else -1
+        while f >= 0:
+            fr = self._frames[f]
+            parts.append(fr.rel + (f"#{fr.index}" if fr.index > 1 else ""))
+            f = fr.parent
+        return ".".join(p for p in reversed(parts) if p) or self._label or "<model>"
+
+    # -- op recording --------------------------------------------------------------------------------------
+    def _record(self, func, args, kwargs, out) -> None:
+        rule = self._rules.get(func)
+        if rule is None:
+            rule = self._rules[func] = _rule_for(func)
+        outs = _tensors_in((out,), []) if not isinstance(out, (tuple, list)) else _tensors_in(out, [])
+        if rule.primary_outputs is not None:
+            outs = outs[:rule.primary_outputs]
+        op_id = len(self._ops)
+        if rule.kind is None:  # view or allocation: no bytes; allocations become tensors without a producer
+            if rule.base in _ALLOCATE:
+                for o in outs:
+                    key = self._key(o)
+                    if key is not None and key not in self._ids:
+                        self._new_tensor(key, o, f"{self._path_now()}/{rule.base}@{op_id}", "activation")
+            return
+        reads: dict[int, int] = {}
+        writes: dict[int, int] = {}
+        written_keys = set()
+        for i in rule.mutated:
+            if i < len(args) and isinstance(args[i], torch.Tensor):
+                t = args[i]
+                key = self._key(t)
+                if key is not None:
+                    tid = self._lookup(t, key, op_id)
+                    writes[tid] = writes.get(tid, 0) + _distinct(t)
+                    written_keys.add(id(t))
+        for name in rule.mutated_kw:
+            t = kwargs.get(name)
+            if isinstance(t, torch.Tensor):
+                key = self._key(t)
+                if key is not None:
+                    tid = self._lookup(t, key, op_id)
+                    writes[tid] = writes.get(tid, 0) + _distinct(t)
+                    written_keys.add(id(t))
+        gather = rule.base in _GATHER or rule.base in _EMBEDDING
+        arg_list = _tensors_in(args, [])
+        for k, v in kwargs.items():
+            if k not in rule.mutated_kw:
+                _tensors_in((v,), arg_list)
+        for pos, t in enumerate(arg_list):
+            if id(t) in written_keys and not rule.read_mutated:
+                continue
+            key = self._key(t)
+            if key is None:
+                continue
+            tid = self._lookup(t, key, op_id)
+            n = _distinct(t)
+            if gather and pos == 0 and outs:
+                n = min(n, outs[0].numel())  # only the looked-up rows
+            reads[tid] = reads.get(tid, 0) + n
+        out_elements = 0
+        for k, o in enumerate(outs):
+            key = self._key(o)
+            if key is None:
+                continue
+            tid = self._ids.get(key)
+            if tid is None or (id(o) not in written_keys and not rule.mutated and not rule.mutated_kw
+                               and tid not in reads):
+                suffix = f".{k}" if len(outs) > 1 else ""
+                tid = self._new_tensor(key, o, f"{self._path_now()}/{rule.base}@{op_id}{suffix}", "activation")
+            n = _distinct(o)
+            out_elements += n
+            if tid not in writes:
+                writes[tid] = n
+        self._add_op(rule, func, args, out, reads, writes, out_elements)
+
+    def _add_op(self, rule: _OpRule, func, args, out, reads, writes, out_elements) -> None:
+        op_id = len(self._ops)
+        kind = rule.kind
+        gemm, macs, other = None, 0, 0
+        if kind in ("matmul", "attention"):
+            gemm, macs, other = _gemm_of(rule.base, args, out)
+        elif kind == "reduction":
+            other = sum(reads.values())
+        elif kind in OPS_PER_ELEMENT:
+            other = OPS_PER_ELEMENT[kind] * out_elements
+        producer = self._producer
+        deps = sorted({producer[t] for t in reads if t in producer})
+        step = self._step
+        tensors = self._tensors
+        for tid in reads:
+            info = tensors[tid]
+            if info[6] < step and info[1] in ("activation", "output"):
+                info[1] = self.carry_role
+        for tid in writes:
+            producer[tid] = op_id
+        self._ops.append(OpInfo(op_id, "", "", rule.name, kind, macs, other, reads, writes, tuple(deps),
+                                gemm, step))
+        self._op_frames.append(self._stack[-1] if self._stack else -1)
+
+    def _record_unknown(self, func, args, kwargs, out, exc: Exception) -> None:
+        """Fallback when a rule failed: every tensor argument read, every output written."""
+        self.unknown_errors.append(f"{func}: {type(exc).__name__}: {exc}")
+        rule = _OpRule(f"aten.{func.overloadpacket.__name__}.{func._overloadname}", "", "unknown", (), (),
+                       True, None)
+        op_id = len(self._ops)
+        reads, writes = {}, {}
+        for t in _tensors_in(list(args) + list(kwargs.values()), []):
+            key = self._key(t)
+            if key is not None:
+                tid = self._lookup(t, key, op_id)
+                reads[tid] = reads.get(tid, 0) + t.numel()
+        n_out = 0
+        for o in _tensors_in(out if isinstance(out, (tuple, list)) else (out,), []):
+            key = self._key(o)
+            if key is not None:
+                tid = self._ids.get(key)
+                if tid is None:
+                    tid = self._new_tensor(key, o, f"{self._path_now()}/unknown@{op_id}", "activation")
+                writes[tid] = o.numel()
+                n_out += o.numel()
+        self._add_op(rule, func, args, out, reads, writes, n_out)
+
+    # -- public ----------------------------------------------------------------------------------------------
+    def run(self, inputs: Any = (), *, step: int | str = 0, call: Callable | None = None, label: str = ""):
+        """Run ``call`` (default: the model) on ``inputs`` under the tracer and return its output.
+
+        ``inputs``: a dict (keyword arguments), a tuple/list (positional arguments) or one tensor.
+        ``step``: 0 for a forward or prefill, N for decode step N, or "auto" (see the class docstring).
+        A forward that raises becomes a WorkloadError naming the module path where it failed."""
+        if step == "auto":
+            self._auto_step = self._step + (1 if self._ops else 0)
+        elif isinstance(step, int) and step >= 0:
+            self._step, self._auto_step = step, None
+        else:
+            raise WorkloadError(f"trace_model: step: {step!r}; expected a whole number >= 0 or 'auto'")
+        self._label = label
+        self.model.eval()
+        if isinstance(inputs, Mapping):
+            self._register_inputs(inputs, "input")
+            args, kwargs = (), dict(inputs)
+        elif isinstance(inputs, (tuple, list)):
+            self._register_inputs(inputs, "input")
+            args, kwargs = tuple(inputs), {}
+        else:
+            self._register_inputs((inputs,), "input")
+            args, kwargs = (inputs,), {}
+        fn = call if call is not None else self.model
+        pre = torch.nn.modules.module.register_module_forward_pre_hook(self._pre_hook)
+        post = torch.nn.modules.module.register_module_forward_hook(self._post_hook)
+        self._stack = []
+        try:
+            with torch.no_grad(), _Mode(self):
+                output = fn(*args, **kwargs)
+        except WorkloadError:
+            raise
+        except Exception as exc:
+            where = self._path_now()
+            msg = str(exc).strip().splitlines()
+            raise WorkloadError(f"{self.name}: {where}: forward failed ({type(exc).__name__}: "
+                                f"{msg[0] if msg else ''}); expected a forward that runs on the given "
+                                "inputs") from exc
+        finally:
+            pre.remove()
+            post.remove()
+            self._stack = []
+        for _, t in _named_tensors(output, "output"):
+            key = self._key(t)
+            tid = self._ids.get(key) if key is not None else None
+            if tid is not None and self._tensors[tid][1] == "activation":
+                self._tensors[tid][1] = "output"
+        return output
+
+    def _frame_paths(self) -> list[str]:
+        """Module path of every frame; "#k" on modules called more than once within one parent call."""
+        repeated = {id(fr.module) for fr in self._frames if fr.index > 1}
+        paths: list[str] = []
+        for fr in self._frames:
+            part = fr.rel + (f"#{fr.index}" if id(fr.module) in repeated and fr.rel else "")
+            parent = paths[fr.parent] if fr.parent >= 0 else ""
+            paths.append(f"{parent}.{part}" if parent and part else parent or part)
+        return paths
+
+    def trace(self) -> Trace:
+        """The Trace of every op run so far (all steps), with module paths and layer labels."""
+        paths = self._frame_paths()
+        labels = []
+        for k, op in enumerate(self._ops):
+            f = self._op_frames[k]
+            op.module = paths[f] if f >= 0 else self._label
+            labels.append(_layer_label(op.module))
+        inside = [k for k, lab in enumerate(labels) if lab is not None]
+        first, last = (inside[0], inside[-1]) if inside else (len(labels), -1)
+        for k, op in enumerate(self._ops):
+            lab = labels[k]
+            if lab is None:
+                decoder = "decoder." if "decoder" in op.module else ""
+                if k > last and not decoder:
+                    lab = "head"
+                elif k < first or "embed" in op.module:
+                    lab = f"{decoder}embeddings"
+                else:
+                    lab = ".".join(op.module.split(".")[:2]) or "model"
+            op.layer = lab
+        tensors = {tid: TensorInfo(tid, name, role, shape, numel, _bits(dtype), owner=owner,
+                                   dtype=str(dtype).removeprefix("torch."))
+                   for tid, (name, role, shape, numel, dtype, owner, _) in enumerate(self._tensors)}
+        meta = {"tracer_version": TRACER_VERSION, "format_version": FORMAT_VERSION,
+                "torch": torch.__version__, "transformers": _version("transformers"), **self.meta}
+        if self.unknown_errors:
+            meta["tracer_errors"] = self.unknown_errors[:20]
+        return Trace(self.name, self.task, tensors, list(self._ops), meta)
+
+
+def _bits(dtype) -> int:
+    return (torch.finfo(dtype).bits if dtype.is_floating_point else
+            8 if dtype == torch.bool else torch.iinfo(dtype).bits)
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def _named_tensors(value, prefix: str):
+    """(name, tensor) pairs of the tensors in nested dicts/lists/tuples (and ModelOutput objects)."""
+    if isinstance(value, torch.Tensor):
+        yield prefix, value
+    elif isinstance(value, Mapping):
+        for k, v in value.items():
+            yield from _named_tensors(v, f"{prefix}.{k}")
+    elif isinstance(value, (list, tuple)):
+        for i, v in enumerate(value):
+            yield from _named_tensors(v, f"{prefix}.{i}")
+
+
+def trace_model(model: torch.nn.Module, inputs: Any, *, task: str | None = None, name: str | None = None,
+                step: int = 0, role_of: Callable[[str], str | None] | None = None,
+                owner_of: Callable[[str], str | None] | None = None, meta: Mapping | None = None) -> Trace:
+    """Trace one forward of ``model`` on ``inputs`` (dict = keyword arguments, tuple = positional, or one
+    tensor) into a Trace: eval mode, no grad, every aten op that does work. ``step`` labels the ops (0 =
+    forward/prefill, N = decode step N). ``role_of``/``owner_of`` map parameter names to role/owner
+    (see :class:`Tracer`). For several steps sharing tensors (KV cache, state) use :class:`Tracer`, or trace
+    steps separately and join them with :func:`workloads.trace.concat_traces` (parameters keep identity).
+    Raises WorkloadError naming the module path when the forward fails."""
+    tracer = Tracer(model, name=name, task=task, role_of=role_of, owner_of=owner_of, meta=meta)
+    tracer.run(inputs, step=step)
+    return tracer.trace()
