@@ -31,6 +31,9 @@ RUNTIME_ROLES = ("activation", "kv_cache", "state", "input", "output")
 FORMAT_NAME = "hetsim-trace"
 #: Version of the file format written by :meth:`Trace.save`; see FORMAT.md for the history.
 FORMAT_VERSION = 1
+#: Version of the tracer's counting rules (workloads/tracer.py); part of every cache key, so bump it when a
+#: rule changes what a trace holds.
+TRACER_VERSION = 1
 
 _TENSOR_FIELDS = ("id", "name", "role", "shape", "numel", "bits", "sparsity", "mask_bits", "owner", "dtype")
 _OP_FIELDS = ("id", "module", "layer", "aten", "kind", "macs", "other_ops", "reads", "writes", "deps",

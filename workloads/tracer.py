@@ -38,10 +38,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import flop_registry
 
 from .errors import WorkloadError
-from .trace import FORMAT_VERSION, ROLES, OpInfo, TensorInfo, Trace
-
-#: Version of the counting rules above; part of every cache key (bump when a rule changes).
-TRACER_VERSION = 1
+from .trace import FORMAT_VERSION, ROLES, TRACER_VERSION, OpInfo, TensorInfo, Trace
 
 _aten = torch.ops.aten
 

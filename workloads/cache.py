@@ -1,0 +1,83 @@
+"""Trace cache: a trace is stored under a key of everything that shapes it, so a second run with the same
+model, sizes, adapters and tasks loads it instead of running torch (imports no torch).
+
+The key hashes the caller's description (model name, sequence length, batch, adapter spec, task list,
+any overrides) together with the versions that change what a trace holds: the trace file format, the
+tracer's counting rules, and the installed torch, transformers and peft (read from package metadata,
+without importing them). Compression is not part of the key: it is applied to a loaded trace.
+
+Location: ``$HETSIM_CACHE`` if set, else ``~/.cache/hetsim/traces``.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from importlib import metadata
+from pathlib import Path
+from typing import Callable, Mapping
+
+from .errors import WorkloadError
+from .trace import FORMAT_VERSION, TRACER_VERSION, Trace, load_trace
+
+#: Installed packages whose version changes the op sequence a model runs.
+KEY_PACKAGES = ("torch", "transformers", "peft")
+
+
+def cache_dir() -> Path:
+    """The cache directory: ``$HETSIM_CACHE`` or ``~/.cache/hetsim/traces``."""
+    env = os.environ.get("HETSIM_CACHE")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "hetsim" / "traces"
+
+
+def _package_version(name: str) -> str | None:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def cache_key(parts: Mapping) -> str:
+    """Hex SHA-256 of ``parts`` (JSON values) plus the format, tracer and package versions."""
+    doc = {"parts": parts, "format": FORMAT_VERSION, "tracer": TRACER_VERSION,
+           "packages": {p: _package_version(p) for p in KEY_PACKAGES}}
+    try:
+        text = json.dumps(doc, sort_keys=True, separators=(",", ":"))
+    except TypeError as exc:
+        raise WorkloadError(f"cache: key parts: {exc}; expected JSON values (str, int, float, bool, "
+                            "None, lists, dicts)") from None
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text)[:60] or "trace"
+
+
+def cached_traces(parts: Mapping, build: Callable[[], Mapping[str, Trace]], *,
+                  directory: str | os.PathLike | None = None, refresh: bool = False) -> tuple[dict[str, Trace], bool]:
+    """The traces described by ``parts`` (a dict name -> Trace, e.g. one per task), from the cache when all
+    are there, else from ``build()`` (then stored). Returns ``(traces, hit)``. ``refresh`` rebuilds."""
+    directory = Path(directory) if directory is not None else cache_dir()
+    stem = f"{_slug(str(parts.get('model', 'trace')))}-{cache_key(parts)[:20]}"
+    index = directory / f"{stem}.index.json"
+    if index.exists() and not refresh:
+        try:
+            names = json.loads(index.read_text())["traces"]
+            return {n: load_trace(directory / f"{stem}.{_slug(n)}.trace.json.gz") for n in names}, True
+        except (OSError, KeyError, ValueError):
+            pass  # a damaged entry: rebuild it
+    traces = dict(build())
+    for name, trace in traces.items():
+        trace.save(directory / f"{stem}.{_slug(name)}.trace.json.gz")
+    tmp = index.with_name(f".{index.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps({"parts": parts, "traces": list(traces)}, sort_keys=True))
+    os.replace(tmp, index)
+    return traces, False
+
+
+def cached_trace(parts: Mapping, build: Callable[[], Trace], *, directory: str | os.PathLike | None = None,
+                 refresh: bool = False) -> tuple[Trace, bool]:
+    """One trace described by ``parts``, from the cache or from ``build()``. Returns ``(trace, hit)``."""
+    traces, hit = cached_traces(parts, lambda: {"trace": build()}, directory=directory, refresh=refresh)
+    return traces["trace"], hit
