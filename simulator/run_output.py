@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 #: One row per cost event. Energies in J, bytes in bytes, times in s.
@@ -45,3 +46,170 @@ class RunOutput:
     def total_energy_J(self) -> float:
         """Total energy of the run (J): the sum of the ledger."""
         return float(self.ledger["energy_J"].sum())
+
+
+# ------------------------------------------------------------------------------------------ building
+_PHASES = ("fetch", "compute", "store", "prefetch")
+
+
+class _OpRows:
+    """The rows one request of a task at an operating point contributes, with times relative to the
+    start of the phase they belong to (so each request only adds its phase start times)."""
+
+    def __init__(self, prepared, ta, oc, pp, v: int, prefetch: bool):
+        mems = np.array(prepared.memories, dtype=object)
+        parts: list[tuple] = []   # (op index, component, category, energy, bytes, phase, duration)
+
+        def add(mask, comp, cat, energy, nbytes, phase, dur):
+            i, m = np.nonzero(mask)
+            comp_arr = comp[m] if isinstance(comp, np.ndarray) else np.full(len(i), comp, dtype=object)
+            parts.append((i, comp_arr, cat, energy[i, m], nbytes[i, m], phase, dur[i, m]))
+
+        R, W = ta.reads, ta.writes
+        if prefetch:
+            P = ta.param_reads
+            add(P > 0, mems, "read", P * pp.read_J[v], P, 3, oc.t_param[0])
+            add(R - P > 0, mems, "read", (R - P) * pp.read_J[v], R - P, 0, oc.t_rest[0])
+            reads = ((P, 3, oc.t_param[0]), (R - P, 0, oc.t_rest[0]))
+        else:
+            add(R > 0, mems, "read", oc.e_read[0], R, 0, oc.t_read[0])
+            reads = ((R, 0, oc.t_read[0]),)
+        add(W > 0, mems, "write", oc.e_write[0], W, 2, oc.t_write[0])
+        for k, mem in enumerate(prepared.memories):
+            for link in prepared.link_paths[mem]:
+                per_byte = pp.link_J[v, pp.links.index(link)]
+                for nbytes, phase, dur in (*reads, (W, 2, oc.t_write[0])):
+                    col = np.zeros_like(nbytes)
+                    col[:, k] = nbytes[:, k]
+                    add(col > 0, link, "transfer", col * per_byte, col, phase, dur)
+        n = ta.n_ops
+        units = np.array(["vector_unit", "mac_array"], dtype=object)
+        idx = np.arange(n)
+        parts.append((idx, units[ta.on_mac.astype(int)], "compute",
+                      np.where(ta.on_mac, oc.e_mac[0], oc.e_vec[0]), np.zeros(n), 1, oc.t_compute[0]))
+        extra = ta.on_mac & (oc.e_vec[0] > 0) | ~ta.on_mac & (oc.e_mac[0] > 0)
+        parts.append((idx[extra], units[(~ta.on_mac[extra]).astype(int)], "compute",
+                      np.where(ta.on_mac, oc.e_vec[0], oc.e_mac[0])[extra], np.zeros(int(extra.sum())), 1,
+                      oc.t_compute[0][extra]))
+        self.op = np.concatenate([p[0] for p in parts]).astype(int)
+        self.component = np.concatenate([p[1] for p in parts])
+        self.category = np.concatenate([np.full(len(p[0]), p[2], dtype=object) for p in parts])
+        self.energy = np.concatenate([p[3] for p in parts]).astype(float)
+        self.bytes = np.concatenate([p[4] for p in parts]).astype(float)
+        self.phase = np.concatenate([np.full(len(p[0]), p[5]) for p in parts]).astype(int)
+        self.duration = np.concatenate([p[6] for p in parts]).astype(float)
+        self.op_ids, self.modules, self.layers = ta.op_ids[self.op], ta.modules[self.op], ta.layers[self.op]
+
+
+class LedgerBuilder:
+    """Collects ledger rows as numpy column blocks and makes one DataFrame at the end (fast: no dict per
+    event). Used identically by the engine and the analytic evaluator."""
+
+    def __init__(self, prepared, pp, v: int = 0):
+        self.prepared, self.pp, self.v = prepared, pp, v
+        self.blocks: list[dict[str, np.ndarray]] = []
+        self._templates: dict[tuple, _OpRows] = {}
+
+    def _block(self, **cols) -> None:
+        n = len(cols["energy_J"])
+        for key, default in (("op", -1), ("module", ""), ("layer", "")):
+            cols.setdefault(key, np.full(n, default, dtype=object if isinstance(default, str) else int))
+        for key in ("request", "task", "component", "category"):
+            if not isinstance(cols[key], np.ndarray):
+                cols[key] = np.full(n, cols[key], dtype=object if isinstance(cols[key], str) else int)
+        self.blocks.append(cols)
+
+    def ops(self, request: int, task: str, op_point: int, oc, phase_t0: np.ndarray, prefetch: bool) -> None:
+        """Rows of one request's ops. ``phase_t0``: (4, n) start times (s) of each op's fetch, compute,
+        store and prefetch phases (the prefetch row is ignored without prefetch)."""
+        key = (task, op_point, prefetch)
+        tpl = self._templates.get(key)
+        if tpl is None:
+            tpl = self._templates[key] = _OpRows(self.prepared, self.prepared.tasks[task], oc, self.pp, self.v,
+                                                 prefetch)
+        start = phase_t0[tpl.phase, tpl.op]
+        self._block(request=request, task=task, op=tpl.op_ids, module=tpl.modules, layer=tpl.layers,
+                    component=tpl.component, category=tpl.category, energy_J=tpl.energy, bytes=tpl.bytes,
+                    start_s=start, end_s=start + tpl.duration)
+
+    def switch(self, request: int, task: str, sc, t0: np.ndarray) -> None:
+        """Rows of a task switch, each copy starting at ``t0`` (s, one per copy): its read in the backing
+        store (category ``read``), its write into the home (``switch_load``) and its link transfers."""
+        v, pp = self.v, self.pp
+        for k, (src, dst, b) in enumerate(sc.pairs):
+            s, e = t0[k], t0[k] + sc.t[v, k]
+            comps = [src, dst] + list(sc.links[k])
+            energy = [sc.e_src[v, k], sc.e_dst[v, k]] + [b * pp.link_J[v, pp.links.index(n)] for n in sc.links[k]]
+            cats = ["read", "switch_load"] + ["transfer"] * len(sc.links[k])
+            self._block(request=request, task=task, component=np.array(comps, dtype=object),
+                        category=np.array(cats, dtype=object), energy_J=np.array(energy, dtype=float),
+                        bytes=np.full(len(comps), float(b)), start_s=np.full(len(comps), s),
+                        end_s=np.full(len(comps), e), module=np.full(len(comps), "task switch", dtype=object))
+
+    def wakeup(self, request: int, task: str, t0: float, t1: float) -> None:
+        """Rows of waking the gated memories before a request (s)."""
+        mems = [m for k, m in enumerate(self.prepared.memories) if self.pp.gated[self.v, k]]
+        platform = self.prepared.platform
+        energy = np.array([platform.memories[m].wakeup_energy_J for m in mems], dtype=float)
+        n = len(mems)
+        self._block(request=request, task=task, component=np.array(mems, dtype=object), category="wakeup",
+                    energy_J=energy, bytes=np.zeros(n), start_s=np.full(n, t0), end_s=np.full(n, t1))
+
+    def leakage(self, timeline, requests: list[tuple[int, str, float, float]]) -> None:
+        """Leakage rows: per request and component while it is served (``requests``: id, task, start,
+        end), and per idle interval and component (request -1). DRAM's refresh share is ``refresh``."""
+        pp, v = self.pp, self.v
+        comps = np.array(list(self.prepared.memories) + ["vector_unit", "mac_array"], dtype=object)
+        C, M = len(comps), len(self.prepared.memories)
+        refresh_share = np.concatenate([np.divide(pp.refresh_W[v], pp.leak_W[v], out=np.zeros(M),
+                                                  where=pp.leak_W[v] > 0), [0.0, 0.0]])
+        for (rid, task, s, e), energy in zip(requests, timeline.busy_J):
+            ref = energy * refresh_share
+            self._block(request=rid, task=task, component=np.concatenate([comps, comps]),
+                        category=np.array(["leakage"] * C + ["refresh"] * C, dtype=object),
+                        energy_J=np.concatenate([energy - ref, ref]), bytes=np.zeros(2 * C),
+                        start_s=np.full(2 * C, s), end_s=np.full(2 * C, e))
+        idle_cat = np.array(["refresh" if (k < M and pp.gated[v, k] and pp.is_dram[v, k]) else "leakage"
+                             for k in range(C)], dtype=object)
+        for (s, e), energy in zip(timeline.idle, timeline.idle_J):
+            self._block(request=-1, task="", component=comps, category=idle_cat, energy_J=energy,
+                        bytes=np.zeros(C), start_s=np.full(C, s), end_s=np.full(C, e))
+
+    def frame(self) -> pd.DataFrame:
+        """The ledger (columns :data:`LEDGER_COLUMNS`), rows with zero energy and zero bytes dropped."""
+        if not self.blocks:
+            return pd.DataFrame({c: [] for c in LEDGER_COLUMNS})
+        cols = {c: np.concatenate([b[c] for b in self.blocks]) for c in LEDGER_COLUMNS}
+        keep = (cols["energy_J"] != 0) | (cols["bytes"] != 0) | (cols["category"] == "compute")
+        df = pd.DataFrame({c: cols[c][keep] for c in LEDGER_COLUMNS})
+        return df.astype({"request": int, "op": int, "energy_J": float, "bytes": float, "start_s": float,
+                          "end_s": float})
+
+
+def finish(evaluator: str, prepared, tables, builder: LedgerBuilder, records: list[dict], timeline,
+           dynamic_J: float, meta: dict) -> RunOutput:
+    """Assemble the RunOutput of ``evaluator`` ("engine" or "analytic"): the ledger from ``builder``, the
+    requests table from ``records`` (dicts with the REQUEST_COLUMNS except latency/service/energy), and
+    meta. ``dynamic_J`` is the run's non-leakage energy accumulated by the evaluator itself, so
+    ``meta["total_energy_J"]`` is an independent check on the ledger's sum."""
+    ledger = builder.frame()
+    req = pd.DataFrame.from_records(records, columns=[c for c in REQUEST_COLUMNS
+                                                      if c not in ("latency_s", "service_s", "energy_J")])
+    req["latency_s"] = req["end_s"] - req["arrival_s"]
+    req["service_s"] = req["end_s"] - req["start_s"]
+    per_request = ledger[ledger["request"] >= 0].groupby("request")["energy_J"].sum()
+    req["energy_J"] = req["request"].map(per_request).fillna(0.0).astype(float)
+    req = req[list(REQUEST_COLUMNS)].astype({"request": int, "switch": bool})
+    written = ledger[ledger["category"].isin(("write", "switch_load")) & (ledger["bytes"] > 0)]
+    by_mem = written.groupby("component")["bytes"].sum()
+    occupancy = prepared.placement.occupancy
+    memory_writes = {m: {"bytes": float(by_mem.get(m, 0.0)),
+                         "cell_writes": float(by_mem.get(m, 0.0)) / occupancy[m] if occupancy.get(m) else 0.0}
+                     for m in prepared.memories}
+    start = float(req["arrival_s"].min()) if len(req) else 0.0
+    out_meta = {"evaluator": evaluator, "total_energy_J": dynamic_J + timeline.total,
+                "leakage_energy_J": timeline.total, "makespan_s": float(req["end_s"].max()) - start
+                if len(req) else 0.0, "start_s": start, "memory_writes": memory_writes,
+                "tasks": list(prepared.tasks), **meta}
+    return RunOutput(ledger=ledger, requests=req, placement=prepared.placement, platform=tables.platform,
+                     workload=prepared.workload, meta=out_meta)

@@ -1,0 +1,151 @@
+"""The analytic evaluator: the engine's costs in closed form, without contention or prefetch overlap.
+
+Requests are served one at a time in arrival order (first come, first served):
+``start_k = max(arrival_k, end_{k-1})``; a request's service time is its wake-up (after a gated idle
+period), its task-switch copies, and the sum over its ops of fetch + compute + store, all from
+:mod:`simulator.costs`. Energy is the same per-op, per-switch and per-wake-up figures plus leakage over
+the service intervals and the idle gaps.
+
+With prefetch off and one request in flight, :func:`simulator.engine.simulate` must agree with
+:func:`evaluate` to 1e-9 (tests/test_analytic.py); with contention the engine can only be slower.
+:func:`evaluate_variants` evaluates many variants of one platform structure at once (numpy over the
+variant axis) for sweeps.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from simulator.costs import CostTables, Prepared, busy_power, idle_power, leakage, lower_bound, op_costs, \
+    platform_params, prepare, switch_costs
+from simulator.run_output import LedgerBuilder, RunOutput, finish
+
+
+def evaluate(workload, platform, *, placement=None, prepared: Prepared | None = None) -> RunOutput:
+    """Closed-form run of ``workload`` on ``platform`` (prefetch is ignored: no overlap). Returns a
+    :class:`RunOutput` with the same ledger and requests columns as the engine."""
+    prepared = prepared if prepared is not None else prepare(workload, platform, placement)
+    tables = CostTables(prepared, platform)
+    pp = tables.pp
+    builder = LedgerBuilder(prepared, pp)
+    records, intervals, op_points = [], [], []
+    prev_end, loaded, dynamic = None, None, 0.0
+    for r in workload.stream:
+        p = pp.op_index(r.operating_point)
+        oc = tables.ops(r.task, p)
+        start = r.arrival_s if prev_end is None else max(r.arrival_s, prev_end)
+        t = start
+        if prev_end is not None and tables.wakes and r.arrival_s > prev_end:
+            builder.wakeup(r.id, r.task, t, t + pp.wake_s[0])
+            t += pp.wake_s[0]
+            dynamic += pp.wake_J[0]
+        switch = r.task != loaded
+        if switch and prepared.tasks[r.task].switch_loads:
+            sc = tables.switch(r.task)
+            starts = t + np.concatenate([[0.0], np.cumsum(sc.t[0])[:-1]])
+            builder.switch(r.id, r.task, sc, starts)
+            t += sc.time[0]
+            dynamic += sc.energy[0]
+        loaded = r.task
+        t_op = oc.t_op[0]
+        op_start = t + np.concatenate([[0.0], np.cumsum(t_op)[:-1]])
+        comp_start = op_start + oc.t_fetch[0]
+        phases = np.stack([op_start, comp_start, comp_start + oc.t_compute[0], op_start])
+        builder.ops(r.id, r.task, p, oc, phases, prefetch=False)
+        dynamic += float(oc.energy()[0])
+        end = float(op_start[-1] + t_op[-1]) if len(t_op) else t
+        records.append(dict(request=r.id, task=r.task, arrival_s=r.arrival_s, start_s=start, end_s=end,
+                            switch=switch, operating_point=pp.op_points[p]))
+        intervals.append((r.id, r.task, start, end))
+        op_points.append(p)
+        prev_end = end
+    starts = np.array([iv[2] for iv in intervals])
+    ends = np.array([iv[3] for iv in intervals])
+    timeline = leakage(pp, 0, starts, ends, np.array(op_points), float(starts.min()))
+    builder.leakage(timeline, intervals)
+    return finish("analytic", prepared, tables, builder, records, timeline, dynamic,
+                  {"prefetch_depth": 0, "max_in_flight": 1,
+                   "lower_bound_J": {t: float(v[0]) for t, v in lower_bound(prepared, pp).items()}})
+
+
+#: Columns of :func:`evaluate_variants`' table. Energies J, times s, area m².
+VARIANT_COLUMNS = ("variant", "platform", "feasible", "energy_J", "energy_per_inference_J", "dynamic_J",
+                   "leakage_J", "latency_mean_s", "latency_p50_s", "latency_p99_s", "makespan_s",
+                   "area_m2", "lower_bound_per_inference_J")
+
+
+def evaluate_variants(prepared: Prepared, platforms: Sequence, *, chunk: int = 256) -> pd.DataFrame:
+    """Evaluate the prepared workload on every platform of ``platforms`` (variants of
+    ``prepared.platform``'s structure: the same memory names, links and operating points; any figure may
+    differ) with the closed form of :func:`evaluate`, vectorised over variants. Returns one row per
+    variant (:data:`VARIANT_COLUMNS`); ``feasible`` is False when the placement's peak occupancy exceeds a
+    memory's capacity in that variant (its numbers are still given). Per-op cycles come from the prepared
+    platform's compute units (prepare again to vary their geometry)."""
+    platforms = list(platforms)
+    pp = platform_params(platforms, prepared.memories)
+    V = pp.n_variants
+    stream = list(prepared.workload.stream)
+    points = [pp.op_index(r.operating_point) for r in stream]
+    service: dict[tuple[str, int], np.ndarray] = {}
+    energy: dict[tuple[str, int], np.ndarray] = {}
+    for key in dict.fromkeys((r.task, p) for r, p in zip(stream, points)):
+        ta = prepared.tasks[key[0]]
+        s, e = np.zeros(V), np.zeros(V)
+        for lo in range(0, V, chunk):
+            part = _slice(pp, lo, lo + chunk)
+            oc = op_costs(ta, part, key[1])
+            s[lo:lo + chunk] = oc.t_op.sum(axis=1)
+            e[lo:lo + chunk] = oc.energy()
+        service[key], energy[key] = s, e
+    switches = {t: switch_costs(prepared, ta, pp) for t, ta in prepared.tasks.items() if ta.switch_loads}
+    wakes = pp.gated.any(axis=1)
+    busy = {p: busy_power(pp, p).sum(axis=1) for p in set(points)}
+    idle_W = idle_power(pp).sum(axis=1)
+
+    prev_end = np.full(V, np.nan)
+    loaded = None
+    dynamic, leak = np.zeros(V), np.zeros(V)
+    latency = np.zeros((len(stream), V))
+    for k, (r, p) in enumerate(zip(stream, points)):
+        a = r.arrival_s
+        if k == 0:
+            start = np.full(V, a)
+            t = start.copy()
+        else:
+            start = np.maximum(a, prev_end)
+            leak += idle_W * np.maximum(a - prev_end, 0.0)
+            wake = wakes & (a > prev_end)
+            t = start + np.where(wake, pp.wake_s, 0.0)
+            dynamic += np.where(wake, pp.wake_J, 0.0)
+        if r.task != loaded and r.task in switches:
+            t = t + switches[r.task].time
+            dynamic += switches[r.task].energy
+        loaded = r.task
+        end = t + service[(r.task, p)]
+        dynamic += energy[(r.task, p)]
+        leak += busy[p] * (end - start)
+        latency[k] = end - a
+        prev_end = end
+    total = dynamic + leak
+    n = len(stream)
+    capacity = np.array([[pl.memories[m].capacity_bytes for m in prepared.memories] for pl in platforms])
+    need = np.array([prepared.placement.occupancy[m] for m in prepared.memories])
+    bound = lower_bound(prepared, pp)
+    bound_mean = sum(bound[r.task] for r in stream) / n
+    return pd.DataFrame({
+        "variant": np.arange(V), "platform": pp.names, "feasible": (need[None, :] <= capacity).all(axis=1),
+        "energy_J": total, "energy_per_inference_J": total / n, "dynamic_J": dynamic, "leakage_J": leak,
+        "latency_mean_s": latency.mean(axis=0), "latency_p50_s": np.percentile(latency, 50, axis=0),
+        "latency_p99_s": np.percentile(latency, 99, axis=0), "makespan_s": prev_end - stream[0].arrival_s,
+        "area_m2": [pl.area_m2 for pl in platforms], "lower_bound_per_inference_J": bound_mean},
+        columns=list(VARIANT_COLUMNS))
+
+
+def _slice(pp, lo: int, hi: int):
+    """The variants ``lo:hi`` of a PlatformParams (arrays with a variant axis are sliced)."""
+    from dataclasses import fields, replace
+
+    return replace(pp, **{f.name: getattr(pp, f.name)[lo:hi] for f in fields(pp)
+                          if isinstance(getattr(pp, f.name), np.ndarray)}, names=pp.names[lo:hi])

@@ -1,0 +1,476 @@
+"""The one place where bytes and cycles become joules and seconds, shared by the engine and the evaluator.
+
+Two stages, so sweeps pay the expensive part once:
+
+- :func:`prepare` (once per workload × platform structure): placement, per-op traffic from
+  :mod:`simulator.traffic`, and numpy arrays per task: bytes read/written per memory per op, the part of
+  the reads that are parameters (prefetchable), cycles, MACs, the bytes each task switch loads.
+- :func:`platform_params` + :func:`op_costs` / :func:`switch_costs` (per configuration): the platforms'
+  figures as arrays over *variants* (a leading axis V), and from them energy (J) and time (s) per op,
+  per memory, per request. The engine (:mod:`simulator.engine`) and the analytic evaluator
+  (:mod:`simulator.analytic`) both read these arrays, so they cannot disagree on a cost, only on timing.
+
+Cost model (no contention; the engine adds contention on top):
+
+- a transfer of ``b > 0`` bytes from/to memory ``m`` takes ``latency + b / bandwidth`` (the formula of
+  :meth:`hw_models.memory.Memory.read_time`) and, in parallel, ``b / bandwidth`` on every link of the path
+  from ``m`` to the compute units: the slower of the two. Its energy is ``b × energy per byte`` in the
+  memory plus ``8·b × energy per bit`` on each link of the path;
+- an op fetches its operands from all memories in parallel (the slowest memory sets the fetch time),
+  then computes (``cycles / clock``; the clock scales with the operating point's frequency), then writes
+  its outputs to all memories in parallel. MAC energy ``macs × energy_per_mac(op point)``, vector energy
+  ``other_ops × energy_per_op(op point)`` (both scale by V²);
+- a task switch (adapters ``load_on_switch``) copies each (backing → home) set one after another:
+  ``max(read time in the backing store, write time in the home, link time)``;
+- between requests a memory leaks ``leakage_W``, or, with ``power_gating``, ``gated_leakage_W`` when it
+  may be gated (non-volatile, or DRAM in self-refresh; on-chip SRAM cannot); compute units are gated off.
+  After a gated idle period the next request first wakes the gated memories (their wake-up energies, the
+  longest wake-up latency).
+"""
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+
+from simulator.errors import SimulationConfigError
+from simulator.placement import PARAMETER_ROLES, Placement, place
+from simulator.traffic import op_traffic
+
+COMPUTE = "compute"
+#: Compute components of the ledger, in index order of ``TaskArrays.on_mac`` (False → 0, True → 1).
+UNITS = ("vector_unit", "mac_array")
+
+
+# ---------------------------------------------------------------------------------------------- prepare
+@dataclass
+class TaskArrays:
+    """Per-op arrays of one task (n ops, M memories in platform order). Bytes in bytes."""
+    task: str
+    reads: np.ndarray          #: (n, M) bytes read from each memory
+    writes: np.ndarray         #: (n, M) bytes written to each memory
+    param_reads: np.ndarray    #: (n, M) part of ``reads`` that are parameters (what prefetch may fetch early)
+    compulsory_bytes: np.ndarray  #: (n,) bytes of every operand read and written once
+    cycles: np.ndarray         #: (n,) cycles of the op's compute unit (at its nominal clock)
+    on_mac: np.ndarray         #: (n,) True when the op runs on the MAC array
+    macs: np.ndarray           #: (n,) multiply-accumulates
+    other_ops: np.ndarray      #: (n,) non-MAC arithmetic operations
+    op_ids: np.ndarray         #: (n,) OpInfo.id
+    modules: np.ndarray        #: (n,) module paths (object array)
+    layers: np.ndarray         #: (n,) layer labels (object array)
+    switch_loads: tuple[tuple[str, str, float], ...] = ()  #: (backing, home, bytes) copied on a switch to it
+    traffic: list = field(default_factory=list, repr=False)  #: the OpTraffic of each op
+
+    @property
+    def n_ops(self) -> int:
+        """Number of ops of one request of this task."""
+        return len(self.op_ids)
+
+
+@dataclass
+class Prepared:
+    """Everything about a workload on a platform that does not change between cost configurations."""
+    workload: Any
+    platform: Any
+    placement: Placement
+    memories: tuple[str, ...]                 #: memory names, the M axis of every array
+    tasks: dict[str, TaskArrays]
+    link_paths: dict[str, tuple[str, ...]]    #: memory -> names of the links from it to compute
+    objective: str = "energy"
+
+    def memory_index(self, name: str) -> int:
+        """Position of memory ``name`` on the M axis."""
+        return self.memories.index(name)
+
+
+def _link_paths(platform) -> dict[str, tuple[Any, ...]]:
+    """For each memory, the links on a shortest path from it to the compute units (breadth-first)."""
+    paths: dict[str, tuple[Any, ...]] = {COMPUTE: ()}
+    queue = deque([COMPUTE])
+    while queue:
+        node = queue.popleft()
+        for link in platform.links:
+            if node in (link.src, link.dst):
+                other = link.dst if link.src == node else link.src
+                if other not in paths:
+                    paths[other] = (link,) + paths[node]
+                    queue.append(other)
+    return {m: paths.get(m, ()) for m in platform.memories}
+
+
+def prepare(workload, platform, placement: Placement | None = None, *, objective: str = "energy") -> Prepared:
+    """Place the workload (unless ``placement`` is given) and build its per-op arrays. Run once per
+    workload × platform structure; the result serves :func:`simulator.engine.simulate`,
+    :func:`simulator.analytic.evaluate` and :func:`simulator.analytic.evaluate_variants`."""
+    placement = placement if placement is not None else place(workload, platform)
+    memories = tuple(platform.memories)
+    index = {m: i for i, m in enumerate(memories)}
+    tasks: dict[str, TaskArrays] = {}
+    for task, trace in workload.traces.items():
+        homes = placement.homes(trace)
+        n, M = len(trace.ops), len(memories)
+        reads, writes, param = np.zeros((n, M)), np.zeros((n, M)), np.zeros((n, M))
+        compulsory, cycles = np.zeros(n), np.zeros(n)
+        on_mac = np.zeros(n, dtype=bool)
+        traffic = []
+        for i, op in enumerate(trace.ops):
+            tr = op_traffic(op, trace, homes, platform, objective=objective)
+            traffic.append(tr)
+            for m, b in tr.reads.items():
+                reads[i, index[m]] += b
+            for m, b in tr.writes.items():
+                writes[i, index[m]] += b
+            # parameters' share of each home's reads (with a buffer, of the home's re-fetched reads too)
+            param_home: dict[str, float] = {}
+            for tid, b in trace.read_bytes(op).items():
+                if trace.tensors[tid].role in PARAMETER_ROLES:
+                    param_home[homes[tid]] = param_home.get(homes[tid], 0.0) + b
+            for m, b in param_home.items():
+                base = tr.compulsory_reads.get(m, 0.0)
+                if base > 0:
+                    param[i, index[m]] = reads[i, index[m]] * min(1.0, b / base)
+            compulsory[i] = sum(tr.compulsory_reads.values()) + sum(tr.compulsory_writes.values())
+            cycles[i] = tr.cycles
+            on_mac[i] = tr.compute_unit == "mac_array"
+        loads = tuple((backing, home, b) for (backing, home), b in placement.switch_loads.get(task, {}).items())
+        tasks[task] = TaskArrays(
+            task=task, reads=reads, writes=writes, param_reads=param, compulsory_bytes=compulsory,
+            cycles=cycles, on_mac=on_mac,
+            macs=np.array([op.macs for op in trace.ops], dtype=float),
+            other_ops=np.array([op.other_ops for op in trace.ops], dtype=float),
+            op_ids=np.array([op.id for op in trace.ops], dtype=int),
+            modules=np.array([op.module for op in trace.ops], dtype=object),
+            layers=np.array([op.layer for op in trace.ops], dtype=object),
+            switch_loads=loads, traffic=traffic)
+    paths = {m: tuple(link.name for link in links) for m, links in _link_paths(platform).items()}
+    return Prepared(workload, platform, placement, memories, tasks, paths, objective)
+
+
+# ------------------------------------------------------------------------------------ platform figures
+@dataclass
+class PlatformParams:
+    """The cost figures of V platform variants as arrays (V on axis 0; M memories; P operating points;
+    L links). Units: J/byte, s, bytes/s, W, J, Hz."""
+    names: list[str]
+    op_points: tuple[str, ...]
+    default_op: int
+    read_J: np.ndarray          #: (V, M) J per byte read
+    write_J: np.ndarray         #: (V, M) J per byte written
+    read_lat: np.ndarray        #: (V, M) s per access
+    write_lat: np.ndarray       #: (V, M)
+    read_bw: np.ndarray         #: (V, M) bytes/s
+    write_bw: np.ndarray        #: (V, M)
+    path_bw: np.ndarray         #: (V, M) bytes/s of the slowest link from the memory to compute (inf: none)
+    path_J: np.ndarray          #: (V, M) J per byte over the whole path to compute
+    links: tuple[str, ...]      #: link names, the L axis
+    link_bw: np.ndarray         #: (V, L)
+    link_J: np.ndarray          #: (V, L) J per byte
+    leak_W: np.ndarray          #: (V, M) powered-on leakage (DRAM: background + refresh)
+    refresh_W: np.ndarray       #: (V, M) the refresh part of leak_W (DRAM only)
+    idle_W: np.ndarray          #: (V, M) power between requests (gated where allowed)
+    gated: np.ndarray           #: (V, M) bool: gated between requests
+    is_dram: np.ndarray         #: (V, M) bool
+    wake_J: np.ndarray          #: (V,) energy to wake every gated memory
+    wake_s: np.ndarray          #: (V,) the longest wake-up latency of the gated memories
+    mac_J: np.ndarray           #: (V, P) J per MAC
+    vec_J: np.ndarray           #: (V, P) J per vector op
+    clock: np.ndarray           #: (V, P, 2) Hz of (vector unit, MAC array) at each operating point
+    unit_leak_W: np.ndarray     #: (V, P, 2) leakage of (vector unit, MAC array) at each operating point
+    unit_idle_W: np.ndarray     #: (V, 2) leakage of the compute units between requests
+
+    @property
+    def n_variants(self) -> int:
+        """V, the number of platform variants."""
+        return len(self.names)
+
+    def op_index(self, name: str | None) -> int:
+        """Index of operating point ``name`` (None: the default) on the P axis."""
+        if name is None:
+            return self.default_op
+        try:
+            return self.op_points.index(name)
+        except ValueError:
+            raise SimulationConfigError(f"scenario.operating_point: unknown operating point {name!r}; "
+                                        f"expected one of {', '.join(self.op_points)}") from None
+
+
+def _memory_figures(platform, memories: Sequence[str]) -> dict[str, list[float]]:
+    gating = bool(platform.placement.power_gating)
+    paths = _link_paths(platform)
+    out: dict[str, list] = {k: [] for k in ("read_J", "write_J", "read_lat", "write_lat", "read_bw",
+                                            "write_bw", "path_bw", "path_J", "leak_W", "refresh_W", "idle_W",
+                                            "gated", "is_dram", "wake_J", "wake_lat")}
+    for name in memories:
+        m = platform.memories[name]
+        gated = gating and (m.is_dram or not m.volatile)
+        links = paths[name]
+        out["read_J"].append(m.read_energy(1.0))
+        out["write_J"].append(m.write_energy(1.0))
+        out["read_lat"].append(m.read_latency_s)
+        out["write_lat"].append(m.write_latency_s)
+        out["read_bw"].append(m.bandwidth_Bps)
+        out["write_bw"].append(getattr(m, "write_bandwidth_Bps", m.bandwidth_Bps))
+        out["path_bw"].append(min((lk.bandwidth_Bps for lk in links), default=np.inf))
+        out["path_J"].append(sum(lk.transfer_energy(1.0) for lk in links))
+        out["leak_W"].append(m.leakage_W)
+        out["refresh_W"].append(getattr(m, "refresh_power_W", 0.0) if m.is_dram else 0.0)
+        out["idle_W"].append(m.gated_leakage_W if gated else m.leakage_W)
+        out["gated"].append(gated)
+        out["is_dram"].append(m.is_dram)
+        out["wake_J"].append(m.wakeup_energy_J if gated else 0.0)
+        out["wake_lat"].append(m.wakeup_latency_s if gated else 0.0)
+    return out
+
+
+def platform_params(platforms: Sequence[Any], memories: Sequence[str] | None = None) -> PlatformParams:
+    """Stack the cost figures of ``platforms`` (variants with the same memory names, links and operating
+    point names) into arrays. ``memories`` fixes the M order (default: the first platform's)."""
+    platforms = list(platforms)
+    first = platforms[0]
+    memories = tuple(memories or first.memories)
+    op_points = tuple(first.operating_points)
+    links = tuple(lk.name for lk in first.links)
+    for p in platforms:
+        if set(p.memories) != set(memories) or tuple(p.operating_points) != op_points or \
+                tuple(lk.name for lk in p.links) != links:
+            raise SimulationConfigError(
+                f"platforms.{p.name}: memories, links or operating points differ from {first.name}; expected "
+                "variants of one platform structure (prepare each structure separately)")
+    figs = [_memory_figures(p, memories) for p in platforms]
+
+    def stack(key, dtype=float):
+        return np.array([f[key] for f in figs], dtype=dtype)
+
+    def per_point(fn):
+        return np.array([[fn(p, p.operating_points[o]) for o in op_points] for p in platforms], dtype=float)
+
+    def clock(p, o, unit):
+        nominal = p.operating_points[p.default_operating_point].frequency_Hz
+        return unit.clock_hz * o.frequency_Hz / nominal
+
+    gating = np.array([bool(p.placement.power_gating) for p in platforms])
+    wake_lat = stack("wake_lat")
+    return PlatformParams(
+        names=[p.name for p in platforms], op_points=op_points,
+        default_op=op_points.index(first.default_operating_point),
+        read_J=stack("read_J"), write_J=stack("write_J"), read_lat=stack("read_lat"),
+        write_lat=stack("write_lat"), read_bw=stack("read_bw"), write_bw=stack("write_bw"),
+        path_bw=stack("path_bw"), path_J=stack("path_J"), links=links,
+        link_bw=np.array([[lk.bandwidth_Bps for lk in p.links] for p in platforms], dtype=float).reshape(
+            len(platforms), len(links)),
+        link_J=np.array([[lk.transfer_energy(1.0) for lk in p.links] for p in platforms], dtype=float).reshape(
+            len(platforms), len(links)),
+        leak_W=stack("leak_W"), refresh_W=stack("refresh_W"), idle_W=stack("idle_W"),
+        gated=stack("gated", bool), is_dram=stack("is_dram", bool),
+        wake_J=stack("wake_J").sum(axis=1), wake_s=wake_lat.max(axis=1, initial=0.0),
+        mac_J=per_point(lambda p, o: p.mac_array.energy_per_mac_J(o)),
+        vec_J=per_point(lambda p, o: p.vector_unit.energy_per_op_J(o)),
+        clock=np.stack([per_point(lambda p, o: clock(p, o, p.vector_unit)),
+                        per_point(lambda p, o: clock(p, o, p.mac_array))], axis=-1),
+        unit_leak_W=np.stack([per_point(lambda p, o: p.vector_unit.leakage_at(o)),
+                              per_point(lambda p, o: p.mac_array.leakage_at(o))], axis=-1),
+        unit_idle_W=np.where(gating[:, None], 0.0, np.array(
+            [[p.vector_unit.leakage_at(p.operating_point), p.mac_array.leakage_at(p.operating_point)]
+             for p in platforms], dtype=float)))
+
+
+# ------------------------------------------------------------------------------------------ cost laws
+def transfer_time(nbytes: np.ndarray, latency: np.ndarray, bandwidth: np.ndarray,
+                  path_bandwidth: np.ndarray) -> np.ndarray:
+    """Time (s) to move ``nbytes`` (broadcast arrays): ``latency + b/bandwidth`` in the memory, in parallel
+    with ``b/path_bandwidth`` on the links; 0 for 0 bytes."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mem = latency + nbytes / bandwidth
+        link = nbytes / path_bandwidth
+    return np.where(nbytes > 0, np.maximum(mem, link), 0.0)
+
+
+@dataclass
+class OpCosts:
+    """Per-op energies (J) and times (s) of one task at one operating point, for V variants.
+
+    Shapes: (V, n, M) per memory, (V, n) per op. ``t_param``/``t_rest`` split each memory's read time
+    into the parameter part (prefetchable) and the rest (engine with prefetch only)."""
+    e_read: np.ndarray
+    e_write: np.ndarray
+    e_link: np.ndarray      #: energy on the links between each memory and compute (reads + writes)
+    e_mac: np.ndarray       #: (V, n)
+    e_vec: np.ndarray       #: (V, n)
+    t_read: np.ndarray      #: (V, n, M)
+    t_write: np.ndarray     #: (V, n, M)
+    t_fetch: np.ndarray     #: (V, n) slowest read
+    t_compute: np.ndarray   #: (V, n)
+    t_store: np.ndarray     #: (V, n) slowest write
+    t_param: np.ndarray     #: (V, n, M)
+    t_rest: np.ndarray      #: (V, n, M)
+
+    @property
+    def t_op(self) -> np.ndarray:
+        """(V, n) duration of each op without overlap: fetch + compute + store (s)."""
+        return self.t_fetch + self.t_compute + self.t_store
+
+    def energy(self) -> np.ndarray:
+        """(V,) dynamic energy of one request's ops (J)."""
+        return (self.e_read.sum(axis=(1, 2)) + self.e_write.sum(axis=(1, 2)) + self.e_link.sum(axis=(1, 2))
+                + self.e_mac.sum(axis=1) + self.e_vec.sum(axis=1))
+
+
+def op_costs(ta: TaskArrays, pp: PlatformParams, op_point: int, *, split: bool = False) -> OpCosts:
+    """Energy and time of every op of task ``ta`` at operating point index ``op_point`` for every variant
+    in ``pp``. ``split`` also computes the parameter/rest read times (for prefetch)."""
+    R, W = ta.reads[None], ta.writes[None]
+    rl, rb, wl, wb = (x[:, None, :] for x in (pp.read_lat, pp.read_bw, pp.write_lat, pp.write_bw))
+    pb = pp.path_bw[:, None, :]
+    t_read = transfer_time(R, rl, rb, pb)
+    t_write = transfer_time(W, wl, wb, pb)
+    unit = ta.on_mac.astype(int)
+    clock = pp.clock[:, op_point, :][:, unit]                      # (V, n)
+    empty = np.zeros((0,) * 3)
+    if split:
+        P = ta.param_reads[None]
+        t_param, t_rest = transfer_time(P, rl, rb, pb), transfer_time(R - P, rl, rb, pb)
+    else:
+        t_param = t_rest = empty
+    return OpCosts(
+        e_read=R * pp.read_J[:, None, :], e_write=W * pp.write_J[:, None, :],
+        e_link=(R + W) * pp.path_J[:, None, :],
+        e_mac=ta.macs[None] * pp.mac_J[:, op_point, None], e_vec=ta.other_ops[None] * pp.vec_J[:, op_point, None],
+        t_read=t_read, t_write=t_write, t_fetch=t_read.max(axis=2, initial=0.0), t_compute=ta.cycles[None] / clock,
+        t_store=t_write.max(axis=2, initial=0.0), t_param=t_param, t_rest=t_rest)
+
+
+@dataclass
+class SwitchCosts:
+    """One task switch for V variants: each (backing → home) copy in order. Energies J, times s."""
+    pairs: tuple[tuple[str, str, float], ...]  #: (backing, home, bytes)
+    e_src: np.ndarray    #: (V, K) read energy in the backing store
+    e_dst: np.ndarray    #: (V, K) write energy in the home
+    e_link: np.ndarray   #: (V, K) energy on the link(s) between them
+    links: tuple[tuple[str, ...], ...]   #: link names of each copy (the ledger charges each its own J/byte)
+    t: np.ndarray        #: (V, K) time of each copy
+
+    @property
+    def energy(self) -> np.ndarray:
+        """(V,) total energy of the switch (J)."""
+        return (self.e_src + self.e_dst + self.e_link).sum(axis=1)
+
+    @property
+    def time(self) -> np.ndarray:
+        """(V,) total time of the switch (s): the copies run one after another."""
+        return self.t.sum(axis=1)
+
+
+def switch_costs(prepared: Prepared, ta: TaskArrays, pp: PlatformParams) -> SwitchCosts:
+    """What loading task ``ta``'s switch sets costs on each variant."""
+    platform = prepared.platform
+    V, K = pp.n_variants, len(ta.switch_loads)
+    e_src, e_dst, e_link, t = (np.zeros((V, K)) for _ in range(4))
+    links = []
+    for k, (src, dst, b) in enumerate(ta.switch_loads):
+        i, j = prepared.memory_index(src), prepared.memory_index(dst)
+        link = platform.link_between(src, dst)
+        path = (link.name,) if link is not None else tuple(dict.fromkeys(
+            prepared.link_paths[src] + prepared.link_paths[dst]))
+        li = [pp.links.index(n) for n in path]
+        bw = pp.link_bw[:, li].min(axis=1, initial=np.inf)
+        b = np.array(b)
+        e_src[:, k] = b * pp.read_J[:, i]
+        e_dst[:, k] = b * pp.write_J[:, j]
+        e_link[:, k] = b * pp.link_J[:, li].sum(axis=1)
+        t[:, k] = np.maximum(transfer_time(b, pp.read_lat[:, i], pp.read_bw[:, i], bw),
+                             transfer_time(b, pp.write_lat[:, j], pp.write_bw[:, j], bw))
+        links.append(path)
+    return SwitchCosts(ta.switch_loads, e_src, e_dst, e_link, tuple(links), t)
+
+
+# ------------------------------------------------------------------------------------------ leakage
+def busy_power(pp: PlatformParams, op_point: int) -> np.ndarray:
+    """(V, M + 2) leakage power (W) of each memory and of (vector unit, MAC array) while serving a request."""
+    return np.concatenate([pp.leak_W, pp.unit_leak_W[:, op_point, :]], axis=1)
+
+
+def idle_power(pp: PlatformParams) -> np.ndarray:
+    """(V, M + 2) power (W) of each memory and compute unit between requests."""
+    return np.concatenate([pp.idle_W, pp.unit_idle_W], axis=1)
+
+
+@dataclass
+class Timeline:
+    """Request service intervals and the leakage they imply, for one variant.
+
+    ``busy_J``: (requests, M + 2) leakage energy (J) charged to each request per component (overlapping
+    requests share the time equally). ``idle``: (k, 2) idle intervals (s); ``idle_J``: (k, M + 2)."""
+    busy_J: np.ndarray
+    idle: np.ndarray
+    idle_J: np.ndarray
+
+    @property
+    def total(self) -> float:
+        """All leakage energy of the run (J)."""
+        return float(self.busy_J.sum() + self.idle_J.sum())
+
+
+def leakage(pp: PlatformParams, v: int, start: np.ndarray, end: np.ndarray, op_points: np.ndarray,
+            t0: float) -> Timeline:
+    """Leakage of variant ``v`` over the run ``[t0, max(end)]``, given each request's service interval
+    ``[start, end]`` (s) and operating point index. Time covered by no request is idle."""
+    busy_p = np.stack([busy_power(pp, int(o))[v] for o in op_points]) if len(op_points) else \
+        np.zeros((0, len(pp.leak_W[v]) + 2))
+    bounds = np.unique(np.concatenate([[t0], start, end]))
+    lo, hi = bounds[:-1], bounds[1:]
+    active = (start[None, :] <= lo[:, None]) & (end[None, :] >= hi[:, None]) & (end > start)[None, :]
+    count = active.sum(axis=1)
+    share = np.where(count[:, None] > 0, active / np.maximum(count, 1)[:, None], 0.0)  # (segments, R)
+    dt = hi - lo
+    busy_J = (share * dt[:, None]).T[:, :, None] * busy_p[:, None, :]                  # (R, seg, C)
+    idle_mask = count == 0
+    idle = np.stack([lo[idle_mask], hi[idle_mask]], axis=1)
+    idle_J = (idle[:, 1] - idle[:, 0])[:, None] * idle_power(pp)[v][None, :]
+    return Timeline(busy_J.sum(axis=1), idle, idle_J)
+
+
+# ------------------------------------------------------------------------------------------ bounds
+def lower_bound(prepared: Prepared, pp: PlatformParams | None = None) -> dict[str, np.ndarray]:
+    """A floor on the energy of one inference per task (J), per variant: MACs × the cheapest MAC energy
+    (over operating points) + other ops × the cheapest vector-op energy + compulsory bytes (every operand
+    read and written once) × the cheapest energy per byte of any memory access."""
+    pp = pp if pp is not None else platform_params([prepared.platform], prepared.memories)
+    mac = pp.mac_J.min(axis=1)
+    vec = pp.vec_J.min(axis=1)
+    byte = np.minimum(pp.read_J.min(axis=1), pp.write_J.min(axis=1))
+    return {task: ta.macs.sum() * mac + ta.other_ops.sum() * vec + ta.compulsory_bytes.sum() * byte
+            for task, ta in prepared.tasks.items()}
+
+
+# ------------------------------------------------------------------------------------------ one platform
+class CostTables:
+    """The costs of one platform (variant 0 of ``pp``) computed on demand and cached per task and
+    operating point: what the engine and the evaluator look up per request."""
+
+    def __init__(self, prepared: Prepared, platform=None, *, split: bool = False):
+        self.prepared = prepared
+        self.platform = platform if platform is not None else prepared.platform
+        self.pp = platform_params([self.platform], prepared.memories)
+        self.split = split
+        self._ops: dict[tuple[str, int], OpCosts] = {}
+        self._switch: dict[str, SwitchCosts] = {}
+
+    def ops(self, task: str, op_point: int) -> OpCosts:
+        """OpCosts (V = 1) of ``task`` at operating point index ``op_point``."""
+        key = (task, op_point)
+        if key not in self._ops:
+            self._ops[key] = op_costs(self.prepared.tasks[task], self.pp, op_point, split=self.split)
+        return self._ops[key]
+
+    def switch(self, task: str) -> SwitchCosts:
+        """SwitchCosts (V = 1) of a switch to ``task``."""
+        if task not in self._switch:
+            self._switch[task] = switch_costs(self.prepared, self.prepared.tasks[task], self.pp)
+        return self._switch[task]
+
+    @property
+    def wakes(self) -> bool:
+        """True when a request after an idle period must wake gated memories."""
+        return bool(self.pp.gated[0].any())

@@ -1,0 +1,237 @@
+"""The discrete-event engine (SimPy): requests as processes, memories and compute units as resources.
+
+Model (costs from :mod:`simulator.costs`, identical to the analytic evaluator's):
+
+- each memory is a ``simpy.Resource`` of capacity 1 (its ports and banks together: ``Memory.read_time``
+  already uses the memory's peak bandwidth over all of them, so one transfer occupies the memory and
+  concurrent transfers queue); the MAC array and the vector unit are resources of capacity 1;
+- a dispatcher admits requests in arrival order, up to ``max_in_flight`` at once; with adapters loaded on
+  a switch, a request of another task waits until the in-flight ones finish (one task's adapters are
+  resident at a time). A request after an idle period first wakes the gated memories; a request whose
+  task differs from the previous one's loads its adapters from their backing store (holding both
+  memories for each copy);
+- a request runs its task's ops in trace order (a topological order of the dependencies), one process
+  step per op: acquire the op's compute unit, acquire the memories it reads (in a fixed order, so no
+  deadlock) and hold each for its own transfer time, compute, acquire the memories it writes and hold
+  each for its transfer time, release the unit;
+- with ``prefetch_depth`` d > 0 a prefetcher process per request fetches the parameter part of the
+  reads of ops up to d ahead of the running op, while it computes; the op then fetches only the rest;
+- leakage follows from the service intervals and idle gaps (:func:`simulator.costs.leakage`).
+
+Times in s, energies in J. One request of adapter-ALBERT (~600 ops) takes a few ms of wall time.
+"""
+from __future__ import annotations
+
+import numpy as np
+import simpy
+
+from simulator.costs import CostTables, Prepared, leakage, lower_bound, prepare
+from simulator.errors import SimulationConfigError
+from simulator.run_output import LedgerBuilder, RunOutput, finish
+
+
+class _Plan:
+    """The per-op durations of one task at one operating point as Python lists (fast to index)."""
+
+    def __init__(self, ta, oc, prefetch: bool):
+        self.n = ta.n_ops
+        self.unit = ta.on_mac.astype(int).tolist()
+        self.t_compute = oc.t_compute[0].tolist()
+
+        def per_mem(times):
+            return [[(m, float(times[i, m])) for m in np.nonzero(times[i] > 0)[0].tolist()]
+                    for i in range(times.shape[0])]
+        if prefetch:
+            self.fetch = per_mem(oc.t_rest[0])
+            self.prefetch = per_mem(oc.t_param[0])
+        else:
+            self.fetch = per_mem(oc.t_read[0])
+            self.prefetch = [[] for _ in range(self.n)]
+        self.store = per_mem(oc.t_write[0])
+
+
+class _Engine:
+    def __init__(self, prepared: Prepared, platform, max_in_flight: int, prefetch_depth: int):
+        self.prepared = prepared
+        self.tables = CostTables(prepared, platform, split=prefetch_depth > 0)
+        self.pp = self.tables.pp
+        self.depth = prefetch_depth
+        self.max_in_flight = max_in_flight
+        self.env = simpy.Environment()
+        self.mem = [simpy.Resource(self.env, 1) for _ in prepared.memories]
+        self.units = [simpy.Resource(self.env, 1), simpy.Resource(self.env, 1)]  # vector unit, MAC array
+        self.builder = LedgerBuilder(prepared, self.pp)
+        self.plans: dict[tuple[str, int], _Plan] = {}
+        self.records: list[dict] = []
+        self.intervals: list[tuple] = []
+        self.op_points: list[int] = []
+        self.dynamic = 0.0
+        self.in_flight: dict[int, str] = {}
+        self.changed = self.env.event()
+        self.exclusive = any(ta.switch_loads for ta in prepared.tasks.values())
+
+    # ---------------------------------------------------------------- helpers
+    def _plan(self, task: str, p: int) -> _Plan:
+        key = (task, p)
+        if key not in self.plans:
+            self.plans[key] = _Plan(self.prepared.tasks[task], self.tables.ops(task, p), self.depth > 0)
+        return self.plans[key]
+
+    def _release_later(self, res, req, delay: float) -> None:
+        ev = self.env.timeout(delay)
+        ev.callbacks.append(lambda _ev: res.release(req))
+
+    def _transfer(self, items):
+        """Acquire each memory of ``items`` [(index, duration)] in index order; hold each for its duration.
+        Yields until all have started; returns (start time, longest duration)."""
+        reqs = []
+        for m, _ in items:
+            r = self.mem[m].request()
+            reqs.append(r)
+            yield r
+        t0 = self.env.now
+        longest = 0.0
+        for (m, dur), r in zip(items, reqs):
+            self._release_later(self.mem[m], r, dur)
+            longest = max(longest, dur)
+        return t0, longest
+
+    def _notify(self) -> None:
+        ev, self.changed = self.changed, self.env.event()
+        ev.succeed()
+
+    # ---------------------------------------------------------------- processes
+    def dispatcher(self, stream):
+        env = self.env
+        loaded = None
+        self.last_end = stream[0].arrival_s
+        arrivals = [env.timeout(r.arrival_s) for r in stream]  # absolute times: scheduled from t = 0
+        for r, arrival in zip(stream, arrivals):
+            if not arrival.processed:
+                yield arrival
+            while len(self.in_flight) >= self.max_in_flight or (
+                    self.exclusive and self.in_flight and set(self.in_flight.values()) != {r.task}):
+                yield self.changed
+            wake = not self.in_flight and self.tables.wakes and env.now > self.last_end
+            switch = r.task != loaded
+            loaded = r.task
+            self.in_flight[r.id] = r.task
+            env.process(self.serve(r, wake, switch))
+
+    def serve(self, r, wake: bool, switch: bool):
+        env, pp, builder = self.env, self.pp, self.builder
+        p = self.pp.op_index(r.operating_point)
+        start = env.now
+        if wake:
+            builder.wakeup(r.id, r.task, start, start + pp.wake_s[0])
+            self.dynamic += pp.wake_J[0]
+            yield env.timeout(pp.wake_s[0])
+        ta = self.prepared.tasks[r.task]
+        if switch and ta.switch_loads:
+            sc = self.tables.switch(r.task)
+            t0s = []
+            for k, (src, dst, _b) in enumerate(sc.pairs):
+                i, j = sorted((self.prepared.memory_index(src), self.prepared.memory_index(dst)))
+                dur = float(sc.t[0, k])
+                t0, _ = yield from self._transfer([(i, dur), (j, dur)] if i != j else [(i, dur)])
+                t0s.append(t0)
+                yield env.timeout(dur)
+            builder.switch(r.id, r.task, sc, np.array(t0s))
+            self.dynamic += float(sc.energy[0])
+        plan = self._plan(r.task, p)
+        n = plan.n
+        phases = np.zeros((4, n))
+        fetch_t0, comp_t0, store_t0, pf_t0 = ([0.0] * n for _ in range(4))
+        ready = None
+        if self.depth > 0:
+            state = {"cur": 0, "advanced": env.event()}
+            ready = [env.event() for _ in range(n)]
+            env.process(self.prefetcher(plan, state, ready, pf_t0))
+        units, timeout = self.units, env.timeout
+        for i in range(n):
+            unit = units[plan.unit[i]]
+            ureq = unit.request()
+            yield ureq
+            if ready is not None:
+                if not ready[i].triggered:
+                    yield ready[i]
+            items = plan.fetch[i]
+            if items:
+                t0, longest = yield from self._transfer(items)
+                fetch_t0[i] = t0
+                yield timeout(longest)
+            else:
+                fetch_t0[i] = env.now
+            comp_t0[i] = env.now
+            yield timeout(plan.t_compute[i])
+            items = plan.store[i]
+            if items:
+                t0, longest = yield from self._transfer(items)
+                store_t0[i] = t0
+                yield timeout(longest)
+            else:
+                store_t0[i] = env.now
+            unit.release(ureq)
+            if ready is not None:
+                state["cur"] = i + 1
+                ev, state["advanced"] = state["advanced"], env.event()
+                ev.succeed()
+        phases[0], phases[1], phases[2], phases[3] = fetch_t0, comp_t0, store_t0, pf_t0
+        oc = self.tables.ops(r.task, p)
+        builder.ops(r.id, r.task, p, oc, phases, prefetch=self.depth > 0)
+        self.dynamic += float(oc.energy()[0])
+        end = env.now
+        self.records.append(dict(request=r.id, task=r.task, arrival_s=r.arrival_s, start_s=start, end_s=end,
+                                 switch=switch, operating_point=pp.op_points[p]))
+        self.intervals.append((r.id, r.task, start, end))
+        self.last_end = end
+        self.op_points.append(p)
+        del self.in_flight[r.id]
+        self._notify()
+
+    def prefetcher(self, plan: _Plan, state: dict, ready: list, pf_t0: list):
+        env = self.env
+        for j in range(plan.n):
+            while j > state["cur"] + self.depth:
+                yield state["advanced"]
+            items = plan.prefetch[j]
+            if items:
+                t0, longest = yield from self._transfer(items)
+                pf_t0[j] = t0
+                yield env.timeout(longest)
+            else:
+                pf_t0[j] = env.now
+            ready[j].succeed()
+
+
+def simulate(workload, platform, *, placement=None, prepared: Prepared | None = None, seed: int = 0,
+             max_in_flight: int = 1, prefetch_depth: int | None = None) -> RunOutput:
+    """Run ``workload``'s request stream on ``platform`` in SimPy and return its :class:`RunOutput`.
+
+    ``prepared`` (from :func:`simulator.costs.prepare`) skips placement and traffic when given.
+    ``max_in_flight``: requests served concurrently (1 = one at a time; more makes them contend for the
+    compute units and memories). ``prefetch_depth``: ops ahead whose parameters are fetched during compute
+    (default: the platform's). ``seed`` is recorded; the engine itself draws no random numbers, so equal
+    inputs give equal outputs.
+    """
+    if not (isinstance(max_in_flight, int) and max_in_flight >= 1):
+        raise SimulationConfigError(f"scenario.max_in_flight: got {max_in_flight!r}; expected an integer >= 1")
+    depth = platform.prefetch_depth if prefetch_depth is None else prefetch_depth
+    if not (isinstance(depth, int) and depth >= 0):
+        raise SimulationConfigError(f"prefetch_depth: got {depth!r}; expected an integer >= 0")
+    prepared = prepared if prepared is not None else prepare(workload, platform, placement)
+    eng = _Engine(prepared, platform, max_in_flight, depth)
+    stream = list(workload.stream)
+    eng.env.process(eng.dispatcher(stream))
+    eng.env.run()
+    order = np.argsort([iv[0] for iv in eng.intervals], kind="stable")
+    intervals = [eng.intervals[k] for k in order]
+    records = [eng.records[k] for k in order]
+    starts = np.array([iv[2] for iv in intervals])
+    ends = np.array([iv[3] for iv in intervals])
+    timeline = leakage(eng.pp, 0, starts, ends, np.array([eng.op_points[k] for k in order]),
+                       float(stream[0].arrival_s))
+    eng.builder.leakage(timeline, intervals)
+    return finish("engine", prepared, eng.tables, eng.builder, records, timeline, eng.dynamic,
+                  {"prefetch_depth": depth, "max_in_flight": max_in_flight, "seed": seed,
+                   "lower_bound_J": {t: float(v[0]) for t, v in lower_bound(prepared, eng.pp).items()}})
