@@ -43,14 +43,17 @@ def _save(fig, stem: Path, formats: Sequence[str]) -> list[Path]:
     return paths
 
 
-def _component_label(component: str, result: Any) -> str:
-    """Legend label of a ledger component: memory name with its technology, or the unit's name."""
-    if component == "interconnect":
-        return "interconnect"
-    mem = (getattr(result.platform, "memories", {}) or {}).get(component)
-    if mem is not None and getattr(mem, "technology", "") and mem.technology != component:
-        return f"{component} ({mem.technology})"
-    return component.replace("_", " ")
+def _component_label(component: str, results: dict[str, Any]) -> str:
+    """Legend label of a ledger component: the memory's name with its technology in each platform
+    (``backbone (sram-hp / rram)``), or the unit's name."""
+    techs = []
+    for result in results.values():
+        mem = (getattr(result.platform, "memories", {}) or {}).get(component)
+        tech = getattr(mem, "technology", "") if mem is not None else ""
+        if tech and tech != component and tech not in techs:
+            techs.append(tech)
+    name = component.replace("_", " ") if component in ("mac_array", "vector_unit") else component
+    return f"{name} ({' / '.join(techs)})" if techs else name
 
 
 def breakdown_data(results: dict[str, Any]) -> tuple[list[str], dict[str, np.ndarray], dict[str, np.ndarray]]:
@@ -98,8 +101,8 @@ def energy_breakdown(results: dict[str, Any], stem: Path, formats: Sequence[str]
             ax.bar(x, stat, 0.6, bottom=bottom, color=colour, hatch=(hatch or "") + "////", alpha=0.55,
                    edgecolor="white", linewidth=0.4)
             bottom += stat
-            owner = next((results[k] for j, k in enumerate(keys) if dynamic[comp][j] + static[comp][j] > 0), first)
-            handles.append(Patch(facecolor=colour, hatch=hatch, edgecolor="white", label=_component_label(comp, owner)))
+            handles.append(Patch(facecolor=colour, hatch=hatch, edgecolor="white",
+                                 label=_component_label(comp, results)))
         handles.append(Patch(facecolor="#999999", hatch="////", alpha=0.55, edgecolor="white",
                              label="leakage/static (hatched)"))
         for xi, total in zip(x, bottom):
@@ -133,7 +136,7 @@ def timeline(results: dict[str, Any], stem: Path, formats: Sequence[str] = ("png
     keys = list(results)
     with plt.rc_context(STYLE):
         lanes_per = [_timeline_lanes(results[k], requests) for k in keys]
-        heights = [max(2, len(l[0])) * 0.22 + 0.6 for l in lanes_per]
+        heights = [max(2, len(lanes)) * 0.22 + 0.7 for lanes, _, _ in lanes_per]
         fig, axes = plt.subplots(len(keys), 1, figsize=(7.0, sum(heights) + 0.6),
                                  gridspec_kw={"height_ratios": heights}, squeeze=False)
         used: set[str] = set()
@@ -144,11 +147,10 @@ def timeline(results: dict[str, Any], stem: Path, formats: Sequence[str] = ("png
                 used.add(cat)
             for x0, label in marks:
                 ax.axvline(x0, color="#000000", linewidth=0.6, linestyle="--")
-                ax.annotate(label, (x0, len(lanes) - 0.5), fontsize=7, xytext=(2, 0), textcoords="offset points",
-                            va="bottom")
-            ax.set_yticks(range(len(lanes)), [l.replace("_", " ") for l in lanes])
-            ax.set_ylim(-0.6, len(lanes) + 0.2)
-            ax.invert_yaxis()
+                ax.annotate(label, (x0, 0.99), xycoords=("data", "axes fraction"), fontsize=7, xytext=(2, 0),
+                            textcoords="offset points", va="top")
+            ax.set_yticks(range(len(lanes)), [lane.replace("_", " ") for lane in lanes])
+            ax.set_ylim(len(lanes) - 0.5, -1.4)  # top to bottom, headroom for the request labels
             ax.set_title(key, loc="left")
             ax.xaxis.grid(True, linewidth=0.3, alpha=0.6)
         axes[-1, 0].set_xlabel("service time (ms, idle gaps between requests removed)")

@@ -143,7 +143,8 @@ def write_report(results: dict[str, Any], config: Any, path: Path,
         "Energy per inference is all energy of the run (requests, idle leakage, wake-ups, task-switch loads) "
         "divided by the requests; the component columns split it by where it was spent. "
         "'× bound' is the ratio to the lower bound (MACs × cheapest MAC energy + compulsory bytes × "
-        "cheapest read energy per byte). NVM lifetime assumes ideal wear levelling at this write rate.",
+        "cheapest energy per byte, from simulator.costs). NVM lifetime: at this run's write rate, with "
+        "the writes landing in the cells the data occupies (no wear levelling beyond them).",
         "",
         format_markdown(comparison_table(results)),
         "",
@@ -165,8 +166,10 @@ def write_report(results: dict[str, Any], config: Any, path: Path,
             lines += ["### NVM wear", "", format_markdown(pd.DataFrame({
                 "memory": wear["memory"], "written (MB)": wear["write_bytes"] / 1e6,
                 "rate (B/s)": wear["write_rate_Bps"],
-                "lifetime (wear-levelled)": [format_duration(v) for v in wear["lifetime_s"]],
-                "lifetime (worst case)": [format_duration(v) for v in wear["lifetime_worst_s"]]})), ""]
+                "writes per cell": wear["cell_writes"], "endurance": wear["endurance_writes"],
+                "lifetime": [format_duration(v) for v in wear["lifetime_s"]],
+                "lifetime (ideal wear levelling)": [format_duration(v) for v in wear["lifetime_levelled_s"]]})),
+                ""]
         mapping = result.mapping_table()
         if mapping is not None:
             lines += [f"Per-op mapping: `{key}/mapping.csv` ({len(mapping)} ops).", ""]

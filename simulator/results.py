@@ -159,14 +159,6 @@ def _percentile(values: pd.Series, q: float) -> float:
     return float(np.percentile(values.to_numpy(float), q)) if len(values) else float("nan")
 
 
-def _min_per_op_point(fn, platform: Any) -> float:
-    """Smallest value of ``fn(op_point)`` over the platform's operating points (and the nominal one)."""
-    values = [fn(None)]
-    for point in (getattr(platform, "operating_points", None) or {}).values():
-        values.append(fn(point))
-    return min(values)
-
-
 @dataclass
 class Result:
     """One platform's run, ready for reporting. Build with :meth:`from_run`.
@@ -368,46 +360,43 @@ class Result:
 
     # ------------------------------------------------------------------ summary
     def nvm_wear(self) -> pd.DataFrame:
-        """For each non-volatile on-chip memory: bytes written, write rate (B/s) and projected lifetime (s)
-        at this rate: ``lifetime_s`` with ideal wear levelling (capacity × endurance / write rate) and
-        ``lifetime_worst_s`` if every write event hit the same cells (endurance / write events per s).
-        Infinite when nothing is written."""
+        """For each non-volatile on-chip memory: bytes written (task-switch loads included), write rate
+        (B/s), ``cell_writes`` (writes per occupied cell over the run: bytes written / bytes resident,
+        from the run's ``meta["memory_writes"]`` when present) and the projected lifetime (s) at this rate:
+        ``lifetime_s`` when the writes stay in the cells the data occupies (endurance / cell writes per s)
+        and ``lifetime_levelled_s`` with ideal wear levelling over the whole capacity (capacity ×
+        endurance / write rate). Infinite when nothing is written."""
         mem = self.per_memory()
         memories = getattr(self.platform, "memories", {}) or {}
+        recorded = self.meta.get("memory_writes") or {}
         span = self.makespan_s
         records = []
         for row in mem[mem["kind"] == "nvm"].itertuples():
-            rows = self.ledger[(self.ledger["component"] == row.memory)
-                               & self.ledger["category"].isin(WRITE_CATEGORIES) & (self.ledger["bytes"] > 0)]
             endurance = float(getattr(memories[row.memory], "endurance_writes", math.inf))
+            if row.memory in recorded:
+                cell_writes = float(recorded[row.memory]["cell_writes"])
+            else:
+                cell_writes = row.write_bytes / row.peak_occupancy_bytes if row.peak_occupancy_bytes else 0.0
             rate = row.write_bytes / span if span > 0 else 0.0
-            events = len(rows) / span if span > 0 else 0.0
+            cell_rate = cell_writes / span if span > 0 else 0.0
             records.append({
                 "memory": row.memory, "write_bytes": row.write_bytes, "write_rate_Bps": rate,
-                "lifetime_s": row.capacity_bytes * endurance / rate if rate > 0 else math.inf,
-                "lifetime_worst_s": endurance / events if events > 0 else math.inf,
+                "cell_writes": cell_writes, "endurance_writes": endurance,
+                "lifetime_s": endurance / cell_rate if cell_rate > 0 else math.inf,
+                "lifetime_levelled_s": row.capacity_bytes * endurance / rate if rate > 0 else math.inf,
             })
-        return pd.DataFrame.from_records(records, columns=["memory", "write_bytes", "write_rate_Bps",
-                                                           "lifetime_s", "lifetime_worst_s"])
+        return pd.DataFrame.from_records(records, columns=[
+            "memory", "write_bytes", "write_rate_Bps", "cell_writes", "endurance_writes", "lifetime_s",
+            "lifetime_levelled_s"])
 
     def lower_bound_J(self) -> float:
-        """A floor on the run's energy, J: MACs × the cheapest MAC energy (over operating points) +
-        compulsory bytes (each tensor an op reads, read once per request) × the cheapest read energy
-        per byte of any memory. NaN when the workload is unknown."""
-        traces = getattr(self.workload, "traces", None)
-        if not traces:
+        """A floor on the run's energy, J: the sum over requests of the run's per-inference lower bound of
+        the request's task (``meta["lower_bound_J"]``, from :func:`simulator.costs.lower_bound`: MACs ×
+        the cheapest MAC energy + compulsory bytes × the cheapest energy per byte). NaN when unknown."""
+        bounds = self.meta.get("lower_bound_J")
+        if not isinstance(bounds, dict) or not len(self.requests):
             return float("nan")
-        mac = self.platform.mac_array
-        mac_J = _min_per_op_point(lambda p: mac.energy_per_mac_J(p), self.platform)
-        read_J_per_byte = min(m.read_energy(max(1.0, m.word_bits / 8)) / max(1.0, m.word_bits / 8)
-                              for m in self.platform.memories.values())
-        per_task = {task: (sum(op.macs for op in trace.ops), compulsory_read_bytes(trace))
-                    for task, trace in traces.items()}
-        total = 0.0
-        for task in self.requests["task"]:
-            macs, nbytes = per_task[task]
-            total += macs * mac_J + nbytes * read_J_per_byte
-        return total
+        return float(sum(bounds[task] for task in self.requests["task"]))
 
     def summary(self) -> dict[str, Any]:
         """The headline numbers (SI units, unit in each key): energy per inference (total, dynamic,
@@ -444,7 +433,7 @@ class Result:
             "peak_occupancy_bytes": {k: float(v) for k, v in occupancy.items()},
             "nvm_write_bytes": float(wear["write_bytes"].sum()),
             "nvm_lifetime_s": float(wear["lifetime_s"].min()) if len(wear) else math.inf,
-            "nvm_lifetime_worst_s": float(wear["lifetime_worst_s"].min()) if len(wear) else math.inf,
+            "nvm_lifetime_levelled_s": float(wear["lifetime_levelled_s"].min()) if len(wear) else math.inf,
             "lower_bound_J": bound,
             "lower_bound_per_inference_J": bound / n,
             "ratio_to_lower_bound": total / bound if bound and bound > 0 else float("nan"),
@@ -527,17 +516,6 @@ class Result:
     def to_perfetto(self, path: str | os.PathLike, *, max_detail_requests: int | None = None) -> Path:
         """Write the timeline as Chrome/Perfetto trace JSON (open in ui.perfetto.dev). Returns ``path``."""
         return write_perfetto([self], path, max_detail_requests=max_detail_requests)
-
-
-def compulsory_read_bytes(trace: Any) -> float:
-    """Bytes one forward pass must read at least, bytes: every tensor an op reads, once, as many elements
-    as the op that reads most of it touches."""
-    most: dict[int, int] = {}
-    for op in trace.ops:
-        for tid, elements in op.reads.items():
-            if elements > most.get(tid, 0):
-                most[tid] = elements
-    return float(sum(trace.tensors[tid].bytes_for(n) for tid, n in most.items()))
 
 
 def write_perfetto(results: list[Result], path: str | os.PathLike, *,

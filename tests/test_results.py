@@ -126,41 +126,37 @@ def test_union_length_matches_a_brute_force_count(intervals):
     assert R._union_length(starts, ends) == len(covered)
 
 
-def _toy_trace():
-    """Two tensors: a weight read by two ops (6 and 10 elements, 1 byte each) and an input (4 elements)."""
-    tensor = lambda n, b: SimpleNamespace(bytes_for=lambda e, b=b: e * b)  # noqa: E731
-    ops = [SimpleNamespace(macs=100, reads={0: 6, 1: 4}), SimpleNamespace(macs=50, reads={0: 10})]
-    return SimpleNamespace(ops=ops, tensors={0: tensor(10, 1.0), 1: tensor(4, 2.0)})
+def _requests(n: int, period: float = 3.0, latency: float = 1.0, task: str = "a") -> pd.DataFrame:
+    """``n`` requests of one task, one every ``period`` s, each served for ``latency`` s on arrival."""
+    arrivals = [period * i for i in range(n)]
+    return pd.DataFrame({"request": range(n), "task": [task] * n, "arrival_s": arrivals, "start_s": arrivals,
+                         "end_s": [a + latency for a in arrivals], "latency_s": [latency] * n,
+                         "switch": [True] + [False] * (n - 1), "operating_point": ["n"] * n})
 
 
-def test_lower_bound_by_hand():
-    ledger = pd.DataFrame([[r, "a", 0, "m", "l", "mac_array", "compute", 1e-9, 0, r, r + 0.5] for r in (0, 1)],
-                          columns=LEDGER_COLUMNS)
-    requests = pd.DataFrame({"request": [0, 1], "task": ["a", "a"], "arrival_s": [0.0, 1.0],
-                             "start_s": [0.0, 1.0], "end_s": [0.5, 1.5], "latency_s": [0.5, 0.5],
-                             "switch": [False, False], "operating_point": ["n", "n"]})
-    result = Result(ledger, requests, _platform(), workload=SimpleNamespace(traces={"a": _toy_trace()}))
-    # MACs 150 × 0.25 pJ (low operating point); compulsory reads 10 B + 8 B at 0.2 pJ/B (sram).
-    per_request = 150 * 0.25e-12 + 18 * 0.2e-12
-    assert math.isclose(result.lower_bound_J(), 2 * per_request, rel_tol=1e-12)
+def test_lower_bound_is_the_runs_per_task_bound_times_its_requests():
+    ledger = pd.DataFrame([[r, "a", 0, "m", "l", "mac_array", "compute", 1e-9, 0, 3.0 * r, 3.0 * r + 0.5]
+                           for r in (0, 1)], columns=LEDGER_COLUMNS)
+    result = Result(ledger, _requests(2, latency=0.5), _platform(), meta={"lower_bound_J": {"a": 2.5e-10}})
     s = result.summary()
-    assert math.isclose(s["ratio_to_lower_bound"], 2e-9 / (2 * per_request), rel_tol=1e-12)
-    assert s["latency_p50_s"] == 0.5 and s["throughput_rps"] == pytest.approx(2 / 1.5)
-    assert R.compulsory_read_bytes(_toy_trace()) == 18.0
+    assert math.isclose(s["lower_bound_J"], 5e-10) and math.isclose(s["ratio_to_lower_bound"], 4.0)
+    assert s["latency_p50_s"] == 0.5 and s["throughput_rps"] == pytest.approx(2 / 3.5)
+    assert math.isnan(Result(ledger, _requests(2), _platform()).summary()["ratio_to_lower_bound"])
 
 
 def test_nvm_lifetime_by_hand():
-    # 3 switch loads of 1024 B into a 4096 B NVM with endurance 1e6 over 10 s.
+    # 3 switch loads of 1024 B into a 4096 B NVM (endurance 1e6) holding 2048 B, over 10 s.
     rows = [[i, "a", -1, "", "", "nvm", "switch_load", 1e-9, 1024.0, 3.0 * i, 3.0 * i + 1] for i in range(3)]
     ledger = pd.DataFrame(rows + [[-1, "", -1, "", "", "sram", "leakage", 1e-9, 0.0, 0.0, 10.0]],
                           columns=LEDGER_COLUMNS)
-    requests = pd.DataFrame({"request": [0, 1, 2], "task": ["a"] * 3, "arrival_s": [0.0, 3.0, 6.0],
-                             "start_s": [0.0, 3.0, 6.0], "end_s": [1.0, 4.0, 7.0], "latency_s": [1.0] * 3,
-                             "switch": [True] * 3, "operating_point": ["n"] * 3})
-    wear = Result(ledger, requests, _platform()).nvm_wear().set_index("memory")
-    assert wear.loc["nvm", "write_bytes"] == 3072
-    assert math.isclose(wear.loc["nvm", "lifetime_s"], 4096 * 1e6 / (3072 / 10))
-    assert math.isclose(wear.loc["nvm", "lifetime_worst_s"], 1e6 / 0.3)
+    placement = SimpleNamespace(occupancy={"nvm": 2048.0}, table=None)
+    wear = Result(ledger, _requests(3), _platform(), placement).nvm_wear().set_index("memory")
+    assert wear.loc["nvm", "write_bytes"] == 3072 and wear.loc["nvm", "cell_writes"] == 1.5
+    assert math.isclose(wear.loc["nvm", "lifetime_s"], 1e6 / (1.5 / 10))
+    assert math.isclose(wear.loc["nvm", "lifetime_levelled_s"], 4096 * 1e6 / (3072 / 10))
+    recorded = {"memory_writes": {"nvm": {"bytes": 3072.0, "cell_writes": 3.0}}}
+    wear = Result(ledger, _requests(3), _platform(), placement, meta=recorded).nvm_wear()
+    assert math.isclose(wear["lifetime_s"].iloc[0], 1e6 / 0.3)
 
 
 @settings(max_examples=10, deadline=None)

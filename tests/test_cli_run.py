@@ -1,0 +1,177 @@
+"""``hetsim run``: bad input exits 2 with one line and leaves no results; reports and figures agree with
+the results they draw; one slow end-to-end run of the default study (fewer requests), reproducible."""
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from simulator import cli, plots, report
+from simulator.results import Result
+
+LEDGER_COLUMNS = ["request", "task", "op", "module", "layer", "component", "category", "energy_J", "bytes",
+                  "start_s", "end_s"]
+
+
+def _bad(tmp_path, text: str):
+    path = tmp_path / "study.yaml"
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize("text, needle", [
+    ("model: albert-base-v2\ntasks: [a]\nplatforms: [edge-sram]\nscenario: {rate: fast}\n", "scenario.rate"),
+    ("model: albert-base-v2\ntasks: [a]\nplatforms: [edge-sram]\nextra: 1\n", "extra: unknown key"),
+    ("model: [\n", "expected valid YAML"),
+    ("model: albert-base-v2\ntasks: [a]\nplatforms: [no-such-platform]\n", "platforms.0.platform"),
+])
+def test_bad_study_exits_2_with_one_line_and_writes_nothing(tmp_path, capsys, monkeypatch, text, needle):
+    monkeypatch.chdir(tmp_path)
+    path = _bad(tmp_path, text)
+    code = cli.main(["run", str(path), "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.startswith(f"hetsim: error: {path}: ") and needle in err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert not (tmp_path / "results").exists()
+
+
+def test_missing_file_and_bad_overrides_exit_2(tmp_path, capsys):
+    assert cli.main(["run", str(tmp_path / "nope.yaml")]) == 2
+    assert "no such file" in capsys.readouterr().err
+    assert cli.main(["run", "--platforms", "edge-nothing", "--no-progress"]) == 2
+    assert "--platforms: edge-nothing" in capsys.readouterr().err
+    assert cli.main(["run", "--requests", "0", "--no-progress"]) == 2
+    assert "--requests: got 0" in capsys.readouterr().err
+
+
+def test_run_help_explains_the_command(capsys):
+    with pytest.raises(SystemExit) as info:
+        cli.main(["run", "--help"])
+    assert info.value.code == 0
+    text = capsys.readouterr().out
+    for needle in ("CONFIG", "--requests", "--platforms", "--no-progress", "-o OUT", "default study"):
+        assert needle in text
+
+
+# -- report and figures against hand-built results ---------------------------------------------------
+
+class _Mem:
+    def __init__(self, technology, volatile=True, is_dram=False):
+        self.technology, self.volatile, self.is_dram = technology, volatile, is_dram
+        self.capacity_bytes, self.word_bits, self.area_m2, self.endurance_writes = 1 << 20, 64, 1e-6, 1e12
+
+
+class _Platform:
+    def __init__(self, name, nvm):
+        self.name = name
+        self.memories = {"act": _Mem("sram-hp"), "backbone": _Mem("rram" if nvm else "sram-hp", volatile=not nvm),
+                         "dram": _Mem("lpddr4", is_dram=True)}
+        self.area_m2 = 2e-6 if nvm else 5e-6
+
+
+def _result(name: str, scale: float, nvm: bool) -> Result:
+    rows, reqs = [], []
+    for r in range(3):
+        t0 = r * 0.1
+        for op, (comp, cat, e) in enumerate([("backbone", "read", 2e-6), ("mac_array", "compute", 5e-6),
+                                             ("act", "write", 1e-6), ("backbone", "switch_load", 3e-6 * (r == 1)),
+                                             ("dram->act", "transfer", 0.5e-6), ("act", "leakage", 1e-6)]):
+            rows.append([r, "a" if r < 1 else "b", op, f"m{op}", "layer#1", comp, cat, e * scale, 64.0,
+                         t0 + op * 1e-3, t0 + (op + 1) * 1e-3])
+        reqs.append([r, "a" if r < 1 else "b", t0, t0, t0 + 6e-3, 6e-3, r == 1, "nominal"])
+    rows.append([-1, "", -1, "", "", "backbone", "leakage", 4e-6 * scale, 0.0, 0.006, 0.3])
+    ledger = pd.DataFrame(rows, columns=LEDGER_COLUMNS)
+    requests = pd.DataFrame(reqs, columns=["request", "task", "arrival_s", "start_s", "end_s", "latency_s",
+                                           "switch", "operating_point"])
+    return Result(ledger, requests, _Platform(name, nvm), meta={"lower_bound_J": {"a": 1e-6, "b": 1e-6},
+                                                                   "mode": "adapters", "model": "toy"})
+
+
+def _results():
+    return {"sram": _result("sram", 1.0, False), "rram": _result("rram", 0.5, True)}
+
+
+def test_comparison_table_and_breakdown_agree_with_the_summaries():
+    results = _results()
+    table = report.comparison_table(results).set_index("platform")
+    components, dynamic, static = plots.breakdown_data(results)
+    for i, (key, result) in enumerate(results.items()):
+        s = result.summary()
+        assert math.isclose(table.loc[key, "energy/inf (µJ)"], s["energy_per_inference_J"] * 1e6)
+        parts = sum(table.loc[key, f"{h} (µJ)"] for _, h in report.GROUPS)
+        assert math.isclose(parts, table.loc[key, "energy/inf (µJ)"], rel_tol=1e-12)
+        drawn = sum(dynamic[c][i] + static[c][i] for c in components)
+        assert math.isclose(drawn, s["energy_per_inference_J"], rel_tol=1e-12)
+        assert math.isclose(table.loc[key, "leakage (%)"], 100 * s["leakage_share"])
+    assert "interconnect" in components and "mac_array" in components
+    assert table.loc["rram", "NVM (µJ)"] > 0 and table.loc["sram", "NVM (µJ)"] == 0
+
+
+def test_figures_and_report_are_written_and_readable(tmp_path):
+    results = _results()
+    paths = plots.energy_breakdown(results, tmp_path / "eb", ("png", "pdf"))
+    paths += plots.timeline(results, tmp_path / "tl", ("png", "pdf"), requests=2)
+    for p in paths:
+        head = p.read_bytes()[:8]
+        assert head.startswith(b"\x89PNG") if p.suffix == ".png" else head.startswith(b"%PDF")
+    import matplotlib.image
+
+    assert matplotlib.image.imread(tmp_path / "eb.png").shape[1] > 600  # readable at print size
+
+    class Config:  # the attributes write_report reads from a StudyConfig
+        from simulator.study import default_study
+        _c = default_study()
+        name, description, model, adapter, per_repetition = "t", "", "toy", "houlsby:8", False
+        seq_len, tasks, compression, scenario, evaluator = 8, ["a", "b"], _c.compression, _c.scenario, "engine"
+
+    md = report.write_report(results, Config, tmp_path / "report.md", {"energy_breakdown": paths[:1]}).read_text()
+    assert "| platform |" in md and "![Energy per inference by component]" in md and "### NVM wear" in md
+    assert md.count("\n## ") >= 4
+
+
+def test_timeline_window_contains_the_first_switch():
+    req = pd.DataFrame({"switch": [True, False, False, False, False, True, False, False]})
+    window = plots.timeline_window(req, 4)
+    assert len(window) == 4 and 5 in window
+    assert plots.timeline_window(pd.DataFrame({"switch": [True, False]}), 4) == [0, 1]
+
+
+# -- end to end ---------------------------------------------------------------------------------------
+
+@pytest.mark.slow
+def test_default_study_end_to_end_is_reproducible(tmp_path, capsys):
+    outs = [tmp_path / "one", tmp_path / "two"]
+    for out in outs:
+        assert cli.main(["run", "--requests", "12", "--no-progress", "-o", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "edge-sram-dram" in printed and "energy/inf (µJ)" in printed and str(outs[0]) in printed
+    for name in ("report.md", "summary.csv", "summary.json", "energy_breakdown.png", "energy_breakdown.pdf",
+                 "timeline.png", "timeline.pdf", "timeline.perfetto.json", "study.yaml"):
+        assert (outs[0] / name).is_file(), name
+    for key in ("edge-sram-dram", "edge-sram", "edge-rram", "edge-mram"):
+        for table in ("per_op", "per_layer", "per_memory", "per_compute", "per_task", "per_request",
+                      "placement"):
+            assert (outs[0] / key / f"{table}.csv").is_file()
+    a, b = (pd.read_csv(o / "summary.csv") for o in outs)
+    pd.testing.assert_frame_equal(a, b)  # same config and seed, same numbers
+    summary = a.set_index("platform")
+    assert (summary["requests"] == 12).all()
+    assert (summary["ratio_to_lower_bound"] >= 1.0).all()
+    # the conventional per-task model streams its weights from DRAM; the shared backbones do not
+    assert summary.loc["edge-sram-dram", "dram_energy_per_inference_J"] > \
+        summary.loc["edge-rram", "dram_energy_per_inference_J"]
+    doc = json.loads((outs[0] / "summary.json").read_text())
+    assert set(doc) == {"edge-sram-dram", "edge-sram", "edge-rram", "edge-mram"}
+    events = json.loads((outs[0] / "timeline.perfetto.json").read_text())["traceEvents"]
+    assert sum(e["ph"] == "X" and e.get("tid") == 0 for e in events) == 12 * 4
+    again = yaml.safe_load((outs[0] / "study.yaml").read_text())
+    assert again["scenario"]["requests"] == 12
+    per_memory = pd.read_csv(outs[0] / "edge-rram" / "per_memory.csv")
+    assert np.isclose(per_memory["energy_J"].sum() + pd.read_csv(outs[0] / "edge-rram" / "per_compute.csv")[
+        "energy_J"].sum(), doc["edge-rram"]["summary"]["energy_J"] - doc["edge-rram"]["summary"].get(
+        "interconnect_energy_per_inference_J", 0) * 12, rtol=1e-9)
