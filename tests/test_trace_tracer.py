@@ -1,0 +1,298 @@
+"""The tracer against hand counts: MACs from model configs, weight sharing, views, gathers, in-place ops,
+multi-step state, and failure modes."""
+import math
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from torch import nn
+from torch.utils.flop_counter import flop_registry
+
+from workloads import WorkloadError, trace_model
+from workloads.tracer import Tracer, _gemm_of
+
+aten = torch.ops.aten
+
+
+# -- MACs from the config: the formula each test checks the trace against --------------------------------
+
+def encoder_macs(*, layers, hidden, ffn, seq, batch, pooler, embedding_projection=0):
+    """Q, K, V, output projections (4·h²) and FFN (2·h·f) per token; attention scores and the weighted
+    sum of values (2·L²·h) per sequence; plus the pooler (h² per sequence) and ALBERT's embedding → hidden
+    projection (e·h per token)."""
+    per_layer = batch * seq * (4 * hidden * hidden + 2 * hidden * ffn) + 2 * batch * seq * seq * hidden
+    return (layers * per_layer + (batch * hidden * hidden if pooler else 0)
+            + batch * seq * embedding_projection * hidden)
+
+
+def config_macs(family, cfg, seq, batch):
+    if family == "distilbert":
+        return encoder_macs(layers=cfg.n_layers, hidden=cfg.dim, ffn=cfg.hidden_dim, seq=seq, batch=batch,
+                            pooler=False)
+    return encoder_macs(layers=cfg.num_hidden_layers, hidden=cfg.hidden_size, ffn=cfg.intermediate_size,
+                        seq=seq, batch=batch, pooler=True,
+                        embedding_projection=cfg.embedding_size if family == "albert" else 0)
+
+
+def small(family, layers=2):
+    import transformers
+    if family == "bert":
+        cfg = transformers.BertConfig(vocab_size=100, hidden_size=32, num_hidden_layers=layers,
+                                      num_attention_heads=4, intermediate_size=48)
+        return transformers.BertModel(cfg), cfg
+    if family == "albert":
+        cfg = transformers.AlbertConfig(vocab_size=100, embedding_size=16, hidden_size=32,
+                                        num_hidden_layers=layers, num_attention_heads=4, intermediate_size=48,
+                                        hidden_act="gelu_new")
+        return transformers.AlbertModel(cfg), cfg
+    cfg = transformers.DistilBertConfig(vocab_size=100, dim=32, n_layers=layers, n_heads=4, hidden_dim=48)
+    return transformers.DistilBertModel(cfg), cfg
+
+
+def ids(batch, seq, vocab=100):
+    return {"input_ids": torch.randint(0, vocab, (batch, seq), generator=torch.Generator().manual_seed(0))}
+
+
+@pytest.mark.parametrize("family", ["bert", "albert", "distilbert"])
+@pytest.mark.parametrize("seq, batch", [(16, 1), (24, 3)])
+def test_small_encoder_macs_match_config_formula(family, seq, batch):
+    model, cfg = small(family)
+    trace = trace_model(model, ids(batch, seq))
+    assert trace.summary()["macs"] == pytest.approx(config_macs(family, cfg, seq, batch), rel=0.005)
+    assert trace.summary()["unknown_ops"] == 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name, family", [("bert-base", "bert"), ("distilbert", "distilbert"),
+                                          ("albert-base-v2", "albert")])
+def test_full_size_macs_at_sequence_128_match_config_formula(name, family):
+    from workloads import zoo
+    model, inputs = zoo.build(name, seq_len=128)
+    trace = trace_model(model, inputs, name=name)
+    expected = config_macs(family, model.config, 128, 1)
+    assert trace.summary()["macs"] == pytest.approx(expected, rel=0.005)
+    if family == "albert":  # workloads.md: 327 MiB of weights read per forward from 44.6 MiB unique
+        s = trace.summary()
+        assert s["weight_bytes_read"] / 2**20 == pytest.approx(327, rel=0.01)
+        assert s["unique_weight_bytes"] / 2**20 == pytest.approx(44.6, rel=0.01)
+
+
+# -- identity of weights ---------------------------------------------------------------------------------
+
+def test_albert_shared_layer_weights_are_read_once_per_repetition():
+    model, cfg = small("albert", layers=12)
+    trace = trace_model(model, ids(1, 8))
+    df = trace.tensor_reads()
+    shared = df[df.name.str.contains("albert_layer_groups") & (df.role == "weight")]
+    assert len(shared) == len(list(model.encoder.albert_layer_groups.parameters()))
+    assert set(shared.reads) == {12}
+    layer_ops = [op for op in trace.ops if "albert_layer_groups" in op.module]
+    assert {op.module.split("albert_layer_groups.0")[1].split(".")[0] for op in layer_ops} == \
+        {f"#{k}" for k in range(1, 13)}
+    assert {op.layer for op in layer_ops} == {f"layer#{k}" for k in range(12)}
+
+
+def test_bert_layer_weights_are_read_once_and_transposed_views_are_the_weight():
+    model, cfg = small("bert", layers=3)
+    trace = trace_model(model, ids(2, 8))
+    df = trace.tensor_reads()
+    params = dict(model.named_parameters())
+    layer = df[df.name.str.startswith("encoder.layer.") & (df.role == "weight")]
+    assert set(layer.reads) == {1}
+    assert set(layer.name) == {n for n in params if n.startswith("encoder.layer.")}
+    for row in layer.itertuples():  # linear weights are read through t(): still the parameter, all of it
+        assert row.numel == params[row.name].numel() == row.elements_read
+    assert not df[df.role == "weight"].name.str.contains("@").any()
+
+
+def test_embedding_reads_only_looked_up_rows_and_id_buffers_are_inputs():
+    model, cfg = small("bert")
+    batch, seq = 2, 8
+    trace = trace_model(model, ids(batch, seq))
+    df = trace.tensor_reads().set_index("name")
+    assert df.loc["embeddings.word_embeddings.weight", "role"] == "embedding"
+    assert df.loc["embeddings.word_embeddings.weight", "elements_read"] == batch * seq * cfg.hidden_size
+    assert df.loc["embeddings.position_embeddings.weight", "elements_read"] == seq * cfg.hidden_size
+    assert df.loc["embeddings.position_ids", "role"] == "input"
+    assert df.loc["embeddings.token_type_ids", "role"] == "input"
+    assert df.loc["input.input_ids", "role"] == "input"
+    assert (df.role == "output").sum() >= 1
+
+
+# -- plain user modules ----------------------------------------------------------------------------------
+
+def test_plain_mlp_traces_with_hand_counted_macs_and_a_dependency_chain():
+    mlp = nn.Sequential(nn.Linear(16, 32), nn.ReLU(), nn.Linear(32, 4))
+    trace = trace_model(mlp, torch.randn(8, 16))
+    assert [op.kind for op in trace.ops] == ["matmul", "elementwise", "matmul"]
+    assert trace.summary()["macs"] == 8 * (16 * 32 + 32 * 4)
+    assert [op.gemm for op in trace.ops if op.gemm] == [(1, 8, 16, 32), (1, 8, 32, 4)]
+    assert [op.deps for op in trace.ops] == [(), (0,), (1,)]
+    assert trace.summary()["unique_weight_bytes"] == 4 * sum(p.numel() for p in mlp.parameters())
+    assert [op.module for op in trace.ops] == ["0", "1", "2"]
+
+
+def test_lstm_traces_with_gate_macs():
+    T, B, In, H = 5, 3, 10, 20
+    lstm = nn.LSTM(In, H, num_layers=2, batch_first=True)
+    trace = trace_model(lstm, torch.randn(B, T, In))
+    s = trace.summary()
+    assert s["unknown_ops"] == 0
+    assert s["macs"] == T * B * 4 * H * (In + H) + T * B * 4 * H * (H + H)
+    assert s["parameters"] == sum(p.numel() for p in lstm.parameters())
+
+
+class Views(nn.Module):
+    def forward(self, x):
+        y = x.view(4, 6).t().reshape(6, 4).unsqueeze(0).detach()[0]
+        return y.sum()
+
+
+def test_views_move_no_bytes():
+    trace = trace_model(Views(), torch.randn(24))
+    assert [op.aten for op in trace.ops] == ["aten.sum.default"]
+    assert trace.ops[0].reads == {0: 24}  # the view is the input tensor
+
+
+class InPlace(nn.Module):
+    def forward(self, a, b):
+        x = a + b
+        x.add_(b)
+        return x * 2
+
+
+def test_in_place_op_becomes_the_producer():
+    trace = trace_model(InPlace(), (torch.randn(5), torch.randn(5)))
+    add, add_, mul = trace.ops
+    assert add_.aten == "aten.add_.Tensor" and set(add_.writes) == set(add.writes)
+    assert mul.deps == (add_.id,)
+    assert add_.reads[next(iter(add.writes))] == 5
+
+
+class Unusual(nn.Module):
+    def forward(self, x):
+        return torch.linalg.qr(x).Q.sum()
+
+
+def test_an_op_without_rule_is_unknown_with_bytes_not_a_crash():
+    trace = trace_model(Unusual(), torch.randn(6, 6))
+    unknown = [op for op in trace.ops if op.kind == "unknown"]
+    assert unknown and trace.summary()["unknown_ops"] == len(unknown)
+    assert all(sum(op.reads.values()) >= 36 for op in unknown)
+
+
+class Inner(nn.Module):
+    def forward(self, x):
+        return x @ torch.ones(3, 3)  # x is 4×5: shape mismatch
+
+
+class Outer(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.block = nn.Sequential(nn.Identity(), Inner())
+
+    def forward(self, x):
+        return self.block(x)
+
+
+def test_a_failing_forward_names_the_module_path():
+    with pytest.raises(WorkloadError, match=r"Outer: block\.1: forward failed \(RuntimeError"):
+        trace_model(Outer(), torch.randn(4, 5))
+
+
+# -- MAC formulas against torch's flop registry ----------------------------------------------------------
+
+dims = st.integers(1, 9)
+
+
+@settings(max_examples=40, deadline=None)
+@given(b=dims, m=dims, k=dims, n=dims)
+def test_gemm_macs_agree_with_flop_registry(b, m, k, n):
+    x, w, bias = torch.randn(m, k), torch.randn(k, n), torch.randn(n)
+    xb, wb, bb = torch.randn(b, m, k), torch.randn(b, k, n), torch.randn(b, m, n)
+    cases = [("mm", aten.mm, (x, w)), ("addmm", aten.addmm, (bias, x, w)), ("bmm", aten.bmm, (xb, wb)),
+             ("baddbmm", aten.baddbmm, (bb, xb, wb))]
+    for base, packet, args in cases:
+        out = packet(*args)
+        gemm, macs, _ = _gemm_of(base, args, out)
+        assert 2 * macs == flop_registry[packet](*args, out_val=out)
+        assert macs == math.prod(gemm)
+
+
+@settings(max_examples=20, deadline=None)
+@given(b=st.integers(1, 2), h=st.integers(1, 3), L=dims, S=dims, e=dims)
+def test_cpu_attention_macs_agree_with_registry_formula_of_flash_attention(b, h, L, S, e):
+    q, k, v = torch.randn(b, h, L, e), torch.randn(b, h, S, e), torch.randn(b, h, S, e)
+    out = aten._scaled_dot_product_flash_attention_for_cpu(q, k, v)
+    _, macs, _ = _gemm_of("_scaled_dot_product_flash_attention_for_cpu", (q, k, v), out)
+    registry = flop_registry[aten._scaled_dot_product_flash_attention]
+    assert 2 * macs == registry(q, k, v, out_val=(out[0], out[1], None, None, L, S, None, None, None))
+
+
+# -- several steps ---------------------------------------------------------------------------------------
+
+class Recurrent(nn.Module):
+    def __init__(self, n=6):
+        super().__init__()
+        self.inp = nn.Linear(n, n)
+        self.rec = nn.Linear(n, n, bias=False)
+
+    def forward(self, x, h):
+        return torch.tanh(self.inp(x) + self.rec(h))
+
+
+def test_tracer_keeps_state_identity_across_steps():
+    model = Recurrent()
+    tracer = Tracer(model, carry_role="state", task="demo")
+    h = torch.zeros(1, 6)
+    for step in range(4):
+        h = tracer.run((torch.randn(1, 6), h), step=step)
+    trace = tracer.trace()
+    assert sorted({op.step for op in trace.ops}) == [0, 1, 2, 3]
+    df = trace.tensor_reads().set_index("name")
+    assert df.loc["rec.weight", "reads"] == 4 and df.loc["inp.weight", "reads"] == 4
+    assert (df.role == "state").sum() == 3  # each step's h, read by the next step
+    tanh = [op for op in trace.ops if op.aten == "aten.tanh.default"]
+    rec_mm = [op for op in trace.ops if op.module == "rec"]
+    for prev, nxt in zip(tanh, rec_mm[1:]):  # step N's recurrent matmul depends on step N-1's tanh
+        assert prev.id in nxt.deps
+        assert trace.tensors[next(iter(prev.writes))].role == "state"
+    assert trace.task == "demo"
+
+
+def test_weight_written_in_place_between_steps_is_recorded_at_its_step():
+    model = Recurrent()
+    tracer = Tracer(model)
+    tracer.run((torch.randn(1, 6), torch.zeros(1, 6)), step=0)
+    delta = torch.randn(6, 1) @ torch.randn(1, 6)
+    tracer.run((), step=1, call=lambda: model.rec.weight.add_(delta), label="prosg")
+    trace = tracer.trace()
+    writes = [op for op in trace.ops if op.step == 1 and op.writes]
+    (op,) = [op for op in writes if trace.tensors[next(iter(op.writes))].name == "rec.weight"]
+    assert op.module == "prosg" and op.writes == {next(iter(op.writes)): 36}
+    assert trace.summary()["weight_bytes_written"] == 36 * 4
+
+
+def test_role_and_owner_callbacks_label_parameters():
+    model = Recurrent()
+    trace = trace_model(model, (torch.randn(1, 6), torch.zeros(1, 6)), task="sst2",
+                        role_of=lambda n: "adapter" if n.startswith("rec") else None,
+                        owner_of=lambda n: "sst2" if n.startswith("rec") else None)
+    df = trace.tensor_reads().set_index("name")
+    assert tuple(df.loc["rec.weight", ["role", "owner"]]) == ("adapter", "sst2")
+    assert tuple(df.loc["inp.weight", ["role", "owner"]]) == ("weight", "shared")
+
+
+def test_auto_steps_number_calls_of_the_model():
+    model = Recurrent()
+    tracer = Tracer(model)
+
+    def generate():
+        h = torch.zeros(1, 6)
+        for _ in range(3):
+            h = model(torch.randn(1, 6), h)
+        return h
+
+    tracer.run((), call=generate, step="auto")
+    assert sorted({op.step for op in tracer.trace().ops}) == [0, 1, 2]
