@@ -1,0 +1,129 @@
+"""The analytic evaluator against the engine (same costs, independent timing) and against hw_models'
+own cost functions; the vectorised variant evaluator against the one-platform evaluator."""
+import math
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from simulator import streams, testing as ht
+from simulator.analytic import evaluate, evaluate_variants
+from simulator.costs import platform_params, prepare, transfer_time
+from simulator.engine import simulate
+
+REL = 1e-9
+
+
+def _close(a, b, rel=REL):
+    return math.isclose(a, b, rel_tol=rel, abs_tol=1e-300)
+
+
+@given(scenario=ht.scenarios(prefetch_depth=0))
+@settings(max_examples=60, deadline=None)
+def test_engine_agrees_with_evaluator_without_prefetch_one_request_at_a_time(scenario):
+    workload, platform = scenario
+    prepared = prepare(workload, platform)
+    eng = simulate(workload, platform, prepared=prepared)
+    ana = evaluate(workload, platform, prepared=prepared)
+    assert _close(eng.total_energy_J, ana.total_energy_J)
+    assert _close(eng.meta["total_energy_J"], ana.meta["total_energy_J"])
+    for col in ("start_s", "end_s", "latency_s", "energy_J"):
+        for x, y in zip(eng.requests[col], ana.requests[col]):
+            assert _close(x, y), (col, x, y)
+    by = ["component", "category"]
+    e = eng.ledger.groupby(by)["energy_J"].sum()
+    a = ana.ledger.groupby(by)["energy_J"].sum()
+    assert list(e.index) == list(a.index)
+    assert all(_close(x, y) for x, y in zip(e, a))
+
+
+@given(scenario=ht.scenarios(prefetch_depth=0, adapters="resident"), in_flight=st.integers(2, 4),
+       period=st.floats(0.0, 2e-6))
+@settings(max_examples=60, deadline=None)
+def test_engine_is_never_faster_than_the_evaluator_under_contention(scenario, in_flight, period):
+    workload, platform = scenario
+    tasks = workload.tasks
+    burst = streams.round_robin(tasks, 2 * in_flight, period)       # arrivals closer than a service time
+    workload = workload.with_stream(burst)
+    prepared = prepare(workload, platform)
+    eng = simulate(workload, platform, prepared=prepared, max_in_flight=in_flight)
+    ana = evaluate(workload, platform, prepared=prepared)
+    # each request alone takes the evaluator's service time; sharing the machine can only add to it
+    for lat, alone in zip(eng.requests["latency_s"], ana.requests["service_s"]):
+        assert lat >= alone * (1 - REL)
+    assert eng.requests["end_s"].max() >= ana.requests["service_s"].sum() / in_flight * (1 - REL)
+
+
+@given(scenario=ht.scenarios(prefetch_depth=0), period=st.floats(0.0, 1e-6))
+@settings(max_examples=30, deadline=None)
+def test_queueing_matches_the_closed_form(scenario, period):
+    """Overlapping arrivals, one request in flight: the engine's queue is the evaluator's recursion."""
+    workload, platform = scenario
+    workload = workload.with_stream(streams.round_robin(workload.tasks, 5, period))
+    prepared = prepare(workload, platform)
+    eng = simulate(workload, platform, prepared=prepared)
+    ana = evaluate(workload, platform, prepared=prepared)
+    for x, y in zip(eng.requests["latency_s"], ana.requests["latency_s"]):
+        assert _close(x, y)
+
+
+@given(platform=ht.platforms(), nbytes=st.floats(0.0, 1e7))
+@settings(max_examples=80, deadline=None)
+def test_cost_arrays_match_hw_models_functions(platform, nbytes):
+    pp = platform_params([platform])
+    for k, (name, m) in enumerate(platform.memories.items()):
+        assert _close(nbytes * pp.read_J[0, k], m.read_energy(nbytes))
+        assert _close(nbytes * pp.write_J[0, k], m.write_energy(nbytes))
+        t = transfer_time(np.array(nbytes), pp.read_lat[0, k], pp.read_bw[0, k], np.inf)
+        assert _close(float(t), m.read_time(nbytes))
+        t = transfer_time(np.array(nbytes), pp.write_lat[0, k], pp.write_bw[0, k], np.inf)
+        assert _close(float(t), m.write_time(nbytes))
+        link = platform.link_between(name, "compute")
+        assert _close(nbytes * pp.path_J[0, k], link.transfer_energy(nbytes))
+        assert _close(nbytes / pp.path_bw[0, k], link.transfer_time(nbytes)) or nbytes == 0
+
+
+@given(workload=ht.workloads(), base=ht.platforms(prefetch_depth=0), factors=st.lists(
+    st.floats(0.25, 4.0), min_size=1, max_size=5))
+@settings(max_examples=30, deadline=None)
+def test_variants_agree_with_one_platform_evaluation(workload, base, factors):
+    variants = [ht.with_memory(base, "sram", read_energy_per_access_J=base.memories["sram"].read_energy_per_access_J * f,
+                               read_latency_s=base.memories["sram"].read_latency_s * f,
+                               leakage_W=base.memories["sram"].leakage_W * f) for f in factors]
+    prepared = prepare(workload, base)
+    table = evaluate_variants(prepared, variants, chunk=2)
+    for v, platform in enumerate(variants):
+        one = evaluate(workload, platform, prepared=prepare(workload, platform, prepared.placement))
+        row = table.iloc[v]
+        assert _close(row["energy_J"], one.total_energy_J)
+        assert _close(row["leakage_J"], one.meta["leakage_energy_J"])
+        assert _close(row["latency_p99_s"], float(np.percentile(one.requests["latency_s"], 99)))
+        assert _close(row["makespan_s"], one.meta["makespan_s"])
+
+
+@given(scenario=ht.scenarios())
+@settings(max_examples=30, deadline=None)
+def test_lower_bound_is_below_every_request(scenario):
+    workload, platform = scenario
+    run = evaluate(workload, platform)
+    for task, energy in zip(run.requests["task"], run.requests["energy_J"]):
+        assert run.meta["lower_bound_J"][task] <= energy * (1 + REL)
+
+
+def test_dvfs_scales_compute_energy_by_v_squared_and_time_by_frequency():
+    points = {"nominal": (0.8, 1e9), "low": (0.6, 0.5e9)}
+    platform = ht.make_platform(op_points=points)
+    w = ht.make_workload(("a",))
+    nominal = evaluate(w, platform)
+    low = evaluate(w.with_stream(w.stream.with_operating_point("low")), platform)
+
+    def compute(run):
+        rows = run.ledger[run.ledger["category"] == "compute"]
+        return rows["energy_J"].sum(), (rows["end_s"] - rows["start_s"]).sum()
+    (e0, t0), (e1, t1) = compute(nominal), compute(low)
+    assert e1 == pytest.approx(e0 * (0.6 / 0.8) ** 2, rel=1e-12)
+    assert t1 == pytest.approx(t0 * 2, rel=1e-12)
+    mem = ["read", "write", "transfer"]
+    assert nominal.ledger[nominal.ledger["category"].isin(mem)]["energy_J"].sum() == pytest.approx(
+        low.ledger[low.ledger["category"].isin(mem)]["energy_J"].sum(), rel=1e-12)

@@ -1,0 +1,113 @@
+"""The SimPy engine on hand-built cases: task switches, NVM writes, power gating, prefetch, contention."""
+import pytest
+
+from simulator import streams, testing as ht
+from simulator.analytic import evaluate
+from simulator.engine import simulate
+from simulator.errors import SimulationConfigError
+
+ROLES = {"weight": ["nvm"], "embedding": ["nvm"], "adapter": ["sram"], "activation": ["sram"],
+         "input": ["sram"], "output": ["sram"]}
+
+
+def _platform(**kw):
+    mems = {"sram": ht.make_memory("sram", capacity_bytes=1 << 20, backed_by="dram", leakage_mW=2.0),
+            "nvm": ht.make_memory("nvm", volatile=False, read_ns=5.0, write_pJ=50.0, write_ns=30.0,
+                                  leakage_mW=0.5, endurance=1e6, backed_by=kw.pop("nvm_backed_by", None)),
+            "dram": ht.make_memory("dram", capacity_bytes=1 << 30, is_dram=True, read_pJ=500.0,
+                                   write_pJ=500.0, read_ns=50.0, write_ns=50.0, leakage_mW=20.0)}
+    return ht.make_platform(memories=mems, roles=kw.pop("roles", ROLES), **kw)
+
+
+def _rows(run, **eq):
+    led = getattr(run, "ledger", run)
+    for k, v in eq.items():
+        led = led[led[k] == v]
+    return led
+
+
+def test_switch_loads_adapters_from_the_backing_store():
+    w = ht.make_workload(("a", "b"), stream=streams.fixed(["a", "a", "b", "a"], 1e-3))
+    run = simulate(w, _platform(adapters="load_on_switch"))
+    assert list(run.requests["switch"]) == [True, False, True, True]
+    loads = _rows(run, category="switch_load")
+    assert sorted(loads["request"]) == [0, 2, 3] and set(loads["component"]) == {"sram"}
+    adapter_bytes = run.placement.switch_loads["a"][("dram", "sram")]
+    assert loads[loads["request"] == 0]["bytes"].sum() == pytest.approx(adapter_bytes)
+    reads = _rows(run, category="read", component="dram")            # the copy reads the backing store
+    assert reads["bytes"].sum() == pytest.approx(3 * adapter_bytes)
+    # a switch makes the request slower than the same request without one
+    served = run.requests.set_index("request")["service_s"]
+    assert served[0] > served[1]
+    resident = simulate(w, _platform(adapters="resident"))
+    assert _rows(resident, category="switch_load").empty
+
+
+def test_adapters_written_into_nvm_cost_write_energy_and_count_wear():
+    roles = dict(ROLES, adapter=["nvm"])
+    w = ht.make_workload(("a", "b"), stream=streams.round_robin(["a", "b"], 6, 1e-3))
+    platform = _platform(roles=roles, adapters="load_on_switch", nvm_backed_by="dram")
+    run = simulate(w, platform)
+    loads = _rows(run, category="switch_load", component="nvm")
+    per_switch = run.placement.switch_loads["a"][("dram", "nvm")]
+    assert len(set(loads["request"])) == 6
+    assert loads["energy_J"].sum() == pytest.approx(6 * platform.memories["nvm"].write_energy(per_switch))
+    assert run.meta["memory_writes"]["nvm"]["bytes"] == pytest.approx(6 * per_switch)
+    assert run.meta["memory_writes"]["nvm"]["cell_writes"] > 0
+
+
+def test_power_gating_gates_nvm_and_dram_but_not_sram():
+    w = ht.make_workload(("a",), stream=streams.fixed(["a", "a"], 1e-3))
+    on, off = simulate(w, _platform(power_gating=True)), simulate(w, _platform(power_gating=False))
+    idle_on, idle_off = _rows(on, request=-1), _rows(off, request=-1)
+    gap = on.requests["start_s"][1] - on.requests["end_s"][0]
+    mems = _platform().memories
+    by = idle_on.groupby("component")["energy_J"].sum()
+    assert by["sram"] == pytest.approx(mems["sram"].leakage_W * gap)            # SRAM keeps leaking
+    assert by["nvm"] == pytest.approx(mems["nvm"].gated_leakage_W * gap)        # NVM gated
+    assert set(_rows(idle_on, component="dram")["category"]) == {"refresh"}     # DRAM self-refresh
+    assert by["dram"] == pytest.approx(mems["dram"].gated_leakage_W * gap)
+    assert _rows(on, category="wakeup")["request"].tolist() == [1, 1]           # NVM and DRAM wake up
+    assert on.requests["service_s"][1] > off.requests["service_s"][1]           # ... which takes time
+    assert idle_on["energy_J"].sum() < idle_off["energy_J"].sum()
+
+
+def test_prefetch_overlaps_weight_fetch_with_compute():
+    w = ht.make_workload(("a",), layers=3, seq=16, hidden=32, stream=streams.fixed(["a"], 0.0))
+    base = simulate(w, _platform(prefetch_depth=0))
+    pre = simulate(w, _platform(prefetch_depth=2))
+    assert pre.requests["latency_s"][0] < base.requests["latency_s"][0]
+    dyn = ["read", "write", "compute", "transfer"]
+    assert _rows(pre, request=0)[lambda d: d["category"].isin(dyn)]["energy_J"].sum() == pytest.approx(
+        _rows(base, request=0)[lambda d: d["category"].isin(dyn)]["energy_J"].sum(), rel=1e-12)
+    ht.check_run(pre)
+
+
+def test_concurrent_requests_contend():
+    w = ht.make_workload(("a", "b"), stream=streams.fixed(["a", "b"], 0.0))
+    alone = evaluate(w, _platform())
+    both = simulate(w, _platform(), max_in_flight=2)
+    assert (both.requests["start_s"] == 0.0).all()                  # admitted together
+    assert both.requests["latency_s"].max() > alone.requests["service_s"].max()
+    # leakage while both are in flight is shared, not counted twice
+    ht.check_run(both)
+    span = both.requests["end_s"].max()
+    busy = _rows(both, category="leakage")["energy_J"].sum() + _rows(both, category="refresh")["energy_J"].sum()
+    assert busy == pytest.approx(_platform().leakage_W * span, rel=1e-9)
+
+
+def test_ledger_rows_are_placed_in_time_inside_their_request():
+    w = ht.make_workload(("a", "b"), stream=streams.round_robin(["a", "b"], 4, 5e-6))
+    run = simulate(w, _platform(adapters="load_on_switch", prefetch_depth=1))
+    req = run.requests.set_index("request")
+    led = run.ledger[run.ledger["request"] >= 0]
+    assert (led["start_s"] >= led["request"].map(req["start_s"]) - 1e-15).all()
+    assert (led["end_s"] <= led["request"].map(req["end_s"]) + 1e-15).all()
+
+
+def test_bad_settings_are_config_errors():
+    w = ht.make_workload(("a",))
+    with pytest.raises(SimulationConfigError, match="max_in_flight"):
+        simulate(w, _platform(), max_in_flight=0)
+    with pytest.raises(SimulationConfigError, match="operating_point: unknown operating point 'turbo'"):
+        simulate(w.with_stream(w.stream.with_operating_point("turbo")), _platform())
