@@ -125,12 +125,30 @@ def trace_generation(model_name: str, *, new_tokens: int = 32, seq_len: int = 12
     step_fn = _t5_steps if e.family == "t5" else _rwkv_steps
     tokens = step_fn(tracer, model, inputs, new_tokens, prosg, refresh_every)
     trace = tracer.trace()
+    _mark_cache_appends(trace)
     trace.meta["tokens"] = tokens
     return trace
 
 
 def _greedy(logits: torch.Tensor) -> torch.Tensor:
     return logits[:, -1].argmax(-1, keepdim=True)
+
+
+def _next_input(token: torch.Tensor) -> torch.Tensor:
+    """The chosen token as the next step's input (a new tensor, outside the tracer: role ``input``, not a
+    carried ``kv_cache``/``state`` tensor)."""
+    return token.clone()
+
+
+def _mark_cache_appends(trace) -> None:
+    """Give the cache that the last decode step appends to the role ``kv_cache`` too: the tracer marks a
+    tensor carried only when a later step reads it, and nothing reads the last step's cache. A cache
+    append is a copy op (``cat``) that reads a ``kv_cache`` tensor."""
+    for op in trace.ops:
+        if op.kind == "copy" and any(trace.tensors[t].role == "kv_cache" for t in op.reads):
+            for tid in op.writes:
+                if trace.tensors[tid].role == "activation":
+                    trace.tensors[tid].role = "kv_cache"
 
 
 def _t5_steps(tracer: Tracer, model, inputs, new_tokens, _prosg, _refresh) -> list[list[int]]:
@@ -146,7 +164,7 @@ def _t5_steps(tracer: Tracer, model, inputs, new_tokens, _prosg, _refresh) -> li
     encoder = (out.encoder_last_hidden_state,)
     tokens = [token]
     for n in range(1, new_tokens + 1):
-        out, token = tracer.run(dict(encoder_outputs=encoder, decoder_input_ids=token,
+        out, token = tracer.run(dict(encoder_outputs=encoder, decoder_input_ids=_next_input(token),
                                      past_key_values=out.past_key_values), step=n, call=step, label="decode")
         tokens.append(token)
     return torch.cat(tokens, dim=1).tolist()
@@ -162,7 +180,8 @@ def _rwkv_steps(tracer: Tracer, model, inputs, new_tokens, prosg, refresh_every)
     for n in range(1, new_tokens + 1):
         if prosg is not None and (n == 1 or (refresh_every and (n - 1) % refresh_every == 0)):
             tracer.run((out.state,), step=n, call=prosg, label="prosg")
-        out, token = tracer.run(dict(input_ids=token, state=out.state), step=n, call=step, label="decode")
+        out, token = tracer.run(dict(input_ids=_next_input(token), state=out.state), step=n, call=step,
+                                label="decode")
         tokens.append(token)
     if prosg is not None and new_tokens:
         tracer.run((), step=new_tokens, call=prosg.undo, label="prosg")

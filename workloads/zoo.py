@@ -39,6 +39,7 @@ class ZooEntry:
     reference_parameters: float
     backbone: str = ""               # attribute path of the backbone inside the built model
     scale_ffn: bool = True           # scale the FFN width with a `hidden` override
+    min_layers: int = 1              # RWKV's initialisation divides by (layers - 1)
     notes: str = ""
     extra_options: dict[str, Any] = field(default_factory=dict)  # build options beyond config fields
 
@@ -92,7 +93,7 @@ ZOO: dict[str, ZooEntry] = {e.name: e for e in (
         config=dict(hidden_size=768, num_hidden_layers=12, vocab_size=50277, context_length=1024,
                     attention_hidden_size=None, intermediate_size=None, rescale_every=0),
         layers_fields=("num_hidden_layers",), hidden_field="hidden_size", heads_field=None, ffn_field=None,
-        reference_parameters=130.7e6, backbone="rwkv",
+        reference_parameters=130.7e6, backbone="rwkv", min_layers=2,
         notes="130.7 M without the untied LM head (169.3 M with it); HF runs a sequence one token at a "
               "time on CPU, so trace short sequences or use workloads.generation. rescale_every=0: HF's "
               "fp16 overflow guard would rewrite weights in place on the first eval forward"),
@@ -130,6 +131,8 @@ def make_config(name: str, *, layers: int | None = None, hidden: int | None = No
                                 f"expected one of layers, hidden, seq_len, batch or a config field")
     if layers is not None:
         _positive("layers", layers)
+        if layers < e.min_layers:
+            raise WorkloadError(f"model: {name}: layers: {layers}; expected at least {e.min_layers}")
         for f in e.layers_fields:
             fields[f] = layers
     if hidden is not None:

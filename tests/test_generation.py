@@ -1,0 +1,151 @@
+"""Generation traces: the KV cache grows one position per decode step; ProSG writes weights at known steps."""
+from collections import defaultdict
+
+import pytest
+
+from workloads.errors import WorkloadError
+
+torch = pytest.importorskip("torch")
+G = pytest.importorskip("workloads.generation")
+
+SEQ, NEW, LAYERS, HEADS, D_KV = 9, 4, 2, 8, 64  # T5: d_kv stays 64 whatever d_model is
+
+
+@pytest.fixture(scope="module")
+def t5_trace():
+    return G.trace_generation("lightlm", new_tokens=NEW, seq_len=SEQ, layers=LAYERS, hidden=32, beams=3)
+
+
+def attention_kv(trace, step, module_part):
+    """Shapes of the kv_cache tensors that attention ops of ``step`` in modules ``module_part`` read."""
+    return [trace.tensors[tid].shape for op in trace.ops
+            if op.step == step and op.kind == "attention" and module_part in op.module
+            for tid in op.reads if trace.tensors[tid].role == "kv_cache"]
+
+
+def test_generation_trace_has_a_prefill_and_one_step_per_token(t5_trace):
+    assert sorted({op.step for op in t5_trace.ops}) == list(range(NEW + 1))
+    assert t5_trace.summary()["steps"] == NEW + 1
+    assert [len(row) for row in t5_trace.meta["tokens"]] == [NEW + 1] * 3
+
+
+def test_kv_cache_grows_one_position_per_step(t5_trace):
+    beams = 3
+    for n in range(NEW + 1):
+        # self-attention at step n attends over n earlier positions plus the new one, keys and values, in
+        # every decoder layer; the tensors are the cache, not activations
+        assert attention_kv(t5_trace, n, "SelfAttention") == [(beams, HEADS, n + 1, D_KV)] * (2 * LAYERS)
+
+
+def test_cross_attention_cache_is_computed_once_at_prefill(t5_trace):
+    ids_by_step = []
+    for n in range(NEW + 1):
+        ids = {tid for op in t5_trace.ops if op.step == n and op.kind == "attention" and
+               "EncDecAttention" in op.module for tid in op.reads if t5_trace.tensors[tid].role == "kv_cache"}
+        assert {t5_trace.tensors[t].shape for t in ids} == {(3, HEADS, SEQ, D_KV)}
+        ids_by_step.append(ids)
+    assert all(ids == ids_by_step[0] for ids in ids_by_step)
+
+
+def test_kv_cache_bytes_stored_grow_linearly_with_the_step(t5_trace):
+    produced = defaultdict(float)
+    for op in t5_trace.ops:
+        for tid in op.writes:
+            t = t5_trace.tensors[tid]
+            if t.role == "kv_cache" and "SelfAttention" in op.module:
+                produced[op.step] += t.stored_bytes
+    per_position = LAYERS * 2 * 3 * HEADS * D_KV * 4  # layers x (K, V) x beams x heads x d_kv x fp32
+    assert [produced[n] for n in range(NEW + 1)] == [per_position * (n + 1) for n in range(NEW + 1)]
+
+
+def test_generated_tokens_are_inputs_of_the_next_step(t5_trace):
+    lookups = [op for op in t5_trace.ops if op.module == "decoder.embed_tokens" and op.step > 0]
+    assert len(lookups) == NEW
+    for op in lookups:
+        roles = {t5_trace.tensors[t].role for t in op.reads}
+        assert "kv_cache" not in roles and "input" in roles
+
+
+def test_decode_steps_cost_more_macs_as_the_context_grows(t5_trace):
+    macs = defaultdict(int)
+    for op in t5_trace.ops:
+        macs[op.step] += op.macs
+    decode = [macs[n] for n in range(1, NEW + 1)]
+    assert all(b > a for a, b in zip(decode, decode[1:]))
+    # the growth per step is the attention over one more position: scores and weighted sum
+    growth = {b - a for a, b in zip(decode, decode[1:])}
+    assert growth == {LAYERS * 3 * HEADS * 2 * D_KV}  # layers x beams x heads x (QK^T + PV)
+
+
+@pytest.fixture(scope="module")
+def rwkv_prosg():
+    return G.trace_generation("rwkv", new_tokens=3, seq_len=4, layers=2, hidden=32, adapter="prosg:2")
+
+
+def weight_writes(trace):
+    """step -> {weight name: bytes written}."""
+    out = defaultdict(dict)
+    for op in trace.ops:
+        for tid, b in trace.write_bytes(op).items():
+            t = trace.tensors[tid]
+            if t.is_parameter:
+                out[op.step][t.name] = out[op.step].get(t.name, 0) + b
+    return out
+
+
+def test_prosg_writes_the_target_weights_after_prefill_and_restores_them_at_the_end(rwkv_prosg):
+    writes = weight_writes(rwkv_prosg)
+    targets = {f"rwkv.blocks.{i}.{t}.weight" for i in range(2) for t in G.PROSG_TARGETS}
+    assert set(writes) == {1, 3}
+    for step in (1, 3):
+        assert writes[step] == {name: 32 * 32 * 4 for name in targets}  # fp32 hidden x hidden
+    s = rwkv_prosg.summary()
+    assert s["weight_bytes_written"] == 2 * len(targets) * 32 * 32 * 4
+
+
+def test_prosg_refresh_rewrites_every_k_steps():
+    trace = G.trace_generation("rwkv", new_tokens=4, seq_len=3, layers=2, hidden=16, adapter="prosg:1",
+                               refresh_every=2)
+    writes = weight_writes(trace)
+    per_target = 16 * 16 * 4
+    # step 1: write; step 3: undo + rewrite; step 4: final undo; every target weight each time
+    assert {s: sorted(v.values()) for s, v in writes.items()} == {1: [per_target] * 4,
+                                                                   3: [2 * per_target] * 4,
+                                                                   4: [per_target] * 4}
+
+
+def test_rwkv_state_is_carried_between_steps(rwkv_prosg):
+    state_read = defaultdict(int)
+    for op in rwkv_prosg.ops:
+        for tid in op.reads:
+            if rwkv_prosg.tensors[tid].role == "state":
+                state_read[op.step] += 1
+    assert all(state_read[n] > 0 for n in (1, 2, 3))
+
+
+def test_prosg_update_is_low_rank_and_undone_exactly():
+    from workloads import zoo
+
+    model, inputs = zoo.build("rwkv", seq_len=5, layers=2, hidden=24)
+    upd = G.ProSGUpdate(model, rank=3)
+    with torch.no_grad():
+        state = model(**inputs, use_cache=True).state
+        before = [w.clone() for w in upd._weights]
+        upd(state)
+        for w, b in zip(upd._weights, before):
+            singular = torch.linalg.svdvals((w - b).double())
+            assert singular[0] > 0 and singular[3] < 1e-3 * singular[0]  # rank 3 up to fp32 rounding
+        upd.undo()
+    for w, b in zip(upd._weights, before):
+        assert torch.allclose(w, b, atol=1e-6)
+
+
+@pytest.mark.parametrize("kwargs, what", [
+    (dict(model_name="bert-base"), "expected a generative"),
+    (dict(model_name="lightlm", adapter="prosg:2"), "expected prosg:R with rwkv"),
+    (dict(model_name="rwkv", adapter="houlsby:8"), "expected prosg:R with rwkv"),
+    (dict(model_name="lightlm", beams=0), "beams"),
+])
+def test_bad_generation_requests_say_what_is_expected(kwargs, what):
+    with pytest.raises(WorkloadError, match=what):
+        G.trace_generation(**kwargs)
