@@ -18,8 +18,9 @@ Closed-form traffic of one candidate (``P_x = ceil(X / tx)`` tiles along dimensi
 * MAC-array cycles are the sum of ``MacArray.matmul_cycles`` over the tiles (fill/drain per tile).
 
 Candidates: tile sizes along each dimension are the powers of two below it and the dimension itself;
-only the Pareto-maximal tile triples that fit the buffer are kept (growing any tile never increases a
-home re-fetch count), each in every distinct loop order. The count is reported as
+for the energy objective only the Pareto-maximal tile triples that fit the buffer are kept (growing a
+tile never increases a re-fetch or fold count, so this loses nothing), for latency and EDP every fitting
+triple; each in every distinct loop order. The count is reported as
 ``Mapping.candidates_evaluated``. The best candidate minimises energy (J), latency (s) or their product;
 ties go to the first in a fixed enumeration order, so results are deterministic. Results are cached by
 (shape, bytes per element, operand homes, buffer and cost parameters): traces repeat shapes.
@@ -303,15 +304,19 @@ def ladder(dim: int) -> list[int]:
     return out + [dim]
 
 
-def candidate_tiles(gemm: Gemm, hw: Hardware) -> list[tuple[int, int, int]]:
-    """Pareto-maximal tile triples ``(tm, tk, tn)`` from the ladders that fit the buffer: growing any one
-    of them to the next ladder size would overflow it."""
+def candidate_tiles(gemm: Gemm, hw: Hardware, pareto: bool = True) -> list[tuple[int, int, int]]:
+    """Tile triples ``(tm, tk, tn)`` from the ladders that fit the buffer. With ``pareto`` only the maximal
+    ones: growing any one of them to the next ladder size would overflow the buffer. That pruning is exact
+    for energy (a larger power-of-two tile coarsens the partition of its dimension, so no home re-fetch
+    count and no array fold count grows) but not for time, whose per-tile fill and drain is not monotone."""
     lm, lk, ln = ladder(gemm.m), ladder(gemm.k), ladder(gemm.n)
     cap = hw.capacity_bytes
 
     def fits(tm: int, tk: int, tn: int) -> bool:
         return footprint((tm, tk, tn), gemm, hw) <= cap
 
+    if not pareto:
+        return [(tm, tk, tn) for tm in lm for tn in ln for tk in lk if fits(tm, tk, tn)]
     out = []
     for i, tm in enumerate(lm):
         for j, tn in enumerate(ln):
@@ -337,9 +342,11 @@ def candidate_orders(tiles: tuple[int, int, int], gemm: Gemm) -> list[str]:
     return out
 
 
-def candidates(gemm: Gemm, hw: Hardware) -> list[tuple[str, tuple[int, int, int]]]:
-    """Every (loop order, tiles) candidate the search evaluates, in its fixed enumeration order."""
-    return [(order, tiles) for tiles in candidate_tiles(gemm, hw) for order in candidate_orders(tiles, gemm)]
+def candidates(gemm: Gemm, hw: Hardware, objective: str = "energy") -> list[tuple[str, tuple[int, int, int]]]:
+    """Every (loop order, tiles) candidate the search evaluates for ``objective``, in its fixed order:
+    Pareto-maximal tiles for energy, every fitting ladder triple for latency and EDP."""
+    tiles = candidate_tiles(gemm, hw, pareto=objective == "energy")
+    return [(order, t) for t in tiles for order in candidate_orders(t, gemm)]
 
 
 _CACHE: dict[tuple, Mapping] = {}
@@ -351,7 +358,7 @@ def best_mapping(gemm: Gemm, hw: Hardware, objective: str = "energy") -> Mapping
     hit = _CACHE.get(key)
     if hit is not None:
         return hit
-    cands = candidates(gemm, hw)
+    cands = candidates(gemm, hw, objective)
     if not cands:
         need = footprint((1, 1, 1), gemm, hw)
         raise SimulationConfigError(
@@ -374,13 +381,21 @@ def clear_cache() -> None:
 
 # ---- from a traced op to a Gemm ------------------------------------------------------------------------
 
-def _pick(reads: dict[int, int], sizes: set[int], trace: "Trace", prefer_weight: bool) -> int | None:
-    ids = [t for t, e in reads.items() if e in sizes]
-    if not ids:
-        return None
+def _operands(op: "OpInfo", trace: "Trace") -> tuple[int, int, int] | None:
+    """Tensor ids of (A, W, O) matched by element count; among several matches a weight-role W and a
+    non-weight A win, then the first read (deterministic)."""
+    batch, m, k, n = op.gemm
+    a_sizes, w_sizes, o_sizes = {batch * m * k, m * k}, {batch * k * n, k * n}, {batch * m * n, m * n}
     is_weight = lambda t: trace.tensors[t].role in WEIGHT_ROLES  # noqa: E731
-    ids.sort(key=lambda t: (not is_weight(t)) if prefer_weight else is_weight(t))
-    return ids[0]
+    order = list(op.reads)
+    pairs = [(a, w) for a in order for w in order
+             if a != w and op.reads[a] in a_sizes and op.reads[w] in w_sizes]
+    outs = [t for t, e in op.writes.items() if e in o_sizes]
+    if not pairs or not outs:
+        return None
+    a_id, w_id = min(pairs, key=lambda p: (not is_weight(p[1]), is_weight(p[0]),
+                                           order.index(p[0]), order.index(p[1])))
+    return a_id, w_id, outs[0]
 
 
 def gemm_of(op: "OpInfo", trace: "Trace", homes: dict[int, str], acc_bits: int
@@ -388,25 +403,23 @@ def gemm_of(op: "OpInfo", trace: "Trace", homes: dict[int, str], acc_bits: int
     """The :class:`Gemm` of a matmul-like op and the tensor ids of (A, W, O), found by element counts
     (``batch·m·k`` or ``m·k`` for A, ...; a weight-role tensor is preferred as W). None when the op's
     tensors do not match its GEMM dimensions."""
-    batch, m, k, n = op.gemm
-    w_id = _pick(op.reads, {batch * k * n, k * n}, trace, prefer_weight=True)
-    rest = {t: e for t, e in op.reads.items() if t != w_id}
-    a_id = _pick(rest, {batch * m * k, m * k}, trace, prefer_weight=False)
-    o_id = _pick(op.writes, {batch * m * n, m * n}, trace, prefer_weight=False)
-    if None in (a_id, w_id, o_id):
+    ids = _operands(op, trace)
+    if ids is None:
         return None
+    a_id, w_id, o_id = ids
+    batch, m, k, n = op.gemm
     rb, wb = trace.read_bytes(op), trace.write_bytes(op)
     a_el, w_el, o_el = op.reads[a_id], op.reads[w_id], op.writes[o_id]
     a_shared = batch > 1 and a_el == m * k
     w_shared = batch > 1 and w_el == k * n
-    if w_shared or (a_shared and w_shared):
+    if w_shared:
         batch, m = 1, batch * m          # one weight for every batch element: a taller GEMM
     elif a_shared:
         batch, n = 1, batch * n
     gemm = Gemm(batch=batch, m=m, k=k, n=n, a_bytes=rb[a_id] / a_el, w_bytes=rb[w_id] / w_el,
                 o_bytes=wb[o_id] / o_el, acc_bytes=acc_bits / 8.0,
                 a_home=homes[a_id], w_home=homes[w_id], o_home=homes[o_id])
-    return gemm, (a_id, w_id, o_id)
+    return gemm, ids
 
 
 def map_op(op: "OpInfo", trace: "Trace", homes: dict[int, str], platform: "Platform", buffer: "Memory",

@@ -132,7 +132,7 @@ def test_larger_buffer_never_costs_more(g, arr, cap, grow):
 def test_chosen_mapping_is_no_worse_than_any_candidate(g, arr, cap, objective):
     hw = make_hw(cap, *arr)
     best = best_mapping(g, hw, objective)
-    cands = candidates(g, hw)
+    cands = candidates(g, hw, objective)
     assert best.candidates_evaluated == len(cands)
     values = [evaluate(order, tiles, g, hw, objective).objective_value for order, tiles in cands]
     assert best.objective_value == min(values)
