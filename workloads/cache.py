@@ -54,25 +54,47 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", text)[:60] or "trace"
 
 
+def _stem(parts: Mapping) -> str:
+    return f"{_slug(str(parts.get('model', 'trace')))}-{cache_key(parts)[:20]}"
+
+
+def load(parts: Mapping, *, directory: str | os.PathLike | None = None) -> dict[str, Trace] | None:
+    """The traces stored under ``parts`` (name -> Trace), or None when not cached (or damaged)."""
+    directory = Path(directory) if directory is not None else cache_dir()
+    stem = _stem(parts)
+    index = directory / f"{stem}.index.json"
+    if not index.exists():
+        return None
+    try:
+        names = json.loads(index.read_text())["traces"]
+        return {n: load_trace(directory / f"{stem}.{_slug(n)}.trace.json.gz") for n in names}
+    except (OSError, KeyError, TypeError, ValueError):
+        return None  # a damaged entry is rebuilt
+
+
+def save(parts: Mapping, traces: Mapping[str, Trace], *, directory: str | os.PathLike | None = None) -> Path:
+    """Store ``traces`` (name -> Trace) under ``parts``; returns the index file. The index is written last,
+    so a reader never sees a partial entry."""
+    directory = Path(directory) if directory is not None else cache_dir()
+    stem = _stem(parts)
+    for name, trace in traces.items():
+        trace.save(directory / f"{stem}.{_slug(name)}.trace.json.gz")
+    index = directory / f"{stem}.index.json"
+    tmp = index.with_name(f".{index.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps({"parts": parts, "traces": list(traces)}, sort_keys=True))
+    os.replace(tmp, index)
+    return index
+
+
 def cached_traces(parts: Mapping, build: Callable[[], Mapping[str, Trace]], *,
                   directory: str | os.PathLike | None = None, refresh: bool = False) -> tuple[dict[str, Trace], bool]:
     """The traces described by ``parts`` (a dict name -> Trace, e.g. one per task), from the cache when all
     are there, else from ``build()`` (then stored). Returns ``(traces, hit)``. ``refresh`` rebuilds."""
-    directory = Path(directory) if directory is not None else cache_dir()
-    stem = f"{_slug(str(parts.get('model', 'trace')))}-{cache_key(parts)[:20]}"
-    index = directory / f"{stem}.index.json"
-    if index.exists() and not refresh:
-        try:
-            names = json.loads(index.read_text())["traces"]
-            return {n: load_trace(directory / f"{stem}.{_slug(n)}.trace.json.gz") for n in names}, True
-        except (OSError, KeyError, ValueError):
-            pass  # a damaged entry: rebuild it
+    traces = None if refresh else load(parts, directory=directory)
+    if traces is not None:
+        return traces, True
     traces = dict(build())
-    for name, trace in traces.items():
-        trace.save(directory / f"{stem}.{_slug(name)}.trace.json.gz")
-    tmp = index.with_name(f".{index.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps({"parts": parts, "traces": list(traces)}, sort_keys=True))
-    os.replace(tmp, index)
+    save(parts, traces, directory=directory)
     return traces, False
 
 

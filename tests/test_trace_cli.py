@@ -1,0 +1,89 @@
+"""`hetsim trace`: summary, saved file, cache hits without torch, bad input exits 2 with one line."""
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from simulator.cli import main
+from workloads import load_trace
+from workloads.cache import cached_trace, cache_key
+from workloads.trace import TensorInfo, Trace
+
+SMALL = ["tinybert-4l-312", "--layers", "1", "--hidden", "48", "--seq-len", "8"]
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("HETSIM_CACHE", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+def test_trace_command_prints_summary_and_saves_a_loadable_trace(cache, tmp_path, capsys):
+    out = tmp_path / "t.trace.json.gz"
+    assert main(["trace", *SMALL, "-o", str(out)]) == 0
+    text = capsys.readouterr().out
+    trace = load_trace(out)
+    s = trace.summary()
+    assert f"{s['macs'] / 1e9:,.3f} G" in text and f"{s['ops']:,}" in text
+    for label in ("unique weight bytes", "weight bytes read", "activation bytes", "embedding", "weight"):
+        assert label in text
+    assert trace.model == "tinybert-4l-312" and s["unknown_ops"] == 0 and "traced:" in text
+
+
+def test_bits_and_sparsity_apply_to_the_saved_trace(cache, tmp_path, capsys):
+    plain, packed = tmp_path / "a.json", tmp_path / "b.json"
+    main(["trace", *SMALL, "-o", str(plain)])
+    main(["trace", *SMALL, "-o", str(packed), "--bits", "weight=8,embedding=8", "--sparsity", "embedding=0.6"])
+    assert "loaded from cache" in capsys.readouterr().out
+    a, b = load_trace(plain), load_trace(packed)
+    for tid, t in a.tensors.items():
+        if t.role == "weight":
+            assert b.tensors[tid].stored_bytes == t.stored_bytes / 4
+        if t.role == "embedding":
+            assert b.tensors[tid].stored_bytes == pytest.approx(t.numel * (0.4 + 1 / 8))
+
+
+def test_cached_trace_loads_with_torch_unimportable(cache, tmp_path):
+    main(["trace", *SMALL, "-o", str(tmp_path / "first.json")])
+    code = textwrap.dedent(f"""
+        import sys
+        sys.modules["torch"] = None          # any `import torch` now fails
+        from simulator.cli import main
+        sys.exit(main(["trace", *{SMALL!r}, "-o", {str(tmp_path / "second.json")!r}]))
+    """)
+    env = {**os.environ, "HETSIM_CACHE": str(cache)}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr
+    assert "loaded from cache" in done.stdout
+    assert load_trace(tmp_path / "second.json") == load_trace(tmp_path / "first.json")
+
+
+def test_cache_hit_does_not_build_again_and_key_covers_what_shapes_a_trace(tmp_path):
+    trace = Trace("m", None, {0: TensorInfo(0, "w", "weight", (2,), 2, 32)}, [], {"x": 1})
+    calls = []
+
+    def build():
+        calls.append(1)
+        return trace
+
+    first, hit1 = cached_trace({"model": "m", "seq_len": 8}, build, directory=tmp_path)
+    second, hit2 = cached_trace({"model": "m", "seq_len": 8}, build, directory=tmp_path)
+    assert (hit1, hit2, len(calls)) == (False, True, 1) and second == trace
+    cached_trace({"model": "m", "seq_len": 16}, build, directory=tmp_path)
+    assert len(calls) == 2
+    assert cache_key({"a": 1, "b": 2}) == cache_key({"b": 2, "a": 1}) != cache_key({"a": 1, "b": 3})
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["trace", "bart"], "unknown model 'bart'; expected one of albert-base-v2, bert-base"),
+    (["trace", "bert-base", "--bits", "weight=eight"], "expected a whole number of bits"),
+    (["trace", "bert-base", "--sparsity", "embedding"], "expected ROLE=VALUE"),
+    (["trace", "bert-base", "--adapter", "houlsby"], "expected houlsby:M"),
+    (["trace", "bert-base", "--seq-len", "0"], "--seq-len: 0; expected a positive"),
+])
+def test_bad_input_exits_2_with_one_line(argv, message, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1 and "Traceback" not in err
