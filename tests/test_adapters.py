@@ -154,3 +154,26 @@ def test_parameter_labels_give_roles_and_owners():
     }
     for name, expected in cases.items():
         assert (labels.role_of(name), labels.owner_of(name)) == expected, name
+
+
+def test_lora_ops_appear_in_the_trace_with_rank_r_shapes():
+    from workloads.tracer import trace_model
+
+    h, r, seq, batch, layers = 32, 4, 6, 2, 2
+    model, inputs = zoo.build("bert-base", layers=layers, hidden=h, seq_len=seq, batch=batch)
+    peft_model = A.add_lora(model, "sst2", r)
+    labels = A.ParameterLabels()
+    trace = trace_model(peft_model, inputs, task="sst2", role_of=labels.role_of, owner_of=labels.owner_of)
+    down = [op for op in trace.ops if op.kind == "matmul" and op.module.endswith("lora_A.sst2")]
+    up = [op for op in trace.ops if op.kind == "matmul" and op.module.endswith("lora_B.sst2")]
+    assert len(down) == len(up) == layers * 2  # query and value of every layer
+    assert {op.gemm for op in down} == {(1, batch * seq, h, r)}
+    assert {op.gemm for op in up} == {(1, batch * seq, r, h)}
+    for op in down + up:
+        factors = [trace.tensors[t] for t in op.reads if trace.tensors[t].role == "adapter"]
+        assert [(f.owner, f.numel) for f in factors] == [("sst2", h * r)]
+    # merged: the same model has no LoRA ops at all, only the base projections
+    merged = trace_model(A.merge_lora(peft_model), inputs)
+    assert not [op for op in merged.ops if "lora" in op.module]
+    assert sum(op.macs for op in trace.ops) - sum(op.macs for op in merged.ops) == \
+        layers * 2 * 2 * batch * seq * h * r
