@@ -97,3 +97,22 @@ def test_bad_requests_say_what_is_expected(tasks, adapter, what):
 def test_bottleneck_adapters_need_an_encoder():
     with pytest.raises(WorkloadError, match="expected an encoder"):
         M.trace_tasks("lightlm", ["sst2"], adapter="houlsby:4", **SMALL)
+
+
+def test_a_cached_request_loads_without_running_torch(tmp_path, monkeypatch):
+    import json
+    import subprocess
+    import sys
+
+    monkeypatch.setenv("HETSIM_CACHE", str(tmp_path))
+    kw = dict(adapter="houlsby:4", layers=1, hidden=32, seq_len=8)
+    first = M.trace_tasks("tinybert-4l-312", ["sst2", "mnli"], **kw)
+    script = (
+        "import sys, json; sys.modules['torch'] = None\n"
+        "from workloads.multitask import trace_tasks\n"
+        f"t = trace_tasks('tinybert-4l-312', ['sst2', 'mnli'], **{kw!r})\n"
+        "print(json.dumps({k: v.summary()['macs'] for k, v in t.items()}))\n")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         env={**__import__("os").environ, "HETSIM_CACHE": str(tmp_path)})
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout) == {k: v.summary()["macs"] for k, v in first.items()}

@@ -36,15 +36,6 @@ def _check_tasks(tasks: Sequence[str]) -> list[str]:
     return tasks
 
 
-def cache_key(model_name: str, tasks: Sequence[str], **options: Any) -> dict:
-    """Everything that shapes the traces of :func:`trace_tasks` (compression excluded: it is applied to
-    cached traces), as a JSON-able dict."""
-    from workloads.tracer import TRACER_VERSION
-
-    return {"kind": "multitask", "model": model_name, "tasks": list(tasks), "tracer": TRACER_VERSION,
-            **{k: options[k] for k in sorted(options)}}
-
-
 def trace_tasks(model_name: str, tasks: Sequence[str], *, adapter: str | None = "houlsby:64", seq_len: int = 128,
                 batch: int = 1, compression=None, per_repetition: bool = False, heads: bool = True,
                 layers: int | None = None, hidden: int | None = None, seed: int = 0, cache: bool = True,
@@ -55,14 +46,33 @@ def trace_tasks(model_name: str, tasks: Sequence[str], *, adapter: str | None = 
     ``per_repetition``: ALBERT adapters one per repetition of the shared layer instead of shared like it.
     ``heads``: a classification head per task (encoder models; GLUE label counts). ``compression``: a
     :class:`workloads.compression.CompressionPolicy` applied to every trace. Sizes as in
-    :func:`workloads.zoo.build`. With ``cache`` (default) the traces come from the trace cache when an
-    identical request was traced before. Returns ``{task: Trace}`` in the order of ``tasks``."""
+    :func:`workloads.zoo.build`. With ``cache`` (default) the traces come from the trace cache
+    (:mod:`workloads.cache`) when an identical request was traced before; a cache hit imports no torch.
+    Returns ``{task: Trace}`` in the order of ``tasks``."""
+    from workloads import cache as trace_cache
     from workloads import zoo
-    from workloads.adapters import parse_adapter_spec
 
     tasks = _check_tasks(tasks)
-    spec = parse_adapter_spec(adapter) if adapter else None
     family = zoo.entry(model_name).family
+    options = dict(adapter=str(adapter).strip().lower() if adapter else None, seq_len=seq_len, batch=batch,
+                   per_repetition=per_repetition, heads=heads and family in ENCODER_FAMILIES, layers=layers,
+                   hidden=hidden, seed=seed, overrides=dict(overrides))
+    parts = {"kind": "multitask", "model": model_name, "tasks": tasks, **options}
+    traces = trace_cache.load(parts) if cache else None
+    if traces is None:  # the spec is parsed (and checked) here: a malformed one is never in the cache
+        traces = _trace_all(model_name, tasks, family, options)
+        if cache:
+            trace_cache.save(parts, traces)
+    if compression is not None:
+        traces = {t: tr.with_compression(compression) for t, tr in traces.items()}
+    return traces
+
+
+def _parse_for(model_name: str, family: str, adapter: str | None):
+    """The parsed adapter spec, checked against the model family (None: no adapter)."""
+    from workloads.adapters import parse_adapter_spec
+
+    spec = parse_adapter_spec(adapter) if adapter else None
     if spec is not None and spec.kind == "prosg":
         raise WorkloadError(f"adapter: {spec}: ProSG modifies weights during generation; expected "
                             f"houlsby:M, pfeiffer:M, lora:R, lora-merged:R or mixture:ExM "
@@ -70,50 +80,29 @@ def trace_tasks(model_name: str, tasks: Sequence[str], *, adapter: str | None = 
     if spec is not None and spec.is_bottleneck and family not in ENCODER_FAMILIES:
         raise WorkloadError(f"adapter: {spec} with {model_name} ({family}); expected an encoder model "
                             f"({', '.join(ENCODER_FAMILIES)} families) for bottleneck adapters, or lora:R")
-    options = dict(adapter=str(spec) if spec else None, seq_len=seq_len, batch=batch,
-                   per_repetition=per_repetition, heads=heads and family in ENCODER_FAMILIES, layers=layers,
-                   hidden=hidden, seed=seed, overrides=dict(overrides))
-    key = cache_key(model_name, tasks, **options)
-    store = _cache_module() if cache else None
-    traces = store.load(key) if store is not None else None
-    if traces is None:
-        traces = _trace_all(model_name, tasks, spec, options, overrides)
-        if store is not None:
-            store.save(key, traces)
-    if compression is not None:
-        traces = {t: tr.with_compression(compression) for t, tr in traces.items()}
-    return traces
+    return spec
 
 
-def _cache_module():
-    """The trace cache (``workloads.cache``) when it provides ``load(key)``/``save(key, traces)``."""
-    try:
-        from workloads import cache
-    except ImportError:
-        return None
-    return cache if hasattr(cache, "load") and hasattr(cache, "save") else None
-
-
-def _trace_all(model_name: str, tasks: list[str], spec, options: dict, overrides: dict) -> dict[str, Trace]:
+def _trace_all(model_name: str, tasks: list[str], family: str, options: dict) -> dict[str, Trace]:
+    """Build the backbone once, add every task's adaptation, trace each task with its parts active."""
     import torch
 
     from workloads import adapters as A
     from workloads import zoo
     from workloads.tracer import Tracer
 
+    spec = _parse_for(model_name, family, options["adapter"])
     model, inputs = zoo.build(model_name, seq_len=options["seq_len"], batch=options["batch"],
                               layers=options["layers"], hidden=options["hidden"], seed=options["seed"],
-                              **overrides)
+                              **options["overrides"])
     hidden = model.config.dim if hasattr(model.config, "dim") else model.config.hidden_size
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(options["seed"] + 1000)
         backbone = model
         for task in tasks:
-            if spec is None:
-                pass
-            elif spec.is_bottleneck:
+            if spec is not None and spec.is_bottleneck:
                 A.add_bottleneck_adapters(backbone, task, spec, per_repetition=options["per_repetition"])
-            else:
+            elif spec is not None:  # lora, lora-merged: one peft adapter per task
                 backbone = A.add_lora(backbone, task, spec.size)
         top = A.TaskModel(backbone, hidden) if options["heads"] else backbone
         if options["heads"]:
