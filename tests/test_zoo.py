@@ -108,3 +108,26 @@ def test_unknown_model_lists_the_known_ones():
 def test_bad_overrides_say_what_is_expected(kwargs, what):
     with pytest.raises(WorkloadError, match=f"{what}.*expected"):
         zoo.build("tinybert-4l-312", **kwargs)
+
+
+def test_models_command_lists_every_model_with_its_parameters(capsys):
+    import json
+
+    from simulator.cli import main
+
+    assert main(["models", "--json"]) == 0
+    rows = {d["name"]: d for d in json.loads(capsys.readouterr().out)}
+    assert set(rows) == set(TABLE)
+    for name, ref in TABLE.items():
+        assert rows[name]["backbone_parameters"] == pytest.approx(ref, rel=0.01)
+    assert main(["models"]) == 0
+    table = capsys.readouterr().out
+    assert all(name in table for name in TABLE) and "11.68 M" in table
+
+
+def test_models_command_unknown_name_exits_2_with_one_line(capsys):
+    from simulator.cli import main
+
+    assert main(["models", "no-such-model"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "albert-base-v2" in err[0]
