@@ -32,6 +32,7 @@ their homes. Vector-unit ops stream once (:func:`stream_vector_op`).
 from __future__ import annotations
 
 import dataclasses
+import weakref
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable
 
@@ -96,6 +97,14 @@ class Hardware:
     array_key: str
     cycles: Callable[[int, int, int], int] = field(compare=False, hash=False, repr=False)
 
+    def __hash__(self) -> int:  # hashed once: it is part of every cache key
+        try:
+            return self._hash
+        except AttributeError:
+            h = hash(tuple(getattr(self, f.name) for f in dataclasses.fields(self) if f.compare))
+            object.__setattr__(self, "_hash", h)
+            return h
+
     def costs(self, name: str) -> MemoryCosts:
         """Per-byte costs of memory ``name``."""
         for mem in self.memories:
@@ -111,7 +120,8 @@ class Mapping:
 
     ``loop_order``: tile loops outermost first (``"nmk"``: n outermost, k innermost).
     ``tiles``: ``(tm, tk, tn)`` in elements. ``gemm``: ``(batch, m, k, n)`` actually mapped (after folding
-    a shared-operand batch). ``reads``/``writes``: bytes per memory (homes and buffer).
+    a shared-operand batch). ``reads``/``writes``: bytes per memory (homes and buffer) moved for the
+    three GEMM operands (the op's :class:`~simulator.traffic.OpTraffic` adds its other tensors, e.g. a bias).
     ``fetches``: how many times each operand (``"A"``, ``"W"``, ``"O"``) crosses between its home and the
     buffer (O: visits, each but the last a partial-sum spill). ``cycles``: MAC-array cycles;
     ``utilisation``: MACs / (cycles × rows × cols). ``candidates_evaluated``: mappings whose cost was
@@ -153,8 +163,24 @@ def memory_costs(mem: "Memory") -> MemoryCosts:
                        float(getattr(mem, "write_bandwidth_Bps", read_bw)))
 
 
+_HARDWARE: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
 def hardware(platform: "Platform", buffer: "Memory") -> Hardware:
-    """The :class:`Hardware` a mapping on ``platform`` through ``buffer`` depends on."""
+    """The :class:`Hardware` a mapping on ``platform`` through ``buffer`` depends on; built once per
+    platform object (platforms are not modified after construction: variants are new objects)."""
+    try:
+        known = _HARDWARE.get(platform)
+    except TypeError:          # an unhashable or non-weak-referenceable platform: no memo
+        return _build_hardware(platform, buffer)
+    if known is not None and known[0] is buffer:
+        return known[1]
+    hw = _build_hardware(platform, buffer)
+    _HARDWARE[platform] = (buffer, hw)
+    return hw
+
+
+def _build_hardware(platform: "Platform", buffer: "Memory") -> Hardware:
     mac = platform.mac_array
     clock = float(getattr(mac, "clock_hz", 0.0) or 0.0)
     return Hardware(buffer=buffer.name, capacity_bytes=float(buffer.capacity_bytes),
@@ -385,30 +411,33 @@ def _operands(op: "OpInfo", trace: "Trace") -> tuple[int, int, int] | None:
     """Tensor ids of (A, W, O) matched by element count; among several matches a weight-role W and a
     non-weight A win, then the first read (deterministic)."""
     batch, m, k, n = op.gemm
-    a_sizes, w_sizes, o_sizes = {batch * m * k, m * k}, {batch * k * n, k * n}, {batch * m * n, m * n}
-    is_weight = lambda t: trace.tensors[t].role in WEIGHT_ROLES  # noqa: E731
-    order = list(op.reads)
-    pairs = [(a, w) for a in order for w in order
-             if a != w and op.reads[a] in a_sizes and op.reads[w] in w_sizes]
+    a_sizes, w_sizes, o_sizes = (batch * m * k, m * k), (batch * k * n, k * n), (batch * m * n, m * n)
     outs = [t for t, e in op.writes.items() if e in o_sizes]
-    if not pairs or not outs:
+    if not outs:
         return None
-    a_id, w_id = min(pairs, key=lambda p: (not is_weight(p[1]), is_weight(p[0]),
-                                           order.index(p[0]), order.index(p[1])))
-    return a_id, w_id, outs[0]
+    order = list(op.reads)
+    pairs = [(a, w) for a in order if op.reads[a] in a_sizes
+             for w in order if w != a and op.reads[w] in w_sizes]
+    if len(pairs) > 1:
+        tensors = trace.tensors
+        is_weight = lambda t: tensors[t].role in WEIGHT_ROLES  # noqa: E731
+        pairs.sort(key=lambda p: (not is_weight(p[1]), is_weight(p[0])))  # stable: first read wins ties
+    return (*pairs[0], outs[0]) if pairs else None
 
 
-def gemm_of(op: "OpInfo", trace: "Trace", homes: dict[int, str], acc_bits: int
+def gemm_of(op: "OpInfo", trace: "Trace", homes: dict[int, str], acc_bits: int,
+            read_bytes: dict[int, float] | None = None, write_bytes: dict[int, float] | None = None
             ) -> tuple[Gemm, tuple[int, int, int]] | None:
     """The :class:`Gemm` of a matmul-like op and the tensor ids of (A, W, O), found by element counts
     (``batch·m·k`` or ``m·k`` for A, ...; a weight-role tensor is preferred as W). None when the op's
-    tensors do not match its GEMM dimensions."""
+    tensors do not match its GEMM dimensions. ``read_bytes``/``write_bytes``: the trace's, if known."""
     ids = _operands(op, trace)
     if ids is None:
         return None
     a_id, w_id, o_id = ids
     batch, m, k, n = op.gemm
-    rb, wb = trace.read_bytes(op), trace.write_bytes(op)
+    rb = read_bytes if read_bytes is not None else trace.read_bytes(op)
+    wb = write_bytes if write_bytes is not None else trace.write_bytes(op)
     a_el, w_el, o_el = op.reads[a_id], op.reads[w_id], op.writes[o_id]
     a_shared = batch > 1 and a_el == m * k
     w_shared = batch > 1 and w_el == k * n
@@ -423,26 +452,32 @@ def gemm_of(op: "OpInfo", trace: "Trace", homes: dict[int, str], acc_bits: int
 
 
 def map_op(op: "OpInfo", trace: "Trace", homes: dict[int, str], platform: "Platform", buffer: "Memory",
-           *, objective: str = "energy") -> Mapping | None:
-    """The best mapping of a matmul-like op through ``buffer``; its other tensors (bias, mask) stream
-    once from their homes and are added to the traffic. None when the op's tensors do not match its
-    GEMM dimensions (the caller then uses compulsory traffic)."""
-    found = gemm_of(op, trace, homes, platform.mac_array.acc_bits)
+           *, objective: str = "energy", read_bytes: dict[int, float] | None = None,
+           write_bytes: dict[int, float] | None = None
+           ) -> tuple[Mapping, dict[str, float], dict[str, float]] | None:
+    """The best mapping of a matmul-like op through ``buffer``, and the op's reads and writes in bytes
+    per memory: the mapping's, plus its other tensors (a bias, a mask) streamed once from their homes.
+    None when the op's tensors do not match its GEMM dimensions (the caller then uses compulsory
+    traffic). ``read_bytes``/``write_bytes``: the trace's per-tensor bytes of ``op``, if already known."""
+    rb = read_bytes if read_bytes is not None else trace.read_bytes(op)
+    wb = write_bytes if write_bytes is not None else trace.write_bytes(op)
+    found = gemm_of(op, trace, homes, platform.mac_array.acc_bits, rb, wb)
     if found is None:
         return None
     gemm, ids = found
     best = best_mapping(gemm, hardware(platform, buffer), objective)
     reads, writes = dict(best.reads), dict(best.writes)
-    for tid, nbytes in trace.read_bytes(op).items():
+    for tid, nbytes in rb.items():
         if tid not in ids:
             _add(reads, homes[tid], nbytes)
-    for tid, nbytes in trace.write_bytes(op).items():
+    for tid, nbytes in wb.items():
         if tid not in ids:
             _add(writes, homes[tid], nbytes)
-    return dataclasses.replace(best, reads=reads, writes=writes)
+    return best, reads, writes
 
 
-def stream_vector_op(op: "OpInfo", trace: "Trace", homes: dict[int, str], buffer: "Memory"
+def stream_vector_op(op: "OpInfo", trace: "Trace", homes: dict[int, str], buffer: "Memory",
+                     read_bytes: dict[int, float] | None = None, write_bytes: dict[int, float] | None = None
                      ) -> tuple[dict[str, float], dict[str, float]]:
     """(reads, writes) in bytes per home memory of a vector-unit op with a staging buffer.
 
@@ -450,20 +485,19 @@ def stream_vector_op(op: "OpInfo", trace: "Trace", homes: dict[int, str], buffer
     its largest input) before it can write; when that row does not fit the buffer (twice, if
     double-buffered) the input is read twice: once for the row statistics, once to normalise.
     """
-    rb, wb = trace.read_bytes(op), trace.write_bytes(op)
+    rb = read_bytes if read_bytes is not None else trace.read_bytes(op)
+    wb = write_bytes if write_bytes is not None else trace.write_bytes(op)
     reads: dict[str, float] = {}
     writes: dict[str, float] = {}
-    passes = 1
+    src, passes = None, 1
     if op.kind in ROW_KINDS and op.reads:
-        src = max(op.reads, key=lambda t: (op.reads[t], -t))
+        src = max(op.reads, key=lambda t: (op.reads[t], -t))     # the largest input; lowest id on ties
         info = trace.tensors[src]
-        row = info.shape[-1] if info.shape else 1
-        row_bytes = info.bytes_for(row) * (2 if getattr(buffer, "double_buffered", False) else 1)
-        if row_bytes > buffer.capacity_bytes:
+        row_bytes = info.bytes_for(info.shape[-1] if info.shape else 1)
+        if row_bytes * (2 if getattr(buffer, "double_buffered", False) else 1) > buffer.capacity_bytes:
             passes = 2
     for tid, nbytes in rb.items():
-        big = op.kind in ROW_KINDS and op.reads[tid] == max(op.reads.values())
-        _add(reads, homes[tid], nbytes * (passes if big else 1))
+        _add(reads, homes[tid], nbytes * (passes if tid == src else 1))
     for tid, nbytes in wb.items():
         _add(writes, homes[tid], nbytes)
     return reads, writes

@@ -79,13 +79,6 @@ def _per_home(byte_map: dict[int, float], homes: dict[int, str], what: str) -> d
     return out
 
 
-def compulsory_traffic(op: "OpInfo", trace: "Trace", homes: dict[int, str]
-                       ) -> tuple[dict[str, float], dict[str, float]]:
-    """(reads, writes) in bytes per home memory when every tensor moves exactly once."""
-    return (_per_home(trace.read_bytes(op), homes, "read"),
-            _per_home(trace.write_bytes(op), homes, "written"))
-
-
 def uses_mac_array(op: "OpInfo") -> bool:
     """True when the op runs on the MAC array: a matmul/attention kind with GEMM dimensions."""
     return op.kind in MAC_KINDS and op.gemm is not None
@@ -123,23 +116,23 @@ def op_traffic(op: "OpInfo", trace: "Trace", homes: dict[int, str], platform: "P
     """
     if objective not in OBJECTIVES:
         raise SimulationConfigError(f"objective: got {objective!r}; expected one of {', '.join(OBJECTIVES)}")
-    reads, writes = compulsory_traffic(op, trace, homes)
-    from simulator import mapping as mapping_mod  # local: mapping imports this module
+    rb, wb = trace.read_bytes(op), trace.write_bytes(op)
+    reads, writes = _per_home(rb, homes, "read"), _per_home(wb, homes, "written")
+    from simulator import mapping as mapping_mod  # local import: keeps `import simulator.traffic` light
     buffer = mapping_mod.staging_buffer(platform)
+    unit, cycles, util = compute_cycles(op, platform)
     if buffer is not None:
         if uses_mac_array(op):
-            chosen = mapping_mod.map_op(op, trace, homes, platform, buffer, objective=objective)
-            if chosen is not None:
-                return OpTraffic(reads=dict(chosen.reads), writes=dict(chosen.writes),
-                                 compute_unit="mac_array", cycles=chosen.cycles,
-                                 utilisation=chosen.utilisation, mapping=chosen,
+            found = mapping_mod.map_op(op, trace, homes, platform, buffer, objective=objective,
+                                       read_bytes=rb, write_bytes=wb)
+            if found is not None:
+                chosen, m_reads, m_writes = found
+                return OpTraffic(reads=m_reads, writes=m_writes, compute_unit="mac_array",
+                                 cycles=chosen.cycles, utilisation=chosen.utilisation, mapping=chosen,
                                  compulsory_reads=reads, compulsory_writes=writes)
         else:
-            unit, cycles, util = compute_cycles(op, platform)
-            s_reads, s_writes = mapping_mod.stream_vector_op(op, trace, homes, buffer)
+            s_reads, s_writes = mapping_mod.stream_vector_op(op, trace, homes, buffer, rb, wb)
             return OpTraffic(reads=s_reads, writes=s_writes, compute_unit=unit, cycles=cycles,
-                             utilisation=util, mapping=None,
-                             compulsory_reads=reads, compulsory_writes=writes)
-    unit, cycles, util = compute_cycles(op, platform)
+                             utilisation=util, mapping=None, compulsory_reads=reads, compulsory_writes=writes)
     return OpTraffic(reads=dict(reads), writes=dict(writes), compute_unit=unit, cycles=cycles,
                      utilisation=util, mapping=None, compulsory_reads=reads, compulsory_writes=writes)
