@@ -145,12 +145,6 @@ class AdapterSlot(nn.Module):
         return adapter(x)
 
 
-def _get(module: nn.Module, path: str) -> nn.Module:
-    for part in path.split("."):
-        module = getattr(module, part)
-    return module
-
-
 def _layer_modules(model: nn.Module) -> list[nn.Module]:
     layers = [m for m in model.modules() if type(m).__name__ in ADAPTER_HOSTS]
     if not layers:
@@ -179,7 +173,7 @@ def _slots(model: nn.Module, spec: AdapterSpec) -> list[AdapterSlot]:
             attr = f"adapter_{slot_name}"
             slot = getattr(layer, attr, None)
             if slot is None:
-                host = _get(layer, ADAPTER_HOSTS[type(layer).__name__][slot_name])
+                host = layer.get_submodule(ADAPTER_HOSTS[type(layer).__name__][slot_name])
                 slot = AdapterSlot(host.out_features)
                 layer.add_module(attr, slot)
                 host.register_forward_hook(lambda _mod, _args, out, slot=slot: slot(out))

@@ -49,7 +49,7 @@ class ProSGUpdate(nn.Module):
         hidden = model.config.hidden_size
         self.rank = rank
         self.targets = [(i, t) for i in range(len(blocks)) for t in targets]
-        self._weights = [_get(blocks[i], t).weight for i, t in self.targets]
+        self._weights = [blocks[i].get_submodule(t).weight for i, t in self.targets]
         for w in self._weights:
             if tuple(w.shape) != (hidden, hidden):
                 raise WorkloadError(f"adapter: prosg: target weight of shape {tuple(w.shape)}; expected "
@@ -75,17 +75,6 @@ class ProSGUpdate(nn.Module):
         self._deltas = []
 
 
-def _get(module: nn.Module, path: str) -> nn.Module:
-    for part in path.split("."):
-        module = getattr(module, part)
-    return module
-
-
-def _positive(what: str, value: Any, minimum: int = 1) -> None:
-    if not isinstance(value, int) or value < minimum:
-        raise WorkloadError(f"generation: {what}: {value!r}; expected an integer >= {minimum}")
-
-
 def trace_generation(model_name: str, *, new_tokens: int = 32, seq_len: int = 128, batch: int = 1,
                      beams: int = 1, adapter: str | None = None, refresh_every: int | None = None,
                      task: str | None = None, layers: int | None = None, hidden: int | None = None,
@@ -101,14 +90,14 @@ def trace_generation(model_name: str, *, new_tokens: int = 32, seq_len: int = 12
     if e.family not in ("t5", "rwkv"):
         raise WorkloadError(f"generation: model {model_name!r} is an encoder ({e.family}); expected a "
                             f"generative zoo model: lightlm or rwkv")
-    _positive("new_tokens", new_tokens, 0)
-    _positive("beams", beams)
+    zoo.check_int("new_tokens", new_tokens, where="generation", minimum=0)
+    zoo.check_int("beams", beams, where="generation")
     spec = parse_adapter_spec(adapter) if adapter else None
     if spec is not None and not (spec.kind == "prosg" and e.family == "rwkv"):
         raise WorkloadError(f"generation: adapter: {adapter!r} with {model_name}; expected prosg:R with rwkv "
                             f"(other adapters: workloads.multitask)")
     if refresh_every is not None:
-        _positive("refresh_every", refresh_every)
+        zoo.check_int("refresh_every", refresh_every, where="generation")
     model, inputs = zoo.build(model_name, seq_len=seq_len, batch=batch * beams, layers=layers, hidden=hidden,
                               seed=seed, **overrides)
     labels = ParameterLabels()

@@ -130,13 +130,13 @@ def make_config(name: str, *, layers: int | None = None, hidden: int | None = No
             raise WorkloadError(f"model: {name}: override {key!r} is not a field of {e.config_class}; "
                                 f"expected one of layers, hidden, seq_len, batch or a config field")
     if layers is not None:
-        _positive("layers", layers)
+        check_int("layers", layers)
         if layers < e.min_layers:
             raise WorkloadError(f"model: {name}: layers: {layers}; expected at least {e.min_layers}")
         for f in e.layers_fields:
             fields[f] = layers
     if hidden is not None:
-        _positive("hidden", hidden)
+        check_int("hidden", hidden)
         old_hidden = fields.get(e.hidden_field, getattr(defaults, e.hidden_field))
         fields[e.hidden_field] = hidden
         if e.ffn_field and e.scale_ffn:
@@ -149,9 +149,12 @@ def make_config(name: str, *, layers: int | None = None, hidden: int | None = No
     return cls(**fields)
 
 
-def _positive(what: str, value: int) -> None:
-    if not isinstance(value, int) or value < 1:
-        raise WorkloadError(f"model: {what}: {value!r} is not a positive integer; expected an integer >= 1")
+def check_int(what: str, value: int, *, where: str = "model", minimum: int = 1) -> None:
+    """Raise WorkloadError ``<where>: <what>: ...; expected an integer >= minimum`` unless ``value`` is
+    such an integer."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        raise WorkloadError(f"{where}: {what}: {value!r} is not a whole number >= {minimum}; "
+                            f"expected an integer >= {minimum}")
 
 
 @contextlib.contextmanager
@@ -194,10 +197,8 @@ def count_parameters(module) -> int:
 def backbone_of(name: str, model):
     """The part of a built zoo model whose parameter count workloads.md quotes (e.g. RWKV without its
     LM head)."""
-    part = model
-    for attr in filter(None, entry(name).backbone.split(".")):
-        part = getattr(part, attr)
-    return part
+    path = entry(name).backbone
+    return model.get_submodule(path) if path else model
 
 
 def describe(name: str, *, layers: int | None = None, hidden: int | None = None, **overrides: Any) -> dict:
@@ -238,8 +239,8 @@ def build(name: str, *, seq_len: int = 128, batch: int = 1, layers: int | None =
     import torch
 
     e = entry(name)
-    _positive("seq_len", seq_len)
-    _positive("batch", batch)
+    check_int("seq_len", seq_len)
+    check_int("batch", batch)
     options = dict(e.extra_options)
     for key in list(overrides):
         if key in options:
@@ -251,7 +252,7 @@ def build(name: str, *, seq_len: int = 128, batch: int = 1, layers: int | None =
         gen = torch.Generator().manual_seed(seed + 1)
         inputs = {"input_ids": torch.randint(0, config.vocab_size, (batch, seq_len), generator=gen)}
         if "decoder_len" in options:
-            _positive("decoder_len", options["decoder_len"])
+            check_int("decoder_len", options["decoder_len"])
             inputs["decoder_input_ids"] = torch.randint(
                 0, config.vocab_size, (batch, options["decoder_len"]), generator=gen)
     return model, inputs
