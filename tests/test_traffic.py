@@ -123,15 +123,12 @@ def test_with_a_buffer_traffic_is_bounded_by_compulsory(rram, shape, cap_kib):
 
 @settings(max_examples=30, deadline=None)
 @given(shape=shapes, cap_kib=st.sampled_from([2, 8, 32, 128]), grow=st.sampled_from([2, 4, 16]))
-def test_larger_buffer_never_moves_more_from_the_homes(rram, shape, cap_kib, grow):
+def test_larger_buffer_never_costs_more(rram, shape, cap_kib, grow):
     m, k, n, batch, shared = shape
     trace, op = gemm_trace(m, k, n, batch, shared_w=shared)
     small = op_traffic(op, trace, HOMES, with_buffer(rram, cap_kib * 1024))
     large = op_traffic(op, trace, HOMES, with_buffer(rram, cap_kib * 1024 * grow))
     assert large.mapping.energy_J <= small.mapping.energy_J * (1 + 1e-9)
-    for mem in ("act_sram", "backbone"):
-        moved = lambda t: t.reads.get(mem, 0.0) + t.writes.get(mem, 0.0)  # noqa: E731
-        assert moved(large) <= moved(small) * (1 + 1e-9)
 
 
 def test_a_shared_weight_batch_is_one_taller_gemm(rram):
