@@ -30,6 +30,16 @@ from simulator.errors import SimulationConfigError
 from simulator.run_output import LedgerBuilder, RunOutput, finish
 
 
+def _per_memory(times: np.ndarray) -> tuple[list[list[tuple[int, float]]], list[float]]:
+    """For an (n, M) array of transfer times: per op the (memory index, duration) pairs with a transfer,
+    in memory order, and the longest duration."""
+    items: list[list[tuple[int, float]]] = [[] for _ in range(times.shape[0])]
+    ii, mm = np.nonzero(times > 0)
+    for i, m, t in zip(ii.tolist(), mm.tolist(), times[ii, mm].tolist()):
+        items[i].append((m, t))
+    return items, times.max(axis=1, initial=0.0).tolist()
+
+
 class _Plan:
     """The per-op durations of one task at one operating point as Python lists (fast to index)."""
 
@@ -37,17 +47,10 @@ class _Plan:
         self.n = ta.n_ops
         self.unit = ta.on_mac.astype(int).tolist()
         self.t_compute = oc.t_compute[0].tolist()
-
-        def per_mem(times):
-            return [[(m, float(times[i, m])) for m in np.nonzero(times[i] > 0)[0].tolist()]
-                    for i in range(times.shape[0])]
+        self.fetch, self.fetch_long = _per_memory(oc.t_rest[0] if prefetch else oc.t_read[0])
         if prefetch:
-            self.fetch = per_mem(oc.t_rest[0])
-            self.prefetch = per_mem(oc.t_param[0])
-        else:
-            self.fetch = per_mem(oc.t_read[0])
-            self.prefetch = [[] for _ in range(self.n)]
-        self.store = per_mem(oc.t_write[0])
+            self.prefetch, self.prefetch_long = _per_memory(oc.t_param[0])
+        self.store, self.store_long = _per_memory(oc.t_write[0])
 
 
 class _Engine:
@@ -77,24 +80,25 @@ class _Engine:
             self.plans[key] = _Plan(self.prepared.tasks[task], self.tables.ops(task, p), self.depth > 0)
         return self.plans[key]
 
-    def _release_later(self, res, req, delay: float) -> None:
-        ev = self.env.timeout(delay)
-        ev.callbacks.append(lambda _ev: res.release(req))
-
-    def _transfer(self, items):
-        """Acquire each memory of ``items`` [(index, duration)] in index order; hold each for its duration.
-        Yields until all have started; returns (start time, longest duration)."""
+    def _acquire(self, items):
+        """Acquire the memories of ``items`` [(index, duration)] in index order (so no deadlock) and
+        schedule each one's release after its own duration; returns the time all were held (s)."""
+        env, mem = self.env, self.mem
         reqs = []
         for m, _ in items:
-            r = self.mem[m].request()
+            r = mem[m].request()
+            if not r.triggered:           # granted at once when the memory is free
+                yield r
             reqs.append(r)
-            yield r
-        t0 = self.env.now
-        longest = 0.0
         for (m, dur), r in zip(items, reqs):
-            self._release_later(self.mem[m], r, dur)
-            longest = max(longest, dur)
-        return t0, longest
+            env.timeout(dur).callbacks.append(lambda _ev, res=mem[m], req=r: res.release(req))
+        return env.now
+
+    def _hold(self, items, longest: float):
+        """:meth:`_acquire` the memories and wait until the longest transfer is done; returns its start."""
+        t0 = yield from self._acquire(items)
+        yield self.env.timeout(longest)
+        return t0
 
     def _notify(self) -> None:
         ev, self.changed = self.changed, self.env.event()
@@ -131,11 +135,9 @@ class _Engine:
             sc = self.tables.switch(r.task)
             t0s = []
             for k, (src, dst, _b) in enumerate(sc.pairs):
-                i, j = sorted((self.prepared.memory_index(src), self.prepared.memory_index(dst)))
                 dur = float(sc.t[0, k])
-                t0, _ = yield from self._transfer([(i, dur), (j, dur)] if i != j else [(i, dur)])
-                t0s.append(t0)
-                yield env.timeout(dur)
+                pair = sorted({self.prepared.memory_index(src), self.prepared.memory_index(dst)})
+                t0s.append((yield from self._hold([(m, dur) for m in pair], dur)))
             builder.switch(r.id, r.task, sc, np.array(t0s))
             self.dynamic += float(sc.energy[0])
         plan = self._plan(r.task, p)
@@ -147,30 +149,22 @@ class _Engine:
             state = {"cur": 0, "advanced": env.event()}
             ready = [env.event() for _ in range(n)]
             env.process(self.prefetcher(plan, state, ready, pf_t0))
-        units, timeout = self.units, env.timeout
+        units, timeout, hold, acquire = self.units, env.timeout, self._hold, self._acquire
+        fetch, fetch_long, store, store_long = plan.fetch, plan.fetch_long, plan.store, plan.store_long
         for i in range(n):
             unit = units[plan.unit[i]]
             ureq = unit.request()
-            yield ureq
-            if ready is not None:
-                if not ready[i].triggered:
-                    yield ready[i]
-            items = plan.fetch[i]
-            if items:
-                t0, longest = yield from self._transfer(items)
-                fetch_t0[i] = t0
-                yield timeout(longest)
+            if not ureq.triggered:
+                yield ureq
+            if ready is not None and not ready[i].processed:
+                yield ready[i]
+            if fetch[i]:                  # fetch, then compute: one wait (releases are scheduled)
+                fetch_t0[i] = yield from acquire(fetch[i])
             else:
                 fetch_t0[i] = env.now
-            comp_t0[i] = env.now
-            yield timeout(plan.t_compute[i])
-            items = plan.store[i]
-            if items:
-                t0, longest = yield from self._transfer(items)
-                store_t0[i] = t0
-                yield timeout(longest)
-            else:
-                store_t0[i] = env.now
+            comp_t0[i] = fetch_t0[i] + fetch_long[i]
+            yield timeout(fetch_long[i] + plan.t_compute[i])
+            store_t0[i] = (yield from hold(store[i], store_long[i])) if store[i] else env.now
             unit.release(ureq)
             if ready is not None:
                 state["cur"] = i + 1
@@ -190,17 +184,13 @@ class _Engine:
         self._notify()
 
     def prefetcher(self, plan: _Plan, state: dict, ready: list, pf_t0: list):
+        """Fetch the parameter reads of op j while the request runs op j - depth or later."""
         env = self.env
         for j in range(plan.n):
             while j > state["cur"] + self.depth:
                 yield state["advanced"]
             items = plan.prefetch[j]
-            if items:
-                t0, longest = yield from self._transfer(items)
-                pf_t0[j] = t0
-                yield env.timeout(longest)
-            else:
-                pf_t0[j] = env.now
+            pf_t0[j] = (yield from self._hold(items, plan.prefetch_long[j])) if items else env.now
             ready[j].succeed()
 
 

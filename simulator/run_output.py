@@ -175,15 +175,22 @@ class LedgerBuilder:
             self._block(request=-1, task="", component=comps, category=idle_cat, energy_J=energy,
                         bytes=np.zeros(C), start_s=np.full(C, s), end_s=np.full(C, e))
 
-    def frame(self) -> pd.DataFrame:
-        """The ledger (columns :data:`LEDGER_COLUMNS`), rows with zero energy and zero bytes dropped."""
+    def columns(self) -> dict[str, np.ndarray]:
+        """The ledger as numpy columns (:data:`LEDGER_COLUMNS`), rows with no energy and no bytes dropped
+        (compute rows are kept: they place the op in time)."""
         if not self.blocks:
-            return pd.DataFrame({c: [] for c in LEDGER_COLUMNS})
+            return {c: np.zeros(0, dtype=object if c in _TEXT else float) for c in LEDGER_COLUMNS}
         cols = {c: np.concatenate([b[c] for b in self.blocks]) for c in LEDGER_COLUMNS}
         keep = (cols["energy_J"] != 0) | (cols["bytes"] != 0) | (cols["category"] == "compute")
-        df = pd.DataFrame({c: cols[c][keep] for c in LEDGER_COLUMNS})
-        return df.astype({"request": int, "op": int, "energy_J": float, "bytes": float, "start_s": float,
-                          "end_s": float})
+        out = {c: cols[c][keep] for c in LEDGER_COLUMNS}
+        for c in ("request", "op"):
+            out[c] = out[c].astype(np.int64)
+        for c in ("energy_J", "bytes", "start_s", "end_s"):
+            out[c] = out[c].astype(np.float64)
+        return out
+
+
+_TEXT = ("task", "module", "layer", "component", "category")
 
 
 def finish(evaluator: str, prepared, tables, builder: LedgerBuilder, records: list[dict], timeline,
@@ -192,24 +199,30 @@ def finish(evaluator: str, prepared, tables, builder: LedgerBuilder, records: li
     requests table from ``records`` (dicts with the REQUEST_COLUMNS except latency/service/energy), and
     meta. ``dynamic_J`` is the run's non-leakage energy accumulated by the evaluator itself, so
     ``meta["total_energy_J"]`` is an independent check on the ledger's sum."""
-    ledger = builder.frame()
-    req = pd.DataFrame.from_records(records, columns=[c for c in REQUEST_COLUMNS
-                                                      if c not in ("latency_s", "service_s", "energy_J")])
-    req["latency_s"] = req["end_s"] - req["arrival_s"]
-    req["service_s"] = req["end_s"] - req["start_s"]
-    per_request = ledger[ledger["request"] >= 0].groupby("request")["energy_J"].sum()
-    req["energy_J"] = req["request"].map(per_request).fillna(0.0).astype(float)
-    req = req[list(REQUEST_COLUMNS)].astype({"request": int, "switch": bool})
-    written = ledger[ledger["category"].isin(("write", "switch_load")) & (ledger["bytes"] > 0)]
-    by_mem = written.groupby("component")["bytes"].sum()
+    cols = builder.columns()
+    ids = np.array([r["request"] for r in records], dtype=np.int64)
+    mine = cols["request"] >= 0
+    per_request = np.bincount(cols["request"][mine], weights=cols["energy_J"][mine],
+                              minlength=int(ids.max()) + 1 if len(ids) else 0)
+    col = {c: [r[c] for r in records] for c in ("task", "arrival_s", "start_s", "end_s", "switch",
+                                                 "operating_point")}
+    arrival, start, end = (np.array(col[c], dtype=float) for c in ("arrival_s", "start_s", "end_s"))
+    req = pd.DataFrame({"request": ids, "task": np.array(col["task"], dtype=object), "arrival_s": arrival,
+                        "start_s": start, "end_s": end, "latency_s": end - arrival,
+                        "switch": np.array(col["switch"], dtype=bool),
+                        "operating_point": np.array(col["operating_point"], dtype=object),
+                        "service_s": end - start,
+                        "energy_J": per_request[ids] if len(ids) else np.zeros(0)}, columns=list(REQUEST_COLUMNS))
+    writes = np.isin(cols["category"], ("write", "switch_load"))
     occupancy = prepared.placement.occupancy
-    memory_writes = {m: {"bytes": float(by_mem.get(m, 0.0)),
-                         "cell_writes": float(by_mem.get(m, 0.0)) / occupancy[m] if occupancy.get(m) else 0.0}
-                     for m in prepared.memories}
-    start = float(req["arrival_s"].min()) if len(req) else 0.0
+    memory_writes = {}
+    for m in prepared.memories:
+        nbytes = float(cols["bytes"][writes & (cols["component"] == m)].sum())
+        memory_writes[m] = {"bytes": nbytes, "cell_writes": nbytes / occupancy[m] if occupancy.get(m) else 0.0}
+    first = float(arrival.min()) if len(ids) else 0.0
     out_meta = {"evaluator": evaluator, "total_energy_J": dynamic_J + timeline.total,
-                "leakage_energy_J": timeline.total, "makespan_s": float(req["end_s"].max()) - start
-                if len(req) else 0.0, "start_s": start, "memory_writes": memory_writes,
+                "leakage_energy_J": timeline.total, "makespan_s": float(end.max()) - first if len(ids) else 0.0,
+                "start_s": first, "memory_writes": memory_writes,
                 "tasks": list(prepared.tasks), **meta}
-    return RunOutput(ledger=ledger, requests=req, placement=prepared.placement, platform=tables.platform,
-                     workload=prepared.workload, meta=out_meta)
+    return RunOutput(ledger=pd.DataFrame(cols, copy=False), requests=req, placement=prepared.placement,
+                     platform=tables.platform, workload=prepared.workload, meta=out_meta)
