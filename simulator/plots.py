@@ -82,9 +82,12 @@ def breakdown_data(results: dict[str, Any]) -> tuple[list[str], dict[str, np.nda
 
 
 def energy_breakdown(results: dict[str, Any], stem: Path, formats: Sequence[str] = ("png", "pdf")) -> list[Path]:
-    """Stacked bars, one per platform, of energy per inference (µJ) by memory and compute unit; each
+    """Stacked bars, one per platform, of energy per inference (µJ or mJ) by memory and compute unit; each
     component's leakage is the hatched part of its colour. Writes ``stem.<fmt>``; returns the paths."""
+    from simulator.report import energy_unit
+
     components, dynamic, static = breakdown_data(results)
+    unit, scale = energy_unit([sum(dynamic[c][i] + static[c][i] for c in components) for i in range(len(results))])
     keys = list(results)
     first = next(iter(results.values()))
     x = np.arange(len(keys))
@@ -95,7 +98,7 @@ def energy_breakdown(results: dict[str, Any], stem: Path, formats: Sequence[str]
         for i, comp in enumerate(components):
             colour = OKABE_ITO[i % len(OKABE_ITO)]
             hatch = HATCHES[(i // len(OKABE_ITO)) % len(HATCHES)]
-            dyn, stat = dynamic[comp] * 1e6, static[comp] * 1e6
+            dyn, stat = dynamic[comp] / scale, static[comp] / scale
             ax.bar(x, dyn, 0.6, bottom=bottom, color=colour, hatch=hatch, edgecolor="white", linewidth=0.4)
             bottom += dyn
             ax.bar(x, stat, 0.6, bottom=bottom, color=colour, hatch=(hatch or "") + "////", alpha=0.55,
@@ -109,7 +112,7 @@ def energy_breakdown(results: dict[str, Any], stem: Path, formats: Sequence[str]
             ax.annotate(f"{total:.3g}", (xi, total), ha="center", va="bottom", fontsize=7,
                         xytext=(0, 2), textcoords="offset points")
         ax.set_xticks(x, keys, rotation=20 if len(keys) > 3 else 0, ha="right" if len(keys) > 3 else "center")
-        ax.set_ylabel("energy per inference (µJ)")
+        ax.set_ylabel(f"energy per inference ({unit})")
         ax.set_xlabel("platform")
         ax.set_ylim(0, max(bottom.max(), 1e-12) * 1.12)
         ax.set_title(f"Energy per inference: {first.meta.get('model', '')}".rstrip(": "))
@@ -143,7 +146,7 @@ def timeline(results: dict[str, Any], stem: Path, formats: Sequence[str] = ("png
         for ax, key, (lanes, bars, marks) in zip(axes[:, 0], keys, lanes_per):
             for (lane, cat), spans in bars.items():
                 ax.broken_barh(spans, (lanes.index(lane) - 0.4, 0.8), facecolors=CATEGORY_COLOURS.get(cat, "#999999"),
-                               linewidth=0)
+                               linewidth=0, rasterized=True)  # thousands of bars: raster inside a vector PDF
                 used.add(cat)
             for x0, label in marks:
                 ax.axvline(x0, color="#000000", linewidth=0.6, linestyle="--")
@@ -177,6 +180,21 @@ def _timeline_lanes(result: Any, count: int):
     bars: dict[tuple[str, str], list[tuple[float, float]]] = {}
     start = (rows["start_s"] + rows["request"].map(shift)).to_numpy() * 1e3
     width = np.maximum((rows["end_s"] - rows["start_s"]).to_numpy() * 1e3, 0.0)
+    tolerance = offset * 1e3 * 1e-4  # gaps below 0.01 % of the window are invisible: merge across them
     for (comp, cat), idx in rows.groupby(["component", "category"], sort=False).indices.items():
-        bars[(comp, cat)] = list(zip(start[idx].tolist(), width[idx].tolist()))
+        bars[(comp, cat)] = merge_spans(start[idx], width[idx], tolerance)
     return lanes, bars, marks
+
+
+def merge_spans(starts: np.ndarray, widths: np.ndarray, tolerance: float = 0.0) -> list[tuple[float, float]]:
+    """The union of the intervals ``[start, start + width]`` as sorted (start, width) pairs, joining
+    intervals separated by at most ``tolerance`` (same unit as the inputs)."""
+    if len(starts) == 0:
+        return []
+    order = np.argsort(starts, kind="stable")
+    s, e = np.asarray(starts, float)[order], (np.asarray(starts, float) + np.asarray(widths, float))[order]
+    reach = np.maximum.accumulate(e)
+    new = np.concatenate([[True], s[1:] > reach[:-1] + tolerance])
+    first = np.flatnonzero(new)
+    last = np.concatenate([first[1:], [len(s)]]) - 1
+    return [(float(s[a]), float(reach[b] - s[a])) for a, b in zip(first, last)]

@@ -17,6 +17,20 @@ GROUPS = (("compute", "compute"), ("sram", "SRAM"), ("nvm", "NVM"), ("dram", "DR
           ("interconnect", "links"))
 
 
+#: Display units of energy, smallest first: (symbol, joules per unit).
+ENERGY_UNITS = (("nJ", 1e-9), ("µJ", 1e-6), ("mJ", 1e-3), ("J", 1.0))
+
+
+def energy_unit(values_J: Iterable[float]) -> tuple[str, float]:
+    """The display unit (symbol, J per unit) in which the largest of ``values_J`` (J) reads below 1000."""
+    finite = [abs(v) for v in values_J if v is not None and math.isfinite(v)]
+    top = max(finite, default=0.0)
+    for symbol, scale in ENERGY_UNITS:
+        if top < 1000 * scale:
+            return symbol, scale
+    return ENERGY_UNITS[-1]
+
+
 def format_duration(seconds: float) -> str:
     """A readable duration for a time in s: ``"3.2 years"``, ``"41 days"``, ``"5 h"``, ``"inf"``."""
     if seconds is None or not math.isfinite(seconds):
@@ -49,14 +63,16 @@ def write_summary_json(results: dict[str, Any], path: Path) -> Path:
 
 def comparison_table(results: dict[str, Any]) -> pd.DataFrame:
     """The headline comparison in display units: energy per inference in total and by component group
-    (µJ), leakage share (%), latency p50/p99 (ms), average power (mW), area (mm²), the ratio to the
-    lower bound and the shortest NVM lifetime at this write rate."""
+    (in the unit of :func:`energy_unit`, named in the headers), leakage share (%), latency p50/p99 (ms),
+    average power (mW), area (mm²), the ratio to the lower bound and the shortest NVM lifetime at this
+    run's write rate."""
+    summaries = {key: result.summary() for key, result in results.items()}
+    unit, scale = energy_unit(s["energy_per_inference_J"] for s in summaries.values())
     rows = []
-    for key, result in results.items():
-        s = result.summary()
-        row = {"platform": key, "energy/inf (µJ)": s["energy_per_inference_J"] * 1e6}
+    for key, s in summaries.items():
+        row = {"platform": key, f"energy/inf ({unit})": s["energy_per_inference_J"] / scale}
         for kind, header in GROUPS:
-            row[f"{header} (µJ)"] = s[f"{kind}_energy_per_inference_J"] * 1e6
+            row[f"{header} ({unit})"] = s[f"{kind}_energy_per_inference_J"] / scale
         row.update({
             "leakage (%)": 100.0 * s["leakage_share"],
             "p50 (ms)": s["latency_p50_s"] * 1e3,
@@ -104,7 +120,7 @@ def _memory_lines(result: Any) -> Iterable[str]:
         "memory": mem["memory"], "technology": mem["technology"], "kind": mem["kind"],
         "capacity (KiB)": mem["capacity_bytes"] / 1024, "peak use (KiB)": mem["peak_occupancy_bytes"] / 1024,
         "read (MB)": mem["read_bytes"] / 1e6, "written (MB)": mem["write_bytes"] / 1e6,
-        "dynamic (µJ)": mem["dynamic_energy_J"] * 1e6, "leakage (µJ)": mem["leakage_energy_J"] * 1e6,
+        "dynamic (mJ)": mem["dynamic_energy_J"] * 1e3, "leakage (mJ)": mem["leakage_energy_J"] * 1e3,
     })
     yield format_markdown(view)
 
@@ -112,7 +128,7 @@ def _memory_lines(result: Any) -> Iterable[str]:
 def _task_lines(result: Any) -> Iterable[str]:
     t = result.per_task()
     view = pd.DataFrame({"task": t["task"], "requests": t["requests"], "switches": t["switches"],
-                         "energy/request (µJ)": t["energy_per_request_J"] * 1e6,
+                         "energy/request (mJ)": t["energy_per_request_J"] * 1e3,
                          "p50 (ms)": t["latency_p50_s"] * 1e3, "p99 (ms)": t["latency_p99_s"] * 1e3})
     yield format_markdown(view)
 

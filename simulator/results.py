@@ -401,7 +401,14 @@ class Result:
     def summary(self) -> dict[str, Any]:
         """The headline numbers (SI units, unit in each key): energy per inference (total, dynamic,
         leakage share), latency p50/p99, throughput, average and peak power, area, peak occupancy per
-        memory, NVM writes and lifetime, and the lower bound with the ratio to it."""
+        memory, NVM writes and lifetime, and the lower bound with the ratio to it. Computed once per
+        power window (the ledger is not expected to change after the run)."""
+        cache = self.__dict__.setdefault("_summaries", {})
+        if self.power_window_s not in cache:
+            cache[self.power_window_s] = self._summary()
+        return dict(cache[self.power_window_s])
+
+    def _summary(self) -> dict[str, Any]:
         n = max(1, self.n_requests)
         total = self.total_energy_J
         cats = self.ledger.groupby("category")["energy_J"].sum().reindex(list(CATEGORIES), fill_value=0.0)
@@ -503,14 +510,16 @@ class Result:
             keep = set(self.requests["request"].iloc[:max_detail_requests])
             rows = rows[rows["request"].isin(keep)]
         rows = rows[rows["category"] != "leakage"]
-        grouped = rows.groupby(["request", "op", "component", "task", "module", "category"], sort=False,
-                               observed=True).agg(start_s=("start_s", "min"), end_s=("end_s", "max"),
-                                                  energy_J=("energy_J", "sum"), bytes=("bytes", "sum"))
-        for (request, op, comp, task, module, cat), g in grouped.iterrows():
+        g = rows.groupby(["request", "op", "component", "task", "module", "category"], sort=False,
+                         observed=True).agg(start_s=("start_s", "min"), end_s=("end_s", "max"),
+                                            energy_J=("energy_J", "sum"), bytes=("bytes", "sum")).reset_index()
+        columns = [g[c].tolist() for c in ("request", "op", "component", "task", "module", "category",
+                                           "start_s", "end_s", "energy_J", "bytes")]
+        for request, op, comp, task, module, cat, start, end, energy, nbytes in zip(*columns):
             events.append({"ph": "X", "pid": pid, "tid": tids[comp], "name": module or cat, "cat": cat,
-                           "ts": g.start_s * 1e6, "dur": max(0.0, (g.end_s - g.start_s) * 1e6),
+                           "ts": start * 1e6, "dur": max(0.0, (end - start) * 1e6),
                            "args": {"request": int(request), "op": int(op), "task": task,
-                                    "energy_J": float(g.energy_J), "bytes": float(g.bytes)}})
+                                    "energy_J": float(energy), "bytes": float(nbytes)}})
         return events
 
     def to_perfetto(self, path: str | os.PathLike, *, max_detail_requests: int | None = None) -> Path:
@@ -527,6 +536,6 @@ def write_perfetto(results: list[Result], path: str | os.PathLike, *,
         events.extend(result.perfetto_events(pid=pid, max_detail_requests=max_detail_requests))
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps({"traceEvents": _json_safe(events), "displayTimeUnit": "ns"}))
+    tmp.write_text(json.dumps({"traceEvents": events, "displayTimeUnit": "ns"}))
     os.replace(tmp, path)
     return path

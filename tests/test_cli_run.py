@@ -9,6 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from hypothesis import given
+from hypothesis import strategies as st
 
 from simulator import cli, plots, report
 from simulator.results import Result
@@ -99,6 +101,8 @@ def _results():
 def test_comparison_table_and_breakdown_agree_with_the_summaries():
     results = _results()
     table = report.comparison_table(results).set_index("platform")
+    unit, scale = report.energy_unit(r.summary()["energy_per_inference_J"] for r in results.values())
+    assert unit == "µJ" and scale == 1e-6  # the toy's 6..12 µJ
     components, dynamic, static = plots.breakdown_data(results)
     for i, (key, result) in enumerate(results.items()):
         s = result.summary()
@@ -134,6 +138,22 @@ def test_figures_and_report_are_written_and_readable(tmp_path):
     assert md.count("\n## ") >= 4
 
 
+@pytest.mark.parametrize("values, unit", [([0.0], "nJ"), ([5e-6, 2e-9], "µJ"), ([9.99e-4], "µJ"),
+                                          ([1e-3], "mJ"), ([27.4e-3, 1e-6], "mJ"), ([3.0], "J"), ([5e6], "J")])
+def test_energy_unit_reads_below_a_thousand(values, unit):
+    assert report.energy_unit(values)[0] == unit
+
+
+@given(st.lists(st.tuples(st.integers(0, 40), st.integers(0, 6)), max_size=15))
+def test_merged_spans_cover_exactly_the_union(intervals):
+    starts = np.array([a for a, _ in intervals], float)
+    widths = np.array([w for _, w in intervals], float)
+    merged = plots.merge_spans(starts, widths)
+    covered = {x for a, w in intervals for x in range(a, a + w)}
+    assert {x for a, w in merged for x in range(int(a), int(a + w))} == covered
+    assert all(a + w < b for (a, w), (b, _) in zip(merged, merged[1:]))  # disjoint, sorted
+
+
 def test_timeline_window_contains_the_first_switch():
     req = pd.DataFrame({"switch": [True, False, False, False, False, True, False, False]})
     window = plots.timeline_window(req, 4)
@@ -149,7 +169,7 @@ def test_default_study_end_to_end_is_reproducible(tmp_path, capsys):
     for out in outs:
         assert cli.main(["run", "--requests", "12", "--no-progress", "-o", str(out)]) == 0
     printed = capsys.readouterr().out
-    assert "edge-sram-dram" in printed and "energy/inf (µJ)" in printed and str(outs[0]) in printed
+    assert "edge-sram-dram" in printed and "energy/inf (mJ)" in printed and str(outs[0]) in printed
     for name in ("report.md", "summary.csv", "summary.json", "energy_breakdown.png", "energy_breakdown.pdf",
                  "timeline.png", "timeline.pdf", "timeline.perfetto.json", "study.yaml"):
         assert (outs[0] / name).is_file(), name

@@ -34,7 +34,7 @@ def test_dumped_study_loads_back_identical(tmp_path):
     path.write_text(yaml.safe_dump(c.model_dump(mode="json")))
     again = load_study(path)
     assert again.model_dump() == c.model_dump()
-    assert again.scenario.rate == 10.0  # "10 Hz" -> SI
+    assert again.scenario.rate == 2.0  # "2 Hz" -> SI
 
 
 @pytest.mark.parametrize("change, path, expected", [
