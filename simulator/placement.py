@@ -41,7 +41,7 @@ class Placement:
 
     ``home``: ``(owner, name) -> memory`` for parameters. ``runtime_home``: ``task -> {tensor id -> memory}``
     for run-time tensors. ``table``: one row per placed tensor (:data:`TABLE_COLUMNS`; bytes in bytes).
-    ``occupancy``: peak bytes per memory. ``switch_loads``: ``task -> {(backing, home): bytes}`` loaded
+    ``occupancy``: peak bytes per memory (``runtime_peak``: its run-time tensors' part). ``switch_loads``: ``task -> {(backing, home): bytes}`` loaded
     when a request of that task follows one of another task (empty with ``adapters: resident``).
     """
     home: dict[tuple[str, str], str]
@@ -49,6 +49,7 @@ class Placement:
     table: pd.DataFrame
     occupancy: dict[str, float]
     switch_loads: dict[str, dict[tuple[str, str], float]] = field(default_factory=dict)
+    runtime_peak: dict[str, float] = field(default_factory=dict)  #: peak bytes of run-time tensors per memory
     task_of_trace: dict[int, str] = field(default_factory=dict, repr=False)
 
     def home_of(self, trace: Any, tensor_id: int) -> str:
@@ -199,7 +200,8 @@ def place(workload, platform) -> Placement:
         p.rows.append((t.name, t.role, t.owner, task, size, m, why, loaded, -1, -1))
 
     runtime_home: dict[str, dict[int, str]] = {}
-    runtime_peak = {m: 0.0 for m in p.mems}
+    live_peak = {m: 0.0 for m in p.mems}
+    with_region = {m: 0.0 for m in p.mems}
     for task, trace in workload.traces.items():
         n = max(len(trace.ops), 1)
         profile = {m: np.zeros(n) for m in p.mems}
@@ -224,10 +226,11 @@ def place(workload, platform) -> Placement:
                 homes[tid] = p.preferences(t.role)[0]
         runtime_home[task] = homes
         for m in p.mems:
-            runtime_peak[m] = max(runtime_peak[m], p.region[m][task] + float(profile[m].max()))
+            live_peak[m] = max(live_peak[m], float(profile[m].max()))
+            with_region[m] = max(with_region[m], p.region[m][task] + float(profile[m].max()))
 
-    occupancy = {m: p.static[m] + max(runtime_peak[m], p.region_peak(m)) for m in p.mems}
+    occupancy = {m: p.static[m] + max(with_region[m], p.region_peak(m)) for m in p.mems}
     table = pd.DataFrame(p.rows, columns=list(TABLE_COLUMNS))
     return Placement(home=home, runtime_home=runtime_home, table=table, occupancy=occupancy,
-                     switch_loads={t: v for t, v in switch_loads.items() if v},
+                     switch_loads={t: v for t, v in switch_loads.items() if v}, runtime_peak=live_peak,
                      task_of_trace={id(tr): task for task, tr in workload.traces.items()})

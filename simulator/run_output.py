@@ -193,6 +193,23 @@ class LedgerBuilder:
 _TEXT = ("task", "module", "layer", "component", "category")
 
 
+def _memory_writes(prepared, cols: dict[str, np.ndarray]) -> dict[str, dict[str, float]]:
+    """Per memory: ``bytes`` written (op writes and switch loads) and ``cell_writes``, the writes the most
+    written cells see over the run: one per switch load into the memory (each rewrites the task's set)
+    plus op-written bytes over the region they cycle through (the run-time peak, or a buffer's capacity)."""
+    out = {}
+    for m in prepared.memories:
+        here = cols["component"] == m
+        loads = here & (cols["category"] == "switch_load")
+        op_bytes = float(cols["bytes"][here & (cols["category"] == "write")].sum())
+        mem = prepared.platform.memories[m]
+        region = prepared.placement.runtime_peak.get(m, 0.0) or (mem.capacity_bytes if mem.is_buffer else 0.0)
+        n_loads = len(set(cols["request"][loads].tolist()))
+        out[m] = {"bytes": op_bytes + float(cols["bytes"][loads].sum()),
+                  "cell_writes": n_loads + (op_bytes / region if region > 0 else 0.0)}
+    return out
+
+
 def finish(evaluator: str, prepared, tables, builder: LedgerBuilder, records: list[dict], timeline,
            dynamic_J: float, meta: dict) -> RunOutput:
     """Assemble the RunOutput of ``evaluator`` ("engine" or "analytic"): the ledger from ``builder``, the
@@ -213,12 +230,7 @@ def finish(evaluator: str, prepared, tables, builder: LedgerBuilder, records: li
                         "operating_point": np.array(col["operating_point"], dtype=object),
                         "service_s": end - start,
                         "energy_J": per_request[ids] if len(ids) else np.zeros(0)}, columns=list(REQUEST_COLUMNS))
-    writes = np.isin(cols["category"], ("write", "switch_load"))
-    occupancy = prepared.placement.occupancy
-    memory_writes = {}
-    for m in prepared.memories:
-        nbytes = float(cols["bytes"][writes & (cols["component"] == m)].sum())
-        memory_writes[m] = {"bytes": nbytes, "cell_writes": nbytes / occupancy[m] if occupancy.get(m) else 0.0}
+    memory_writes = _memory_writes(prepared, cols)
     first = float(arrival.min()) if len(ids) else 0.0
     out_meta = {"evaluator": evaluator, "total_energy_J": dynamic_J + timeline.total,
                 "leakage_energy_J": timeline.total, "makespan_s": float(end.max()) - first if len(ids) else 0.0,
