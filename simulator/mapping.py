@@ -296,12 +296,11 @@ def tile_cycles(tiles: tuple[int, int, int], gemm: Gemm, hw: Hardware) -> int:
     return total * gemm.batch
 
 
-def evaluate(order: str, tiles: tuple[int, int, int], gemm: Gemm, hw: Hardware, objective: str,
-             candidates_evaluated: int = 1) -> Mapping:
-    """The :class:`Mapping` of one candidate with its costs (no search)."""
-    reads, writes, fetches = candidate_traffic(order, tiles, gemm, hw)
-    cycles = tile_cycles(tiles, gemm, hw)
-    macs = gemm.batch * gemm.m * gemm.k * gemm.n
+def _finish(order: str, tiles: tuple[int, int, int], shape: tuple[int, int, int, int],
+            reads: dict[str, float], writes: dict[str, float], fetches: dict[str, int], cycles: int,
+            macs: int, used_bytes: float, hw: Hardware, objective: str) -> Mapping:
+    """A :class:`Mapping` with its estimated energy (memories + MACs, J), time (compute or the busiest
+    memory, s) and objective value."""
     energy = macs * hw.energy_per_mac_J
     time_s = cycles / hw.clock_hz if hw.clock_hz > 0 else 0.0
     for mem in set(reads) | set(writes):
@@ -311,12 +310,18 @@ def evaluate(order: str, tiles: tuple[int, int, int], gemm: Gemm, hw: Hardware, 
         time_s = max(time_s, r / c.read_Bps + w / c.write_Bps)
     value = {"energy": energy, "latency": time_s, "edp": energy * time_s}[objective]
     peak = cycles * hw.rows * hw.cols
-    return Mapping(loop_order=order, tiles=tiles, gemm=(gemm.batch, gemm.m, gemm.k, gemm.n),
-                   buffer=hw.buffer, reads=reads, writes=writes, fetches=fetches, cycles=cycles,
-                   utilisation=min(1.0, macs / peak) if peak else 0.0,
-                   candidates_evaluated=candidates_evaluated, objective=objective,
-                   objective_value=value, energy_J=energy, time_s=time_s,
-                   footprint_bytes=footprint(tiles, gemm, hw))
+    return Mapping(loop_order=order, tiles=tiles, gemm=shape, buffer=hw.buffer, reads=reads, writes=writes,
+                   fetches=fetches, cycles=cycles, utilisation=min(1.0, macs / peak) if peak else 0.0,
+                   candidates_evaluated=1, objective=objective, objective_value=value, energy_J=energy,
+                   time_s=time_s, footprint_bytes=used_bytes)
+
+
+def evaluate(order: str, tiles: tuple[int, int, int], gemm: Gemm, hw: Hardware, objective: str) -> Mapping:
+    """The :class:`Mapping` of one GEMM candidate with its costs (no search)."""
+    reads, writes, fetches = candidate_traffic(order, tiles, gemm, hw)
+    return _finish(order, tiles, (gemm.batch, gemm.m, gemm.k, gemm.n), reads, writes, fetches,
+                   tile_cycles(tiles, gemm, hw), gemm.batch * gemm.m * gemm.k * gemm.n,
+                   footprint(tiles, gemm, hw), hw, objective)
 
 
 # ---- candidate space and search ------------------------------------------------------------------------
@@ -378,21 +383,19 @@ def candidates(gemm: Gemm, hw: Hardware, objective: str = "energy") -> list[tupl
 _CACHE: dict[tuple, Mapping] = {}
 
 
-def best_mapping(gemm: Gemm, hw: Hardware, objective: str = "energy") -> Mapping:
-    """The candidate minimising ``objective`` (first of equals); cached by (gemm, hw, objective)."""
-    key = (gemm, hw, objective)
+def _search(key: tuple, cands: list, score: Callable[..., Mapping], what: str, need: float,
+            hw: Hardware) -> Mapping:
+    """The candidate with the lowest objective value (first of equals), cached under ``key``."""
     hit = _CACHE.get(key)
     if hit is not None:
         return hit
-    cands = candidates(gemm, hw, objective)
     if not cands:
-        need = footprint((1, 1, 1), gemm, hw)
         raise SimulationConfigError(
             f"memories.{hw.buffer}.capacity: {hw.capacity_bytes:g} bytes cannot hold one element of "
-            f"each operand of a {gemm.m}x{gemm.k}x{gemm.n} GEMM; expected at least {need:g} bytes")
+            f"each operand of {what}; expected at least {need:g} bytes")
     best = None
-    for order, tiles in cands:
-        m = evaluate(order, tiles, gemm, hw, objective)
+    for cand in cands:
+        m = score(*cand)
         if best is None or m.objective_value < best.objective_value:
             best = m
     best = dataclasses.replace(best, candidates_evaluated=len(cands))
@@ -400,9 +403,132 @@ def best_mapping(gemm: Gemm, hw: Hardware, objective: str = "energy") -> Mapping
     return best
 
 
+def best_mapping(gemm: Gemm, hw: Hardware, objective: str = "energy") -> Mapping:
+    """The GEMM candidate minimising ``objective`` (first of equals); cached by (gemm, hw, objective)."""
+    key = (gemm, hw, objective)
+    if key in _CACHE:
+        return _CACHE[key]
+    return _search(key, candidates(gemm, hw, objective),
+                   lambda order, tiles: evaluate(order, tiles, gemm, hw, objective),
+                   f"a {gemm.m}x{gemm.k}x{gemm.n} GEMM", footprint((1, 1, 1), gemm, hw), hw)
+
+
 def clear_cache() -> None:
     """Forget every cached mapping (for benchmarks measuring a cold start)."""
     _CACHE.clear()
+
+
+# ---- fused attention ------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Attention:
+    """A fused attention op: ``batch`` heads, each ``softmax(Q·Kᵀ)·V`` with Q (l×e), K (s×e), V (s×ev)
+    and O (l×ev). Bytes per element of each operand and of the scores and partial outputs (``acc_bytes``);
+    ``*_home``: memory name of each operand. The score matrix never leaves the buffer."""
+    batch: int
+    l: int
+    e: int
+    s: int
+    ev: int
+    q_bytes: float
+    k_bytes: float
+    v_bytes: float
+    o_bytes: float
+    acc_bytes: float
+    q_home: str
+    k_home: str
+    v_home: str
+    o_home: str
+
+
+ATTENTION_ORDERS = ("qs", "sq")
+"""Attention loop orders: query blocks outside key/value blocks (``"qs"``, flash-attention style) or
+key/value blocks outside query blocks (``"sq"``: partial outputs revisited per key/value block)."""
+
+
+def attention_footprint(tiles: tuple[int, int], att: Attention, hw: Hardware) -> float:
+    """Buffer bytes of a query block (``tq`` rows of Q and of the output accumulator), a key/value block
+    (``ts`` rows of K and V) and their ``tq × ts`` scores; doubled when double-buffered."""
+    tq, ts = tiles
+    total = tq * ts * att.acc_bytes
+    for home, nbytes in ((att.q_home, tq * att.e * att.q_bytes), (att.k_home, ts * att.e * att.k_bytes),
+                         (att.v_home, ts * att.ev * att.v_bytes), (att.o_home, tq * att.ev * att.acc_bytes)):
+        if home != hw.buffer:
+            total += nbytes
+    return total * (2 if hw.double_buffered else 1)
+
+
+def _pieces(att: Attention) -> tuple[Gemm, Gemm]:
+    """The two GEMMs of one head, Q·Kᵀ (l×e×s) and P·V (l×s×ev), for the array's access counts."""
+    one = dict(batch=1, a_bytes=0.0, w_bytes=0.0, o_bytes=0.0, acc_bytes=0.0, a_home="", w_home="", o_home="")
+    return Gemm(m=att.l, k=att.e, n=att.s, **one), Gemm(m=att.l, k=att.s, n=att.ev, **one)
+
+
+def evaluate_attention(order: str, tiles: tuple[int, int], att: Attention, hw: Hardware,
+                       objective: str) -> Mapping:
+    """The :class:`Mapping` of one attention candidate (``tiles`` = (tq, ts) query and key rows).
+
+    ``"qs"``: Q read once, K and V once per query block unless one block holds all keys, O written
+    once. ``"sq"``: K and V read once, Q once per key/value block unless one block holds all queries,
+    and the partial outputs (with their running max and sum) spilled and re-read per key/value block.
+    The scores are written and read in the buffer by the array and once each by the softmax.
+    """
+    tq, ts = tiles
+    pq, ps = _ceil(att.l, tq), _ceil(att.s, ts)
+    if order == "qs":
+        fq, fkv, vo = 1, (pq if ps > 1 else 1), 1
+    else:
+        fq, fkv, vo = (ps if pq > 1 else 1), 1, (ps if pq > 1 else 1)
+    l, e, s, ev, buf = att.l, att.e, att.s, att.ev, hw.buffer
+    reads: dict[str, float] = {}
+    writes: dict[str, float] = {}
+    for home, nbytes in ((att.q_home, l * e * att.q_bytes * fq), (att.k_home, s * e * att.k_bytes * fkv),
+                         (att.v_home, s * ev * att.v_bytes * fkv)):
+        if home != buf:
+            _add(reads, home, nbytes)
+            _add(writes, buf, nbytes)
+    if att.o_home != buf:
+        partial, final = (vo - 1) * l * ev * att.acc_bytes, l * ev * att.o_bytes
+        _add(reads, att.o_home, partial)
+        _add(writes, buf, partial)
+        _add(writes, att.o_home, partial + final)
+        _add(reads, buf, partial + final)
+    qk, pv = _pieces(att)
+    a1, w1, o1_w, o1_r = _array_accesses((tq, e, ts), qk, hw)
+    a2, w2, o2_w, o2_r = _array_accesses((tq, ts, ev), pv, hw)
+    scores = l * s * att.acc_bytes                      # the softmax reads and rewrites them once
+    _add(reads, buf, a1 * att.q_bytes + w1 * att.k_bytes + o1_r * att.acc_bytes + scores
+         + a2 * att.acc_bytes + w2 * att.v_bytes + o2_r * att.acc_bytes)
+    _add(writes, buf, o1_w * att.acc_bytes + scores + o2_w * att.acc_bytes)
+    n = att.batch
+    reads = {mem: v * n for mem, v in reads.items()}
+    writes = {mem: v * n for mem, v in writes.items()}
+    cycles = (tile_cycles((tq, e, ts), qk, hw) + tile_cycles((tq, ts, ev), pv, hw)) * n
+    return _finish(order, (tq, e, ts), (n, l, e, s), reads, writes, {"A": fq, "W": fkv, "O": vo}, cycles,
+                   n * l * s * (e + ev), attention_footprint(tiles, att, hw), hw, objective)
+
+
+def attention_candidates(att: Attention, hw: Hardware, objective: str = "energy"
+                         ) -> list[tuple[str, tuple[int, int]]]:
+    """(order, (tq, ts)) candidates: ladder sizes that fit, Pareto-maximal ones only for energy."""
+    lq, ls = ladder(att.l), ladder(att.s)
+    fit = [(tq, ts) for tq in lq for ts in ls if attention_footprint((tq, ts), att, hw) <= hw.capacity_bytes]
+    if objective == "energy":
+        fitting = set(fit)
+        fit = [(tq, ts) for tq, ts in fit
+               if (lq[-1] == tq or (lq[lq.index(tq) + 1], ts) not in fitting)
+               and (ls[-1] == ts or (tq, ls[ls.index(ts) + 1]) not in fitting)]
+    return [(order, t) for t in fit for order in ATTENTION_ORDERS]
+
+
+def best_attention_mapping(att: Attention, hw: Hardware, objective: str = "energy") -> Mapping:
+    """The attention candidate minimising ``objective``; cached by (attention, hw, objective)."""
+    key = (att, hw, objective)
+    if key in _CACHE:
+        return _CACHE[key]
+    return _search(key, attention_candidates(att, hw, objective),
+                   lambda order, tiles: evaluate_attention(order, tiles, att, hw, objective),
+                   f"a {att.l}x{att.s} attention head", attention_footprint((1, 1), att, hw), hw)
 
 
 # ---- from a traced op to a Gemm ------------------------------------------------------------------------
@@ -451,6 +577,33 @@ def gemm_of(op: "OpInfo", trace: "Trace", homes: dict[int, str], acc_bits: int,
     return gemm, ids
 
 
+def attention_of(op: "OpInfo", homes: dict[int, str], acc_bits: int, read_bytes: dict[int, float],
+                 write_bytes: dict[int, float]) -> tuple[Attention, tuple[int, ...]] | None:
+    """The :class:`Attention` of a fused attention op with ``gemm = (heads, l, e, s)`` and the tensor ids
+    of (Q, K, V, O): the first reads of ``heads·l·e``, ``heads·s·e`` and ``heads·s·ev`` elements, in that
+    order (``ev`` from the op's MACs, ``heads·l·s·(e + ev)``), and the write of ``heads·l·ev``. None when
+    they are not there."""
+    bh, l, e, s = op.gemm
+    ev = op.macs // (bh * l * s) - e if bh * l * s else 0
+    if ev <= 0:
+        return None
+    ids: list[int] = []
+    wanted = [bh * l * e, bh * s * e, bh * s * ev]
+    for tid, count in op.reads.items():
+        if len(ids) < 3 and count == wanted[len(ids)]:
+            ids.append(tid)
+    outs = [t for t, count in op.writes.items() if count == bh * l * ev]
+    if len(ids) < 3 or not outs:
+        return None
+    q, k, v = ids
+    o = outs[0]
+    att = Attention(batch=bh, l=l, e=e, s=s, ev=ev, q_bytes=read_bytes[q] / op.reads[q],
+                    k_bytes=read_bytes[k] / op.reads[k], v_bytes=read_bytes[v] / op.reads[v],
+                    o_bytes=write_bytes[o] / op.writes[o], acc_bytes=acc_bits / 8.0,
+                    q_home=homes[q], k_home=homes[k], v_home=homes[v], o_home=homes[o])
+    return att, (q, k, v, o)
+
+
 def map_op(op: "OpInfo", trace: "Trace", homes: dict[int, str], platform: "Platform", buffer: "Memory",
            *, objective: str = "energy", read_bytes: dict[int, float] | None = None,
            write_bytes: dict[int, float] | None = None
@@ -461,11 +614,18 @@ def map_op(op: "OpInfo", trace: "Trace", homes: dict[int, str], platform: "Platf
     traffic). ``read_bytes``/``write_bytes``: the trace's per-tensor bytes of ``op``, if already known."""
     rb = read_bytes if read_bytes is not None else trace.read_bytes(op)
     wb = write_bytes if write_bytes is not None else trace.write_bytes(op)
-    found = gemm_of(op, trace, homes, platform.mac_array.acc_bits, rb, wb)
-    if found is None:
-        return None
-    gemm, ids = found
-    best = best_mapping(gemm, hardware(platform, buffer), objective)
+    acc_bits = platform.mac_array.acc_bits
+    if op.kind == "attention":
+        found = attention_of(op, homes, acc_bits, rb, wb)
+        if found is None:
+            return None
+        best = best_attention_mapping(found[0], hardware(platform, buffer), objective)
+    else:
+        found = gemm_of(op, trace, homes, acc_bits, rb, wb)
+        if found is None:
+            return None
+        best = best_mapping(found[0], hardware(platform, buffer), objective)
+    ids = found[1]
     reads, writes = dict(best.reads), dict(best.writes)
     for tid, nbytes in rb.items():
         if tid not in ids:

@@ -96,7 +96,11 @@ def compute_cycles(op: "OpInfo", platform: "Platform") -> tuple[str, int, float]
     if uses_mac_array(op):
         batch, m, k, n = op.gemm
         mac = platform.mac_array
-        cycles = int(mac.matmul_cycles(m, k, n)) * int(batch)
+        cycles = int(mac.matmul_cycles(m, k, n))
+        ev = op.macs // (batch * m * n) - k if op.kind == "attention" and batch * m * n else 0
+        if ev > 0:   # fused attention: Q·Kᵀ (m×k×n) then P·V (m×n×ev)
+            cycles += int(mac.matmul_cycles(m, n, ev))
+        cycles *= int(batch)
         peak = cycles * mac.rows * mac.cols
         return "mac_array", cycles, (min(1.0, op.macs / peak) if peak > 0 else 0.0)
     elements = vector_elements(op)

@@ -13,8 +13,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hw_models import MacArray
-from simulator.mapping import (ORDERS, Gemm, Hardware, MemoryCosts, best_mapping, candidate_traffic,
-                               candidates, clear_cache, evaluate, fetch_counts, footprint, ladder)
+from simulator.errors import SimulationConfigError
+from simulator.mapping import (ATTENTION_ORDERS, ORDERS, Attention, Gemm, Hardware, MemoryCosts,
+                               attention_candidates, attention_footprint, best_attention_mapping,
+                               best_mapping, candidate_traffic, candidates, clear_cache, evaluate,
+                               evaluate_attention, fetch_counts, footprint, ladder)
 
 HOME, NVM, BUF = "dram", "nvm", "buffer"
 
@@ -196,6 +199,73 @@ def test_results_are_cached_and_deterministic():
 
 
 def test_too_small_buffer_is_a_config_error():
-    from simulator.errors import SimulationConfigError
     with pytest.raises(SimulationConfigError, match=r"memories\.buffer\.capacity"):
         best_mapping(make_gemm(4, 4, 4), make_hw(2))
+
+
+# ---- fused attention -------------------------------------------------------------------------------------
+
+def make_attention(bh: int, l: int, e: int, s: int, ev: int, homes: tuple[str, str, str, str]) -> Attention:
+    return Attention(batch=bh, l=l, e=e, s=s, ev=ev, q_bytes=1.0, k_bytes=1.0, v_bytes=2.0, o_bytes=1.0,
+                     acc_bytes=4.0, q_home=homes[0], k_home=homes[1], v_home=homes[2], o_home=homes[3])
+
+
+attentions = st.builds(make_attention, st.integers(1, 4), dims, st.sampled_from([4, 8, 16]), dims,
+                       st.sampled_from([4, 8, 16]), st.tuples(homes, homes, homes, homes))
+
+
+def attention_compulsory(att: Attention) -> tuple[dict[str, float], dict[str, float]]:
+    reads: dict[str, float] = {}
+    for home, nbytes in ((att.q_home, att.l * att.e * att.q_bytes), (att.k_home, att.s * att.e * att.k_bytes),
+                         (att.v_home, att.s * att.ev * att.v_bytes)):
+        reads[home] = reads.get(home, 0.0) + nbytes * att.batch
+    return reads, {att.o_home: att.l * att.ev * att.o_bytes * att.batch}
+
+
+@settings(max_examples=80, deadline=None)
+@given(att=attentions, arr=arrays, cap=st.floats(min_value=256, max_value=32 * 1024),
+       grow=st.floats(min_value=1.0, max_value=8.0), objective=st.sampled_from(["energy", "latency", "edp"]))
+def test_attention_search_properties(att, arr, cap, grow, objective):
+    hw = make_hw(cap, *arr)
+    try:
+        best = best_attention_mapping(att, hw, objective)
+    except SimulationConfigError:
+        assert attention_footprint((1, 1), att, hw) > cap
+        return
+    reads, writes = attention_compulsory(att)
+    for mem, nbytes in reads.items():
+        assert best.reads.get(mem, 0.0) >= nbytes * (1 - 1e-12)
+    for mem, nbytes in writes.items():
+        assert best.writes.get(mem, 0.0) >= nbytes * (1 - 1e-12)
+    assert best.cycles * hw.rows * hw.cols >= att.batch * att.l * att.s * (att.e + att.ev)
+    cands = attention_candidates(att, hw, objective)
+    assert best.candidates_evaluated == len(cands)
+    assert best.objective_value == min(evaluate_attention(o, t, att, hw, objective).objective_value
+                                       for o, t in cands)
+    if objective == "energy":
+        full = [evaluate_attention(o, (tq, ts), att, hw, objective).objective_value
+                for tq in ladder(att.l) for ts in ladder(att.s) for o in ATTENTION_ORDERS
+                if attention_footprint((tq, ts), att, hw) <= cap]
+        assert best.objective_value <= min(full) * (1 + 1e-9)
+        larger = best_attention_mapping(att, make_hw(cap * grow, *arr), objective)
+        assert larger.energy_J <= best.energy_J * (1 + 1e-9)
+
+
+@settings(max_examples=60, deadline=None)
+@given(att=attentions, arr=arrays)
+def test_attention_that_fits_moves_each_operand_once(att, arr):
+    hw = make_hw(attention_footprint((att.l, att.s), att, make_hw(1.0, *arr)), *arr)
+    best = best_attention_mapping(att, hw)
+    reads, writes = attention_compulsory(att)
+    assert home_traffic(best.reads) == pytest.approx(reads)
+    assert home_traffic(best.writes) == pytest.approx(writes)
+
+
+def test_attention_reads_keys_once_per_query_block_when_they_do_not_fit():
+    att = make_attention(1, 64, 8, 64, 8, (HOME, HOME, HOME, NVM))
+    m = evaluate_attention("qs", (16, 32), att, make_hw(1e6), "energy")
+    assert m.fetches == {"A": 1, "W": 4, "O": 1}
+    assert m.reads[HOME] == 64 * 8 * 1 + 4 * (64 * 8 * 1 + 64 * 8 * 2)
+    m = evaluate_attention("sq", (16, 32), att, make_hw(1e6), "energy")
+    assert m.fetches == {"A": 2, "W": 1, "O": 2}
+    assert m.writes[NVM] == 64 * 8 * 4 + 64 * 8 * 1     # one partial spill, then the final output

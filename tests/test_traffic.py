@@ -165,3 +165,35 @@ def test_user_errors_are_one_line_config_errors(rram):
         op_traffic(op, trace, HOMES, rram, objective="speed")
     with pytest.raises(SimulationConfigError, match=r"homes\.1"):
         op_traffic(op, trace, {A: "act_sram", O: "act_sram"}, rram)
+
+
+def attention_trace(heads: int, seq: int, dim: int, bits: int = 16) -> tuple[Trace, OpInfo]:
+    """One fused attention op as the tracer records it: Q, K, V read, O written, gemm (heads, l, e, s)."""
+    n = heads * seq * dim
+    tensors = {i: TensorInfo(i, name, "activation", (heads, seq, dim), n, bits)
+               for i, name in enumerate(("q", "k", "v", "o"))}
+    op = OpInfo(0, "layer.attention", "layer#1", "aten._scaled_dot_product_flash_attention_for_cpu.default",
+                "attention", heads * seq * seq * 2 * dim, heads * seq * seq * 5, {0: n, 1: n, 2: n}, {3: n},
+                (), (heads, seq, dim, seq))
+    return Trace("t", None, tensors, [op]), op
+
+
+ATT_HOMES = dict.fromkeys(range(4), "act_sram")
+
+
+def test_fused_attention_counts_both_gemms(rram):
+    trace, op = attention_trace(12, 128, 64)
+    plain = op_traffic(op, trace, ATT_HOMES, with_buffer(rram, None))
+    mac = rram.mac_array
+    assert plain.cycles == 12 * (mac.matmul_cycles(128, 64, 128) + mac.matmul_cycles(128, 128, 64))
+    mapped = op_traffic(op, trace, ATT_HOMES, rram)
+    assert mapped.loop_order in ("qs", "sq") and mapped.mapping.gemm == (12, 128, 64, 128)
+    assert mapped.cycles * 16 * 16 >= op.macs
+    assert mapped.refetch == pytest.approx({"act_sram": 1.0})     # one head's K and V fit in 128 KiB
+
+
+def test_long_sequence_attention_refetches_keys(rram):
+    trace, op = attention_trace(2, 2048, 64)                        # K and V of a head: 512 KiB
+    t = op_traffic(op, trace, ATT_HOMES, rram)
+    assert t.refetch["act_sram"] > 1.0
+    assert t.mapping.footprint_bytes <= rram.memories["buffer"].capacity_bytes
