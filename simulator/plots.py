@@ -21,7 +21,7 @@ from matplotlib.patches import Patch  # noqa: E402
 OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000")
 #: Colours of the ledger categories in the timeline.
 CATEGORY_COLOURS = {"compute": "#0072B2", "read": "#009E73", "write": "#D55E00", "switch_load": "#CC79A7",
-                    "transfer": "#E69F00", "wakeup": "#F0E442", "refresh": "#56B4E9"}
+                    "transfer": "#E69F00", "wakeup": "#56B4E9"}
 #: Hatches used after the palette runs out (one more distinction without colour).
 HATCHES = ("", "..", "xx", "\\\\")
 #: Matplotlib style of every figure: readable print sizes.
@@ -134,8 +134,9 @@ def timeline_window(requests, count: int) -> list[int]:
 def timeline(results: dict[str, Any], stem: Path, formats: Sequence[str] = ("png", "pdf"), *,
              requests: int = 4) -> list[Path]:
     """One panel per platform: the busy intervals of each component (lanes) during ``requests``
-    consecutive requests, coloured by ledger category, with idle gaps between requests removed (the
-    x axis is service time, ms). Writes ``stem.<fmt>``; returns the paths."""
+    consecutive requests, coloured by ledger category (leakage and refresh, which only mark time passing,
+    are left out), with idle gaps between requests removed (the x axis is service time, ms). Writes
+    ``stem.<fmt>``; returns the paths."""
     keys = list(results)
     with plt.rc_context(STYLE):
         lanes_per = [_timeline_lanes(results[k], requests) for k in keys]
@@ -168,7 +169,10 @@ def _timeline_lanes(result: Any, count: int):
     """(lanes, {(lane, category): [(x0, width) ms]}, [(x, "task [switch]") request starts]) of a result."""
     req = result.requests.reset_index(drop=True)
     picked = req.iloc[timeline_window(req, count)]
-    rows = result.ledger[result.ledger["request"].isin(set(picked["request"])) & (result.ledger["category"] != "leakage")]
+    from simulator.results import STATIC_CATEGORIES
+
+    drawn = [c for c in result.ledger["category"].unique() if c not in STATIC_CATEGORIES or c == "wakeup"]
+    rows = result.ledger[result.ledger["request"].isin(set(picked["request"])) & result.ledger["category"].isin(drawn)]
     offset, shift, marks = 0.0, {}, []
     for r in picked.itertuples():
         shift[r.request] = offset - r.start_s

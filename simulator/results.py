@@ -87,6 +87,9 @@ def atomic_directory(path: str | os.PathLike) -> Iterator[Path]:
     final = Path(path)
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    tmp.chmod(0o777 & ~umask)  # mkdtemp makes it private; the results folder is an ordinary folder
     try:
         yield tmp
         old = None
@@ -517,7 +520,7 @@ class Result:
                                            "start_s", "end_s", "energy_J", "bytes")]
         for request, op, comp, task, module, cat, start, end, energy, nbytes in zip(*columns):
             events.append({"ph": "X", "pid": pid, "tid": tids[comp], "name": module or cat, "cat": cat,
-                           "ts": start * 1e6, "dur": max(0.0, (end - start) * 1e6),
+                           "ts": round(start * 1e6, 4), "dur": round(max(0.0, (end - start) * 1e6), 4),
                            "args": {"request": int(request), "op": int(op), "task": task,
                                     "energy_J": float(energy), "bytes": float(nbytes)}})
         return events

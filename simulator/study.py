@@ -107,7 +107,7 @@ class OutputsConfig(_Strict):
     dir: str | None = None
     formats: list[Literal["png", "pdf", "svg"]] = ["png", "pdf"]
     ledger: bool = False
-    perfetto_requests: Annotated[int, Field(ge=0, strict=True)] = 10
+    perfetto_requests: Annotated[int, Field(ge=0, strict=True)] = 4
     timeline_requests: Annotated[int, Field(ge=1, strict=True)] = 4
     figures: bool = True
 

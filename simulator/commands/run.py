@@ -58,8 +58,8 @@ def run(args: argparse.Namespace) -> int:
     print(format_text(comparison_table(results)))
     print()
     out = save_study(results, config, out_dir)
-    print(f"wrote {out}/ in {time.perf_counter() - started - simulated:.1f} s: report.md, summary.csv, "
-          f"energy_breakdown.{{{','.join(config.outputs.formats)}}}, timeline.{{{','.join(config.outputs.formats)}}}, "
-          f"timeline.perfetto.json, and tables per platform in {', '.join(k + '/' for k in results)}")
+    files = sorted(p.name for p in out.iterdir() if p.is_file())
+    print(f"wrote {out}/ in {time.perf_counter() - started - simulated:.1f} s: {', '.join(files)}; "
+          f"CSV tables per platform in {', '.join(k + '/' for k in results)}")
     sys.stdout.flush()
     return 0
