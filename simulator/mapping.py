@@ -383,16 +383,16 @@ def candidates(gemm: Gemm, hw: Hardware, objective: str = "energy") -> list[tupl
 _CACHE: dict[tuple, Mapping] = {}
 
 
-def _search(key: tuple, cands: list, score: Callable[..., Mapping], what: str, need: float,
-            hw: Hardware) -> Mapping:
-    """The candidate with the lowest objective value (first of equals), cached under ``key``."""
+def _search(key: tuple, make_candidates: Callable[[], list], score: Callable[..., Mapping],
+            too_small: Callable[[], str]) -> Mapping:
+    """The candidate with the lowest objective value (first of equals), cached under ``key``;
+    ``too_small()`` is the error message when no candidate fits the buffer."""
     hit = _CACHE.get(key)
     if hit is not None:
         return hit
+    cands = make_candidates()
     if not cands:
-        raise SimulationConfigError(
-            f"memories.{hw.buffer}.capacity: {hw.capacity_bytes:g} bytes cannot hold one element of "
-            f"each operand of {what}; expected at least {need:g} bytes")
+        raise SimulationConfigError(too_small())
     best = None
     for cand in cands:
         m = score(*cand)
@@ -405,12 +405,14 @@ def _search(key: tuple, cands: list, score: Callable[..., Mapping], what: str, n
 
 def best_mapping(gemm: Gemm, hw: Hardware, objective: str = "energy") -> Mapping:
     """The GEMM candidate minimising ``objective`` (first of equals); cached by (gemm, hw, objective)."""
-    key = (gemm, hw, objective)
-    if key in _CACHE:
-        return _CACHE[key]
-    return _search(key, candidates(gemm, hw, objective),
+    return _search((gemm, hw, objective), lambda: candidates(gemm, hw, objective),
                    lambda order, tiles: evaluate(order, tiles, gemm, hw, objective),
-                   f"a {gemm.m}x{gemm.k}x{gemm.n} GEMM", footprint((1, 1, 1), gemm, hw), hw)
+                   lambda: _too_small(hw, f"a {gemm.m}x{gemm.k}x{gemm.n} GEMM", footprint((1, 1, 1), gemm, hw)))
+
+
+def _too_small(hw: Hardware, what: str, need: float) -> str:
+    return (f"memories.{hw.buffer}.capacity: {hw.capacity_bytes:g} bytes cannot hold one element of each "
+            f"operand of {what}; expected at least {need:g} bytes")
 
 
 def clear_cache() -> None:
@@ -523,12 +525,10 @@ def attention_candidates(att: Attention, hw: Hardware, objective: str = "energy"
 
 def best_attention_mapping(att: Attention, hw: Hardware, objective: str = "energy") -> Mapping:
     """The attention candidate minimising ``objective``; cached by (attention, hw, objective)."""
-    key = (att, hw, objective)
-    if key in _CACHE:
-        return _CACHE[key]
-    return _search(key, attention_candidates(att, hw, objective),
+    return _search((att, hw, objective), lambda: attention_candidates(att, hw, objective),
                    lambda order, tiles: evaluate_attention(order, tiles, att, hw, objective),
-                   f"a {att.l}x{att.s} attention head", attention_footprint((1, 1), att, hw), hw)
+                   lambda: _too_small(hw, f"a {att.l}x{att.s} attention head",
+                                      attention_footprint((1, 1), att, hw)))
 
 
 # ---- from a traced op to a Gemm ------------------------------------------------------------------------
