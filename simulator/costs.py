@@ -415,20 +415,26 @@ class Timeline:
 def leakage(pp: PlatformParams, v: int, start: np.ndarray, end: np.ndarray, op_points: np.ndarray,
             t0: float) -> Timeline:
     """Leakage of variant ``v`` over the run ``[t0, max(end)]``, given each request's service interval
-    ``[start, end]`` (s) and operating point index. Time covered by no request is idle."""
-    busy_p = np.stack([busy_power(pp, int(o))[v] for o in op_points]) if len(op_points) else \
-        np.zeros((0, len(pp.leak_W[v]) + 2))
+    ``[start, end]`` (s) and operating point index. Time covered by no request is idle; requests in
+    service together share each moment equally (a sweep over the interval bounds, O(n log n))."""
+    C = pp.leak_W.shape[1] + 2
+    busy_p = np.stack([busy_power(pp, int(o))[v] for o in op_points]) if len(op_points) else np.zeros((0, C))
     bounds = np.unique(np.concatenate([[t0], start, end]))
-    lo, hi = bounds[:-1], bounds[1:]
-    active = (start[None, :] <= lo[:, None]) & (end[None, :] >= hi[:, None]) & (end > start)[None, :]
-    count = active.sum(axis=1)
-    share = np.where(count[:, None] > 0, active / np.maximum(count, 1)[:, None], 0.0)  # (segments, R)
-    dt = hi - lo
-    busy_J = (share * dt[:, None]).T[:, :, None] * busy_p[:, None, :]                  # (R, seg, C)
+    si, ei = np.searchsorted(bounds, start), np.searchsorted(bounds, end)
+    diff = np.zeros(len(bounds))
+    np.add.at(diff, si, 1.0)
+    np.add.at(diff, ei, -1.0)
+    count = np.cumsum(diff)[:-1]                       # requests in service during each segment
+    dt = np.diff(bounds)
+    per_request = np.where(count > 0, dt / np.maximum(count, 1.0), 0.0)
+    cum = np.concatenate([[0.0], np.cumsum(per_request)])
+    busy_time = cum[ei] - cum[si]                      # each request's share of the busy time (s)
+    if count.max(initial=0.0) <= 1:                    # no overlap: exact, without cumulative rounding
+        busy_time = end - start
     idle_mask = count == 0
-    idle = np.stack([lo[idle_mask], hi[idle_mask]], axis=1)
+    idle = np.stack([bounds[:-1][idle_mask], bounds[1:][idle_mask]], axis=1)
     idle_J = (idle[:, 1] - idle[:, 0])[:, None] * idle_power(pp)[v][None, :]
-    return Timeline(busy_J.sum(axis=1), idle, idle_J)
+    return Timeline(busy_time[:, None] * busy_p, idle, idle_J)
 
 
 # ------------------------------------------------------------------------------------------ bounds
