@@ -17,7 +17,7 @@ import math
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 
-from hw_models.errors import check_fields
+from hw_models.errors import HardwareConfigError, check_fields
 from hw_models.scaling import CapacityLaw, word_width_factor
 from hw_models.techscaling import area_factor, energy_factor, leakage_factor
 from hw_models.technology import Technology, load_technology
@@ -101,7 +101,13 @@ class Memory:
         ``node_m`` is the chip's technology node (m; default: the technology's reference node; ignored for
         DRAM). ``channels`` overrides the DRAM channel count (default: the device's channels × devices).
         """
-        tech = technology if isinstance(technology, Technology) else load_technology(technology)
+        if isinstance(technology, Technology):
+            tech = technology
+        else:
+            try:
+                tech = load_technology(technology)
+            except HardwareConfigError as exc:
+                raise HardwareConfigError(f"memories.{name}.technology: {exc}") from None
         sizes = dict(capacity_bytes=capacity_bytes, word_bits=word_bits, banks=banks, ports=ports)
         check_fields(SimpleNamespace(**sizes), f"memories.{name}", tuple(sizes))
         common = dict(name=name, technology=tech.name, capacity_bytes=int(capacity_bytes),

@@ -113,6 +113,6 @@ def load_technology(name_or_path: str, relative_to: Path | None = None) -> Techn
                                       f"technology YAML")
         return technology_from_file(path)
     if name_or_path not in list_technologies():
-        raise HardwareConfigError(f"technology: unknown technology {name_or_path!r}; expected one of "
+        raise HardwareConfigError(f"unknown technology {name_or_path!r}; expected one of "
                                   f"{', '.join(list_technologies())} or a path to a .yaml file")
     return _bundled(name_or_path)

@@ -3,7 +3,7 @@
 Source: A. Stillmaker and B. Baas, "Scaling equations for the accurate prediction of CMOS device
 performance from 180 nm to 7 nm", Integration 58 (2017) 74-81, doi:10.1016/j.vlsi.2017.02.002, in the
 form hwcomponents uses (``Accelergy-Project/hwcomponents``, ``hwcomponents/scaling/techscaling.py``):
-area by a node-to-node table, energy by a per-node quadratic in Vdd evaluated at both nodes, leakage like
+area by Stillmaker & Baas's relative-area table (one profile, see :func:`area_factor`), energy by a per-node quadratic in Vdd evaluated at both nodes, leakage like
 energy, piecewise-linear interpolation between tabulated nodes, and outside 130-7 nm area scaled linearly
 and energy with the square root of the node ratio (IRDS 2016/2017 trends, as hwcomponents does).
 
@@ -66,21 +66,31 @@ def _check(node_m: float) -> None:
         raise ValueError(f"technology node {node_m!r} m; expected a positive size such as 22e-9")
 
 
+def _log_area(node_m: float) -> float:
+    """log of the area at ``node_m`` relative to 130 nm, interpolated linearly in node size."""
+    i = _index(node_m)
+    i0 = math.floor(i)
+    i1 = min(i0 + 1, len(NODES_M) - 1)
+    frac = i - i0
+    return math.log(AREA[0][i0]) * (1 - frac) + math.log(AREA[0][i1]) * frac
+
+
 @lru_cache(maxsize=256)
 def area_factor(to_node_m: float, from_node_m: float) -> float:
-    """Multiplier taking an area at ``from_node_m`` to ``to_node_m`` (1.0 exactly when they are equal)."""
+    """Multiplier taking an area at ``from_node_m`` to ``to_node_m`` (1.0 exactly when they are equal).
+
+    Uses the table's first row (areas relative to 130 nm) as one area-per-node profile, so the factor is
+    monotone and composes (a→b→c equals a→c). hwcomponents interpolates the pairwise table bilinearly,
+    which is not monotone near equal nodes because the table's rows are not exactly reciprocal (e.g.
+    130→90 nm 0.44 but 90→130 nm 2.3); ratios from the first row differ from other rows' entries by up
+    to ~15 %.
+    """
     _check(to_node_m), _check(from_node_m)
     if to_node_m == from_node_m:
         return 1.0
     f_node, f_out = _clamp(from_node_m)
     t_node, t_out = _clamp(to_node_m)
-    x, y = _index(f_node), _index(t_node)
-    x0, y0 = math.floor(x), math.floor(y)
-    x1, y1 = min(x0 + 1, len(NODES_M) - 1), min(y0 + 1, len(NODES_M) - 1)
-    fx, fy = x - x0, y - y0
-    bilinear = (AREA[x0][y0] * (1 - fx) * (1 - fy) + AREA[x0][y1] * (1 - fx) * fy
-                + AREA[x1][y0] * fx * (1 - fy) + AREA[x1][y1] * fx * fy)
-    return bilinear * t_out / f_out
+    return math.exp(_log_area(t_node) - _log_area(f_node)) * t_out / f_out
 
 
 def _energy_poly(node_m: float, vdd_v: float) -> float:

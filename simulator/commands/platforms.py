@@ -1,0 +1,167 @@
+"""``hetsim platforms``: list the bundled platforms, show one as tables, list the memory technologies."""
+from __future__ import annotations
+
+import argparse
+
+EXAMPLES = """\
+examples:
+  hetsim platforms                      the bundled platforms, one line each
+  hetsim platforms show edge-rram       memories, compute, links, DVFS points and totals of a platform
+  hetsim platforms show my-chip.yaml    the same for your own platform file (validated)
+  hetsim platforms technologies         the memory technology library at its reference points
+
+Units: energies in pJ per access (one word), latencies in ns, power in mW, area in mm², bandwidth in GB/s.
+"""
+
+
+def register(subparsers) -> None:
+    """Add the ``platforms`` command to the ``hetsim`` parser."""
+    parser = subparsers.add_parser(
+        "platforms", help="list, show and check hardware platforms",
+        description="List the bundled hardware platforms, show one (memories with derived bandwidth, "
+        "per-access energies, leakage and area; compute units; links; operating points; totals), or "
+        "list the memory technology library. A platform file is validated when shown: a bad one prints "
+        "one line naming the file, the field and what was expected, and exits with code 2.",
+        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("action", nargs="?", choices=("list", "show", "technologies"), default="list",
+                        help="list (default), show NAME_OR_PATH, or technologies")
+    parser.add_argument("platform", nargs="?", metavar="NAME_OR_PATH",
+                        help="a bundled platform name (see `hetsim platforms`) or a platform YAML file")
+    parser.set_defaults(func=run)
+
+
+def _table(headers: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(str(c)) for c in col) for col in zip(headers, *rows)]
+    numeric = [all(_is_number(r[i]) for r in rows) for i in range(len(headers))]
+
+    def line(cells: list[str]) -> str:
+        return "  ".join(str(c).rjust(w) if num else str(c).ljust(w)
+                         for c, w, num in zip(cells, widths, numeric)).rstrip()
+
+    return "\n".join([line(headers), "  ".join("-" * w for w in widths), *map(line, rows)])
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(str(text).split()[0].lstrip("*"))
+        return True
+    except (ValueError, IndexError):
+        return False
+
+
+def _num(value: float, scale: float, digits: int = 4) -> str:
+    from hw_models.units import format_si
+
+    return format_si(value, "", scale, digits).strip()
+
+
+def _capacity(nbytes: float) -> str:
+    for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if nbytes >= size:
+            return f"{nbytes / size:g} {unit}"
+    return f"{nbytes:g} B"
+
+
+def show_platform(platform) -> str:
+    """The text report of ``platform`` (a :class:`hw_models.Platform`)."""
+    homes: dict[str, list[str]] = {}
+    for role, names in platform.placement.roles.items():
+        for rank, name in enumerate(names):
+            homes.setdefault(name, []).append(role if rank == 0 else f"({role})")
+    mem_rows = []
+    for m in platform.memories.values():
+        use = "staging buffer" if m.is_buffer else ", ".join(homes.get(m.name, [])) or "-"
+        mem_rows.append([m.name, m.technology, _capacity(m.capacity_bytes), str(m.word_bits), str(m.banks),
+                         _num(m.bandwidth_Bps, 1e9), _num(m.read_energy_per_access_J, 1e-12),
+                         _num(m.write_energy_per_access_J, 1e-12), _num(m.read_latency_s, 1e-9),
+                         _num(m.write_latency_s, 1e-9), _num(m.leakage_W, 1e-3), _num(m.gated_leakage_W, 1e-3),
+                         _num(m.area_m2, 1e-6), "no" if m.volatile else "yes", use])
+    ma, vu = platform.mac_array, platform.vector_unit
+    compute_rows = [
+        ["mac_array", f"{ma.rows}x{ma.cols} {ma.dataflow}, w{ma.weight_bits}/a{ma.act_bits}/acc{ma.acc_bits}",
+         _num(ma.clock_hz, 1e6), _num(ma.peak_macs_per_cycle * ma.clock_hz, 1e9),
+         _num(ma.energy_per_mac_J(), 1e-12), _num(ma.leakage_W, 1e-3), _num(ma.area_m2, 1e-6)],
+        ["vector_unit", f"{vu.lanes} lanes x {vu.op_bits} bit", _num(vu.clock_hz, 1e6),
+         _num(vu.lanes * vu.clock_hz, 1e9), _num(vu.energy_per_op_J(), 1e-12), _num(vu.leakage_W, 1e-3),
+         _num(vu.area_m2, 1e-6)],
+    ]
+    link_rows = [[li.name, str(li.width_bits), _num(li.clock_hz, 1e6), _num(li.bandwidth_Bps, 1e9),
+                  _num(li.energy_per_bit_J, 1e-12)] for li in platform.links]
+    op_rows = [[("* " if name == platform.default_operating_point else "  ") + name, _num(op.voltage_V, 1),
+                _num(op.frequency_Hz, 1e6), f"{op.dynamic_scale:.3f}", f"{op.leakage_scale:.3f}"]
+               for name, op in platform.operating_points.items()]
+    on_chip = sum(m.capacity_bytes for m in platform.memories.values() if not m.is_dram)
+    pol = platform.placement
+    parts = [
+        f"platform {platform.name}  ({platform.source})",
+        platform.description,
+        f"node {platform.node_m * 1e9:g} nm; placement: overflow={pol.on_overflow}, adapters={pol.adapters}, "
+        f"power_gating={'on' if pol.power_gating else 'off'}; prefetch_depth={platform.prefetch_depth}",
+        "",
+        "memories (energies per access of one word; bandwidth = banks x ports x word / cycle, DRAM: channels "
+        "x width x data rate)",
+        _table(["name", "technology", "capacity", "word", "banks", "GB/s", "read pJ", "write pJ", "read ns",
+                "write ns", "leak mW", "gated mW", "mm²", "NVM", "holds"], mem_rows),
+        "",
+        "compute",
+        _table(["unit", "shape", "MHz", "peak Gop/s", "pJ/op", "leak mW", "mm²"], compute_rows),
+        "",
+        "links",
+        _table(["link", "bits", "MHz", "GB/s", "pJ/bit"], link_rows),
+        "",
+        "operating points (* = default)",
+        _table(["name", "V", "MHz", "dyn scale", "leak scale"], op_rows),
+        "",
+        f"totals: on-chip capacity {_capacity(on_chip)}, chip area {_num(platform.area_m2, 1e-6)} mm², "
+        f"idle power {_num(platform.leakage_W, 1e-3)} mW at nominal voltage (DRAM background included)",
+    ]
+    if platform.assumptions:
+        parts += ["", "assumptions:", *(f"  - {a}" for a in platform.assumptions)]
+    return "\n".join(parts)
+
+
+def list_platforms_text() -> str:
+    """One line per bundled platform: name, memories, area, idle power, description."""
+    from hw_models import list_platforms, load_platform
+
+    rows = []
+    for name in list_platforms():
+        p = load_platform(name)
+        mems = ", ".join(f"{m.name}:{m.technology}" for m in p.memories.values())
+        rows.append([name, mems, _num(p.area_m2, 1e-6), _num(p.leakage_W, 1e-3), p.description])
+    return _table(["platform", "memories", "mm²", "idle mW", "description"], rows)
+
+
+def list_technologies_text() -> str:
+    """The technology library at its reference points (on-chip arrays) or per device (DRAM)."""
+    from hw_models import Memory, list_technologies, load_technology
+
+    rows = []
+    for name in list_technologies():
+        tech = load_technology(name)
+        ref_bytes = tech.dram.device_capacity if tech.is_dram else tech.reference.capacity
+        word = 64 if tech.is_dram else tech.reference.word_bits
+        m = Memory.from_technology(name, tech, int(ref_bytes), word_bits=word)
+        node = "off-chip" if tech.is_dram else f"{tech.reference.node * 1e9:g} nm"
+        rows.append([name, tech.kind, node, _capacity(ref_bytes), str(word),
+                     _num(m.read_energy_per_access_J, 1e-12), _num(m.write_energy_per_access_J, 1e-12),
+                     _num(m.read_latency_s, 1e-9), _num(m.write_latency_s, 1e-9), _num(m.leakage_W, 1e-3),
+                     _num(m.area_m2, 1e-6), _num(m.bandwidth_Bps, 1e9), f"{tech.endurance_writes:.0e}"])
+    return _table(["technology", "kind", "node", "capacity", "word", "read pJ", "write pJ", "read ns",
+                   "write ns", "leak mW", "mm²", "GB/s", "endurance"], rows)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Entry point of ``hetsim platforms``; returns the exit code."""
+    from hw_models import HardwareConfigError, load_platform
+
+    if args.action == "show":
+        if not args.platform:
+            raise HardwareConfigError("platforms show: NAME_OR_PATH: missing; expected a bundled platform "
+                                      "name or a platform YAML file")
+        print(show_platform(load_platform(args.platform)))
+    elif args.action == "technologies":
+        print(list_technologies_text())
+    else:
+        print(list_platforms_text())
+    return 0
