@@ -149,3 +149,11 @@ def test_prosg_update_is_low_rank_and_undone_exactly():
 def test_bad_generation_requests_say_what_is_expected(kwargs, what):
     with pytest.raises(WorkloadError, match=what):
         G.trace_generation(**kwargs)
+
+
+def test_beams_share_one_encoder_pass_and_decode_side_by_side(t5_trace):
+    encoder = {op.gemm[1] for op in t5_trace.ops if op.kind == "matmul" and op.module.startswith("encoder.")}
+    decoder = {op.gemm[1] for op in t5_trace.ops
+               if op.kind == "matmul" and op.step > 0 and op.module.startswith("decoder.block")}
+    assert encoder == {SEQ}  # one prompt, encoded once
+    assert decoder == {3}    # three beams, one token each per decode step

@@ -8,7 +8,8 @@ KV cache (T5-style decoders such as lightlm; role ``kv_cache``) or the recurrent
 - **T5** (lightlm): step 0 runs the encoder once over the prompt and the decoder on the start token; each
   decode step runs the decoder on one token with ``past_key_values`` (self-attention cache grows by one
   position per step; cross-attention keys/values are computed once). Decoding is greedy; LightLM's beam
-  search of 20 beams is modelled as ``beams=20``: 20 sequences decoded side by side (the batch the beam
+  search of 20 beams is modelled as ``beams=20``: the prompt is encoded once, its encoder output repeated
+  for every beam (as HF's ``generate`` does), and 20 sequences decoded side by side (the batch the beam
   search runs at), without the top-k selection and cache reordering between steps.
 - **RWKV**: step 0 runs the prompt (HF's CPU path loops over tokens inside each layer); each decode step
   runs one token with the state.
@@ -98,7 +99,10 @@ def trace_generation(model_name: str, *, new_tokens: int = 32, seq_len: int = 12
                             f"(other adapters: workloads.multitask)")
     if refresh_every is not None:
         zoo.check_int("refresh_every", refresh_every, where="generation")
-    model, inputs = zoo.build(model_name, seq_len=seq_len, batch=batch * beams, layers=layers, hidden=hidden,
+    # T5 encodes the prompt once and repeats the encoder output per beam; a decoder-only model (RWKV) runs
+    # its prefill on every beam's copy of the prompt (as HF's generate expands its inputs)
+    prompts = batch if e.family == "t5" else batch * beams
+    model, inputs = zoo.build(model_name, seq_len=seq_len, batch=prompts, layers=layers, hidden=hidden,
                               seed=seed, **overrides)
     labels = ParameterLabels()
     prosg = None
@@ -112,7 +116,7 @@ def trace_generation(model_name: str, *, new_tokens: int = 32, seq_len: int = 12
     tracer = Tracer(model, name=model_name, task=task, role_of=labels.role_of, owner_of=labels.owner_of,
                     carry_role="kv_cache" if e.family == "t5" else "state", meta=meta)
     step_fn = _t5_steps if e.family == "t5" else _rwkv_steps
-    tokens = step_fn(tracer, model, inputs, new_tokens, prosg, refresh_every)
+    tokens = step_fn(tracer, model, inputs, new_tokens, beams, prosg, refresh_every)
     trace = tracer.trace()
     _mark_cache_appends(trace)
     trace.meta["tokens"] = tokens
@@ -140,15 +144,21 @@ def _mark_cache_appends(trace) -> None:
                     trace.tensors[tid].role = "kv_cache"
 
 
-def _t5_steps(tracer: Tracer, model, inputs, new_tokens, _prosg, _refresh) -> list[list[int]]:
-    batch = inputs["input_ids"].shape[0]
+def _t5_steps(tracer: Tracer, model, inputs, new_tokens, beams, _prosg, _refresh) -> list[list[int]]:
+    batch = inputs["input_ids"].shape[0] * beams
     start = torch.full((batch, 1), model.config.decoder_start_token_id, dtype=torch.long)
+
+    def prefill(input_ids, decoder_input_ids):
+        encoded = model.get_encoder()(input_ids=input_ids).last_hidden_state
+        if beams > 1:  # as HF's generate: encode once, then repeat the encoder output for every beam
+            encoded = encoded.repeat_interleave(beams, dim=0)
+        return step(encoder_outputs=(encoded,), decoder_input_ids=decoder_input_ids)
 
     def step(**kw):
         out = model(**kw, use_cache=True)
         return out, _greedy(out.logits)
 
-    out, token = tracer.run(dict(input_ids=inputs["input_ids"], decoder_input_ids=start), step=0, call=step,
+    out, token = tracer.run(dict(input_ids=inputs["input_ids"], decoder_input_ids=start), step=0, call=prefill,
                             label="decode")
     encoder = (out.encoder_last_hidden_state,)
     tokens = [token]
@@ -159,7 +169,7 @@ def _t5_steps(tracer: Tracer, model, inputs, new_tokens, _prosg, _refresh) -> li
     return torch.cat(tokens, dim=1).tolist()
 
 
-def _rwkv_steps(tracer: Tracer, model, inputs, new_tokens, prosg, refresh_every) -> list[list[int]]:
+def _rwkv_steps(tracer: Tracer, model, inputs, new_tokens, _beams, prosg, refresh_every) -> list[list[int]]:
     def step(**kw):
         out = model(**kw, use_cache=True)
         return out, _greedy(out.logits)
