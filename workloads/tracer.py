@@ -26,6 +26,7 @@ Counting rules (elements; bytes follow from the tensor's bits in the Trace):
 """
 from __future__ import annotations
 
+import functools
 import math
 import re
 from dataclasses import dataclass, field
@@ -68,7 +69,7 @@ _COPY = {"clone", "copy", "_to_copy", "cat", "stack", "_copy_from", "_copy_from_
          "fill", "zeros", "ones", "full", "zeros_like", "ones_like", "full_like", "new_zeros", "new_ones",
          "new_full", "arange", "scalar_tensor", "_local_scalar_dense", "masked_select", "narrow_copy",
          "split_with_sizes_copy", "unbind_copy", "resize_as", "alias_copy", "transpose_copy", "t_copy",
-         "permute_copy", "view_copy", "_unsafe_view", "index_fill", "masked_fill", "tril", "triu", "where",
+         "permute_copy", "view_copy", "index_fill", "masked_fill", "tril", "triu", "where",
          "_assert_tensor_metadata"}
 _REDUCTION = {"sum", "mean", "amax", "amin", "max", "min", "argmax", "argmin", "var", "std", "var_mean",
               "std_mean", "prod", "logsumexp", "cumsum", "cumprod", "any", "all", "norm", "linalg_vector_norm",
@@ -134,10 +135,17 @@ def _rule_for(func) -> _OpRule:
                    base not in _WRITE_ONLY_SELF, _PRIMARY_OUTPUTS.get(base))
 
 
+#: Rules by aten overload, shared by all tracers (an overload's rule depends on the overload only).
+_RULES: dict[Any, _OpRule] = {}
+
+
 def _distinct(t: torch.Tensor) -> int:
     """Distinct elements a (possibly broadcast) view holds: dimensions of stride 0 count once."""
+    strides = t.stride()
+    if 0 not in strides:
+        return t.numel()
     n = 1
-    for size, stride in zip(t.shape, t.stride()):
+    for size, stride in zip(t.shape, strides):
         if stride != 0:
             n *= size
     return n
@@ -275,10 +283,9 @@ class Tracer:
         self.carry_role = carry_role
         self.meta = dict(meta or {})
         self._module_names = {}
+        embedding_params = set()
         for qname, mod in model.named_modules(remove_duplicate=False):
             self._module_names.setdefault(id(mod), qname)
-        embedding_params = set()
-        for mod in model.modules():
             if isinstance(mod, (torch.nn.Embedding, torch.nn.EmbeddingBag)):
                 embedding_params.add(id(mod.weight))
         # storage key -> (name, role, owner, shape, numel, dtype) of parameters and buffers, registered on use
@@ -296,10 +303,10 @@ class Tracer:
         self._op_frames: list[int] = []
         self._frames: list[_Frame] = []
         self._stack: list[int] = []
-        self._rules: dict[Any, _OpRule] = {}
         self._step = 0
         self._auto_step: int | None = None
         self._label = ""
+        self._rel_cache: dict[tuple[int, int], str] = {}
         self.unknown_errors: list[str] = []  # tracer-internal failures, recorded as unknown ops
 
     # -- tensor table ------------------------------------------------------------------------------------
@@ -323,13 +330,14 @@ class Tracer:
     def _new_tensor(self, key: int, t: torch.Tensor, name: str, role: str, owner: str = "shared",
                     shape=None, numel=None, dtype=None) -> int:
         tid = len(self._tensors)
+        storage = t.untyped_storage()
         if numel is None:
             itemsize = t.element_size()
-            numel = t.untyped_storage().nbytes() // itemsize if itemsize else t.numel()
+            numel = storage.nbytes() // itemsize if itemsize else t.numel()
             shape = tuple(t.shape) if numel == t.numel() else (numel,)
         self._tensors.append([name, role, shape, numel, dtype or t.dtype, owner, self._step])
         self._ids[key] = tid
-        self._weak.append(StorageWeakRef(t.untyped_storage()))
+        self._weak.append(StorageWeakRef(storage))  # holds the key: no new storage can reuse it
         return tid
 
     def _lookup(self, t: torch.Tensor, key: int, op_id: int) -> int:
@@ -341,7 +349,7 @@ class Tracer:
         if known is not None:
             name, role, owner, shape, numel, dtype = known
             return self._new_tensor(key, t, name, role, owner, shape, numel, dtype)
-        return self._new_tensor(key, t, f"{self._path_now()}/const@{op_id}", "input")
+        return self._new_tensor(key, t, self._here(f"const@{op_id}"), "input")
 
     def _register_inputs(self, value, prefix: str) -> None:
         for name, t in _named_tensors(value, prefix):
@@ -354,17 +362,30 @@ class Tracer:
                     self._new_tensor(key, t, name, "input")
 
     # -- module stack ------------------------------------------------------------------------------------
+    def _here(self, text: str) -> tuple[int, str]:
+        """A tensor name "<module path>/<text>", resolved in :meth:`trace` once call indices are known."""
+        return (self._stack[-1] if self._stack else -1, text)
+
+    def _rel_name(self, parent_module, module) -> str:
+        """``module``'s name relative to ``parent_module`` (its qualified name if not a descendant)."""
+        key = (id(parent_module), id(module))
+        rel = self._rel_cache.get(key)
+        if rel is None:
+            qname = self._module_names.get(id(module), type(module).__name__)
+            pq = self._module_names.get(id(parent_module))
+            rel = qname[len(pq) + 1:] if pq and qname.startswith(pq + ".") else qname
+            self._rel_cache[key] = rel
+        return rel
+
     def _pre_hook(self, module, args):
         parent = self._stack[-1] if self._stack else -1
-        qname = self._module_names.get(id(module), type(module).__name__)
         if parent >= 0:
             pframe = self._frames[parent]
-            pq = self._module_names.get(id(pframe.module))
-            rel = qname[len(pq) + 1:] if pq and qname.startswith(pq + ".") else \
-                (qname if pq == "" and id(module) in self._module_names else qname)
+            rel = self._rel_name(pframe.module, module)
             index = pframe.counts[id(module)] = pframe.counts.get(id(module), 0) + 1
         else:
-            rel, index = qname, 1
+            rel = self._module_names.get(id(module), type(module).__name__)
+            index = 1
             if module is self.model and self._auto_step is not None:
                 self._step = self._auto_step
                 self._auto_step += 1
@@ -387,19 +408,21 @@ class Tracer:
 
     # -- op recording --------------------------------------------------------------------------------------
     def _record(self, func, args, kwargs, out) -> None:
-        rule = self._rules.get(func)
+        rule = _RULES.get(func)
         if rule is None:
-            rule = self._rules[func] = _rule_for(func)
-        outs = _tensors_in((out,), []) if not isinstance(out, (tuple, list)) else _tensors_in(out, [])
+            rule = _RULES[func] = _rule_for(func)
+        kind = rule.kind
+        if kind is None and rule.base not in _ALLOCATE:
+            return  # a view: moves no bytes
+        outs = _tensors_in(out, []) if isinstance(out, (tuple, list)) else _tensors_in((out,), [])
         if rule.primary_outputs is not None:
             outs = outs[:rule.primary_outputs]
         op_id = len(self._ops)
-        if rule.kind is None:  # view or allocation: no bytes; allocations become tensors without a producer
-            if rule.base in _ALLOCATE:
-                for o in outs:
-                    key = self._key(o)
-                    if key is not None and key not in self._ids:
-                        self._new_tensor(key, o, f"{self._path_now()}/{rule.base}@{op_id}", "activation")
+        if kind is None:  # an allocation: a tensor without a producer until something writes it
+            for o in outs:
+                key = self._key(o)
+                if key is not None and key not in self._ids:
+                    self._new_tensor(key, o, self._here(f"{rule.base}@{op_id}"), "activation")
             return
         reads: dict[int, int] = {}
         writes: dict[int, int] = {}
@@ -425,27 +448,30 @@ class Tracer:
         for k, v in kwargs.items():
             if k not in rule.mutated_kw:
                 _tensors_in((v,), arg_list)
+        in_keys = set()
         for pos, t in enumerate(arg_list):
             if id(t) in written_keys and not rule.read_mutated:
                 continue
             key = self._key(t)
             if key is None:
                 continue
+            in_keys.add(key)
             tid = self._lookup(t, key, op_id)
             n = _distinct(t)
             if gather and pos == 0 and outs:
                 n = min(n, outs[0].numel())  # only the looked-up rows
             reads[tid] = reads.get(tid, 0) + n
+        out_keys = [self._key(o) for o in outs]
+        if not writes and out_keys and all(k in in_keys for k in out_keys):
+            return  # every output is storage of an input (e.g. _unsafe_view): a view in practice
         out_elements = 0
-        for k, o in enumerate(outs):
-            key = self._key(o)
+        for k, (o, key) in enumerate(zip(outs, out_keys)):
             if key is None:
                 continue
             tid = self._ids.get(key)
-            if tid is None or (id(o) not in written_keys and not rule.mutated and not rule.mutated_kw
-                               and tid not in reads):
+            if tid is None:
                 suffix = f".{k}" if len(outs) > 1 else ""
-                tid = self._new_tensor(key, o, f"{self._path_now()}/{rule.base}@{op_id}{suffix}", "activation")
+                tid = self._new_tensor(key, o, self._here(f"{rule.base}@{op_id}{suffix}"), "activation")
             n = _distinct(o)
             out_elements += n
             if tid not in writes:
@@ -494,7 +520,7 @@ class Tracer:
             if key is not None:
                 tid = self._ids.get(key)
                 if tid is None:
-                    tid = self._new_tensor(key, o, f"{self._path_now()}/unknown@{op_id}", "activation")
+                    tid = self._new_tensor(key, o, self._here(f"unknown@{op_id}"), "activation")
                 writes[tid] = o.numel()
                 n_out += o.numel()
         self._add_op(rule, func, args, out, reads, writes, n_out)
@@ -580,7 +606,13 @@ class Tracer:
                 else:
                     lab = ".".join(op.module.split(".")[:2]) or "model"
             op.layer = lab
-        tensors = {tid: TensorInfo(tid, name, role, shape, numel, _bits(dtype), owner=owner,
+        def resolve(name):
+            if isinstance(name, str):
+                return name
+            frame, text = name
+            return f"{(paths[frame] if frame >= 0 else self._label) or '<model>'}/{text}"
+
+        tensors = {tid: TensorInfo(tid, resolve(name), role, shape, numel, _bits(dtype), owner=owner,
                                    dtype=str(dtype).removeprefix("torch."))
                    for tid, (name, role, shape, numel, dtype, owner, _) in enumerate(self._tensors)}
         meta = {"tracer_version": TRACER_VERSION, "format_version": FORMAT_VERSION,
@@ -595,6 +627,7 @@ def _bits(dtype) -> int:
             8 if dtype == torch.bool else torch.iinfo(dtype).bits)
 
 
+@functools.lru_cache(maxsize=None)
 def _version(dist: str) -> str | None:
     try:
         return metadata.version(dist)
