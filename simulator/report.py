@@ -90,7 +90,7 @@ def _cell(value: Any) -> str:
     if isinstance(value, float):
         if not math.isfinite(value):
             return "-"
-        return f"{value:.3g}" if abs(value) < 1e4 else f"{value:,.0f}"
+        return f"{value:.3g}" if abs(value) < 1e3 else f"{value:,.0f}"
     return str(value)
 
 
@@ -109,7 +109,8 @@ def format_text(table: pd.DataFrame) -> str:
 def format_markdown(table: pd.DataFrame) -> str:
     """``table`` as a GitHub Markdown table (numbers to 3 significant digits, numeric columns right-aligned)."""
     head = "| " + " | ".join(str(c) for c in table.columns) + " |"
-    align = "| " + " | ".join("---" if table[c].dtype == object else "---:" for c in table.columns) + " |"
+    align = "| " + " | ".join("---:" if pd.api.types.is_numeric_dtype(table[c]) else "---"
+                              for c in table.columns) + " |"
     body = ["| " + " | ".join(_cell(v) for v in row) + " |" for row in table.itertuples(index=False)]
     return "\n".join([head, align, *body])
 
@@ -188,7 +189,14 @@ def write_report(results: dict[str, Any], config: Any, path: Path,
                 ""]
         mapping = result.mapping_table()
         if mapping is not None:
-            lines += [f"Per-op mapping: `{key}/mapping.csv` ({len(mapping)} ops).", ""]
+            shape = ["m", "k", "n", "loop_order", "tile_m", "tile_k", "tile_n"]
+            top = mapping.sort_values("cycles", ascending=False, kind="stable").drop_duplicates(shape).head(5)
+            lines += ["### Mapping (the five costliest distinct GEMM mappings, by MAC-array cycles)", "", format_markdown(pd.DataFrame({
+                "module": top["module"], "GEMM m×k×n": [f"{a}×{b}×{c}" for a, b, c in zip(top["m"], top["k"], top["n"])],
+                "loop order": top["loop_order"],
+                "tile m×k×n": [f"{a}×{b}×{c}" for a, b, c in zip(top["tile_m"], top["tile_k"], top["tile_n"])],
+                "cycles": top["cycles"], "utilisation (%)": 100 * top["utilisation"]})), "",
+                f"All {len(mapping)} mapped ops: `{key}/mapping.csv`.", ""]
     lines += ["## Files", "",
               "`summary.csv`/`summary.json`: one row per platform (SI units). `<platform>/`: per_op, "
               "per_layer, per_memory, per_compute, per_task, per_request, per_component, nvm_wear, "

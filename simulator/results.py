@@ -180,11 +180,18 @@ class Result:
     power_window_s: float = DEFAULT_POWER_WINDOW_S
 
     @classmethod
-    def from_run(cls, run_output: Any, **kwargs: Any) -> "Result":
-        """Wrap a ``RunOutput`` of ``simulator.engine.simulate`` or ``simulator.analytic.evaluate``."""
+    def from_run(cls, run_output: Any, *, prepared: Any = None, **kwargs: Any) -> "Result":
+        """Wrap a ``RunOutput`` of ``simulator.engine.simulate`` or ``simulator.analytic.evaluate``.
+        With the run's ``prepared`` (:func:`simulator.costs.prepare`), the per-op mapping table of the
+        ops that have a mapping is kept too (``meta["mappings"]``)."""
+        meta = dict(getattr(run_output, "meta", {}) or {})
+        if prepared is not None and "mappings" not in meta:
+            table = mapping_table_of(prepared)
+            if len(table):
+                meta["mappings"] = table
         return cls(ledger=run_output.ledger, requests=run_output.requests, platform=run_output.platform,
                    placement=run_output.placement, workload=getattr(run_output, "workload", None),
-                   meta=dict(getattr(run_output, "meta", {}) or {}), **kwargs)
+                   meta=meta, **kwargs)
 
     # ------------------------------------------------------------------ basic facts
     @property
@@ -528,6 +535,25 @@ class Result:
     def to_perfetto(self, path: str | os.PathLike, *, max_detail_requests: int | None = None) -> Path:
         """Write the timeline as Chrome/Perfetto trace JSON (open in ui.perfetto.dev). Returns ``path``."""
         return write_perfetto([self], path, max_detail_requests=max_detail_requests)
+
+
+def mapping_table_of(prepared: Any) -> pd.DataFrame:
+    """One row per (task, op) whose traffic has a tiling mapping (:class:`simulator.mapping.Mapping`):
+    loop order, tiles (elements), the mapped GEMM, operand fetch counts, MAC-array cycles, utilisation
+    and the buffer bytes the tiles occupy."""
+    records = []
+    for task, arrays in prepared.tasks.items():
+        for op_id, module, traffic in zip(arrays.op_ids, arrays.modules, arrays.traffic):
+            m = getattr(traffic, "mapping", None)
+            if m is None:
+                continue
+            records.append({"task": task, "op": int(op_id), "module": module, "buffer": m.buffer,
+                            "loop_order": m.loop_order, "tile_m": m.tiles[0], "tile_k": m.tiles[1],
+                            "tile_n": m.tiles[2], "batch": m.gemm[0], "m": m.gemm[1], "k": m.gemm[2],
+                            "n": m.gemm[3], **{f"fetches_{k}": v for k, v in sorted(m.fetches.items())},
+                            "cycles": m.cycles, "utilisation": m.utilisation,
+                            "footprint_bytes": m.footprint_bytes, "objective": m.objective})
+    return pd.DataFrame.from_records(records)
 
 
 def write_perfetto(results: list[Result], path: str | os.PathLike, *,

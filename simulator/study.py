@@ -300,6 +300,7 @@ def run_study(config: StudyConfig, progress: bool = True) -> dict[str, Any]:
     numbers). ``progress`` shows tqdm bars on stderr."""
     from tqdm import tqdm
 
+    from simulator.costs import prepare
     from simulator.results import Result
     from simulator.workload import Workload
 
@@ -325,8 +326,9 @@ def run_study(config: StudyConfig, progress: bool = True) -> dict[str, Any]:
                     "compression": config.compression.model_dump(), "seed": config.scenario.seed}
             workload = Workload(f"{config.name}:{entry.mode}", traces[entry.mode], stream, meta)
             kwargs = {"seed": config.scenario.seed} if config.evaluator == "engine" else {}
-            run = evaluate(workload, platform, **kwargs)
-            results[entry.key] = Result.from_run(run)
+            prepared = prepare(workload, platform)
+            run = evaluate(workload, platform, prepared=prepared, **kwargs)
+            results[entry.key] = Result.from_run(run, prepared=prepared)
             results[entry.key].meta.update({k: v for k, v in meta.items() if k not in results[entry.key].meta
                                             or k == "label"})
             bar.update()

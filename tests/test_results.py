@@ -217,3 +217,16 @@ def test_perfetto_events_carry_all_non_leakage_energy(tmp_path_factory, result):
     assert math.isclose(sum(e["args"]["energy_J"] for e in spans), expected, rel_tol=1e-9, abs_tol=1e-21)
     assert sum(e["ph"] == "X" and e["tid"] == 0 for e in events) == result.n_requests
     assert all(e["dur"] >= 0 for e in spans)
+
+
+def test_mapping_table_lists_exactly_the_mapped_ops():
+    mapping = SimpleNamespace(buffer="buf", loop_order="mnk", tiles=(16, 32, 64), gemm=(1, 128, 768, 768),
+                              fetches={"A": 3, "W": 1, "O": 1}, cycles=1000, utilisation=0.5,
+                              footprint_bytes=4096.0, objective="energy")
+    arrays = SimpleNamespace(op_ids=np.array([0, 1, 2]), modules=np.array(["a", "b", "c"], dtype=object),
+                             traffic=[SimpleNamespace(mapping=None), SimpleNamespace(mapping=mapping),
+                                      SimpleNamespace(mapping=None)])
+    table = R.mapping_table_of(SimpleNamespace(tasks={"t": arrays}))
+    assert table[["task", "op", "module", "tile_k", "fetches_A", "k"]].values.tolist() == [["t", 1, "b", 32, 3, 768]]
+    empty = R.mapping_table_of(SimpleNamespace(tasks={"t": SimpleNamespace(op_ids=[], modules=[], traffic=[])}))
+    assert empty.empty
