@@ -25,9 +25,13 @@ triple; each in every distinct loop order. The count is reported as
 ties go to the first in a fixed enumeration order, so results are deterministic. Results are cached by
 (shape, bytes per element, operand homes, buffer and cost parameters): traces repeat shapes.
 
+A fused attention op (``softmax(Q·Kᵀ)·V`` per head) is blocked over query rows and key/value rows with
+the scores kept in the buffer (:func:`evaluate_attention`).
+
 Operands homed in the buffer itself need no fills and take no staging space (placement accounts for
 their space). Tensors of the op that are not one of its GEMM operands (a bias, a mask) stream once from
-their homes. Vector-unit ops stream once (:func:`stream_vector_op`).
+their homes. Vector-unit ops stream once, softmax and norm twice when a row does not fit
+(:func:`stream_vector_op`).
 """
 from __future__ import annotations
 
@@ -49,6 +53,7 @@ ROW_KINDS = ("softmax", "norm")
 """Vector-op kinds that need a whole row (the last dimension of their input) before they can write."""
 
 WEIGHT_ROLES = ("weight", "embedding", "adapter")
+"""Tensor roles preferred as the W operand when element counts alone do not tell A from W."""
 
 
 @dataclass(frozen=True)
