@@ -173,15 +173,17 @@ _HARDWARE: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 def hardware(platform: "Platform", buffer: "Memory") -> Hardware:
     """The :class:`Hardware` a mapping on ``platform`` through ``buffer`` depends on; built once per
-    platform object (platforms are not modified after construction: variants are new objects)."""
+    platform object and rebuilt when its MAC array or any memory object is replaced (the memory and
+    compute objects themselves are treated as immutable: variants are new objects)."""
+    parts = (buffer, platform.mac_array, *platform.memories.values())   # compared by identity
     try:
         known = _HARDWARE.get(platform)
     except TypeError:          # an unhashable or non-weak-referenceable platform: no memo
         return _build_hardware(platform, buffer)
-    if known is not None and known[0] is buffer:
+    if known is not None and len(known[0]) == len(parts) and all(a is b for a, b in zip(known[0], parts)):
         return known[1]
     hw = _build_hardware(platform, buffer)
-    _HARDWARE[platform] = (buffer, hw)
+    _HARDWARE[platform] = (parts, hw)
     return hw
 
 

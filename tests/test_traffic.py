@@ -197,3 +197,14 @@ def test_long_sequence_attention_refetches_keys(rram):
     t = op_traffic(op, trace, ATT_HOMES, rram)
     assert t.refetch["act_sram"] > 1.0
     assert t.mapping.footprint_bytes <= rram.memories["buffer"].capacity_bytes
+
+
+def test_a_component_replaced_in_place_is_seen(rram):
+    plat = with_buffer(rram, 16 * 1024)          # a fresh platform object, safe to modify
+    trace, op = gemm_trace(128, 768, 768)
+    before = op_traffic(op, trace, HOMES, plat)
+    plat.mac_array = dataclasses.replace(plat.mac_array, rows=32, cols=32)
+    after = op_traffic(op, trace, HOMES, plat)
+    assert after.cycles < before.cycles
+    plat.memories["buffer"] = dataclasses.replace(plat.memories["buffer"], capacity_bytes=4 << 20)
+    assert op_traffic(op, trace, HOMES, plat).refetch == pytest.approx({"act_sram": 1.0, "backbone": 1.0})
