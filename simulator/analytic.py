@@ -52,7 +52,7 @@ def evaluate(workload, platform, *, placement=None, prepared: Prepared | None = 
         t_op = oc.t_op[0]
         op_start = t + np.concatenate([[0.0], np.cumsum(t_op)[:-1]])
         comp_start = op_start + oc.t_fetch[0]
-        phases = np.stack([op_start, comp_start, comp_start + oc.t_compute[0], op_start])
+        phases = np.stack([op_start, comp_start, comp_start + oc.t_stream[0], op_start])
         builder.ops(r.id, r.task, p, oc, phases, prefetch=False)
         dynamic += float(oc.energy()[0])
         end = float(op_start[-1] + t_op[-1]) if len(t_op) else t

@@ -16,9 +16,11 @@ Cost model (no contention; the engine adds contention on top):
   :meth:`hw_models.memory.Memory.read_time`) and, in parallel, ``b / bandwidth`` on every link of the path
   from ``m`` to the compute units: the slower of the two. Its energy is ``b × energy per byte`` in the
   memory plus ``8·b × energy per bit`` on each link of the path;
-- an op fetches its operands from all memories in parallel (the slowest memory sets the fetch time),
+- an op fetches its operands from all home memories in parallel (the slowest sets the fetch time),
   then computes (``cycles / clock``; the clock scales with the operating point's frequency), then writes
-  its outputs to all memories in parallel. MAC energy ``macs × energy_per_mac(op point)``, vector energy
+  its outputs to all home memories in parallel. Traffic of staging buffers (``is_buffer``, tiles fed to
+  and drained from the MAC array) streams *during* compute (double-buffered): the compute phase lasts
+  ``max(cycles / clock, each buffer's read and write time)``. MAC energy ``macs × energy_per_mac(op point)``, vector energy
   ``other_ops × energy_per_op(op point)`` (both scale by V²);
 - a task switch (adapters ``load_on_switch``) copies each (backing → home) set one after another:
   ``max(read time in the backing store, write time in the home, link time)``;
@@ -51,7 +53,7 @@ class TaskArrays:
     task: str
     reads: np.ndarray          #: (n, M) bytes read from each memory
     writes: np.ndarray         #: (n, M) bytes written to each memory
-    param_reads: np.ndarray    #: (n, M) part of ``reads`` that are parameters (what prefetch may fetch early)
+    param_reads: np.ndarray    #: (n, M) reads prefetch may start early (homes the op reads only parameters from)
     compulsory_bytes: np.ndarray  #: (n,) bytes of every operand read and written once
     cycles: np.ndarray         #: (n,) cycles of the op's compute unit (at its nominal clock)
     on_mac: np.ndarray         #: (n,) True when the op runs on the MAC array
@@ -122,15 +124,16 @@ def prepare(workload, platform, placement: Placement | None = None, *, objective
                 reads[i, index[m]] += b
             for m, b in tr.writes.items():
                 writes[i, index[m]] += b
-            # parameters' share of each home's reads (with a buffer, of the home's re-fetched reads too)
+            # prefetchable: a home's reads when the op reads only parameters from it (splitting a
+            # memory's reads in two would pay its access latency twice)
             param_home: dict[str, float] = {}
             for tid, b in trace.read_bytes(op).items():
                 if trace.tensors[tid].role in PARAMETER_ROLES:
                     param_home[homes[tid]] = param_home.get(homes[tid], 0.0) + b
             for m, b in param_home.items():
                 base = tr.compulsory_reads.get(m, 0.0)
-                if base > 0:
-                    param[i, index[m]] = reads[i, index[m]] * min(1.0, b / base)
+                if base > 0 and b >= base * (1.0 - 1e-12):
+                    param[i, index[m]] = reads[i, index[m]]
             compulsory[i] = sum(tr.compulsory_reads.values()) + sum(tr.compulsory_writes.values())
             cycles[i] = tr.cycles
             on_mac[i] = tr.compute_unit == "mac_array"
@@ -172,6 +175,7 @@ class PlatformParams:
     idle_W: np.ndarray          #: (V, M) power between requests (gated where allowed)
     gated: np.ndarray           #: (V, M) bool: gated between requests
     is_dram: np.ndarray         #: (V, M) bool
+    buffer: np.ndarray          #: (V, M) bool: staging buffer (its traffic streams during compute)
     wake_J: np.ndarray          #: (V,) energy to wake every gated memory
     wake_s: np.ndarray          #: (V,) the longest wake-up latency of the gated memories
     mac_J: np.ndarray           #: (V, P) J per MAC
@@ -201,7 +205,7 @@ def _memory_figures(platform, memories: Sequence[str]) -> dict[str, list[float]]
     paths = _link_paths(platform)
     out: dict[str, list] = {k: [] for k in ("read_J", "write_J", "read_lat", "write_lat", "read_bw",
                                             "write_bw", "path_bw", "path_J", "leak_W", "refresh_W", "idle_W",
-                                            "gated", "is_dram", "wake_J", "wake_lat")}
+                                            "gated", "is_dram", "buffer", "wake_J", "wake_lat")}
     for name in memories:
         m = platform.memories[name]
         gated = gating and (m.is_dram or not m.volatile)
@@ -219,6 +223,7 @@ def _memory_figures(platform, memories: Sequence[str]) -> dict[str, list[float]]
         out["idle_W"].append(m.gated_leakage_W if gated else m.leakage_W)
         out["gated"].append(gated)
         out["is_dram"].append(m.is_dram)
+        out["buffer"].append(m.is_buffer)
         out["wake_J"].append(m.wakeup_energy_J if gated else 0.0)
         out["wake_lat"].append(m.wakeup_latency_s if gated else 0.0)
     return out
@@ -263,7 +268,7 @@ def platform_params(platforms: Sequence[Any], memories: Sequence[str] | None = N
         link_J=np.array([[lk.transfer_energy(1.0) for lk in p.links] for p in platforms], dtype=float).reshape(
             len(platforms), len(links)),
         leak_W=stack("leak_W"), refresh_W=stack("refresh_W"), idle_W=stack("idle_W"),
-        gated=stack("gated", bool), is_dram=stack("is_dram", bool),
+        gated=stack("gated", bool), is_dram=stack("is_dram", bool), buffer=stack("buffer", bool),
         wake_J=stack("wake_J").sum(axis=1), wake_s=wake_lat.max(axis=1, initial=0.0),
         mac_J=per_point(lambda p, o: p.mac_array.energy_per_mac_J(o)),
         vec_J=per_point(lambda p, o: p.vector_unit.energy_per_op_J(o)),
@@ -291,8 +296,8 @@ def transfer_time(nbytes: np.ndarray, latency: np.ndarray, bandwidth: np.ndarray
 class OpCosts:
     """Per-op energies (J) and times (s) of one task at one operating point, for V variants.
 
-    Shapes: (V, n, M) per memory, (V, n) per op. ``t_param``/``t_rest`` split each memory's read time
-    into the parameter part (prefetchable) and the rest (engine with prefetch only)."""
+    Shapes: (V, n, M) per memory, (V, n) per op. ``t_param``/``t_rest`` split each home memory's read
+    time into the parameter part (prefetchable) and the rest (engine with prefetch only)."""
     e_read: np.ndarray
     e_write: np.ndarray
     e_link: np.ndarray      #: energy on the links between each memory and compute (reads + writes)
@@ -300,16 +305,17 @@ class OpCosts:
     e_vec: np.ndarray       #: (V, n)
     t_read: np.ndarray      #: (V, n, M)
     t_write: np.ndarray     #: (V, n, M)
-    t_fetch: np.ndarray     #: (V, n) slowest read
-    t_compute: np.ndarray   #: (V, n)
-    t_store: np.ndarray     #: (V, n) slowest write
+    t_fetch: np.ndarray     #: (V, n) slowest read from a home memory
+    t_compute: np.ndarray   #: (V, n) cycles / clock
+    t_stream: np.ndarray    #: (V, n) the compute phase: max(t_compute, buffer reads and writes)
+    t_store: np.ndarray     #: (V, n) slowest write to a home memory
     t_param: np.ndarray     #: (V, n, M)
     t_rest: np.ndarray      #: (V, n, M)
 
     @property
     def t_op(self) -> np.ndarray:
-        """(V, n) duration of each op without overlap: fetch + compute + store (s)."""
-        return self.t_fetch + self.t_compute + self.t_store
+        """(V, n) duration of each op without overlap: fetch + compute phase + store (s)."""
+        return self.t_fetch + self.t_stream + self.t_store
 
     def energy(self) -> np.ndarray:
         """(V,) dynamic energy of one request's ops (J)."""
@@ -327,6 +333,9 @@ def op_costs(ta: TaskArrays, pp: PlatformParams, op_point: int, *, split: bool =
     t_write = transfer_time(W, wl, wb, pb)
     unit = ta.on_mac.astype(int)
     clock = pp.clock[:, op_point, :][:, unit]                      # (V, n)
+    home = ~pp.buffer[:, None, :]
+    t_compute = ta.cycles[None] / clock
+    t_buffer = np.maximum(np.where(home, 0.0, t_read), np.where(home, 0.0, t_write)).max(axis=2, initial=0.0)
     empty = np.zeros((0,) * 3)
     if split:
         P = ta.param_reads[None]
@@ -337,8 +346,9 @@ def op_costs(ta: TaskArrays, pp: PlatformParams, op_point: int, *, split: bool =
         e_read=R * pp.read_J[:, None, :], e_write=W * pp.write_J[:, None, :],
         e_link=(R + W) * pp.path_J[:, None, :],
         e_mac=ta.macs[None] * pp.mac_J[:, op_point, None], e_vec=ta.other_ops[None] * pp.vec_J[:, op_point, None],
-        t_read=t_read, t_write=t_write, t_fetch=t_read.max(axis=2, initial=0.0), t_compute=ta.cycles[None] / clock,
-        t_store=t_write.max(axis=2, initial=0.0), t_param=t_param, t_rest=t_rest)
+        t_read=t_read, t_write=t_write, t_fetch=np.where(home, t_read, 0.0).max(axis=2, initial=0.0),
+        t_compute=t_compute, t_stream=np.maximum(t_compute, t_buffer),
+        t_store=np.where(home, t_write, 0.0).max(axis=2, initial=0.0), t_param=t_param, t_rest=t_rest)
 
 
 @dataclass

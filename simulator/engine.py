@@ -43,14 +43,17 @@ def _per_memory(times: np.ndarray) -> tuple[list[list[tuple[int, float]]], list[
 class _Plan:
     """The per-op durations of one task at one operating point as Python lists (fast to index)."""
 
-    def __init__(self, ta, oc, prefetch: bool):
+    def __init__(self, ta, oc, pp, prefetch: bool):
         self.n = ta.n_ops
         self.unit = ta.on_mac.astype(int).tolist()
-        self.t_compute = oc.t_compute[0].tolist()
-        self.fetch, self.fetch_long = _per_memory(oc.t_rest[0] if prefetch else oc.t_read[0])
+        self.t_stream = oc.t_stream[0].tolist()
+        buffer = pp.buffer[0]
+        reads = oc.t_rest[0] if prefetch else oc.t_read[0]
+        self.fetch, self.fetch_long = _per_memory(np.where(buffer, 0.0, reads))
         if prefetch:
-            self.prefetch, self.prefetch_long = _per_memory(oc.t_param[0])
-        self.store, self.store_long = _per_memory(oc.t_write[0])
+            self.prefetch, self.prefetch_long = _per_memory(np.where(buffer, 0.0, oc.t_param[0]))
+        self.stream, _ = _per_memory(np.where(buffer, np.maximum(oc.t_read[0], oc.t_write[0]), 0.0))
+        self.store, self.store_long = _per_memory(np.where(buffer, 0.0, oc.t_write[0]))
 
 
 class _Engine:
@@ -77,7 +80,8 @@ class _Engine:
     def _plan(self, task: str, p: int) -> _Plan:
         key = (task, p)
         if key not in self.plans:
-            self.plans[key] = _Plan(self.prepared.tasks[task], self.tables.ops(task, p), self.depth > 0)
+            self.plans[key] = _Plan(self.prepared.tasks[task], self.tables.ops(task, p), self.pp,
+                                    self.depth > 0)
         return self.plans[key]
 
     def _acquire(self, items):
@@ -151,19 +155,30 @@ class _Engine:
             env.process(self.prefetcher(plan, state, ready, pf_t0))
         units, timeout, hold, acquire = self.units, env.timeout, self._hold, self._acquire
         fetch, fetch_long, store, store_long = plan.fetch, plan.fetch_long, plan.store, plan.store_long
+        stream = plan.stream
         for i in range(n):
             unit = units[plan.unit[i]]
             ureq = unit.request()
             if not ureq.triggered:
                 yield ureq
-            if ready is not None and not ready[i].processed:
-                yield ready[i]
-            if fetch[i]:                  # fetch, then compute: one wait (releases are scheduled)
+            if fetch[i]:
                 fetch_t0[i] = yield from acquire(fetch[i])
             else:
                 fetch_t0[i] = env.now
-            comp_t0[i] = fetch_t0[i] + fetch_long[i]
-            yield timeout(fetch_long[i] + plan.t_compute[i])
+            wait = fetch_long[i]          # the rest of the fetch runs while prefetched weights arrive
+            if ready is not None and not ready[i].processed:
+                if wait:
+                    yield timeout(wait)
+                    wait = 0.0
+                if not ready[i].processed:
+                    yield ready[i]
+            if stream[i]:                 # buffers stream during compute: hold them for the phase
+                if wait:
+                    yield timeout(wait)
+                comp_t0[i] = yield from hold(stream[i], plan.t_stream[i])
+            else:                         # fetch, then compute: one wait (releases are scheduled)
+                comp_t0[i] = env.now + wait
+                yield timeout(wait + plan.t_stream[i])
             store_t0[i] = (yield from hold(store[i], store_long[i])) if store[i] else env.now
             unit.release(ureq)
             if ready is not None:

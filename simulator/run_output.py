@@ -58,12 +58,14 @@ class _OpRows:
 
     def __init__(self, prepared, ta, oc, pp, v: int, prefetch: bool):
         mems = np.array(prepared.memories, dtype=object)
+        buffer = pp.buffer[v]
         parts: list[tuple] = []   # (op index, component, category, energy, bytes, phase, duration)
 
         def add(mask, comp, cat, energy, nbytes, phase, dur):
+            """Rows where ``mask`` (n, M); a staging buffer's traffic belongs to the compute phase."""
             i, m = np.nonzero(mask)
             comp_arr = comp[m] if isinstance(comp, np.ndarray) else np.full(len(i), comp, dtype=object)
-            parts.append((i, comp_arr, cat, energy[i, m], nbytes[i, m], phase, dur[i, m]))
+            parts.append((i, comp_arr, cat, energy[i, m], nbytes[i, m], np.where(buffer[m], 1, phase), dur[i, m]))
 
         R, W = ta.reads, ta.writes
         if prefetch:
@@ -96,7 +98,7 @@ class _OpRows:
         self.category = np.concatenate([np.full(len(p[0]), p[2], dtype=object) for p in parts])
         self.energy = np.concatenate([p[3] for p in parts]).astype(float)
         self.bytes = np.concatenate([p[4] for p in parts]).astype(float)
-        self.phase = np.concatenate([np.full(len(p[0]), p[5]) for p in parts]).astype(int)
+        self.phase = np.concatenate([np.broadcast_to(p[5], len(p[0])) for p in parts]).astype(int)
         self.duration = np.concatenate([p[6] for p in parts]).astype(float)
         self.op_ids, self.modules, self.layers = ta.op_ids[self.op], ta.modules[self.op], ta.layers[self.op]
 
