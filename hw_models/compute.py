@@ -55,7 +55,7 @@ def datapath_cost(mult_bits: tuple[int, int], add_bits: int, register_bits: int,
 
 @lru_cache(maxsize=65536)
 def systolic_cycles(rows: int, cols: int, dataflow: str, m: int, k: int, n: int) -> int:
-    """Cycles of an (m×k)·(k×n) product on a rows×cols systolic array (see :meth:`MacArray.matmul_cycles`)."""
+    """Cycles of an (m×k)·(k×n) product on a rows×cols array (see :meth:`MacArray.matmul_cycles`)."""
     if dataflow == "os":
         spatial_r, spatial_c, temporal = m, n, k
         fill_drain = rows + cols - 2      # operands skew in while the previous fold's outputs drain
@@ -122,8 +122,8 @@ class MacArray:
 
         Calibrated against SCALE-Sim v3.0.0 "Total Cycles" (benchmarks/calibrate_scalesim.py, ideal
         bandwidth): on 16×16 and 32×32 arrays, all three dataflows, GEMMs 128×768×768, 128×768×3072,
-        128×3072×768, 128×64×128, 128×128×64 and 128×768×64, and on 16×32, 32×16 and 8×8 arrays, the
-        model reproduces SCALE-Sim's cycle counts exactly (0.00 % error; e.g. 16×16 ws 128×768×768:
+        128×3072×768, 128×64×128, 128×128×64 and 128×768×64, and on 16×32, 32×16 and 8×8 arrays,
+        the model reproduces SCALE-Sim's cycle counts exactly (0.00 % error; e.g. 16×16 ws 128×768×768:
         400 895 cycles in both).
         """
         if m <= 0 or k <= 0 or n <= 0:
@@ -172,7 +172,7 @@ class VectorUnit:
         self.leakage_W = self.lanes * lane.leakage_W
 
     def cycles(self, kind: str, elements: int) -> int:
-        """Cycles to apply an op of ``kind`` to ``elements`` elements: ceil(elements/lanes) × cycles/element."""
+        """Cycles for an op of ``kind`` on ``elements`` elements: ceil(elements/lanes) × cycles/element."""
         try:
             per = self.cycles_per_element[kind]
         except KeyError:

@@ -26,8 +26,8 @@ class OperatingPoint:
     leakage_scale: float = field(init=False)
 
     def __post_init__(self) -> None:
-        check_fields(self, f"operating_points.{self.name}", ("voltage_V", "frequency_Hz", "nominal_voltage_V"),
-                     ("leakage_voltage_exponent",))
+        check_fields(self, f"operating_points.{self.name}",
+                     ("voltage_V", "frequency_Hz", "nominal_voltage_V"), ("leakage_voltage_exponent",))
         ratio = self.voltage_V / self.nominal_voltage_V
         object.__setattr__(self, "dynamic_scale", ratio**2)
         object.__setattr__(self, "leakage_scale", ratio**self.leakage_voltage_exponent)

@@ -147,8 +147,10 @@ def _array_figures(tech: Technology, capacity_bytes: float, word_bits: int, bank
     leak_cap = f(capacity_bytes, ref.capacity, law.leakage)
     leakage = ref.leakage * leak_cap * l_node
     return dict(
-        read_energy_per_access_J=ref.read_energy * f(bank_bytes, ref.capacity, law.read_energy) * width * e_node,
-        write_energy_per_access_J=ref.write_energy * f(bank_bytes, ref.capacity, law.write_energy) * width * e_node,
+        read_energy_per_access_J=(ref.read_energy * f(bank_bytes, ref.capacity, law.read_energy)
+                                  * width * e_node),
+        write_energy_per_access_J=(ref.write_energy * f(bank_bytes, ref.capacity, law.write_energy)
+                                   * width * e_node),
         read_latency_s=ref.read_latency * f(bank_bytes, ref.capacity, law.latency),
         write_latency_s=ref.write_latency * f(bank_bytes, ref.capacity, law.latency),
         leakage_W=leakage, area_m2=ref.area * f(capacity_bytes, ref.capacity, law.area) * a_node,

@@ -94,7 +94,11 @@ def list_technologies() -> list[str]:
 
 @lru_cache(maxsize=None)
 def _bundled(name: str) -> Technology:
-    tech = technology_from_file(TECHNOLOGIES_DIR / f"{name}.yaml")
+    path = TECHNOLOGIES_DIR / f"{name}.yaml"
+    if not path.is_file():
+        raise HardwareConfigError(f"unknown technology {name!r}; expected one of "
+                                  f"{', '.join(list_technologies())} or a path to a .yaml file")
+    tech = technology_from_file(path)
     if tech.name != name:
         raise HardwareConfigError(f"{tech.path}: name: {tech.name!r} differs from the file name; "
                                   f"expected {name!r}")
@@ -103,16 +107,14 @@ def _bundled(name: str) -> Technology:
 
 def load_technology(name_or_path: str, relative_to: Path | None = None) -> Technology:
     """A bundled technology by name (``"rram"``) or a technology file by path (``"./my-tech.yaml"``,
-    resolved against ``relative_to`` when relative). Unknown names raise :class:`HardwareConfigError`."""
-    if name_or_path.endswith((".yaml", ".yml")):
-        path = Path(name_or_path)
-        if not path.is_absolute() and relative_to is not None:
-            path = relative_to / path
-        if not path.is_file():
-            raise HardwareConfigError(f"{name_or_path}: no such technology file; expected a path to a "
-                                      f"technology YAML")
-        return technology_from_file(path)
-    if name_or_path not in list_technologies():
-        raise HardwareConfigError(f"unknown technology {name_or_path!r}; expected one of "
-                                  f"{', '.join(list_technologies())} or a path to a .yaml file")
-    return _bundled(name_or_path)
+    resolved against ``relative_to`` when relative). Unknown names raise :class:`HardwareConfigError`.
+    Bundled technologies are read once and cached."""
+    if not name_or_path.endswith((".yaml", ".yml")):
+        return _bundled(name_or_path)
+    path = Path(name_or_path)
+    if not path.is_absolute() and relative_to is not None:
+        path = relative_to / path
+    if not path.is_file():
+        raise HardwareConfigError(f"{name_or_path}: no such technology file; expected a path to a "
+                                  f"technology YAML")
+    return technology_from_file(path)

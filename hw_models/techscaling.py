@@ -3,9 +3,10 @@
 Source: A. Stillmaker and B. Baas, "Scaling equations for the accurate prediction of CMOS device
 performance from 180 nm to 7 nm", Integration 58 (2017) 74-81, doi:10.1016/j.vlsi.2017.02.002, in the
 form hwcomponents uses (``Accelergy-Project/hwcomponents``, ``hwcomponents/scaling/techscaling.py``):
-area by Stillmaker & Baas's relative-area table (one profile, see :func:`area_factor`), energy by a per-node quadratic in Vdd evaluated at both nodes, leakage like
-energy, piecewise-linear interpolation between tabulated nodes, and outside 130-7 nm area scaled linearly
-and energy with the square root of the node ratio (IRDS 2016/2017 trends, as hwcomponents does).
+area by Stillmaker & Baas's relative-area table (one profile, see :func:`area_factor`), energy by a
+per-node quadratic in Vdd evaluated at both nodes, leakage like energy, piecewise-linear interpolation
+between tabulated nodes, and outside 130-7 nm area scaled linearly and energy with the square root of the
+node ratio (IRDS 2016/2017 trends, as hwcomponents does).
 
 All factors are dimensionless multipliers: ``value_at_to = value_at_from * factor``.
 """

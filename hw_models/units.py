@@ -2,7 +2,8 @@
 
 Inside hetsim every number is SI (bytes, J, s, W, m², Hz, V); this module is the one place that turns a
 written quantity into SI and back into a readable string for reports. ``KB``/``MB``/``GB`` are decimal
-(10³, 10⁶, 10⁹ bytes) and ``KiB``/``MiB``/``GiB`` binary (2¹⁰, 2²⁰, 2³⁰), as IEC 80000-13 defines them.
+(10³, 10⁶, 10⁹ bytes) and ``KiB``/``MiB``/``GiB`` binary (2¹⁰, 2²⁰, 2³⁰), as IEC 80000-13 defines
+them.
 """
 from __future__ import annotations
 

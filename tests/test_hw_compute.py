@@ -87,7 +87,8 @@ def test_dynamic_energy_scales_with_voltage_squared():
     half = OperatingPoint("half", 0.4, 5e8, 0.8)
     assert arr.energy_per_mac_J(half) == pytest.approx(arr.energy_per_mac_J() / 4)
     assert OperatingPoint("n", 0.8, 1e9, 0.8).dynamic_scale == 1.0
-    assert OperatingPoint("n", 0.4, 1e9, 0.8, leakage_voltage_exponent=3).leakage_scale == pytest.approx(1 / 8)
+    cubic = OperatingPoint("n", 0.4, 1e9, 0.8, leakage_voltage_exponent=3)
+    assert cubic.leakage_scale == pytest.approx(1 / 8)
 
 
 def test_mac_energy_multiplier_grows_with_product_of_widths_and_adder_linearly():

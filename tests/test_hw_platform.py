@@ -8,10 +8,12 @@ from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis import given, settings
 
 from hw_models import (COMPUTE, ROLES, HardwareConfigError, Link, MacArray, Memory, OperatingPoint,
                        PlacementPolicy, Platform, VectorUnit, list_platforms, load_platform)
 from hw_models.loader import PLATFORMS_DIR
+from hw_models.strategies import platforms
 from hw_models.technology import TECHNOLOGIES_DIR, technology_from_file
 from simulator.cli import main as cli_main
 
@@ -209,3 +211,16 @@ def test_cli_show_bad_file_exits_2_with_one_line(tmp_path):
 def test_cli_show_unknown_name_exits_2(capsys):
     assert cli_main(["platforms", "show", "edge-nothing"]) == 2
     assert "unknown platform" in capsys.readouterr().err
+
+
+@settings(max_examples=40, deadline=None)
+@given(platforms())
+def test_random_platforms_from_the_public_strategies_are_consistent(p):
+    assert p.area_m2 > 0 and p.leakage_W > 0
+    assert p.buffers == ["buffer"]
+    for name, mem in p.memories.items():
+        assert mem.bandwidth_Bps > 0 and mem.read_time(64) > mem.read_latency_s
+        if name != "buffer":
+            assert p.link_between(name, "buffer") is not None
+    for op in p.operating_points.values():
+        assert p.mac_array.energy_per_mac_J(op) <= p.mac_array.energy_per_mac_J() * (1 + 1e-12)

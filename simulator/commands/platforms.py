@@ -74,7 +74,8 @@ def show_platform(platform) -> str:
         mem_rows.append([m.name, m.technology, _capacity(m.capacity_bytes), str(m.word_bits), str(m.banks),
                          _num(m.bandwidth_Bps, 1e9), _num(m.read_energy_per_access_J, 1e-12),
                          _num(m.write_energy_per_access_J, 1e-12), _num(m.read_latency_s, 1e-9),
-                         _num(m.write_latency_s, 1e-9), _num(m.leakage_W, 1e-3), _num(m.gated_leakage_W, 1e-3),
+                         _num(m.write_latency_s, 1e-9), _num(m.leakage_W, 1e-3),
+                         _num(m.gated_leakage_W, 1e-3),
                          _num(m.area_m2, 1e-6), "no" if m.volatile else "yes", use])
     ma, vu = platform.mac_array, platform.vector_unit
     compute_rows = [
