@@ -227,11 +227,6 @@ def set_bottleneck_task(model: nn.Module, task: str | None) -> None:
             m.active = task
 
 
-def bottleneck_parameters(hidden: int, bottleneck: int) -> int:
-    """Closed form of one :class:`BottleneckAdapter`'s parameter count: ``2·h·m + m + h``."""
-    return 2 * hidden * bottleneck + bottleneck + hidden
-
-
 # -- LoRA (peft) -----------------------------------------------------------------------------------------
 
 def lora_targets(model: nn.Module) -> list[str]:
@@ -341,13 +336,6 @@ class ParameterLabels:
         if self.merged_task and name in self.merged:
             return self.merged_task
         return "shared"
-
-
-def merged_weight_names(model: nn.Module, targets: list[str]) -> set[str]:
-    """Names of the weights of ``model``'s Linear modules whose last path component is in ``targets``
-    (the weights a LoRA merge changes)."""
-    return {f"{name}.weight" for name, m in model.named_modules()
-            if isinstance(m, nn.Linear) and name.rsplit(".", 1)[-1] in targets}
 
 
 def adapter_parameters(model: nn.Module, task: str) -> int:
