@@ -296,3 +296,28 @@ def test_auto_steps_number_calls_of_the_model():
 
     tracer.run((), call=generate, step="auto")
     assert sorted({op.step for op in tracer.trace().ops}) == [0, 1, 2]
+
+
+def test_a_failing_rule_records_the_op_as_unknown_with_its_bytes(monkeypatch):
+    import workloads.tracer as tracer_module
+
+    def broken(*args):
+        raise ZeroDivisionError("rule bug")
+
+    monkeypatch.setattr(tracer_module, "_gemm_of", broken)
+    mlp = nn.Sequential(nn.Linear(4, 3), nn.ReLU())
+    trace = trace_model(mlp, torch.randn(2, 4))
+    kinds = [op.kind for op in trace.ops]
+    assert kinds == ["unknown", "elementwise"] and trace.summary()["unknown_ops"] == 1
+    assert sum(trace.ops[0].reads.values()) == 3 + 2 * 4 + 12 and trace.ops[1].deps == (0,)
+    assert "rule bug" in trace.meta["tracer_errors"][0]
+
+
+@settings(max_examples=15, deadline=None)
+@given(sizes=st.lists(st.integers(1, 12), min_size=2, max_size=5), batch=st.integers(1, 4))
+def test_any_mlp_has_the_macs_and_weight_bytes_of_its_layers(sizes, batch):
+    layers = [nn.Linear(a, b) for a, b in zip(sizes, sizes[1:])]
+    trace = trace_model(nn.Sequential(*layers), torch.randn(batch, sizes[0]))
+    s = trace.summary()
+    assert s["macs"] == batch * sum(a * b for a, b in zip(sizes, sizes[1:]))
+    assert s["weight_bytes_read"] == s["unique_weight_bytes"] == 4 * sum(a * b + b for a, b in zip(sizes, sizes[1:]))
