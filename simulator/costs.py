@@ -117,7 +117,13 @@ def prepare(workload, platform, placement: Placement | None = None, *, objective
         compulsory, cycles = np.zeros(n), np.zeros(n)
         on_mac = np.zeros(n, dtype=bool)
         traffic = []
+        position = {op.id: i for i, op in enumerate(trace.ops)}
         for i, op in enumerate(trace.ops):
+            late = [d for d in op.deps if position.get(d, -1) >= i]
+            if late:
+                raise SimulationConfigError(
+                    f"traces.{task}.ops[{i}].deps: op {op.id} depends on op {late[0]}, which does not run "
+                    "before it; expected ops in execution (dependency) order")
             tr = op_traffic(op, trace, homes, platform, objective=objective)
             traffic.append(tr)
             for m, b in tr.reads.items():

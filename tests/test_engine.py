@@ -111,3 +111,14 @@ def test_bad_settings_are_config_errors():
         simulate(w, _platform(), max_in_flight=0)
     with pytest.raises(SimulationConfigError, match="operating_point: unknown operating point 'turbo'"):
         simulate(w.with_stream(w.stream.with_operating_point("turbo")), _platform())
+
+
+def test_ops_out_of_dependency_order_are_a_config_error():
+    from dataclasses import replace
+
+    from simulator.costs import prepare
+    w = ht.make_workload(("a",))
+    tr = w.traces["a"]
+    tr.ops[1] = replace(tr.ops[1], deps=(2,))
+    with pytest.raises(SimulationConfigError, match=r"traces\.a\.ops\[1\]\.deps: op 1 depends on op 2"):
+        prepare(w, _platform())
