@@ -52,8 +52,8 @@ def run(args: argparse.Namespace) -> int:
     simulated = time.perf_counter() - started
     first = next(iter(results.values()))
     print(f"study {config.name}: {config.model} ({config.adapter}), tasks {', '.join(config.tasks)}; "
-          f"{first.n_requests} requests, {int(first.requests['switch'].sum())} task switches; "
-          f"{config.evaluator} in {simulated:.1f} s")
+          f"{first.n_requests} requests, {int(first.requests['switch'].sum())} of them load another task; "
+          f"traced (or loaded from the trace cache) and simulated ({config.evaluator}) in {simulated:.1f} s")
     print()
     print(format_text(comparison_table(results)))
     print()
