@@ -35,6 +35,9 @@ class Platform:
 
     def __post_init__(self) -> None:
         check_platform(self)
+        self._links_by_ends = {}
+        for link in self.links:  # the first link listed between two endpoints wins
+            self._links_by_ends.setdefault(frozenset((link.src, link.dst)), link)
 
     @property
     def area_m2(self) -> float:
@@ -60,10 +63,7 @@ class Platform:
 
     def link_between(self, a: str, b: str) -> Link | None:
         """The link joining ``a`` and ``b`` (memory names or ``"compute"``), either direction, or None."""
-        for link in self.links:
-            if link.connects(a, b):
-                return link
-        return None
+        return self._links_by_ends.get(frozenset((a, b)))
 
 
 def _fail(path: str, problem: str) -> None:

@@ -50,25 +50,24 @@ def parse_quantity(text: object, dimension: str) -> float:
     Raises :class:`UnitError` for a bare number, an unknown unit or a unit of another dimension.
     """
     units = UNITS[dimension]
-    example = EXAMPLES[dimension]
+    wanted = f"{dimension.replace('_', ' ')} with a unit, such as {EXAMPLES[dimension]}"
     if isinstance(text, bool) or not isinstance(text, (str, int, float)):
-        raise UnitError(f"got {text!r}; expected a {dimension} quantity with a unit such as {example}")
+        raise UnitError(f"got {text!r}; expected {wanted}")
     if isinstance(text, (int, float)):
-        raise UnitError(f"got the bare number {text!r}; expected a {dimension} quantity with a unit "
-                        f"such as {example}")
+        raise UnitError(f"got the bare number {text!r}; expected {wanted}")
     match = _QUANTITY.match(text)
     if not match:
-        raise UnitError(f"cannot read {text!r}; expected a {dimension} quantity such as {example}")
+        raise UnitError(f"cannot read {text!r}; expected {wanted}")
     number, unit = match.group(1), (match.group(2) or "").strip()
     if not unit:
-        raise UnitError(f"{text!r} has no unit; expected a {dimension} quantity such as {example}")
+        raise UnitError(f"{text!r} has no unit; expected {wanted}")
     if unit not in units:
         raise UnitError(f"unknown {dimension} unit {unit!r} in {text!r}; expected one of "
                         f"{', '.join(sorted(units))}")
     # Decimal arithmetic, so "1.13 pJ" becomes the float nearest 1.13e-12 (the cited figure, exactly)
     value = float(Decimal(number) * Decimal(repr(units[unit])))
     if not math.isfinite(value):
-        raise UnitError(f"{text!r} is not finite; expected a finite {dimension} quantity")
+        raise UnitError(f"{text!r} is not finite; expected a finite {wanted}")
     return value
 
 
