@@ -160,8 +160,8 @@ def write_report(results: dict[str, Any], config: Any, path: Path,
         "Energy per inference is all energy of the run (requests, idle leakage, wake-ups, task-switch loads) "
         "divided by the requests; the component columns split it by where it was spent. "
         "'× bound' is the ratio to the lower bound (MACs × cheapest MAC energy + compulsory bytes × "
-        "cheapest energy per byte, from simulator.costs). NVM lifetime: at this run's write rate, with "
-        "the writes landing in the cells the data occupies (no wear levelling beyond them).",
+        "cheapest energy per byte, from simulator.costs). NVM lifetime: endurance over the write rate of "
+        "the most-written cells at this run's pace (no wear levelling).",
         "",
         format_markdown(comparison_table(results)),
         "",

@@ -371,11 +371,12 @@ class Result:
     # ------------------------------------------------------------------ summary
     def nvm_wear(self) -> pd.DataFrame:
         """For each non-volatile on-chip memory: bytes written (task-switch loads included), write rate
-        (B/s), ``cell_writes`` (writes per occupied cell over the run: bytes written / bytes resident,
-        from the run's ``meta["memory_writes"]`` when present) and the projected lifetime (s) at this rate:
-        ``lifetime_s`` when the writes stay in the cells the data occupies (endurance / cell writes per s)
-        and ``lifetime_levelled_s`` with ideal wear levelling over the whole capacity (capacity ×
-        endurance / write rate). Infinite when nothing is written."""
+        (B/s), ``cell_writes`` (the writes the most-written cells see over the run, from the run's
+        ``meta["memory_writes"]``: one per task-switch load plus op writes over their region; without it,
+        bytes written / peak bytes resident) and the projected lifetime (s) at this rate: ``lifetime_s``
+        for those cells (endurance / cell writes per s) and ``lifetime_levelled_s`` with ideal wear
+        levelling over the whole capacity (capacity × endurance / write rate). Infinite when nothing is
+        written."""
         mem = self.per_memory()
         memories = getattr(self.platform, "memories", {}) or {}
         recorded = self.meta.get("memory_writes") or {}
