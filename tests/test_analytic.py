@@ -127,3 +127,17 @@ def test_dvfs_scales_compute_energy_by_v_squared_and_time_by_frequency():
     mem = ["read", "write", "transfer"]
     assert nominal.ledger[nominal.ledger["category"].isin(mem)]["energy_J"].sum() == pytest.approx(
         low.ledger[low.ledger["category"].isin(mem)]["energy_J"].sum(), rel=1e-12)
+
+
+def test_variants_flag_capacity_below_the_placement_and_reject_other_structures():
+    from simulator.errors import SimulationConfigError
+    w = ht.make_workload(("a", "b"))
+    base = ht.make_platform()
+    prepared = prepare(w, base)
+    need = prepared.placement.occupancy["sram"]
+    small = ht.with_memory(base, "sram", capacity_bytes=int(need) - 1)
+    table = evaluate_variants(prepared, [base, small])
+    assert list(table["feasible"]) == [True, False]
+    other = ht.make_platform(memories={"sram": ht.make_memory("sram")})
+    with pytest.raises(SimulationConfigError, match="differ from"):
+        evaluate_variants(prepared, [other])

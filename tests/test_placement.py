@@ -114,3 +114,13 @@ def test_occupancy_never_exceeds_capacity_and_roles_are_respected(w, sram, nvm, 
     for row in pl.table.itertuples():
         assert row.memory in ROLES[row.role]
         assert row.bytes >= 0
+
+
+def test_load_on_switch_without_a_backing_store_keeps_sets_resident():
+    w = ht.make_workload(("a", "b"))
+    mems = _mems(1 << 20)
+    mems["sram"] = ht.make_memory("sram", capacity_bytes=1 << 20)          # no backed_by
+    pl = place(w, ht.make_platform(memories=mems, roles=ROLES, adapters="load_on_switch"))
+    adapters = pl.table[pl.table["role"] == "adapter"]
+    assert not adapters["loaded_on_switch"].any() and pl.switch_loads == {}
+    assert adapters["reason"].str.contains("resident \\(sram has no backing store\\)").all()
