@@ -539,6 +539,7 @@ class Tracer:
         else:
             raise WorkloadError(f"trace_model: step: {step!r}; expected a whole number >= 0 or 'auto'")
         self._label = label
+        was_training = self.model.training
         self.model.eval()
         if isinstance(inputs, Mapping):
             self._register_inputs(inputs, "input")
@@ -568,6 +569,7 @@ class Tracer:
             pre.remove()
             post.remove()
             self._stack = []
+            self.model.train(was_training)
         for _, t in _named_tensors(output, "output"):
             key = self._key(t)
             tid = self._ids.get(key) if key is not None else None
@@ -593,11 +595,15 @@ class Tracer:
             f = self._op_frames[k]
             op.module = paths[f] if f >= 0 else self._label
             labels.append(_layer_label(op.module))
-        inside = [k for k, lab in enumerate(labels) if lab is not None]
-        first, last = (inside[0], inside[-1]) if inside else (len(labels), -1)
+        span: dict[int, tuple[int, int]] = {}  # step -> first and last op inside a layer stack
+        for k, lab in enumerate(labels):
+            if lab is not None:
+                step = self._ops[k].step
+                span[step] = (span.get(step, (k, k))[0], k)
         for k, op in enumerate(self._ops):
             lab = labels[k]
             if lab is None:
+                first, last = span.get(op.step, (len(labels), -1))
                 decoder = "decoder." if "decoder" in op.module else ""
                 if k > last and not decoder:
                     lab = "head"
