@@ -6,8 +6,9 @@ from .compression import CompressionPolicy
 from .errors import WorkloadError
 from .trace import KINDS, ROLES, OpInfo, TensorInfo, Trace, concat_traces, load_trace
 
-__all__ = ["CompressionPolicy", "KINDS", "OpInfo", "ROLES", "TensorInfo", "Trace", "Tracer", "WorkloadError",
-           "concat_traces", "load_trace", "trace_model"]
+# ``from workloads import *`` stays torch-free too: the lazy names are not listed here.
+__all__ = ["CompressionPolicy", "KINDS", "OpInfo", "ROLES", "TensorInfo", "Trace", "WorkloadError",
+           "concat_traces", "load_trace"]
 
 _LAZY = {"trace_model": "tracer", "Tracer": "tracer"}
 
