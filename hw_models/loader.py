@@ -62,6 +62,9 @@ def build_platform(spec: PlatformFile, source: str = "", base_dir: Path | None =
         if m.channels is not None and not tech.is_dram:
             raise HardwareConfigError(f"memories.{name}.channels: set on the on-chip technology "
                                       f"{tech.name!r}; expected channels only for DRAM")
+        if m.clock is not None and tech.is_dram:
+            raise HardwareConfigError(f"memories.{name}.clock: set on the DRAM technology {tech.name!r}; "
+                                      f"expected no clock (DRAM bandwidth comes from its data rate)")
         memories[name] = Memory.from_technology(
             name, tech, int(m.capacity), word_bits=m.word_bits, banks=m.banks, ports=m.ports,
             node_m=spec.node, clock_hz=m.clock, backed_by=m.backed_by, is_buffer=m.is_buffer,

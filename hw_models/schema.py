@@ -9,6 +9,8 @@ that builds the objects, because only it knows what exists.
 from __future__ import annotations
 
 import math
+import types
+import typing
 from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
@@ -210,10 +212,38 @@ class PlatformFile(_Strict):
 Model = TypeVar("Model", bound=BaseModel)
 
 
-def _expected(err: dict) -> str:
+def _model_at(model: type[BaseModel], loc: tuple) -> type[BaseModel] | None:
+    """The model class that validates the mapping at ``loc`` (None when it cannot be told)."""
+    current: Any = model
+    parts = list(loc)
+    while parts:
+        if isinstance(current, type) and issubclass(current, BaseModel):
+            field = current.model_fields.get(str(parts.pop(0)))
+            if field is None:
+                return None
+            current = field.annotation
+            continue
+        origin = typing.get_origin(current)
+        if origin is Annotated:
+            current = typing.get_args(current)[0]
+        elif origin in (typing.Union, types.UnionType):
+            current = next((a for a in typing.get_args(current) if a is not type(None)), None)
+        elif origin in (dict, list):
+            parts.pop(0)  # the mapping key or list index
+            current = typing.get_args(current)[-1]
+        else:
+            return None
+    while typing.get_origin(current) in (Annotated, typing.Union, types.UnionType):
+        current = next(a for a in typing.get_args(current) if a is not type(None))
+    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
+
+
+def _expected(err: dict, model: type[BaseModel]) -> str:
     kind, msg = err["type"], err["msg"]
     if kind == "extra_forbidden":
-        return "unknown key; expected only the documented keys (see README: platform files)"
+        owner = _model_at(model, tuple(err["loc"][:-1]))
+        keys = ", ".join(owner.model_fields) if owner else "the documented keys"
+        return f"unknown key; expected one of {keys}"
     if kind == "missing":
         return "missing; expected a value"
     if kind == "value_error":
@@ -235,4 +265,4 @@ def validate(model: type[Model], data: Any, source: str) -> Model:
     except ValidationError as exc:
         err = exc.errors()[0]
         path = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        raise HardwareConfigError(f"{source}: {path}: {_expected(err)}") from None
+        raise HardwareConfigError(f"{source}: {path}: {_expected(err, model)}") from None

@@ -224,3 +224,17 @@ def test_random_platforms_from_the_public_strategies_are_consistent(p):
             assert p.link_between(name, "buffer") is not None
     for op in p.operating_points.values():
         assert p.mac_array.energy_per_mac_J(op) <= p.mac_array.energy_per_mac_J() * (1 + 1e-12)
+
+
+def test_unknown_key_message_lists_the_allowed_keys(tmp_path):
+    doc = yaml.safe_load((PLATFORMS_DIR / "edge-rram.yaml").read_text())
+    doc["links"][1]["lenght"] = "1 mm"
+    doc["memories"]["dram"]["clock"] = "1 GHz"
+    (tmp_path / "p.yaml").write_text(yaml.safe_dump(doc))
+    with pytest.raises(HardwareConfigError, match=r"links\.1\.lenght: unknown key; expected one of src, dst, "
+                                                  r"width_bits, clock, energy_per_bit$"):
+        load_platform(str(tmp_path / "p.yaml"))
+    del doc["links"][1]["lenght"]
+    (tmp_path / "p.yaml").write_text(yaml.safe_dump(doc))
+    with pytest.raises(HardwareConfigError, match=r"memories\.dram\.clock: .*expected no clock"):
+        load_platform(str(tmp_path / "p.yaml"))
