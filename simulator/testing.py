@@ -16,7 +16,8 @@ Builders (deterministic, no hypothesis needed): :func:`make_platform`, :func:`ma
 :func:`make_workload`. Strategies: :func:`memories`, :func:`platforms`, :func:`traces`,
 :func:`request_streams`, :func:`workloads`, :func:`scenarios`. Checks: :func:`check_ledger_sums`,
 :func:`check_non_negative`, :func:`check_requests`, :func:`check_run`, :func:`check_same_run`,
-:func:`check_idle_leakage`. Every figure here is synthetic (for tests), not a hardware claim.
+:func:`check_idle_leakage`, :func:`check_memory_costs` (for a memory model of your own). Every figure
+here is synthetic (for tests), not a hardware claim.
 """
 from __future__ import annotations
 
@@ -320,6 +321,20 @@ def check_idle_leakage(before: RunOutput, after: RunOutput, extra_idle_s: float,
     got = after.total_energy_J - before.total_energy_J
     assert math.isclose(got, expected, rel_tol=rel, abs_tol=1e-12 * max(1.0, abs(before.total_energy_J))), \
         f"extra idle energy {got} J != idle power x time {expected} J"
+
+
+def check_memory_costs(memory: Any, sizes: tuple[float, ...] = (0.0, 1.0, 8.0, 64.0, 4096.0, 1e6, 1e9)) -> None:
+    """A memory model's costs are sane: nothing for 0 bytes, never negative, never less for more bytes
+    (read and write energy and time), and leakage, gated leakage and wake-up cost are non-negative."""
+    for fn in (memory.read_energy, memory.write_energy, memory.read_time, memory.write_time):
+        values = [fn(b) for b in sizes]
+        if sizes[0] == 0:
+            assert values[0] == 0, f"{fn.__name__}(0) = {values[0]}, expected 0"
+        assert all(v >= 0 for v in values), f"{fn.__name__} is negative: {values}"
+        assert all(b >= a for a, b in zip(values, values[1:])), f"{fn.__name__} decreases with bytes: {values}"
+    for name in ("leakage_W", "gated_leakage_W", "wakeup_energy_J", "wakeup_latency_s"):
+        assert getattr(memory, name) >= 0, f"{name} = {getattr(memory, name)}"
+    assert memory.gated_leakage_W <= memory.leakage_W, "the gated (or self-refresh) state leaks more"
 
 
 def all_memories_faster(platform: Platform, factor: float) -> Any:

@@ -141,3 +141,16 @@ def test_variants_flag_capacity_below_the_placement_and_reject_other_structures(
     other = ht.make_platform(memories={"sram": ht.make_memory("sram")})
     with pytest.raises(SimulationConfigError, match="differ from"):
         evaluate_variants(prepared, [other])
+
+
+@given(memory=ht.memories("m"))
+@settings(max_examples=50, deadline=None)
+def test_memory_models_keep_the_cost_invariants(memory):
+    ht.check_memory_costs(memory)
+
+
+def test_the_bundled_platforms_memories_keep_the_cost_invariants():
+    from hw_models import list_platforms, load_platform
+    for name in list_platforms():
+        for memory in load_platform(name).memories.values():
+            ht.check_memory_costs(memory)
