@@ -238,10 +238,12 @@ def _model_at(model: type[BaseModel], loc: tuple) -> type[BaseModel] | None:
     return current if isinstance(current, type) and issubclass(current, BaseModel) else None
 
 
-def _expected(err: dict, model: type[BaseModel]) -> str:
+def explain_error(err: dict, model: type[BaseModel] | None = None) -> str:
+    """``<what was wrong>; expected <what>`` for one entry of pydantic's ``ValidationError.errors()``.
+    With ``model`` (the validated class), an unknown key's message lists the keys allowed there."""
     kind, msg = err["type"], err["msg"]
     if kind == "extra_forbidden":
-        owner = _model_at(model, tuple(err["loc"][:-1]))
+        owner = _model_at(model, tuple(err["loc"][:-1])) if model is not None else None
         keys = ", ".join(owner.model_fields) if owner else "the documented keys"
         return f"unknown key; expected one of {keys}"
     if kind == "missing":
@@ -265,4 +267,7 @@ def validate(model: type[Model], data: Any, source: str) -> Model:
     except ValidationError as exc:
         err = exc.errors()[0]
         path = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        raise HardwareConfigError(f"{source}: {path}: {_expected(err, model)}") from None
+        raise HardwareConfigError(f"{source}: {path}: {explain_error(err, model)}") from None
+
+
+_expected = explain_error  # the name simulator/study.py imports; prefer explain_error
