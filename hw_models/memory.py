@@ -33,7 +33,12 @@ _POSITIVE = ("capacity_bytes", "word_bits", "banks", "ports", "read_latency_s", 
 class Memory:
     """One memory of a platform. Energies in J per access of ``word_bits``, times in s, power in W, area in
     m², bandwidth in bytes/s. ``leakage_W`` is the powered-on idle power (for DRAM: background + refresh);
-    ``gated_leakage_W`` the power in the low-power state (power-gated, or DRAM self-refresh)."""
+    ``gated_leakage_W`` the power in the low-power state (power-gated, or DRAM self-refresh).
+
+    Derived at construction: ``bandwidth_Bps`` / ``write_bandwidth_Bps`` (bytes/s) and
+    ``read_energy_per_byte_J`` / ``write_energy_per_byte_J`` (J/byte). The figures are final: for another
+    capacity or word width call :meth:`from_technology` again (``dataclasses.replace`` keeps the old ones).
+    """
     name: str
     technology: str
     capacity_bytes: int
