@@ -26,10 +26,10 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import (BaseModel, ConfigDict, Field, ValidationError, field_serializer, field_validator,
-                      model_validator)
+from pydantic import (BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_serializer,
+                      field_validator, model_validator)
 
-from hw_models.schema import Frequency, PositiveTime, _expected
+from hw_models.schema import Frequency, PositiveTime, explain_error
 from simulator.errors import SimulationConfigError
 
 #: Folder of the studies that ship with hetsim (``default.yaml`` is the default study).
@@ -126,7 +126,12 @@ class StudyConfig(_Strict):
     platforms: Annotated[list[PlatformEntry], Field(min_length=1)]
     evaluator: Literal["engine", "analytic"] = "engine"
     outputs: OutputsConfig = OutputsConfig()
-    source: str = Field(default="<study>", exclude=True)
+    _source: str = PrivateAttr(default="<study>")
+
+    @property
+    def source(self) -> str:
+        """The file this study was read from (``"<study>"`` when built in code)."""
+        return self._source
 
     @field_validator("platforms", mode="before")
     @classmethod
@@ -190,9 +195,7 @@ def _error_line(source: str, exc: ValidationError) -> str:
     """One line for the first pydantic error: ``<file>: <field.path>: <problem>; expected <what>``."""
     err = exc.errors()[0]
     path = ".".join(str(p) for p in err["loc"]) or "(top level)"
-    if err["type"] == "extra_forbidden":
-        return f"{source}: {path}: unknown key; expected one of the documented keys (README: hetsim run)"
-    return f"{source}: {path}: {_expected(err)}"
+    return f"{source}: {path}: {explain_error(err, StudyConfig)}"
 
 
 def study_from_dict(data: Any, source: str = "<study>") -> StudyConfig:
@@ -201,9 +204,11 @@ def study_from_dict(data: Any, source: str = "<study>") -> StudyConfig:
         raise SimulationConfigError(f"{source}: (top level): got {type(data).__name__}; expected a mapping "
                                     "with model, tasks, platforms, ...")
     try:
-        return StudyConfig.model_validate({**data, "source": source})
+        config = StudyConfig.model_validate(data)
     except ValidationError as exc:
         raise SimulationConfigError(_error_line(source, exc)) from None
+    config._source = source
+    return config
 
 
 def load_study(path: str | Path) -> StudyConfig:

@@ -38,8 +38,8 @@ def test_dumped_study_loads_back_identical(tmp_path):
 
 
 @pytest.mark.parametrize("change, path, expected", [
-    ({"colour": "red"}, "colour", "unknown key"),
-    ({"scenario": {"rate": "10"}}, "scenario.rate", "frequency quantity"),
+    ({"colour": "red"}, "colour", "unknown key; expected one of name, description, model"),
+    ({"scenario": {"rate": "10"}}, "scenario.rate", "frequency"),
     ({"scenario": {"rate": "10 ms"}}, "scenario.rate", "frequency"),
     ({"scenario": {"requests": 0}}, "scenario.requests", "greater than or equal to 1"),
     ({"scenario": {"stream": "bursty"}}, "scenario.stream", "'poisson', 'round_robin' or 'fixed'"),
