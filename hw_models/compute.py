@@ -25,8 +25,13 @@ DATAFLOWS = ("ws", "os", "is")
 
 @lru_cache(maxsize=1)
 def compute_data() -> ComputeDataFile:
-    """The reference arithmetic figures (SI units) from ``hw_models/data/compute.yaml``."""
-    return validate(ComputeDataFile, yaml.safe_load(COMPUTE_DATA.read_text()), str(COMPUTE_DATA))
+    """The reference arithmetic figures (SI units) from ``hw_models/data/compute.yaml``; each must be cited."""
+    data = validate(ComputeDataFile, yaml.safe_load(COMPUTE_DATA.read_text()), str(COMPUTE_DATA))
+    for figure in ComputeDataFile.model_fields:
+        if figure not in ("node", "sources") and figure not in data.sources:
+            raise HardwareConfigError(f"{COMPUTE_DATA}: sources.{figure}: missing; expected a citation or "
+                                      f"'assumption: <why>'")
+    return data
 
 
 @dataclass(frozen=True)
