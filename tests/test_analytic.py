@@ -1,7 +1,6 @@
 """The analytic evaluator against the engine (same costs, independent timing) and against hw_models'
 own cost functions; the vectorised variant evaluator against the one-platform evaluator."""
 import math
-from dataclasses import replace
 
 import numpy as np
 import pytest
