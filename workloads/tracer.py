@@ -98,6 +98,7 @@ class _OpRule:
     mutated_kw: tuple[str, ...]
     read_mutated: bool        # whether the written positional args are also read
     primary_outputs: int | None
+    func: Any = None          # the overload itself (keeps it alive while its id keys _RULES)
 
 
 def _rule_for(func) -> _OpRule:
@@ -132,11 +133,12 @@ def _rule_for(func) -> _OpRule:
     else:
         kind = "unknown"
     return _OpRule(f"aten.{packet}.{func._overloadname}", base, kind, tuple(mutated), tuple(mutated_kw),
-                   base not in _WRITE_ONLY_SELF, _PRIMARY_OUTPUTS.get(base))
+                   base not in _WRITE_ONLY_SELF, _PRIMARY_OUTPUTS.get(base), func)
 
 
-#: Rules by aten overload, shared by all tracers (an overload's rule depends on the overload only).
-_RULES: dict[Any, _OpRule] = {}
+#: Rules by id() of the aten overload, shared by all tracers (a rule depends on the overload only; each
+#: rule keeps its overload alive, so the id cannot be reused).
+_RULES: dict[int, _OpRule] = {}
 
 
 def _distinct(t: torch.Tensor) -> int:
@@ -408,9 +410,9 @@ class Tracer:
 
     # -- op recording --------------------------------------------------------------------------------------
     def _record(self, func, args, kwargs, out) -> None:
-        rule = _RULES.get(func)
+        rule = _RULES.get(id(func))  # overloads live for the whole process; id() hashes fastest
         if rule is None:
-            rule = _RULES[func] = _rule_for(func)
+            rule = _RULES[id(func)] = _rule_for(func)
         kind = rule.kind
         if kind is None and rule.base not in _ALLOCATE:
             return  # a view: moves no bytes
