@@ -167,8 +167,9 @@ class Result:
     """One platform's run, ready for reporting. Build with :meth:`from_run`.
 
     ``ledger`` and ``requests`` are the engine's (or evaluator's) tables; ``placement`` the
-    :class:`simulator.placement.Placement`; ``workload`` the served workload (its traces give MACs and
-    compulsory bytes for the lower bound); ``meta`` free-form run facts (engine, seed, mode, ...).
+    :class:`simulator.placement.Placement`; ``workload`` the served workload (its traces give each op's
+    MACs); ``meta`` the run's facts (evaluator, seed, per-task ``lower_bound_J``, ``memory_writes``, the
+    study's mode and label, ``mappings``, ...); ``power_window_s`` the window of the peak-power figure, s.
     """
 
     ledger: pd.DataFrame
@@ -211,15 +212,15 @@ class Result:
 
     @property
     def makespan_s(self) -> float:
-        """Simulated time from the first arrival (or t = 0) to the last event, s."""
-        starts = [0.0]
-        ends = [0.0]
+        """Simulated time from the first arrival (or the first ledger event) to the last event, s."""
+        starts, ends = [], []
         if len(self.requests):
             starts.append(float(self.requests["arrival_s"].min()))
             ends.append(float(self.requests["end_s"].max()))
         if len(self.ledger):
+            starts.append(float(self.ledger["start_s"].min()))
             ends.append(float(self.ledger["end_s"].max()))
-        return max(ends) - min(starts)
+        return max(ends) - min(starts) if starts else 0.0
 
     # ------------------------------------------------------------------ tables
     def _category_pivot(self, rows: pd.DataFrame, keys: list[str], value: str = "energy_J") -> pd.DataFrame:

@@ -334,8 +334,7 @@ def run_study(config: StudyConfig, progress: bool = True) -> dict[str, Any]:
             prepared = prepare(workload, platform)
             run = evaluate(workload, platform, prepared=prepared, **kwargs)
             results[entry.key] = Result.from_run(run, prepared=prepared)
-            results[entry.key].meta.update({k: v for k, v in meta.items() if k not in results[entry.key].meta
-                                            or k == "label"})
+            results[entry.key].meta.update(meta)
             bar.update()
     finally:
         bar.close()

@@ -138,6 +138,28 @@ def test_figures_and_report_are_written_and_readable(tmp_path):
     assert md.count("\n## ") >= 4
 
 
+def test_save_study_writes_everything_or_nothing(tmp_path, monkeypatch):
+    from simulator.study import default_study, save_study
+
+    config = default_study()
+    out = save_study(_results(), config, tmp_path / "run")
+    names = {p.name for p in out.iterdir()}
+    assert {"summary.csv", "summary.json", "report.md", "energy_breakdown.png", "energy_breakdown.pdf",
+            "timeline.png", "timeline.pdf", "timeline.perfetto.json", "study.yaml", "sram", "rram"} <= names
+    assert pd.read_csv(out / "summary.csv")["platform"].tolist() == ["sram", "rram"]
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("figure failed")
+
+    monkeypatch.setattr(plots, "timeline", broken)
+    with pytest.raises(RuntimeError):
+        save_study(_results(), config, tmp_path / "second")
+    with pytest.raises(RuntimeError):
+        save_study(_results(), config, out)  # an existing run folder is left as it was
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+    assert {p.name for p in out.iterdir()} == names
+
+
 @pytest.mark.parametrize("values, unit", [([0.0], "nJ"), ([5e-6, 2e-9], "µJ"), ([9.99e-4], "µJ"),
                                           ([1e-3], "mJ"), ([27.4e-3, 1e-6], "mJ"), ([3.0], "J"), ([5e6], "J")])
 def test_energy_unit_reads_below_a_thousand(values, unit):
