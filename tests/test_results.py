@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from simulator import results as R
 from simulator.results import Result, atomic_directory, power_profile
+from simulator.testing import scenarios
 
 LEDGER_COLUMNS = ["request", "task", "op", "module", "layer", "component", "category", "energy_J", "bytes",
                   "start_s", "end_s"]
@@ -230,3 +231,32 @@ def test_mapping_table_lists_exactly_the_mapped_ops():
     assert table[["task", "op", "module", "tile_k", "fetches_A", "k"]].values.tolist() == [["t", 1, "b", 32, 3, 768]]
     empty = R.mapping_table_of(SimpleNamespace(tasks={"t": SimpleNamespace(op_ids=[], modules=[], traffic=[])}))
     assert empty.empty
+
+
+# -- on real engine runs (random platforms and workloads from simulator.testing) ------------------------
+
+@settings(max_examples=15, deadline=None)
+@given(scenarios())
+def test_results_of_engine_runs_agree_with_the_engines_own_totals(scenario):
+    from simulator.costs import prepare
+    from simulator.engine import simulate
+
+    workload, platform = scenario
+    prepared = prepare(workload, platform)
+    result = Result.from_run(simulate(workload, platform, prepared=prepared), prepared=prepared)
+    total = result.meta["total_energy_J"]  # accumulated by the engine apart from the ledger rows
+    assert math.isclose(result.total_energy_J, total, rel_tol=1e-9)
+    parts = result.per_component()
+    assert math.isclose(parts["energy_J"].sum(), total, rel_tol=1e-9)
+    by_unit = result.per_memory()["energy_J"].sum() + result.per_compute()["energy_J"].sum() + \
+        parts.loc[parts["kind"] == "interconnect", "energy_J"].sum()
+    assert math.isclose(by_unit, total, rel_tol=1e-9)
+    s = result.summary()
+    assert s["ratio_to_lower_bound"] >= 1.0 - 1e-9  # the bound is a floor on the dynamic energy alone
+    assert s["latency_p50_s"] <= s["latency_p99_s"] + 1e-15
+    assert s["peak_power_W"] >= s["average_power_W"] * (1 - 1e-9)
+    macs = result.per_op().groupby("task")["macs"].first()
+    assert (macs.dropna() >= 0).all()
+    engine_request_energy = result.requests.set_index("request")["energy_J"]
+    ours = result.per_request().set_index("request")["energy_J"]
+    assert np.allclose(ours, engine_request_energy, rtol=1e-12, atol=0)
