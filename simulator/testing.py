@@ -198,8 +198,8 @@ def platforms(draw, *, adapters: str | None = None, power_gating: bool | None = 
             "nvm": draw(memories("nvm", volatile=False)),
             "dram": draw(memories("dram", is_dram=True, capacity_bytes=1 << 30))}
     perm = st.permutations(list(mems))
-    roles = {"weight": draw(perm), "embedding": draw(perm), "adapter": draw(perm),
-             "activation": draw(perm), "input": draw(perm), "output": draw(perm)}
+    roles = {role: draw(perm) for role in ("weight", "embedding", "adapter", "activation", "input", "output",
+                                           "kv_cache", "state")}
     freq = draw(st.floats(2e8, 2e9))
     points = {"nominal": (0.8, freq)}
     if draw(st.booleans()):
