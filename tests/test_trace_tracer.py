@@ -321,3 +321,22 @@ def test_any_mlp_has_the_macs_and_weight_bytes_of_its_layers(sizes, batch):
     s = trace.summary()
     assert s["macs"] == batch * sum(a * b for a, b in zip(sizes, sizes[1:]))
     assert s["weight_bytes_read"] == s["unique_weight_bytes"] == 4 * sum(a * b + b for a, b in zip(sizes, sizes[1:]))
+
+
+class CacheUpdate(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("cache", torch.zeros(16, 4))
+
+    def forward(self, pos, value):
+        self.cache.index_copy_(0, pos, value)        # a static KV cache: writes one row
+        return self.cache.sum()
+
+
+def test_in_place_scatter_writes_only_its_source_rows():
+    trace = trace_model(CacheUpdate(), (torch.tensor([3]), torch.ones(1, 4)))
+    copy, total = trace.ops
+    cache_id = next(t.id for t in trace.tensors.values() if t.name == "cache")
+    assert copy.writes == {cache_id: 4} and cache_id not in copy.reads
+    assert total.reads == {cache_id: 64} and total.deps == (copy.id,)
+    assert trace.tensors[cache_id].role == "state"  # a float buffer the forward writes

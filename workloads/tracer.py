@@ -7,12 +7,14 @@ module calls (so ops get a module path with call index: ALBERT's shared layer gr
 Tensors are identified by storage: a view (transpose, reshape, slice, ``detach``) is the tensor it views,
 so a transposed weight is still that weight, and view ops move no bytes and are not recorded. Parameters
 are found through ``named_parameters(remove_duplicate=False)``; buffers through ``named_buffers`` (integer
-buffers such as position or token-type ids are inputs, float buffers are weights).
+buffers such as position or token-type ids are inputs, float buffers are weights, or state once the forward
+writes them, like a static KV cache).
 
 Counting rules (elements; bytes follow from the tensor's bits in the Trace):
 - an op reads every distinct element of each tensor argument (a broadcast bias is read once per element
   it holds) and writes every element of each output; in-place and ``out=`` ops write their target, and
-  ``copy_``/``fill_``/``zero_``/``out=`` targets are not read;
+  ``copy_``/``fill_``/``zero_``/``out=`` targets are not read; in-place scatters (``index_copy_``,
+  ``index_put_``, ``scatter_``, …) write as many elements as their source holds;
 - gathers (embedding lookup, ``index_select``, ``index``, ``gather``) read from their source only the
   elements they return: one row per looked-up index;
 - norm and attention kernels' auxiliary outputs (mean/rstd, logsumexp) are not recorded as writes;
@@ -69,16 +71,23 @@ _COPY = {"clone", "copy", "_to_copy", "cat", "stack", "_copy_from", "_copy_from_
          "fill", "zeros", "ones", "full", "zeros_like", "ones_like", "full_like", "new_zeros", "new_ones",
          "new_full", "arange", "scalar_tensor", "_local_scalar_dense", "masked_select", "narrow_copy",
          "split_with_sizes_copy", "unbind_copy", "resize_as", "alias_copy", "transpose_copy", "t_copy",
-         "permute_copy", "view_copy", "index_fill", "masked_fill", "tril", "triu", "where",
-         "_assert_tensor_metadata"}
+         "permute_copy", "view_copy", "index_fill", "masked_fill", "tril", "triu", "where"}
 _REDUCTION = {"sum", "mean", "amax", "amin", "max", "min", "argmax", "argmin", "var", "std", "var_mean",
               "std_mean", "prod", "logsumexp", "cumsum", "cumprod", "any", "all", "norm", "linalg_vector_norm",
               "topk", "sort", "argsort", "aminmax"}
 #: Ops that allocate without writing: their output is a new tensor, but no op is recorded.
 _ALLOCATE = {"empty", "empty_like", "empty_strided", "new_empty", "new_empty_strided", "resize"}
+#: Ops that check metadata or synchronise and move no data: not recorded.
+_NO_WORK = {"_assert_tensor_metadata", "_assert_async", "_assert_scalar", "sym_constrain_range",
+            "sym_constrain_range_for_size", "_functional_sym_constrain_range", "record_stream",
+            "is_same_size", "_has_same_storage_numel", "sym_size", "sym_numel", "sym_stride",
+            "sym_storage_offset", "_nested_tensor_size"}
 #: Ops whose first (mutated) argument is written without being read.
 _WRITE_ONLY_SELF = {"copy", "fill", "zero", "index_put", "_index_put_impl", "index_copy", "slice_scatter",
                     "select_scatter", "uniform", "normal", "random", "bernoulli", "exponential"}
+#: In-place scatters write only what their source holds: position of the source (values) argument.
+_SCATTER_SOURCE = {"index_put": 2, "_index_put_impl": 2, "index_copy": 3, "scatter": 3, "scatter_add": 3,
+                   "scatter_reduce": 3, "index_add": 3, "masked_scatter": 2}
 #: Ops whose outputs after the first few are auxiliary (statistics, logsumexp): not recorded.
 _PRIMARY_OUTPUTS = {"native_layer_norm": 1, "native_batch_norm": 1, "_native_batch_norm_legit": 1,
                     "_native_batch_norm_legit_no_training": 1, "native_group_norm": 1, "_fused_rms_norm": 1,
@@ -110,7 +119,7 @@ def _rule_for(func) -> _OpRule:
         if arg.alias_info is not None and arg.alias_info.is_write:
             (mutated_kw if arg.kwarg_only else mutated).append(i if not arg.kwarg_only else arg.name)
     returns_alias = bool(schema.returns) and all(r.alias_info is not None for r in schema.returns)
-    if base in _ALLOCATE:
+    if base in _ALLOCATE or base in _NO_WORK:
         kind = None
     elif returns_alias and not mutated and not mutated_kw:
         kind = None  # a view: moves no bytes
@@ -151,6 +160,19 @@ def _distinct(t: torch.Tensor) -> int:
         if stride != 0:
             n *= size
     return n
+
+
+def _scattered(base: str, args, whole: int) -> int:
+    """Elements an in-place op writes into its target of ``whole`` elements: all of them, except for
+    scatters, which write as many as their source holds (the index count for a scalar source)."""
+    pos = _SCATTER_SOURCE.get(base)
+    if pos is None or len(args) <= pos:
+        return whole
+    src = args[pos]
+    if isinstance(src, torch.Tensor):
+        return min(whole, src.numel())
+    index = args[pos - 1] if pos >= 1 else None
+    return min(whole, index.numel()) if isinstance(index, torch.Tensor) else whole
 
 
 def _tensors_in(values, out: list) -> list:
@@ -295,8 +317,12 @@ class Tracer:
         for pname, p in model.named_parameters(remove_duplicate=False):
             default = "embedding" if id(p) in embedding_params else "weight"
             self._add_known(p, pname, default, role_of, owner_of)
+        self._float_buffers = set()  # storage keys of float buffers left at the default role
         for bname, b in model.named_buffers(remove_duplicate=False):
-            self._add_known(b, bname, "input" if b.dtype in _INT_DTYPES else "weight", role_of, owner_of)
+            if self._add_known(b, bname, "input" if b.dtype in _INT_DTYPES else "weight", role_of, owner_of) \
+                    and b.dtype not in _INT_DTYPES:
+                self._float_buffers.add(self._key(b))
+        self._state_buffers: set[int] = set()  # tensor ids of default-role float buffers
         self._ids: dict[int, int] = {}          # storage key -> tensor id
         self._weak: list[StorageWeakRef] = []   # keeps storage keys unique while the tracer lives
         self._tensors: list[list] = []          # [name, role, shape, numel, dtype, owner, first step]
@@ -312,15 +338,18 @@ class Tracer:
         self.unknown_errors: list[str] = []  # tracer-internal failures, recorded as unknown ops
 
     # -- tensor table ------------------------------------------------------------------------------------
-    def _add_known(self, t, tname, default, role_of, owner_of):
+    def _add_known(self, t, tname, default, role_of, owner_of) -> bool:
+        """Note a parameter or buffer; True when it got the default role."""
         key = self._key(t)
         if key is None or key in self._known:
-            return
-        role = (role_of(tname) if role_of else None) or default
+            return False
+        given = role_of(tname) if role_of else None
+        role = given or default
         if role not in ROLES:
             raise WorkloadError(f"trace_model: role_of({tname!r}): {role!r}; expected one of {', '.join(ROLES)}")
         owner = (owner_of(tname) if owner_of else None) or "shared"
         self._known[key] = (tname, role, owner, tuple(t.shape), t.numel(), t.dtype)
+        return given is None
 
     @staticmethod
     def _key(t: torch.Tensor) -> int | None:
@@ -350,7 +379,10 @@ class Tracer:
         known = self._known.get(key)
         if known is not None:
             name, role, owner, shape, numel, dtype = known
-            return self._new_tensor(key, t, name, role, owner, shape, numel, dtype)
+            tid = self._new_tensor(key, t, name, role, owner, shape, numel, dtype)
+            if key in self._float_buffers:
+                self._state_buffers.add(tid)
+            return tid
         return self._new_tensor(key, t, self._here(f"const@{op_id}"), "input")
 
     def _register_inputs(self, value, prefix: str) -> None:
@@ -435,7 +467,7 @@ class Tracer:
                 key = self._key(t)
                 if key is not None:
                     tid = self._lookup(t, key, op_id)
-                    writes[tid] = writes.get(tid, 0) + _distinct(t)
+                    writes[tid] = writes.get(tid, 0) + _scattered(rule.base, args, _distinct(t))
                     written_keys.add(id(t))
         for name in rule.mutated_kw:
             t = kwargs.get(name)
@@ -500,6 +532,8 @@ class Tracer:
                 info[1] = self.carry_role
         for tid in writes:
             producer[tid] = op_id
+            if tid in self._state_buffers:  # a float buffer the model writes is state, not a weight
+                tensors[tid][1] = "state"
         self._ops.append(OpInfo(op_id, "", "", rule.name, kind, macs, other, reads, writes, tuple(deps),
                                 gemm, step))
         self._op_frames.append(self._stack[-1] if self._stack else -1)
