@@ -73,7 +73,7 @@ def runs(draw):
                   placement=SimpleNamespace(occupancy={"sram": 100.0}, table=pd.DataFrame({"tensor": ["w"]})))
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=25, deadline=None)
 @given(runs())
 def test_every_grouping_sums_to_the_ledger_total(result):
     total = result.total_energy_J
