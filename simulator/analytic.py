@@ -27,7 +27,7 @@ def evaluate(workload, platform, *, placement=None, prepared: Prepared | None = 
     """Closed-form run of ``workload`` on ``platform`` (prefetch is ignored: no overlap). Returns a
     :class:`RunOutput` with the same ledger and requests columns as the engine."""
     prepared = prepared if prepared is not None else prepare(workload, platform, placement)
-    tables = CostTables(prepared, platform)
+    tables = CostTables(prepared, platform, workload=workload)
     pp = tables.pp
     builder = LedgerBuilder(prepared, pp)
     records, intervals, op_points = [], [], []
@@ -65,7 +65,7 @@ def evaluate(workload, platform, *, placement=None, prepared: Prepared | None = 
     ends = np.array([iv[3] for iv in intervals])
     timeline = leakage(pp, 0, starts, ends, np.array(op_points), float(starts.min()))
     builder.leakage(timeline, intervals)
-    return finish("analytic", prepared, tables, builder, records, timeline, dynamic,
+    return finish("analytic", workload, prepared, tables, builder, records, timeline, dynamic,
                   {"prefetch_depth": 0, "max_in_flight": 1,
                    "lower_bound_J": {t: float(v[0]) for t, v in lower_bound(prepared, pp).items()}})
 

@@ -471,9 +471,18 @@ class CostTables:
     """The costs of one platform (variant 0 of ``pp``) computed on demand and cached per task and
     operating point: what the engine and the evaluator look up per request."""
 
-    def __init__(self, prepared: Prepared, platform=None, *, split: bool = False):
+    def __init__(self, prepared: Prepared, platform=None, *, split: bool = False, workload=None):
         self.prepared = prepared
         self.platform = platform if platform is not None else prepared.platform
+        if set(self.platform.memories) != set(prepared.memories):
+            raise SimulationConfigError(
+                f"platform {self.platform.name}: memories {', '.join(self.platform.memories)} differ from the "
+                f"prepared platform's ({', '.join(prepared.memories)}); expected prepare() on this platform")
+        missing = [t for t in (workload.stream.tasks if workload is not None else []) if t not in prepared.tasks]
+        if missing:
+            raise SimulationConfigError(
+                f"scenario.tasks: {', '.join(missing)} not in the prepared workload; expected prepare() on "
+                "this workload")
         self.pp = platform_params([self.platform], prepared.memories)
         self.split = split
         self._ops: dict[tuple[str, int], OpCosts] = {}

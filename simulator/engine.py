@@ -57,9 +57,9 @@ class _Plan:
 
 
 class _Engine:
-    def __init__(self, prepared: Prepared, platform, max_in_flight: int, prefetch_depth: int):
+    def __init__(self, workload, prepared: Prepared, platform, max_in_flight: int, prefetch_depth: int):
         self.prepared = prepared
-        self.tables = CostTables(prepared, platform, split=prefetch_depth > 0)
+        self.tables = CostTables(prepared, platform, split=prefetch_depth > 0, workload=workload)
         self.pp = self.tables.pp
         self.depth = prefetch_depth
         self.max_in_flight = max_in_flight
@@ -225,7 +225,7 @@ def simulate(workload, platform, *, placement=None, prepared: Prepared | None = 
     if not (isinstance(depth, int) and depth >= 0):
         raise SimulationConfigError(f"prefetch_depth: got {depth!r}; expected an integer >= 0")
     prepared = prepared if prepared is not None else prepare(workload, platform, placement)
-    eng = _Engine(prepared, platform, max_in_flight, depth)
+    eng = _Engine(workload, prepared, platform, max_in_flight, depth)
     stream = list(workload.stream)
     eng.env.process(eng.dispatcher(stream))
     eng.env.run()
@@ -237,6 +237,6 @@ def simulate(workload, platform, *, placement=None, prepared: Prepared | None = 
     timeline = leakage(eng.pp, 0, starts, ends, np.array([eng.op_points[k] for k in order]),
                        float(stream[0].arrival_s))
     eng.builder.leakage(timeline, intervals)
-    return finish("engine", prepared, eng.tables, eng.builder, records, timeline, eng.dynamic,
+    return finish("engine", workload, prepared, eng.tables, eng.builder, records, timeline, eng.dynamic,
                   {"prefetch_depth": depth, "max_in_flight": max_in_flight, "seed": seed,
                    "lower_bound_J": {t: float(v[0]) for t, v in lower_bound(prepared, eng.pp).items()}})

@@ -212,9 +212,10 @@ def _memory_writes(prepared, cols: dict[str, np.ndarray]) -> dict[str, dict[str,
     return out
 
 
-def finish(evaluator: str, prepared, tables, builder: LedgerBuilder, records: list[dict], timeline,
+def finish(evaluator: str, workload, prepared, tables, builder: LedgerBuilder, records: list[dict], timeline,
            dynamic_J: float, meta: dict) -> RunOutput:
-    """Assemble the RunOutput of ``evaluator`` ("engine" or "analytic"): the ledger from ``builder``, the
+    """Assemble the RunOutput of ``evaluator`` ("engine" or "analytic") for ``workload`` (the one run,
+    whose traces ``prepared`` holds; its stream may differ): the ledger from ``builder``, the
     requests table from ``records`` (dicts with the REQUEST_COLUMNS except latency/service/energy), and
     meta. ``dynamic_J`` is the run's non-leakage energy accumulated by the evaluator itself, so
     ``meta["total_energy_J"]`` is an independent check on the ledger's sum."""
@@ -239,4 +240,4 @@ def finish(evaluator: str, prepared, tables, builder: LedgerBuilder, records: li
                 "start_s": first, "memory_writes": memory_writes,
                 "tasks": list(prepared.tasks), **meta}
     return RunOutput(ledger=pd.DataFrame(cols, copy=False), requests=req, placement=prepared.placement,
-                     platform=tables.platform, workload=prepared.workload, meta=out_meta)
+                     platform=tables.platform, workload=workload, meta=out_meta)

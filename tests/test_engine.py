@@ -122,3 +122,16 @@ def test_ops_out_of_dependency_order_are_a_config_error():
     tr.ops[1] = replace(tr.ops[1], deps=(2,))
     with pytest.raises(SimulationConfigError, match=r"traces\.a\.ops\[1\]\.deps: op 1 depends on op 2"):
         prepare(w, _platform())
+
+
+def test_a_prepared_workload_must_match_the_run():
+    from simulator.costs import prepare
+    w = ht.make_workload(("a",))
+    prepared = prepare(w, _platform())
+    other = ht.make_workload(("a", "b"))
+    with pytest.raises(SimulationConfigError, match="scenario.tasks: b not in the prepared workload"):
+        simulate(other, _platform(), prepared=prepared)
+    with pytest.raises(SimulationConfigError, match="differ from the prepared platform"):
+        simulate(w, ht.make_platform(memories={"sram": ht.make_memory("sram")}), prepared=prepared)
+    run = simulate(w.with_stream(streams.fixed(["a"], 0.0)), _platform(), prepared=prepared)
+    assert len(run.workload.stream) == len(run.requests) == 1      # the run keeps its own stream
