@@ -110,9 +110,11 @@ class _Engine:
 
     # ---------------------------------------------------------------- processes
     def dispatcher(self, stream):
+        """Admit requests in arrival order: up to ``max_in_flight`` at once, one task at a time when
+        adapters are loaded on switches; decide wake-up (after an idle gap) and task switch."""
         env = self.env
         loaded = None
-        self.last_end = stream[0].arrival_s
+        self.last_end = stream[0].arrival_s     # end of the last request served (s)
         arrivals = [env.timeout(r.arrival_s) for r in stream]  # absolute times: scheduled from t = 0
         for r, arrival in zip(stream, arrivals):
             if not arrival.processed:
@@ -127,6 +129,7 @@ class _Engine:
             env.process(self.serve(r, wake, switch))
 
     def serve(self, r, wake: bool, switch: bool):
+        """One request: wake-up, task-switch copies, then its ops in order (one process step each)."""
         env, pp, builder = self.env, self.pp, self.builder
         p = self.pp.op_index(r.operating_point)
         start = env.now
