@@ -243,8 +243,13 @@ def per_task_model(trace: Any, task: str) -> Any:
 
 
 def _in_source(config: StudyConfig, exc: Exception) -> SimulationConfigError:
-    """A workloads/hardware error about this study, re-said with the study file in front."""
-    return SimulationConfigError(f"{config.source}: {str(exc).strip().splitlines()[0]}")
+    """A user error about this study, re-said with the study file in front unless it already names a
+    file (a platform's, say)."""
+    line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    first = line.split(": ", 1)[0]
+    if first.endswith((".yaml", ".yml")) or "/" in first:
+        return SimulationConfigError(line)
+    return SimulationConfigError(f"{config.source}: {line}")
 
 
 def build_traces(config: StudyConfig, mode: str = "adapters") -> dict[str, Any]:
@@ -331,8 +336,11 @@ def run_study(config: StudyConfig, progress: bool = True) -> dict[str, Any]:
                     "compression": config.compression.model_dump(), "seed": config.scenario.seed}
             workload = Workload(f"{config.name}:{entry.mode}", traces[entry.mode], stream, meta)
             kwargs = {"seed": config.scenario.seed} if config.evaluator == "engine" else {}
-            prepared = prepare(workload, platform)
-            run = evaluate(workload, platform, prepared=prepared, **kwargs)
+            try:
+                prepared = prepare(workload, platform)
+                run = evaluate(workload, platform, prepared=prepared, **kwargs)
+            except SimulationConfigError as exc:
+                raise _in_source(config, exc) from None
             results[entry.key] = Result.from_run(run, prepared=prepared)
             results[entry.key].meta.update(meta)
             bar.update()

@@ -30,6 +30,8 @@ def _bad(tmp_path, text: str):
     ("model: albert-base-v2\ntasks: [a]\nplatforms: [edge-sram]\nextra: 1\n", "extra: unknown key"),
     ("model: [\n", "expected valid YAML"),
     ("model: albert-base-v2\ntasks: [a]\nplatforms: [no-such-platform]\n", "platforms.0.platform"),
+    ("model: gpt-17\ntasks: [a]\nplatforms: [edge-sram]\n", "model: unknown model 'gpt-17'; expected"),
+    ("model: albert-base-v2\nadapter: houlsby\ntasks: [a]\nplatforms: [edge-sram]\n", "adapter: 'houlsby'"),
 ])
 def test_bad_study_exits_2_with_one_line_and_writes_nothing(tmp_path, capsys, monkeypatch, text, needle):
     monkeypatch.chdir(tmp_path)
