@@ -37,6 +37,8 @@ COMPUTE_UNITS = ("mac_array", "vector_unit")
 DEFAULT_POWER_WINDOW_S = 1e-6
 #: Most grid points a power profile is evaluated on (the window widens past this).
 MAX_POWER_POINTS = 2_000_000
+#: Samples of the power counter track in a Perfetto export.
+PERFETTO_POWER_POINTS = 2000
 
 
 def memory_kind(memory: Any) -> str:
@@ -501,9 +503,10 @@ class Result:
         return Path(path)
 
     def perfetto_events(self, *, pid: int = 1, max_detail_requests: int | None = None) -> list[dict]:
-        """Chrome trace events (``ph: X``, times in µs) for this run: one track of requests, then one track
-        per component with an event per (request, op, component) carrying its energy (J) and bytes.
-        Only the first ``max_detail_requests`` requests get op-level events (all when ``None``)."""
+        """Chrome trace events (times in µs) for this run: a power counter (W, about
+        ``PERFETTO_POWER_POINTS`` samples), a track of requests, then one track per component with an event
+        per (request, op, component, category) carrying its energy (J) and bytes. Only the first
+        ``max_detail_requests`` requests get op-level events (all when ``None``)."""
         events: list[dict] = [{"ph": "M", "pid": pid, "name": "process_name", "args": {"name": self.name}}]
         tids = {"requests": 0}
         for comp in list(COMPUTE_UNITS) + list(getattr(self.platform, "memories", {}) or {}) + sorted(
@@ -511,6 +514,11 @@ class Result:
             tids.setdefault(comp, len(tids))
         for comp, tid in tids.items():
             events.append({"ph": "M", "pid": pid, "tid": tid, "name": "thread_name", "args": {"name": comp}})
+        window = max(self.power_window_s, self.makespan_s / PERFETTO_POWER_POINTS)
+        profile = power_profile(self.ledger, window)
+        for start, power in zip(profile["start_s"].tolist(), profile["power_W"].tolist()):
+            events.append({"ph": "C", "pid": pid, "name": "power (W)", "ts": round(start * 1e6, 4),
+                           "args": {"W": power}})
         for r in self.requests.itertuples():
             events.append({"ph": "X", "pid": pid, "tid": 0, "name": f"request {r.request} ({r.task})",
                            "cat": "switch" if r.switch else "request", "ts": r.start_s * 1e6,

@@ -213,7 +213,9 @@ def test_perfetto_events_carry_all_non_leakage_energy(tmp_path_factory, result):
     path = result.to_perfetto(tmp_path_factory.mktemp("p") / "t.json")
     events = json.loads(path.read_text())["traceEvents"]
     spans = [e for e in events if e["ph"] == "X" and e["tid"] != 0]
-    assert all(e["ph"] in ("X", "M") for e in events)
+    assert all(e["ph"] in ("X", "M", "C") for e in events)
+    counter = [e for e in events if e["ph"] == "C"]
+    assert 0 < len(counter) <= R.PERFETTO_POWER_POINTS + 1 and all(e["args"]["W"] >= -1e-12 for e in counter)
     expected = result.ledger.loc[result.ledger["category"] != "leakage", "energy_J"].sum()
     assert math.isclose(sum(e["args"]["energy_J"] for e in spans), expected, rel_tol=1e-9, abs_tol=1e-21)
     assert sum(e["ph"] == "X" and e["tid"] == 0 for e in events) == result.n_requests
