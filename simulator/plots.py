@@ -33,11 +33,11 @@ PNG_DPI = 200
 
 
 def _save(fig, stem: Path, formats: Sequence[str]) -> list[Path]:
+    """Save ``fig`` as ``stem.<fmt>`` for each format (png, pdf, svg), close it, return the paths."""
     paths = []
     for fmt in formats:
         path = stem.with_suffix(f".{fmt}")
-        fig.savefig(path, dpi=PNG_DPI if fmt == "png" else None, metadata={"Creator": "hetsim"}
-                    if fmt in ("png", "pdf", "svg") else None)
+        fig.savefig(path, dpi=PNG_DPI if fmt == "png" else None, metadata={"Creator": "hetsim"})
         paths.append(path)
     plt.close(fig)
     return paths
