@@ -34,6 +34,26 @@ def _median_cpu(fn, repeats: int, no_grad: bool = False) -> float:
     return statistics.median(times)
 
 
+def _bare_mechanism(model, inputs) -> None:
+    """The tracing mechanism with nothing recorded: an empty TorchDispatchMode and empty global module
+    hooks around one forward (what any dispatch-mode tracer pays before doing its own work)."""
+    import torch
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class Empty(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            return func(*args, **(kwargs or {}))
+
+    pre = torch.nn.modules.module.register_module_forward_pre_hook(lambda m, a: None)
+    post = torch.nn.modules.module.register_module_forward_hook(lambda m, a, o: None)
+    try:
+        with torch.no_grad(), Empty():
+            model(**inputs)
+    finally:
+        pre.remove()
+        post.remove()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--model", default="bert-base")
@@ -82,9 +102,12 @@ def main() -> int:
     cpu_plain = _median_cpu(lambda: small(**small_inputs), args.repeats * 3, no_grad=True)
     cpu_traced = _median_cpu(lambda: trace_model(small, small_inputs), args.repeats * 3)
     n_small = len(trace_model(small, small_inputs).ops)
+    cpu_bare = _median_cpu(lambda: _bare_mechanism(small, small_inputs), args.repeats * 3)
     print(f"  narrow variant (hidden 48, seq 8): plain {cpu_plain * 1e3:.1f} ms, traced {cpu_traced * 1e3:.1f} ms "
           f"CPU for {n_small} ops")
-    print(f"  tracer CPU per op    {(cpu_traced - cpu_plain) / n_small * 1e6:8.1f} us   (target ~50 us)")
+    print(f"  tracer CPU per op    {(cpu_traced - cpu_plain) / n_small * 1e6:8.1f} us   (target ~50 us), of which")
+    print(f"    torch's dispatch mode + global module hooks doing nothing {(cpu_bare - cpu_plain) / n_small * 1e6:6.1f} us")
+    print(f"    hetsim's recording and trace assembly                    {(cpu_traced - cpu_bare) / n_small * 1e6:6.1f} us")
     torch.set_num_threads(threads)
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -664,6 +664,7 @@ class Tracer:
         return Trace(self.name, self.task, tensors, list(self._ops), meta)
 
 
+@functools.lru_cache(maxsize=None)
 def _bits(dtype) -> int:
     return (torch.finfo(dtype).bits if dtype.is_floating_point else
             8 if dtype == torch.bool else torch.iinfo(dtype).bits)
