@@ -111,6 +111,7 @@ class _OpRule:
 
 
 def _rule_for(func) -> _OpRule:
+    """Classify an aten overload from its schema (views, mutated arguments), its name and its tags."""
     schema = func._schema
     packet = func.overloadpacket.__name__
     base = packet[:-1] if packet.endswith("_") and not packet.endswith("__") else packet
@@ -261,8 +262,9 @@ _INDEX_RE = re.compile(r"^(\d+)(?:#(\d+))?$|^.*#(\d+)$")
 
 
 def _layer_label(path: str) -> str | None:
-    """"layer#N" (0-based) for an op inside the N-th repetition of a layer stack, prefixed by "decoder."
-    inside a decoder stack; None outside any stack."""
+    """The coarse layer label of a module path: ``layer#N`` (0-based) inside the N-th repetition of a
+    layer stack (a list index, or the call index of a repeated module), prefixed by ``decoder.`` inside a
+    decoder stack; None outside any stack."""
     parts = path.split(".")
     for i, part in enumerate(parts):
         m = _INDEX_RE.match(part)
@@ -648,6 +650,7 @@ class Tracer:
                 else:
                     lab = ".".join(op.module.split(".")[:2]) or "model"
             op.layer = lab
+
         def resolve(name):
             if isinstance(name, str):
                 return name
