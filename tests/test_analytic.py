@@ -80,7 +80,8 @@ def test_cost_arrays_match_hw_models_functions(platform, nbytes):
         assert _close(float(t), m.write_time(nbytes))
         link = platform.link_between(name, "compute")
         assert _close(nbytes * pp.path_J[0, k], link.transfer_energy(nbytes))
-        assert _close(nbytes / pp.path_bw[0, k], link.transfer_time(nbytes)) or nbytes == 0
+        both = transfer_time(np.array(nbytes), pp.read_lat[0, k], pp.read_bw[0, k], pp.path_bw[0, k])
+        assert _close(float(both), max(m.read_time(nbytes), link.transfer_time(nbytes)))
 
 
 @given(workload=ht.workloads(), base=ht.platforms(prefetch_depth=0), factors=st.lists(
