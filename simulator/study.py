@@ -113,7 +113,8 @@ class OutputsConfig(_Strict):
 
 
 class StudyConfig(_Strict):
-    """A validated study (see the module docstring). ``source`` is the file it came from."""
+    """A validated study (see the module docstring). ``layers``/``hidden`` shrink the zoo model (fewer
+    layers, narrower hidden size: quick studies); ``source`` is the file it came from."""
     name: Name = "study"
     description: str = ""
     model: str = Field(min_length=1)
@@ -121,6 +122,8 @@ class StudyConfig(_Strict):
     per_repetition: bool = True
     tasks: Annotated[list[Name], Field(min_length=1)]
     seq_len: Annotated[int, Field(ge=1, strict=True)] = 128
+    layers: Annotated[int, Field(ge=1, strict=True)] | None = None
+    hidden: Annotated[int, Field(ge=1, strict=True)] | None = None
     compression: CompressionConfig = CompressionConfig()
     scenario: ScenarioConfig = ScenarioConfig()
     platforms: Annotated[list[PlatformEntry], Field(min_length=1)]
@@ -261,7 +264,8 @@ def build_traces(config: StudyConfig, mode: str = "adapters") -> dict[str, Any]:
     adapter = config.adapter if mode == "adapters" else None
     try:
         traces = trace_tasks(config.model, list(config.tasks), adapter=adapter, seq_len=config.seq_len,
-                             compression=policy, per_repetition=config.per_repetition)
+                             compression=policy, per_repetition=config.per_repetition, layers=config.layers,
+                             hidden=config.hidden)
     except WorkloadError as exc:
         raise _in_source(config, exc) from None
     if mode == "per-task-model":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import pandas as pd
 import pytest
 import yaml
 
@@ -137,3 +138,33 @@ def test_config_is_frozen():
     with pytest.raises(Exception):
         c.name = "other"  # type: ignore[misc]
     assert isinstance(c, StudyConfig)
+
+
+TINY = {"name": "tiny", "model": "albert-base-v2", "layers": 2, "hidden": 64, "seq_len": 16,
+        "adapter": "houlsby:4", "tasks": ["a", "b"],
+        "compression": {"bits": {"weight": 8, "embedding": 8, "adapter": 8, "activation": 16}},
+        "scenario": {"stream": "poisson", "requests": 6, "rate": "50 Hz", "switch_probability": 0.5, "seed": 1},
+        "platforms": ["edge-rram", {"platform": "edge-sram-dram", "mode": "per-task-model"}]}
+
+
+def test_tiny_study_is_reproducible_and_per_task_models_share_nothing():
+    from simulator.report import summary_table
+    from simulator.study import run_study
+
+    config = study_from_dict(TINY, "tiny.yaml")
+    first, second = run_study(config, progress=False), run_study(config, progress=False)
+    pd.testing.assert_frame_equal(summary_table(first), summary_table(second))  # same seed, same numbers
+    shared = first["edge-rram"].placement.table
+    alone = first["edge-sram-dram"].placement.table
+    params = ("weight", "embedding", "adapter")
+    assert not ((alone["owner"] == "shared") & alone["role"].isin(params)).any()
+    backbone = shared[(shared["owner"] == "shared") & shared["role"].isin(params)]
+    assert backbone["tensor"].is_unique  # the shared backbone is placed once
+    # a per-task model stores one copy of the backbone per task (the adapted one adds adapters)
+    per_task = alone[alone["role"].isin(params)].groupby("owner")["bytes"].sum()
+    assert set(per_task.index) == {"a", "b"}
+    assert math.isclose(per_task["a"], per_task["b"], rel_tol=0.01)
+    assert per_task["a"] >= backbone["bytes"].sum() * 0.99
+    other = run_study(config.model_copy(update={"scenario": config.scenario.model_copy(update={"seed": 2})}),
+                      progress=False)
+    assert not summary_table(other)["energy_J"].equals(summary_table(first)["energy_J"])
