@@ -413,10 +413,11 @@ class Result:
         return float(sum(bounds[task] for task in self.requests["task"]))
 
     def summary(self) -> dict[str, Any]:
-        """The headline numbers (SI units, unit in each key): energy per inference (total, dynamic,
-        leakage share), latency p50/p99, throughput, average and peak power, area, peak occupancy per
-        memory, NVM writes and lifetime, and the lower bound with the ratio to it. Computed once per
-        power window (the ledger is not expected to change after the run)."""
+        """The headline numbers (SI units, unit in each key): energy per inference (total, dynamic and
+        static, where static = leakage + DRAM refresh + wake-ups, and ``leakage_share`` = static / total),
+        latency p50/p99, throughput, average and peak power, area, peak occupancy per memory, NVM writes
+        and lifetime, and the lower bound with the ratio to it. Computed once per power window (the
+        ledger is not expected to change after the run)."""
         cache = self.__dict__.setdefault("_summaries", {})
         if self.power_window_s not in cache:
             cache[self.power_window_s] = self._summary()
