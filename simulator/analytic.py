@@ -13,6 +13,7 @@ variant axis) for sweeps.
 """
 from __future__ import annotations
 
+from dataclasses import fields, replace
 from typing import Sequence
 
 import numpy as np
@@ -145,7 +146,5 @@ def evaluate_variants(prepared: Prepared, platforms: Sequence, *, chunk: int = 2
 
 def _slice(pp, lo: int, hi: int):
     """The variants ``lo:hi`` of a PlatformParams (arrays with a variant axis are sliced)."""
-    from dataclasses import fields, replace
-
     return replace(pp, **{f.name: getattr(pp, f.name)[lo:hi] for f in fields(pp)
                           if isinstance(getattr(pp, f.name), np.ndarray)}, names=pp.names[lo:hi])

@@ -87,7 +87,7 @@ class _Placer:
         self.static = dict.fromkeys(self.mems, 0.0)          # shared + resident task-owned parameters
         self.region = {m: {t: 0.0 for t in workload.traces} for m in self.mems}  # per-task switch regions
         self.rows: list[tuple] = []
-        self.where = getattr(platform, "source", "") or getattr(platform, "name", "platform")
+        self.where = platform.source or platform.name
         for role, names in self.policy.roles.items():
             for i, m in enumerate(names):
                 if m not in self.mems:
