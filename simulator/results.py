@@ -23,6 +23,8 @@ from typing import Any, Iterator
 import numpy as np
 import pandas as pd
 
+from simulator.errors import SimulationConfigError
+
 #: Ledger cost categories (docs/interfaces.md).
 CATEGORIES = ("read", "write", "compute", "leakage", "wakeup", "refresh", "switch_load", "transfer")
 #: Categories that cost energy because something was done (as opposed to time passing).
@@ -79,14 +81,31 @@ def _json_safe(obj: Any) -> Any:
     return _as_float(obj)
 
 
+#: The file that marks a folder as hetsim results (a run's or a Result's); only such a folder (or an empty
+#: one) is replaced by :func:`atomic_directory`.
+RESULTS_MARKER = "summary.json"
+
+
+def check_replaceable(path: str | os.PathLike) -> Path:
+    """``path`` resolved, if results may be written there: it does not exist, is an empty folder or holds
+    earlier results (:data:`RESULTS_MARKER`); else SimulationConfigError (exit 2 at the CLI)."""
+    final = Path(path).resolve()
+    if final.exists() and not (final.is_dir() and (not any(final.iterdir()) or (final / RESULTS_MARKER).exists())):
+        raise SimulationConfigError(f"{path}: output folder: exists and does not hold hetsim results (no "
+                                    f"{RESULTS_MARKER}); expected a new or empty folder, or an earlier run's")
+    return final
+
+
 @contextlib.contextmanager
 def atomic_directory(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary folder beside ``path``; on success it replaces ``path`` in one rename.
 
     If the body raises, the temporary folder is removed and ``path`` is left as it was, so a failing run
-    never leaves half-written results.
+    never leaves half-written results. An existing ``path`` is replaced only if it is empty or holds
+    earlier results (:data:`RESULTS_MARKER`); any other folder raises SimulationConfigError, so a
+    mistyped output folder never deletes other files.
     """
-    final = Path(path)
+    final = check_replaceable(path)
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
     umask = os.umask(0)

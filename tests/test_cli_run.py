@@ -53,6 +53,13 @@ def test_missing_file_and_bad_overrides_exit_2(tmp_path, capsys):
     assert "--requests: got 0" in capsys.readouterr().err
 
 
+def test_output_folder_of_other_files_is_refused_before_running(tmp_path, capsys):
+    (tmp_path / "thesis.tex").write_text("precious")
+    assert cli.main(["run", "-o", str(tmp_path), "--no-progress"]) == 2
+    assert "output folder: exists and does not hold hetsim results" in capsys.readouterr().err
+    assert [p.name for p in tmp_path.iterdir()] == ["thesis.tex"]
+
+
 def test_run_help_explains_the_command(capsys):
     with pytest.raises(SystemExit) as info:
         cli.main(["run", "--help"])

@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from simulator import results as R
+from simulator.errors import SimulationConfigError
 from simulator.results import Result, atomic_directory, power_profile
 from simulator.testing import scenarios
 
@@ -193,14 +194,25 @@ def test_a_failing_save_leaves_nothing_and_keeps_the_old_folder(tmp_path_factory
         assert not target.exists() and not calls[0].exists() and list(tmp_path.iterdir()) == []
         target.mkdir()
         (target / "keep.txt").write_text("old")
+        (target / R.RESULTS_MARKER).write_text("{}")
         with pytest.raises(RuntimeError):
             result.save(target)
     assert (target / "keep.txt").read_text() == "old" and len(list(tmp_path.iterdir())) == 1
 
 
-def test_atomic_directory_replaces_an_existing_folder(tmp_path):
+def test_atomic_directory_never_replaces_a_folder_of_other_files(tmp_path):
+    (tmp_path / "mine.txt").write_text("keep")
+    for target in (tmp_path, tmp_path / "mine.txt"):
+        with pytest.raises(SimulationConfigError, match="does not hold hetsim results"):
+            with atomic_directory(target):
+                pass
+    assert [p.name for p in tmp_path.iterdir()] == ["mine.txt"]
+
+
+def test_atomic_directory_replaces_an_earlier_results_folder(tmp_path):
     (tmp_path / "out").mkdir()
     (tmp_path / "out" / "stale.csv").write_text("x")
+    (tmp_path / "out" / R.RESULTS_MARKER).write_text("{}")
     with atomic_directory(tmp_path / "out") as tmp:
         (tmp / "new.csv").write_text("y")
     assert [p.name for p in (tmp_path / "out").iterdir()] == ["new.csv"]

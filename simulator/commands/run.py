@@ -41,12 +41,14 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run the study of ``args``; returns the exit code (0)."""
     from simulator.report import comparison_table, format_text
+    from simulator.results import check_replaceable
     from simulator.study import default_study, load_study, run_study, save_study
 
     config = load_study(args.config) if args.config else default_study()
     platforms = [p.strip() for p in args.platforms.split(",")] if args.platforms is not None else None
     config = config.with_overrides(requests=args.requests, platforms=platforms, out=args.out)
     out_dir = config.run_dir()
+    check_replaceable(out_dir)  # fail before simulating, not after
     started = time.perf_counter()
     results = run_study(config, progress=not args.no_progress)
     simulated = time.perf_counter() - started
