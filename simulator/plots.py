@@ -83,7 +83,8 @@ def breakdown_data(results: dict[str, Any]) -> tuple[list[str], dict[str, np.nda
 
 def energy_breakdown(results: dict[str, Any], stem: Path, formats: Sequence[str] = ("png", "pdf")) -> list[Path]:
     """Stacked bars, one per platform, of energy per inference (µJ or mJ) by memory and compute unit; each
-    component's leakage is the hatched part of its colour. Writes ``stem.<fmt>``; returns the paths."""
+    component's leakage is the hatched part of its colour; a black tick marks each platform's lower bound.
+    Writes ``stem.<fmt>``; returns the paths."""
     from simulator.report import energy_unit
 
     components, dynamic, static = breakdown_data(results)
@@ -108,6 +109,10 @@ def energy_breakdown(results: dict[str, Any], stem: Path, formats: Sequence[str]
                                  label=_component_label(comp, results)))
         handles.append(Patch(facecolor="#999999", hatch="////", alpha=0.55, edgecolor="white",
                              label="leakage/static (hatched)"))
+        bounds = np.array([results[k].summary()["lower_bound_per_inference_J"] for k in keys]) / scale
+        if np.isfinite(bounds).any():
+            handles.append(ax.scatter(x, bounds, marker="_", s=400, linewidths=1.5, color="#000000", zorder=3,
+                                      label="lower bound"))
         for xi, total in zip(x, bottom):
             ax.annotate(f"{total:.3g}", (xi, total), ha="center", va="bottom", fontsize=7,
                         xytext=(0, 2), textcoords="offset points")
