@@ -528,14 +528,17 @@ class Tracer:
         deps = sorted({producer[t] for t in reads if t in producer})
         step = self._step
         tensors = self._tensors
-        for tid in reads:
-            info = tensors[tid]
-            if info[6] < step and info[1] in ("activation", "output"):
-                info[1] = self.carry_role
+        if step:  # a tensor made in an earlier step and read now is carried state (KV cache, RNN state)
+            for tid in reads:
+                info = tensors[tid]
+                if info[6] < step and info[1] in ("activation", "output"):
+                    info[1] = self.carry_role
         for tid in writes:
             producer[tid] = op_id
-            if tid in self._state_buffers:  # a float buffer the model writes is state, not a weight
-                tensors[tid][1] = "state"
+        if self._state_buffers:  # a float buffer the model writes is state, not a weight
+            for tid in writes:
+                if tid in self._state_buffers:
+                    tensors[tid][1] = "state"
         self._ops.append(OpInfo(op_id, "", "", rule.name, kind, macs, other, reads, writes, tuple(deps),
                                 gemm, step))
         self._op_frames.append(self._stack[-1] if self._stack else -1)
