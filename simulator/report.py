@@ -167,10 +167,18 @@ def write_report(results: dict[str, Any], config: Any, path: Path,
         "",
     ]
     titles = {"energy_breakdown": "Energy per inference by component", "timeline": "Timeline"}
+    captions = {
+        "energy_breakdown": "One bar per platform, stacked by memory and compute unit; the hatched part of "
+                            "each colour is its leakage (DRAM: and refresh); the black tick is the lower bound.",
+        "timeline": "What each compute unit, memory and link does during consecutive requests around the "
+                    "first task switch, idle gaps removed. `timeline.perfetto.json` has every op of the "
+                    "first requests and a power counter (open it in https://ui.perfetto.dev).",
+    }
     for key, paths in figures.items():
         png = next((p for p in paths if p.suffix == ".png"), paths[0] if paths else None)
         if png is not None:
-            lines += [f"## {titles.get(key, key)}", "", f"![{titles.get(key, key)}]({png.as_posix()})", ""]
+            lines += [f"## {titles.get(key, key)}", "", f"![{titles.get(key, key)}]({png.as_posix()})", "",
+                      captions.get(key, ""), ""]
     for key, result in results.items():
         s = result.summary()
         lines += [f"## {key} ({result.meta.get('mode', '')})", "",
