@@ -53,11 +53,11 @@ def summary_table(results: dict[str, Any]) -> pd.DataFrame:
 
 def write_summary_json(results: dict[str, Any], path: Path) -> Path:
     """``summary.json``: ``{platform: {"summary": ..., "meta": ...}}`` (SI; infinite values as null)."""
-    from simulator.results import _json_safe
+    from simulator.results import json_safe
 
     doc = {key: {"summary": r.summary(), "meta": {k: v for k, v in r.meta.items() if k != "mappings"}}
            for key, r in results.items()}
-    path.write_text(json.dumps(_json_safe(doc), indent=2, default=str) + "\n")
+    path.write_text(json.dumps(json_safe(doc), indent=2, default=str) + "\n")
     return path
 
 

@@ -70,12 +70,12 @@ def _as_float(value: Any) -> Any:
     return value
 
 
-def _json_safe(obj: Any) -> Any:
+def json_safe(obj: Any) -> Any:
     """Recursively JSON-safe copy of dicts/lists of scalars (infinite values become ``None``)."""
     if isinstance(obj, dict):
-        return {str(k): _json_safe(v) for k, v in obj.items()}
+        return {str(k): json_safe(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [_json_safe(v) for v in obj]
+        return [json_safe(v) for v in obj]
     if isinstance(obj, Path):
         return str(obj)
     return _as_float(obj)
@@ -511,7 +511,7 @@ class Result:
             self.ledger.to_csv(written[-1], index=False)
         meta = {k: v for k, v in self.meta.items() if k != "mappings"}
         written.append(folder / "summary.json")
-        written[-1].write_text(json.dumps(_json_safe({"summary": self.summary(), "meta": meta}), indent=2,
+        written[-1].write_text(json.dumps(json_safe({"summary": self.summary(), "meta": meta}), indent=2,
                                           default=str) + "\n")
         return written
 
