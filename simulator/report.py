@@ -53,11 +53,8 @@ def summary_table(results: dict[str, Any]) -> pd.DataFrame:
 
 def write_summary_json(results: dict[str, Any], path: Path) -> Path:
     """``summary.json``: ``{platform: {"summary": ..., "meta": ...}}`` (SI; infinite values as null)."""
-    from simulator.results import json_safe
-
-    doc = {key: {"summary": r.summary(), "meta": {k: v for k, v in r.meta.items() if k != "mappings"}}
-           for key, r in results.items()}
-    path.write_text(json.dumps(json_safe(doc), indent=2, default=str) + "\n")
+    doc = {key: r.summary_document() for key, r in results.items()}
+    path.write_text(json.dumps(doc, indent=2, default=str) + "\n")
     return path
 
 

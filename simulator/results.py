@@ -499,6 +499,12 @@ class Result:
             tables["mapping"] = mapping
         return tables
 
+    def summary_document(self) -> dict:
+        """``{"summary": ..., "meta": ...}`` ready for JSON (tables such as the mapping left out; infinite
+        values as ``None``)."""
+        meta = {k: v for k, v in self.meta.items() if not isinstance(v, pd.DataFrame)}
+        return json_safe({"summary": self.summary(), "meta": meta})
+
     def write_into(self, folder: Path, *, ledger: bool = False) -> list[Path]:
         """Write the tables (CSV), ``summary.json`` and optionally ``ledger.csv`` into an existing folder
         (no atomicity: see :meth:`save`). Returns the files written."""
@@ -509,10 +515,8 @@ class Result:
         if ledger:
             written.append(folder / "ledger.csv")
             self.ledger.to_csv(written[-1], index=False)
-        meta = {k: v for k, v in self.meta.items() if k != "mappings"}
         written.append(folder / "summary.json")
-        written[-1].write_text(json.dumps(json_safe({"summary": self.summary(), "meta": meta}), indent=2,
-                                          default=str) + "\n")
+        written[-1].write_text(json.dumps(self.summary_document(), indent=2, default=str) + "\n")
         return written
 
     def save(self, path: str | os.PathLike, *, ledger: bool = False) -> Path:
