@@ -81,6 +81,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("hetsim: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # the reader went away (`hetsim models | head`): not an error of ours; silence the flush at exit
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":  # pragma: no cover
