@@ -61,10 +61,9 @@ def main(argv: list[str] | None = None) -> int:
     for gemm, (op, r) in sorted(shapes.items()):
         refetch = ", ".join(f"{m} {f:.2f}x" for m, f in r.refetch.items())
         print(f"{str(gemm):>24} {r.loop_order:>5} {str(r.tiles):>18} {r.mapping.candidates_evaluated:>5}  {refetch}")
-    print(f"cold cache: {min(cold) * 1e3:8.2f} ms (target < {TARGET_COLD_S * 1e3:.0f} ms)  "
-          f"{'OK' if min(cold) < TARGET_COLD_S else 'MISSED'}")
-    print(f"warm cache: {min(warm) * 1e3:8.2f} ms (target < {TARGET_WARM_S * 1e3:.0f} ms)  "
-          f"{'OK' if min(warm) < TARGET_WARM_S else 'MISSED'}")
+    for label, times, target in (("cold", cold, TARGET_COLD_S), ("warm", warm, TARGET_WARM_S)):
+        verdict = "OK" if min(times) < target else "MISSED"
+        print(f"{label} cache: {min(times) * 1e3:8.2f} ms (target < {target * 1e3:.0f} ms)  {verdict}")
     return 0
 
 
