@@ -68,7 +68,7 @@ def build_platform(spec: PlatformFile, source: str = "", base_dir: Path | None =
         memories[name] = Memory.from_technology(
             name, tech, int(m.capacity), word_bits=m.word_bits, banks=m.banks, ports=m.ports,
             node_m=spec.node, clock_hz=m.clock, backed_by=m.backed_by, is_buffer=m.is_buffer,
-            channels=m.channels)
+            double_buffered=m.double_buffered, channels=m.channels)
     points = {name: OperatingPoint(name, op.voltage, op.frequency, spec.nominal_voltage,
                                    spec.leakage_voltage_exponent)
               for name, op in spec.operating_points.items()}

@@ -54,6 +54,7 @@ class Memory:
     volatile: bool = True
     is_dram: bool = False
     is_buffer: bool = False
+    double_buffered: bool = False        # a staging buffer split in two halves: fill one while the other computes
     backed_by: str | None = None
     endurance_writes: float = math.inf
     retention_s: float = 0.0
@@ -100,7 +101,8 @@ class Memory:
     def from_technology(cls, name: str, technology: str | Technology, capacity_bytes: int,
                         word_bits: int = 64, banks: int = 1, ports: int = 1, node_m: float | None = None,
                         clock_hz: float | None = None, backed_by: str | None = None,
-                        is_buffer: bool = False, channels: int | None = None) -> Memory:
+                        is_buffer: bool = False, channels: int | None = None,
+                        double_buffered: bool = False) -> Memory:
         """A memory of ``capacity_bytes`` bytes built from a technology (name or object).
 
         ``node_m`` is the chip's technology node (m; default: the technology's reference node; ignored for
@@ -117,7 +119,8 @@ class Memory:
         check_fields(SimpleNamespace(**sizes), f"memories.{name}", tuple(sizes))
         common = dict(name=name, technology=tech.name, capacity_bytes=int(capacity_bytes),
                       word_bits=int(word_bits), banks=int(banks), ports=int(ports),
-                      volatile=tech.volatile, is_buffer=is_buffer, backed_by=backed_by,
+                      volatile=tech.volatile, is_buffer=is_buffer, double_buffered=double_buffered,
+                      backed_by=backed_by,
                       endurance_writes=tech.endurance_writes, retention_s=tech.retention_s,
                       sources=tech.sources)
         if tech.is_dram:

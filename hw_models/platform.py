@@ -99,6 +99,10 @@ def check_platform(p: Platform) -> None:
         if name not in reachable:
             _fail(f"memories.{name}", "has no link (direct or through other memories) to compute; expected "
                   f"a links entry joining {name!r} to 'compute' or to a memory that reaches it")
+    for name, m in p.memories.items():
+        if m.double_buffered and not m.is_buffer:
+            _fail(f"memories.{name}.double_buffered", "set on a home memory; expected double_buffered only "
+                  "on a staging buffer (is_buffer: true)")
     pol = p.placement
     for role, homes in pol.roles.items():
         if role not in ROLES:

@@ -145,6 +145,7 @@ class MemorySpec(_Strict):
     clock: Frequency | None = None
     backed_by: Name | None = None
     is_buffer: bool = False
+    double_buffered: bool = False
     channels: Count | None = None
     description: str = ""
 

@@ -118,6 +118,8 @@ def _variants(doc: dict) -> list[tuple[str, str, callable]]:
         ("unknown default point", "default_operating_point", setpath("default_operating_point", "turbo")),
         ("negative prefetch", "prefetch_depth", setpath("prefetch_depth", -1)),
         ("bad node", "node", setpath("node", "-12 nm")),
+        ("double-buffered home memory", f"memories.{mem}.double_buffered",
+         setpath("memories", mem, "double_buffered", True)),
     ]
 
 

@@ -25,7 +25,7 @@ def with_buffer(platform, capacity: float | None):
     """The platform with its buffer resized (same per-access costs), or demoted to a plain memory (None)."""
     name = platform.buffers[0]
     buf = platform.memories[name]
-    new = (dataclasses.replace(buf, is_buffer=False) if capacity is None
+    new = (dataclasses.replace(buf, is_buffer=False, double_buffered=False) if capacity is None
            else dataclasses.replace(buf, capacity_bytes=int(capacity)))
     return dataclasses.replace(platform, memories={**platform.memories, name: new})
 
