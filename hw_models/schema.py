@@ -271,4 +271,3 @@ def validate(model: type[Model], data: Any, source: str) -> Model:
         raise HardwareConfigError(f"{source}: {path}: {explain_error(err, model)}") from None
 
 
-_expected = explain_error  # the name simulator/study.py imports; prefer explain_error
