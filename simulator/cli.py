@@ -13,7 +13,7 @@ import sys
 from simulator._version import __version__
 
 #: Command modules, in the order ``--help`` lists them.
-COMMANDS = ("run", "models", "trace", "platforms", "sweep", "reproduce")
+COMMANDS = ("run", "models", "trace", "platforms")
 
 EPILOG = """\
 examples:
@@ -52,13 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"hetsim {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
-        try:
-            module = importlib.import_module(f"simulator.commands.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"simulator.commands.{name}":
-                continue  # command not built yet
-            raise
-        module.register(sub)
+        importlib.import_module(f"simulator.commands.{name}").register(sub)
     return parser
 
 
