@@ -17,6 +17,8 @@ import math
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 
+import numpy as np
+
 from hw_models.errors import HardwareConfigError, check_fields
 from hw_models.scaling import CapacityLaw, word_width_factor
 from hw_models.techscaling import area_factor, energy_factor, leakage_factor
@@ -88,13 +90,15 @@ class Memory:
         """Energy (J) to write ``nbytes`` bytes."""
         return nbytes * self.write_energy_per_byte_J
 
-    def read_time(self, nbytes: float) -> float:
-        """Time (s) to read ``nbytes``: one access latency plus bandwidth-limited transfer (0 for 0 bytes)."""
-        return self.read_latency_s + nbytes / self.bandwidth_Bps if nbytes > 0 else 0.0
+    def read_time(self, nbytes):
+        """Time (s) to read ``nbytes`` (a number or a numpy array of byte counts): one access latency plus
+        bandwidth-limited transfer, 0 for 0 bytes (:func:`access_time`)."""
+        return access_time(nbytes, self.read_latency_s, self.bandwidth_Bps)
 
-    def write_time(self, nbytes: float) -> float:
-        """Time (s) to write ``nbytes``: one access latency plus bandwidth-limited transfer."""
-        return self.write_latency_s + nbytes / self.write_bandwidth_Bps if nbytes > 0 else 0.0
+    def write_time(self, nbytes):
+        """Time (s) to write ``nbytes`` (a number or a numpy array): one access latency plus
+        bandwidth-limited transfer at the write bandwidth, 0 for 0 bytes."""
+        return access_time(nbytes, self.write_latency_s, self.write_bandwidth_Bps)
 
     # ---- construction from the technology library ---------------------------------------------------
     @classmethod
@@ -127,6 +131,20 @@ class Memory:
             return cls(**common, **_dram_figures(tech, capacity_bytes, word_bits, channels))
         return cls(**common, clock_hz=clock_hz,
                    **_array_figures(tech, capacity_bytes, word_bits, banks, node_m))
+
+
+def access_time(nbytes, latency_s, bandwidth_Bps):
+    """Time (s) to move ``nbytes`` bytes in one access burst: ``latency_s + nbytes / bandwidth_Bps``
+    (s, bytes/s), and 0 where ``nbytes`` is 0 (no access, no latency). The one formula of a memory
+    transfer: :meth:`Memory.read_time`, :meth:`Memory.write_time` and the simulator's cost arrays (numpy
+    arrays of any broadcastable shapes, e.g. variants × ops × memories) all call it. Numbers in, float
+    out; an array anywhere, array out."""
+    if np.ndim(nbytes) == 0 and np.ndim(latency_s) == 0 and np.ndim(bandwidth_Bps) == 0:
+        return latency_s + nbytes / bandwidth_Bps if nbytes > 0 else 0.0
+    nbytes = np.asarray(nbytes, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = latency_s + nbytes / bandwidth_Bps
+    return np.where(nbytes > 0, t, 0.0)
 
 
 def _dram_figures(tech: Technology, capacity_bytes: float, word_bits: int,

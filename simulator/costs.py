@@ -37,6 +37,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from hw_models.memory import access_time
 from simulator.errors import SimulationConfigError
 from simulator.placement import PARAMETER_ROLES, Placement, place
 from simulator.traffic import op_traffic
@@ -290,12 +291,12 @@ def platform_params(platforms: Sequence[Any], memories: Sequence[str] | None = N
 # ------------------------------------------------------------------------------------------ cost laws
 def transfer_time(nbytes: np.ndarray, latency: np.ndarray, bandwidth: np.ndarray,
                   path_bandwidth: np.ndarray) -> np.ndarray:
-    """Time (s) to move ``nbytes`` (broadcast arrays): ``latency + b/bandwidth`` in the memory, in parallel
-    with ``b/path_bandwidth`` on the links; 0 for 0 bytes."""
+    """Time (s) to move ``nbytes`` (broadcast arrays): the memory's access time
+    (:func:`hw_models.memory.access_time`, ``latency + b/bandwidth``) in parallel with ``b/path_bandwidth``
+    on the links (bytes/s; inf without links); 0 for 0 bytes."""
     with np.errstate(divide="ignore", invalid="ignore"):
-        mem = latency + nbytes / bandwidth
-        link = nbytes / path_bandwidth
-    return np.where(nbytes > 0, np.maximum(mem, link), 0.0)
+        link = np.asarray(nbytes, dtype=float) / path_bandwidth
+    return np.maximum(access_time(nbytes, latency, bandwidth), np.where(link > 0, link, 0.0))
 
 
 @dataclass
