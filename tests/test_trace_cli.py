@@ -82,8 +82,14 @@ def test_cache_hit_does_not_build_again_and_key_covers_what_shapes_a_trace(tmp_p
     (["trace", "bert-base", "--sparsity", "embedding"], "expected ROLE=VALUE"),
     (["trace", "bert-base", "--adapter", "houlsby"], "expected houlsby:M"),
     (["trace", "bert-base", "--seq-len", "0"], "--seq-len: 0; expected a positive"),
+    (["trace", "bert-base", "--adapter", "lora:2", "--tasks", ","], "--tasks: ',': no task name"),
+    (["trace", "bert-base", "--tasks", " "], "--tasks: ' ': no task name"),
+    # BERT has 512 positions: the forward fails inside the embeddings, which the message names
+    (["trace", "bert-base", "--layers", "1", "--hidden", "16", "--seq-len", "600", "--no-cache"],
+     "bert-base: embeddings: forward failed (RuntimeError"),
 ])
-def test_bad_input_exits_2_with_one_line(argv, message, capsys):
+def test_bad_input_exits_2_with_one_line(argv, message, capsys, cache, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # nothing may be saved; if it were, not into the repository
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1 and "Traceback" not in err

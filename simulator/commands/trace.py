@@ -58,8 +58,14 @@ def register(subparsers) -> None:
 
 
 def _tasks(args) -> list[str] | None:
-    if args.tasks:
-        return [t.strip() for t in args.tasks.split(",") if t.strip()]
+    """The task names of ``--tasks`` (None: no task adaptation; ``["task"]`` when only ``--adapter`` is
+    given). A ``--tasks`` that names no task is an error, not a silent plain trace."""
+    if args.tasks is not None:
+        tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
+        if not tasks:
+            from workloads.errors import WorkloadError
+            raise WorkloadError(f"--tasks: {args.tasks!r}: no task name; expected T1[,T2...] such as sst2,mnli")
+        return tasks
     return ["task"] if args.adapter else None
 
 
