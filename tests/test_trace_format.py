@@ -135,9 +135,26 @@ def test_load_trace_works_with_torch_unimportable(tmp_path):
             workloads.trace_model
         except ImportError:
             print("tracer needs torch")
+        from workloads.multitask import trace_tasks  # answers cached requests without torch
+        print(workloads.trace_tasks is trace_tasks)
     """)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.split("\n")[:2] == ["16 16.0 2", "tracer needs torch"]
+    assert out.split("\n")[:3] == ["16 16.0 2", "tracer needs torch", "True"]
+
+
+def test_importing_workloads_imports_no_torch_and_lazy_names_resolve():
+    code = textwrap.dedent("""
+        import sys
+        import workloads
+        from workloads import *  # noqa: F403
+        print("torch" in sys.modules)
+        from workloads import trace_generation, trace_tasks, trace_model, Tracer
+        from workloads import generation, multitask, tracer
+        print(trace_tasks is multitask.trace_tasks, trace_generation is generation.trace_generation,
+              trace_model is tracer.trace_model, Tracer is tracer.Tracer)
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split("\n")[:2] == ["False", "True True True True"]
 
 
 def test_bad_files_raise_workload_error_naming_the_field(tmp_path):

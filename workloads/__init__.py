@@ -1,7 +1,9 @@
 """hetsim workload layer: real torch execution traced into torch-free Traces.
 
 Importing this package does not import torch; the tracer and the model zoo import it on use:
-``workloads.trace_model`` and ``workloads.Tracer`` are resolved lazily (module ``__getattr__``)."""
+``workloads.trace_model``, ``workloads.Tracer``, ``workloads.trace_tasks`` (one Trace per task) and
+``workloads.trace_generation`` (prefill plus decode steps) are resolved lazily (module ``__getattr__``).
+``trace_tasks`` answers a cached request without torch."""
 from .compression import CompressionPolicy
 from .errors import WorkloadError
 from .trace import KINDS, ROLES, OpInfo, TensorInfo, Trace, concat_traces, load_trace
@@ -10,7 +12,8 @@ from .trace import KINDS, ROLES, OpInfo, TensorInfo, Trace, concat_traces, load_
 __all__ = ["CompressionPolicy", "KINDS", "OpInfo", "ROLES", "TensorInfo", "Trace", "WorkloadError",
            "concat_traces", "load_trace"]
 
-_LAZY = {"trace_model": "tracer", "Tracer": "tracer"}
+_LAZY = {"trace_model": "tracer", "Tracer": "tracer", "trace_tasks": "multitask",
+         "trace_generation": "generation"}
 
 
 def __getattr__(name: str):
