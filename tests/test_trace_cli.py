@@ -93,3 +93,37 @@ def test_bad_input_exits_2_with_one_line(argv, message, capsys, cache, tmp_path,
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_key_changes_when_the_code_that_builds_traces_changes(tmp_path, monkeypatch):
+    import shutil
+
+    from workloads import cache as trace_cache
+
+    for name in trace_cache.SHAPING_MODULES:
+        shutil.copy(trace_cache._HERE / name, tmp_path / name)
+    monkeypatch.setattr(trace_cache, "_HERE", tmp_path)
+    parts = {"model": "m", "seq_len": 8}
+    before = cache_key(parts)
+    assert cache_key(parts) == before
+    for name in trace_cache.SHAPING_MODULES:  # e.g. a zoo config or an adapter placement edited
+        path = tmp_path / name
+        path.write_text(path.read_text() + "\n# edited\n")
+        after = cache_key(parts)
+        assert after != before
+        before = after
+
+
+def test_a_damaged_cache_entry_is_rebuilt_and_a_damaged_file_is_a_one_line_error(tmp_path):
+    from workloads import WorkloadError
+    from workloads.cache import cached_trace
+
+    trace = Trace("m", None, {0: TensorInfo(0, "w", "weight", (2,), 2, 32)}, [], {})
+    cached_trace({"model": "m"}, lambda: trace, directory=tmp_path)
+    (stored,) = tmp_path.glob("*.trace.json.gz")
+    stored.write_bytes(stored.read_bytes()[:-8])  # truncated: the gzip stream ends early
+    with pytest.raises(WorkloadError, match=r"\(file\): damaged gzip data"):
+        load_trace(stored)
+    again, hit = cached_trace({"model": "m"}, lambda: trace, directory=tmp_path)
+    assert (hit, again) == (False, trace)
+    assert load_trace(stored) == trace

@@ -2,14 +2,16 @@
 model, sizes, adapters and tasks loads it instead of running torch (imports no torch).
 
 The key hashes the caller's description (model name, sequence length, batch, adapter spec, task list,
-any overrides) together with the versions that change what a trace holds: the trace file format, the
-tracer's counting rules, and the installed torch, transformers and peft (read from package metadata,
-without importing them). Compression is not part of the key: it is applied to a loaded trace.
+any overrides) together with what else changes what a trace holds: the trace file format, the tracer's
+counting rules, the source of the modules that build and trace models (:data:`SHAPING_MODULES`: editing
+a zoo config or an adapter re-traces), and the installed torch, transformers and peft (read from package
+metadata, without importing them). Compression is not part of the key: it is applied to a loaded trace.
 
 Location: ``$HETSIM_CACHE`` if set, else ``~/.cache/hetsim/traces``.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -23,6 +25,10 @@ from .trace import FORMAT_VERSION, TRACER_VERSION, Trace, load_trace
 
 #: Installed packages whose version changes the op sequence a model runs.
 KEY_PACKAGES = ("torch", "transformers", "peft")
+#: Modules of this package whose source shapes a trace (counting rules, model configs, adapters, the
+#: multi-task and generation drivers); their content is hashed into every key.
+SHAPING_MODULES = ("tracer.py", "zoo.py", "adapters.py", "multitask.py", "generation.py")
+_HERE = Path(__file__).resolve().parent
 
 
 def cache_dir() -> Path:
@@ -38,9 +44,24 @@ def _package_version(name: str) -> str | None:
         return None
 
 
+@functools.lru_cache(maxsize=None)
+def _file_hash(path: Path, _mtime_ns: int, _size: int) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def code_fingerprint() -> str:
+    """Hex SHA-256 of the source of :data:`SHAPING_MODULES` (re-read only when a file changes)."""
+    digest = hashlib.sha256()
+    for name in SHAPING_MODULES:
+        path = _HERE / name
+        st = path.stat()
+        digest.update(f"{name}:{_file_hash(path, st.st_mtime_ns, st.st_size)};".encode())
+    return digest.hexdigest()
+
+
 def cache_key(parts: Mapping) -> str:
-    """Hex SHA-256 of ``parts`` (JSON values) plus the format, tracer and package versions."""
-    doc = {"parts": parts, "format": FORMAT_VERSION, "tracer": TRACER_VERSION,
+    """Hex SHA-256 of ``parts`` (JSON values) plus the format, tracer, code and package versions."""
+    doc = {"parts": parts, "format": FORMAT_VERSION, "tracer": TRACER_VERSION, "code": code_fingerprint(),
            "packages": {p: _package_version(p) for p in KEY_PACKAGES}}
     try:
         text = json.dumps(doc, sort_keys=True, separators=(",", ":"))
