@@ -340,3 +340,30 @@ def test_in_place_scatter_writes_only_its_source_rows():
     assert copy.writes == {cache_id: 4} and cache_id not in copy.reads
     assert total.reads == {cache_id: 64} and total.deps == (copy.id,)
     assert trace.tensors[cache_id].role == "state"  # a float buffer the forward writes
+
+
+class TwoRows(CacheUpdate):
+    def forward(self, value):
+        self.cache[2] = value                        # copy_ into a row view: a partial write
+        self.cache.index_copy_(0, torch.tensor([5]), value.unsqueeze(0))
+        return self.cache.sum()
+
+
+def test_a_partial_write_depends_on_the_previous_writer_so_readers_see_every_row():
+    trace = trace_model(TwoRows(), torch.ones(4))
+    cache_id = next(t.id for t in trace.tensors.values() if t.name == "cache")
+    first, second = [op for op in trace.ops if cache_id in op.writes]
+    (total,) = [op for op in trace.ops if op.aten == "aten.sum.default"]
+    assert first.writes[cache_id] == second.writes[cache_id] == 4 and cache_id not in second.reads
+    assert first.id in second.deps  # otherwise the sum would not depend on the row written first
+    assert total.deps == (second.id,)
+
+
+def test_embedding_bag_reads_one_row_per_index_not_per_bag():
+    bag = nn.EmbeddingBag(50, 4, mode="sum")
+    indices, offsets = torch.tensor([1, 2, 3, 4, 5, 6]), torch.tensor([0, 3])
+    trace = trace_model(bag, (indices, offsets))
+    (op,) = trace.ops
+    weight = next(t.id for t in trace.tensors.values() if t.name == "weight")
+    assert op.kind == "embedding_lookup" and op.reads[weight] == 6 * 4
+    assert [trace.tensors[t].shape for t in op.writes] == [(2, 4)]  # the bags; no auxiliary outputs

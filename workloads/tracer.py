@@ -16,8 +16,11 @@ Counting rules (elements; bytes follow from the tensor's bits in the Trace):
   ``copy_``/``fill_``/``zero_``/``out=`` targets are not read; in-place scatters (``index_copy_``,
   ``index_put_``, ``scatter_``, …) write as many elements as their source holds;
 - gathers (embedding lookup, ``index_select``, ``index``, ``gather``) read from their source only the
-  elements they return: one row per looked-up index;
-- norm and attention kernels' auxiliary outputs (mean/rstd, logsumexp) are not recorded as writes;
+  elements they return: one row per looked-up index (an embedding bag: one row per index, not per bag);
+- an op that writes a tensor without reading it depends on that tensor's previous writer (a partial
+  write leaves the earlier data in place);
+- norm, attention and embedding-bag kernels' auxiliary outputs (mean/rstd, logsumexp, bag offsets) are
+  not recorded as writes;
 - MACs of gemms (mm, addmm, bmm, baddbmm, mv, addmv, dot) from their shapes, of convolutions from
   ``torch.utils.flop_counter.flop_registry`` (MACs = FLOPs / 2), of fused attention kernels (including the
   CPU kernel ``_scaled_dot_product_flash_attention_for_cpu``, which the registry lacks) as
@@ -63,7 +66,8 @@ _SOFTMAX = {"_softmax", "softmax", "_log_softmax", "log_softmax", "_safe_softmax
 _NORM = {"native_layer_norm", "layer_norm", "native_batch_norm", "_native_batch_norm_legit",
          "_native_batch_norm_legit_no_training", "native_group_norm", "_fused_rms_norm", "rms_norm",
          "batch_norm", "instance_norm", "group_norm"}
-_EMBEDDING = {"embedding", "embedding_bag", "_embedding_bag", "_embedding_bag_forward_only"}
+_EMBEDDING_BAG = {"embedding_bag", "_embedding_bag", "_embedding_bag_forward_only"}
+_EMBEDDING = {"embedding", *_EMBEDDING_BAG}
 _GATHER = {"index_select", "index", "_unsafe_index", "gather", "take"}
 _COPY = {"clone", "copy", "_to_copy", "cat", "stack", "_copy_from", "_copy_from_and_resize", "repeat",
          "expand_copy", "constant_pad_nd", "slice_scatter", "select_scatter", "index_put", "_index_put_impl",
@@ -91,7 +95,7 @@ _SCATTER_SOURCE = {"index_put": 2, "_index_put_impl": 2, "index_copy": 3, "scatt
 #: Ops whose outputs after the first few are auxiliary (statistics, logsumexp): not recorded.
 _PRIMARY_OUTPUTS = {"native_layer_norm": 1, "native_batch_norm": 1, "_native_batch_norm_legit": 1,
                     "_native_batch_norm_legit_no_training": 1, "native_group_norm": 1, "_fused_rms_norm": 1,
-                    **dict.fromkeys(_ATTENTION, 1)}
+                    **dict.fromkeys(_ATTENTION, 1), **dict.fromkeys(_EMBEDDING_BAG, 1)}
 #: Integer dtypes: buffers of these are inputs (ids), not weights.
 _INT_DTYPES = {torch.int8, torch.int16, torch.int32, torch.int64, torch.uint8, torch.bool}
 
@@ -174,6 +178,15 @@ def _scattered(base: str, args, whole: int) -> int:
         return min(whole, src.numel())
     index = args[pos - 1] if pos >= 1 else None
     return min(whole, index.numel()) if isinstance(index, torch.Tensor) else whole
+
+
+def _gathered(base: str, source: torch.Tensor, tensors: list, out: torch.Tensor) -> int:
+    """Elements a gather reads from its ``source``: one row per looked-up index. An embedding bag sums
+    its rows into fewer bags, so its rows are counted from its indices (the second tensor argument);
+    other gathers return what they read."""
+    if base in _EMBEDDING_BAG and len(tensors) > 1:
+        return tensors[1].numel() * math.prod(source.shape[1:])
+    return out.numel()
 
 
 def _tensors_in(values, out: list) -> list:
@@ -495,7 +508,7 @@ class Tracer:
             tid = self._lookup(t, key, op_id)
             n = _distinct(t)
             if gather and pos == 0 and outs:
-                n = min(n, outs[0].numel())  # only the looked-up rows
+                n = min(n, _gathered(rule.base, t, arg_list, outs[0]))  # only the looked-up rows
             reads[tid] = reads.get(tid, 0) + n
         out_keys = [self._key(o) for o in outs]
         if not writes and out_keys and all(k in in_keys for k in out_keys):
@@ -525,7 +538,10 @@ class Tracer:
         elif kind in OPS_PER_ELEMENT:
             other = OPS_PER_ELEMENT[kind] * out_elements
         producer = self._producer
-        deps = sorted({producer[t] for t in reads if t in producer})
+        # what it reads, and what it writes without reading: a partial write (a cache row, a state slice)
+        # leaves the earlier writer's data in place, and any write must follow the previous one
+        deps = sorted({producer[t] for t in reads if t in producer}
+                      | {producer[t] for t in writes if t not in reads and t in producer})
         step = self._step
         tensors = self._tensors
         if step:  # a tensor made in an earlier step and read now is carried state (KV cache, RNN state)
