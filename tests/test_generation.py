@@ -157,3 +157,13 @@ def test_beams_share_one_encoder_pass_and_decode_side_by_side(t5_trace):
                if op.kind == "matmul" and op.step > 0 and op.module.startswith("decoder.block")}
     assert encoder == {SEQ}  # one prompt, encoded once
     assert decoder == {3}    # three beams, one token each per decode step
+
+
+def test_the_cache_and_state_after_the_last_step_are_carried_even_without_decode_steps():
+    t5 = G.trace_generation("lightlm", new_tokens=0, seq_len=5, layers=1, hidden=32)
+    kv = sorted(t.shape for t in t5.tensors.values() if t.role == "kv_cache")
+    # self-attention K and V over the start token, cross-attention K and V over the 5-token prompt
+    assert kv == [(1, HEADS, 1, D_KV)] * 2 + [(1, HEADS, 5, D_KV)] * 2
+    rwkv = G.trace_generation("rwkv", new_tokens=0, seq_len=3, layers=2, hidden=16)
+    state = [t for t in rwkv.tensors.values() if t.role == "state"]
+    assert len(state) == 5 and all(t.shape[-1] == 2 for t in state)  # HF's 5 state tensors, per layer

@@ -367,3 +367,16 @@ def test_embedding_bag_reads_one_row_per_index_not_per_bag():
     weight = next(t.id for t in trace.tensors.values() if t.name == "weight")
     assert op.kind == "embedding_lookup" and op.reads[weight] == 6 * 4
     assert [trace.tensors[t].shape for t in op.writes] == [(2, 4)]  # the bags; no auxiliary outputs
+
+
+def test_set_role_labels_a_live_tensor_through_any_view_and_rejects_unknown_ones():
+    model = Recurrent()
+    tracer = Tracer(model)
+    h = tracer.run((torch.randn(2, 6), torch.zeros(2, 6)))
+    tid = tracer.set_role(h.t()[:, 0], "kv_cache", owner="sst2")  # a view of the output
+    t = tracer.trace().tensors[tid]
+    assert (t.role, t.owner, t.shape) == ("kv_cache", "sst2", (2, 6))
+    with pytest.raises(WorkloadError, match="set_role: tensor of shape \\(3,\\): not in the trace"):
+        tracer.set_role(torch.zeros(3), "state")
+    with pytest.raises(WorkloadError, match="set_role: role: 'cache'; expected one of weight"):
+        tracer.set_role(h, "cache")

@@ -118,7 +118,6 @@ def trace_generation(model_name: str, *, new_tokens: int = 32, seq_len: int = 12
     step_fn = _t5_steps if e.family == "t5" else _rwkv_steps
     tokens = step_fn(tracer, model, inputs, new_tokens, beams, prosg, refresh_every)
     trace = tracer.trace()
-    _mark_cache_appends(trace)
     trace.meta["tokens"] = tokens
     return trace
 
@@ -133,15 +132,14 @@ def _next_input(token: torch.Tensor) -> torch.Tensor:
     return token.clone()
 
 
-def _mark_cache_appends(trace) -> None:
-    """Give the cache that the last decode step appends to the role ``kv_cache`` too: the tracer marks a
-    tensor carried only when a later step reads it, and nothing reads the last step's cache. A cache
-    append is a copy op (``cat``) that reads a ``kv_cache`` tensor."""
-    for op in trace.ops:
-        if op.kind == "copy" and any(trace.tensors[t].role == "kv_cache" for t in op.reads):
-            for tid in op.writes:
-                if trace.tensors[tid].role == "activation":
-                    trace.tensors[tid].role = "kv_cache"
+def _cache_tensors(cache):
+    """The key and value tensors of an HF cache (``DynamicCache``, or ``EncoderDecoderCache``: self- and
+    cross-attention)."""
+    for part in (getattr(cache, "self_attention_cache", cache), getattr(cache, "cross_attention_cache", None)):
+        for layer in getattr(part, "layers", ()):
+            for t in (getattr(layer, "keys", None), getattr(layer, "values", None)):
+                if isinstance(t, torch.Tensor):
+                    yield t
 
 
 def _t5_steps(tracer: Tracer, model, inputs, new_tokens, beams, _prosg, _refresh) -> list[list[int]]:
@@ -166,6 +164,10 @@ def _t5_steps(tracer: Tracer, model, inputs, new_tokens, beams, _prosg, _refresh
         out, token = tracer.run(dict(encoder_outputs=encoder, decoder_input_ids=_next_input(token),
                                      past_key_values=out.past_key_values), step=n, call=step, label="decode")
         tokens.append(token)
+    # the cache after the last step: carried, though no traced step reads it (the tracer marks a tensor
+    # carried only when a later step reads it)
+    for t in _cache_tensors(out.past_key_values):
+        tracer.set_role(t, "kv_cache")
     return torch.cat(tokens, dim=1).tolist()
 
 
@@ -184,4 +186,6 @@ def _rwkv_steps(tracer: Tracer, model, inputs, new_tokens, _beams, prosg, refres
         tokens.append(token)
     if prosg is not None and new_tokens:
         tracer.run((), step=new_tokens, call=prosg.undo, label="prosg")
+    for t in out.state:  # the state after the last step: carried, though no traced step reads it
+        tracer.set_role(t, "state")
     return torch.cat(tokens, dim=1).tolist()

@@ -305,6 +305,7 @@ class Tracer:
     - ``call``: what :meth:`run` calls instead of ``model`` (e.g. a ProSG weight update, or
       ``model.generate``); ops outside any module get module path ``label``.
     - ``step="auto"`` in :meth:`run` numbers steps by calls of the model's own forward (first call = 0).
+    - :meth:`set_role` relabels a live tensor (e.g. the last step's KV cache) instead of editing the Trace.
     """
 
     def __init__(self, model: torch.nn.Module, *, name: str | None = None, task: str | None = None,
@@ -633,6 +634,24 @@ class Tracer:
             if tid is not None and self._tensors[tid][1] == "activation":
                 self._tensors[tid][1] = "output"
         return output
+
+    def set_role(self, tensor: torch.Tensor, role: str, *, owner: str | None = None) -> int:
+        """Give the traced tensor that ``tensor`` (or any view of it) is stored in the role ``role`` (one of
+        ROLES) and, when given, the owner ``owner`` (``shared`` or a task). Call it between :meth:`run`
+        calls or after the last, e.g. for the KV cache the last decode step appends to, which no later step
+        reads (so the tracer cannot tell it is carried). Returns the tensor id. A tensor no traced op
+        touched raises WorkloadError."""
+        if role not in ROLES:
+            raise WorkloadError(f"set_role: role: {role!r}; expected one of {', '.join(ROLES)}")
+        key = self._key(tensor) if isinstance(tensor, torch.Tensor) else None
+        tid = self._ids.get(key) if key is not None else None
+        if tid is None:
+            raise WorkloadError(f"set_role: tensor of shape {tuple(getattr(tensor, 'shape', ()))}: not in the "
+                                "trace; expected a tensor (or a view of one) that a traced op read or wrote")
+        self._tensors[tid][1] = role
+        if owner is not None:
+            self._tensors[tid][5] = owner
+        return tid
 
     def _frame_paths(self) -> list[str]:
         """Module path of every frame; "#k" on modules called more than once within one parent call."""
