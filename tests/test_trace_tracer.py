@@ -380,3 +380,19 @@ def test_set_role_labels_a_live_tensor_through_any_view_and_rejects_unknown_ones
         tracer.set_role(torch.zeros(3), "state")
     with pytest.raises(WorkloadError, match="set_role: role: 'cache'; expected one of weight"):
         tracer.set_role(h, "cache")
+
+
+class IndexPut(nn.Module):
+    def forward(self, x):
+        x[x > 0] = 0.0                                   # a scalar broadcast over the mask's true elements
+        x[torch.tensor([1, 3])] = 5.0                    # two whole rows
+        x[:, torch.tensor([0, 2])] = torch.ones(6, 2)    # two columns
+        return x
+
+
+def test_index_put_writes_the_elements_its_indices_select():
+    x = torch.randn(6, 4, generator=torch.Generator().manual_seed(1))
+    positive = int((x > 0).sum())
+    trace = trace_model(IndexPut(), x.clone())
+    puts = [op for op in trace.ops if op.aten == "aten.index_put_.default"]
+    assert [sum(op.writes.values()) for op in puts] == [positive, 2 * 4, 6 * 2]

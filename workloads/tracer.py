@@ -14,7 +14,8 @@ Counting rules (elements; bytes follow from the tensor's bits in the Trace):
 - an op reads every distinct element of each tensor argument (a broadcast bias is read once per element
   it holds) and writes every element of each output; in-place and ``out=`` ops write their target, and
   ``copy_``/``fill_``/``zero_``/``out=`` targets are not read; in-place scatters (``index_copy_``,
-  ``index_put_``, ``scatter_``, …) write as many elements as their source holds;
+  ``scatter_``, …) write as many elements as their source holds, ``index_put_`` as many as its indices
+  select (``x[mask] = 0`` writes the true elements of the mask);
 - gathers (embedding lookup, ``index_select``, ``index``, ``gather``) read from their source only the
   elements they return: one row per looked-up index (an embedding bag: one row per index, not per bag);
 - an op that writes a tensor without reading it depends on that tensor's previous writer (a partial
@@ -173,6 +174,8 @@ def _scattered(base: str, args, whole: int) -> int:
     pos = _SCATTER_SOURCE.get(base)
     if pos is None or len(args) <= pos:
         return whole
+    if base in ("index_put", "_index_put_impl"):  # the values broadcast over the indexed positions
+        return min(whole, _indexed(args[0], args[1]))
     src = args[pos]
     if isinstance(src, torch.Tensor):
         return min(whole, src.numel())
@@ -187,6 +190,23 @@ def _gathered(base: str, source: torch.Tensor, tensors: list, out: torch.Tensor)
     if base in _EMBEDDING_BAG and len(tensors) > 1:
         return tensors[1].numel() * math.prod(source.shape[1:])
     return out.numel()
+
+
+def _indexed(target: torch.Tensor, indices) -> int:
+    """Elements of ``target`` that ``target[indices]`` selects (advanced indexing: integer index tensors
+    broadcast together, a boolean mask selects its true elements, ``None`` keeps a whole dimension)."""
+    shapes, rest, dim = [], 1, 0
+    for idx in indices:
+        if idx is None:
+            rest *= target.shape[dim]
+            dim += 1
+        elif idx.dtype in (torch.bool, torch.uint8):
+            shapes.append((int(idx.count_nonzero()),))
+            dim += idx.dim()
+        else:
+            shapes.append(tuple(idx.shape))
+            dim += 1
+    return math.prod(torch.broadcast_shapes(*shapes)) * rest * math.prod(target.shape[dim:])
 
 
 def _tensors_in(values, out: list) -> list:
