@@ -111,6 +111,7 @@ class BottleneckAdapter(nn.Module):
         return self.up(self.act(self.down(x)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``x + delta(x)``: same shape as ``x`` (..., hidden)."""
         return x + self.delta(x)
 
 
@@ -129,6 +130,8 @@ class AdapterSlot(nn.Module):
         self.calls = 0  # calls since the model's forward began (reset by a pre-hook on the root)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The host Linear's output ``x`` (..., hidden) adapted for the active task: its adapter (the
+        repetition's one when there is one per repetition), the gated mixture of experts, or ``x`` as is."""
         task, call = self.active, self.calls
         self.calls += 1
         if task in self.gates:
@@ -295,6 +298,8 @@ class TaskModel(nn.Module):
             self.backbone.set_adapter(task)
 
     def forward(self, **inputs):
+        """The active task's logits (batch, labels) from the backbone's pooled output; the pooled output
+        (batch, hidden) when the task has no head."""
         out = self.backbone(**inputs)
         pooled = getattr(out, "pooler_output", None)
         if pooled is None:
