@@ -84,6 +84,10 @@ def test_cache_hit_does_not_build_again_and_key_covers_what_shapes_a_trace(tmp_p
     (["trace", "bert-base", "--seq-len", "0"], "--seq-len: 0; expected a positive"),
     (["trace", "bert-base", "--adapter", "lora:2", "--tasks", ","], "--tasks: ',': no task name"),
     (["trace", "bert-base", "--tasks", " "], "--tasks: ' ': no task name"),
+    (["trace", "albert-base-v2", "--per-repetition"], "--per-repetition: with --adapter None; expected a "
+                                                      "bottleneck --adapter"),
+    (["trace", "albert-base-v2", "--per-repetition", "--adapter", "lora:4"], "--per-repetition: with "
+                                                                             "--adapter lora:4; expected"),
     # BERT has 512 positions: the forward fails inside the embeddings, which the message names
     (["trace", "bert-base", "--layers", "1", "--hidden", "16", "--seq-len", "600", "--no-cache"],
      "bert-base: embeddings: forward failed (RuntimeError"),

@@ -155,9 +155,16 @@ def run(args) -> int:
     if args.new_tokens is not None and tasks and len(tasks) > 1:
         from workloads.errors import WorkloadError
         raise WorkloadError(f"--tasks: {args.tasks}: several tasks with --new-tokens; expected at most one")
+    spec = None
     if args.adapter:
         from workloads.adapters import parse_adapter_spec
-        parse_adapter_spec(args.adapter)
+        spec = parse_adapter_spec(args.adapter)
+    if args.per_repetition and (spec is None or not spec.is_bottleneck or args.new_tokens is not None):
+        from workloads.errors import WorkloadError
+        raise WorkloadError(f"--per-repetition: with --adapter {args.adapter}"
+                            + (" and --new-tokens" if args.new_tokens is not None else "")
+                            + "; expected a bottleneck --adapter (houlsby:M, pfeiffer:M, mixture:ExM) "
+                            "on a multi-task trace")
     traces, hit = _build_traces(args, tasks)
     source = {True: "loaded from cache", False: "traced", None: "traces"}[hit]
     print(f"{source}: {args.model}, sequence {args.seq_len}, "
