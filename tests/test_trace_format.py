@@ -161,6 +161,8 @@ def test_bad_files_raise_workload_error_naming_the_field(tmp_path):
     good = Trace("m", None, {0: TensorInfo(0, "w", "weight", (1,), 1, 8)}, [], {}).to_dict()
     cases = {"format": {**good, "format": "other"}, "version": {**good, "version": 99},
              "role": {**good, "tensors": [[0, "w", "boss", [1], 1, 8, 0.0, 0.0, "shared", "int8"]]}}
+    op = [0, 0, 0, 0, "copy", 0, 0, [[7, 1]], [], [], None, 0]  # reads tensor 7, which the file lacks
+    cases["ops.0..reads/writes: tensor id 7 not in tensors"] = {**good, "strings": ["x"], "ops": [op]}
     for field, doc in cases.items():
         with pytest.raises(WorkloadError, match=field):
             trace_from_dict(doc, "f.json")

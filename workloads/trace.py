@@ -290,9 +290,13 @@ def trace_from_dict(doc: Mapping[str, Any], where: str = "<trace>") -> Trace:
                 enumerate(doc["ops"]):
             if kind not in KINDS:
                 raise _fail(where, f"ops[{i}].kind", f"unknown kind {kind!r}", f"one of {', '.join(KINDS)}")
+            reads, writes = {k: v for k, v in reads}, {k: v for k, v in writes}
+            missing = [k for k in (*reads, *writes) if k not in tensors]
+            if missing:
+                raise _fail(where, f"ops[{i}].reads/writes", f"tensor id {missing[0]!r} not in tensors",
+                            "ids of the file's tensors")
             ops.append(OpInfo(oid, strings[module], strings[layer], strings[aten], kind, macs, other,
-                              {k: v for k, v in reads}, {k: v for k, v in writes}, tuple(deps),
-                              None if gemm is None else tuple(gemm), step))
+                              reads, writes, tuple(deps), None if gemm is None else tuple(gemm), step))
     except WorkloadError:
         raise
     except (KeyError, TypeError, ValueError, IndexError) as exc:
