@@ -82,8 +82,10 @@ def evaluate_variants(prepared: Prepared, platforms: Sequence, *, chunk: int = 2
     ``prepared.platform``'s structure: the same memory names, links and operating points; any figure may
     differ) with the closed form of :func:`evaluate`, vectorised over variants. Returns one row per
     variant (:data:`VARIANT_COLUMNS`); ``feasible`` is False when the placement's peak occupancy exceeds a
-    memory's capacity in that variant (its numbers are still given). Per-op cycles come from the prepared
-    platform's compute units (prepare again to vary their geometry)."""
+    memory's capacity in that variant (its numbers are still given). Per-op traffic (placement and the
+    buffer mapping, chosen for the prepared platform's per-byte costs) and cycles come from the prepared
+    platform: prepare again to vary the compute units' geometry or a buffer's capacity, or to re-map
+    for other memory costs."""
     platforms = list(platforms)
     pp = platform_params(platforms, prepared.memories)
     V = pp.n_variants

@@ -19,8 +19,13 @@ Cost model (no contention; the engine adds contention on top):
 - an op fetches its operands from all home memories in parallel (the slowest sets the fetch time),
   then computes (``cycles / clock``; the clock scales with the operating point's frequency), then writes
   its outputs to all home memories in parallel. Traffic of staging buffers (``is_buffer``, tiles fed to
-  and drained from the MAC array) streams *during* compute (double-buffered): the compute phase lasts
-  ``max(cycles / clock, each buffer's read and write time)``. MAC energy ``macs × energy_per_mac(op point)``, vector energy
+  and drained from the MAC array) streams *during* compute: the compute phase lasts
+  ``max(cycles / clock, each buffer's read and write time)``. When the staging buffer is
+  ``double_buffered``, an op the mapping tiles through it overlaps its home traffic with compute too (the
+  next tile fills one half while the array works on the other): first tile fill +
+  ``max(busiest home's reads + writes - first fill - last write-back, compute phase)`` + last
+  write-back, where a tile set is the mapping's footprint (one half) spread over the homes by traffic.
+  MAC energy ``macs × energy_per_mac(op point)``, vector energy
   ``other_ops × energy_per_op(op point)`` (both scale by V²);
 - a task switch (adapters ``load_on_switch``) copies each (backing → home) set one after another:
   ``max(read time in the backing store, write time in the home, link time)``;
@@ -40,6 +45,7 @@ import numpy as np
 from hw_models.memory import access_time
 from simulator.errors import SimulationConfigError
 from simulator.placement import PARAMETER_ROLES, Placement, place
+from simulator.mapping import staging_buffer
 from simulator.traffic import op_traffic
 
 COMPUTE = "compute"
@@ -63,6 +69,9 @@ class TaskArrays:
     op_ids: np.ndarray         #: (n,) OpInfo.id
     modules: np.ndarray        #: (n,) module paths (object array)
     layers: np.ndarray         #: (n,) layer labels (object array)
+    staged: np.ndarray | None = None       #: (n,) True when a mapping tiles the op through the staging buffer
+    first_reads: np.ndarray | None = None  #: (n, M) bytes of a staged op's first tile fill from each home
+    last_writes: np.ndarray | None = None  #: (n, M) bytes of a staged op's last write-back to each home
     switch_loads: tuple[tuple[str, str, float], ...] = ()  #: (backing, home, bytes) copied on a switch to it
     traffic: list = field(default_factory=list, repr=False)  #: the OpTraffic of each op
 
@@ -116,7 +125,8 @@ def prepare(workload, platform, placement: Placement | None = None, *, objective
         n, M = len(trace.ops), len(memories)
         reads, writes, param = np.zeros((n, M)), np.zeros((n, M)), np.zeros((n, M))
         compulsory, cycles = np.zeros(n), np.zeros(n)
-        on_mac = np.zeros(n, dtype=bool)
+        on_mac, staged = np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
+        first, last = np.zeros((n, M)), np.zeros((n, M))
         traffic = []
         position = {op.id: i for i, op in enumerate(trace.ops)}
         for i, op in enumerate(trace.ops):
@@ -144,10 +154,13 @@ def prepare(workload, platform, placement: Placement | None = None, *, objective
             compulsory[i] = sum(tr.compulsory_reads.values()) + sum(tr.compulsory_writes.values())
             cycles[i] = tr.cycles
             on_mac[i] = tr.compute_unit == "mac_array"
+            if tr.mapping is not None:
+                staged[i] = True
+                _tile_ends(tr, platform, index, first[i], last[i])
         loads = tuple((backing, home, b) for (backing, home), b in placement.switch_loads.get(task, {}).items())
         tasks[task] = TaskArrays(
             task=task, reads=reads, writes=writes, param_reads=param, compulsory_bytes=compulsory,
-            cycles=cycles, on_mac=on_mac,
+            cycles=cycles, on_mac=on_mac, staged=staged, first_reads=first, last_writes=last,
             macs=np.array([op.macs for op in trace.ops], dtype=float),
             other_ops=np.array([op.other_ops for op in trace.ops], dtype=float),
             op_ids=np.array([op.id for op in trace.ops], dtype=int),
@@ -156,6 +169,20 @@ def prepare(workload, platform, placement: Placement | None = None, *, objective
             switch_loads=loads, traffic=traffic)
     paths = {m: tuple(link.name for link in links) for m, links in _link_paths(platform).items()}
     return Prepared(workload, platform, placement, memories, tasks, paths, objective)
+
+
+def _tile_ends(tr, platform, index: dict[str, int], first: np.ndarray, last: np.ndarray) -> None:
+    """Fill ``first`` / ``last`` (M,) with the bytes of a mapped op's first tile fill from, and last
+    write-back to, each home memory: one tile set (the mapping's buffer footprint, halved when the buffer
+    is double-buffered) spread over the homes in proportion to their traffic, at most all of it."""
+    buffer = platform.memories[tr.mapping.buffer]
+    tile = tr.mapping.footprint_bytes / (2.0 if buffer.double_buffered else 1.0)
+    for traffic, out in ((tr.reads, first), (tr.writes, last)):
+        home = {m: b for m, b in traffic.items() if not platform.memories[m].is_buffer and b > 0}
+        total = sum(home.values())
+        share = min(1.0, tile / total) if total > 0 else 0.0
+        for m, b in home.items():
+            out[index[m]] = b * share
 
 
 # ------------------------------------------------------------------------------------ platform figures
@@ -183,6 +210,7 @@ class PlatformParams:
     gated: np.ndarray           #: (V, M) bool: gated between requests
     is_dram: np.ndarray         #: (V, M) bool
     buffer: np.ndarray          #: (V, M) bool: staging buffer (its traffic streams during compute)
+    double_buffered: np.ndarray  #: (V,) bool: the staging buffer is double-buffered (home traffic overlaps compute)
     wake_J: np.ndarray          #: (V,) energy to wake every gated memory
     wake_s: np.ndarray          #: (V,) the longest wake-up latency of the gated memories
     mac_J: np.ndarray           #: (V, P) J per MAC
@@ -276,6 +304,8 @@ def platform_params(platforms: Sequence[Any], memories: Sequence[str] | None = N
             len(platforms), len(links)),
         leak_W=stack("leak_W"), refresh_W=stack("refresh_W"), idle_W=stack("idle_W"),
         gated=stack("gated", bool), is_dram=stack("is_dram", bool), buffer=stack("buffer", bool),
+        double_buffered=np.array([bool(b is not None and b.double_buffered)
+                                  for b in map(staging_buffer, platforms)], dtype=bool),
         wake_J=stack("wake_J").sum(axis=1), wake_s=wake_lat.max(axis=1, initial=0.0),
         mac_J=per_point(lambda p, o: p.mac_array.energy_per_mac_J(o)),
         vec_J=per_point(lambda p, o: p.vector_unit.energy_per_op_J(o)),
@@ -304,7 +334,12 @@ class OpCosts:
     """Per-op energies (J) and times (s) of one task at one operating point, for V variants.
 
     Shapes: (V, n, M) per memory, (V, n) per op. ``t_param``/``t_rest`` split each home memory's read
-    time into the parameter part (prefetchable) and the rest (engine with prefetch only)."""
+    time into the parameter part (prefetchable) and the rest (engine with prefetch only;
+    ``param_reads`` (V, n, M) are the bytes split off, none for an overlapped op).
+
+    An op's duration is its three phases ``t_fetch + t_stream + t_store``. For an op tiled through a
+    double-buffered staging buffer (``overlap``) the phases are: first tile fill, the overlapped middle
+    ``max(busiest home's reads + writes - first - last, compute phase)``, last write-back."""
     e_read: np.ndarray
     e_write: np.ndarray
     e_link: np.ndarray      #: energy on the links between each memory and compute (reads + writes)
@@ -318,10 +353,12 @@ class OpCosts:
     t_store: np.ndarray     #: (V, n) slowest write to a home memory
     t_param: np.ndarray     #: (V, n, M)
     t_rest: np.ndarray      #: (V, n, M)
+    overlap: np.ndarray     #: (V, n) bool: home traffic overlaps compute (double-buffered staging)
+    param_reads: np.ndarray  #: (V, n, M) bytes prefetch fetches early (split only)
 
     @property
     def t_op(self) -> np.ndarray:
-        """(V, n) duration of each op without overlap: fetch + compute phase + store (s)."""
+        """(V, n) duration of each op without contention or prefetch: fetch + compute phase + store (s)."""
         return self.t_fetch + self.t_stream + self.t_store
 
     def energy(self) -> np.ndarray:
@@ -332,7 +369,14 @@ class OpCosts:
 
 def op_costs(ta: TaskArrays, pp: PlatformParams, op_point: int, *, split: bool = False) -> OpCosts:
     """Energy and time of every op of task ``ta`` at operating point index ``op_point`` for every variant
-    in ``pp``. ``split`` also computes the parameter/rest read times (for prefetch)."""
+    in ``pp``. ``split`` also computes the parameter/rest read times (for prefetch).
+
+    Serial model: fetch from the homes (in parallel, the slowest sets the time), compute phase
+    (``max(cycles / clock, staging-buffer traffic)``), store to the homes. A mapped op on a double-buffered
+    staging buffer overlaps its home traffic with compute: first tile fill, then
+    ``max(busiest home's reads + writes - first fill - last write-back, compute phase)``, then last
+    write-back. This lies between ``max(compute phase, busiest home)`` and the serial time; energy is
+    the same in both models."""
     R, W = ta.reads[None], ta.writes[None]
     rl, rb, wl, wb = (x[:, None, :] for x in (pp.read_lat, pp.read_bw, pp.write_lat, pp.write_bw))
     pb = pp.path_bw[:, None, :]
@@ -343,19 +387,29 @@ def op_costs(ta: TaskArrays, pp: PlatformParams, op_point: int, *, split: bool =
     home = ~pp.buffer[:, None, :]
     t_compute = ta.cycles[None] / clock
     t_buffer = np.maximum(np.where(home, 0.0, t_read), np.where(home, 0.0, t_write)).max(axis=2, initial=0.0)
+    t_fetch = np.where(home, t_read, 0.0).max(axis=2, initial=0.0)
+    t_stream = np.maximum(t_compute, t_buffer)
+    t_store = np.where(home, t_write, 0.0).max(axis=2, initial=0.0)
+    overlap = pp.double_buffered[:, None] & ta.staged[None]        # (V, n)
+    if overlap.any():
+        t_first = np.where(home, transfer_time(ta.first_reads[None], rl, rb, pb), 0.0).max(axis=2, initial=0.0)
+        t_last = np.where(home, transfer_time(ta.last_writes[None], wl, wb, pb), 0.0).max(axis=2, initial=0.0)
+        t_home = np.where(home, t_read + t_write, 0.0).max(axis=2, initial=0.0)
+        t_middle = np.maximum(t_home - t_first - t_last, t_stream)
+        t_fetch, t_stream, t_store = (np.where(overlap, a, b) for a, b in
+                                      ((t_first, t_fetch), (t_middle, t_stream), (t_last, t_store)))
     empty = np.zeros((0,) * 3)
-    if split:
-        P = ta.param_reads[None]
+    if split:   # an overlapped op streams its parameters during its own compute: nothing to prefetch
+        P = np.where(overlap[:, :, None], 0.0, ta.param_reads[None])
         t_param, t_rest = transfer_time(P, rl, rb, pb), transfer_time(R - P, rl, rb, pb)
     else:
-        t_param = t_rest = empty
+        P = t_param = t_rest = empty
     return OpCosts(
         e_read=R * pp.read_J[:, None, :], e_write=W * pp.write_J[:, None, :],
         e_link=(R + W) * pp.path_J[:, None, :],
         e_mac=ta.macs[None] * pp.mac_J[:, op_point, None], e_vec=ta.other_ops[None] * pp.vec_J[:, op_point, None],
-        t_read=t_read, t_write=t_write, t_fetch=np.where(home, t_read, 0.0).max(axis=2, initial=0.0),
-        t_compute=t_compute, t_stream=np.maximum(t_compute, t_buffer),
-        t_store=np.where(home, t_write, 0.0).max(axis=2, initial=0.0), t_param=t_param, t_rest=t_rest)
+        t_read=t_read, t_write=t_write, t_fetch=t_fetch, t_compute=t_compute, t_stream=t_stream,
+        t_store=t_store, t_param=t_param, t_rest=t_rest, overlap=overlap, param_reads=P)
 
 
 @dataclass

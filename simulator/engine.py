@@ -13,9 +13,12 @@ Model (costs from :mod:`simulator.costs`, identical to the analytic evaluator's)
 - a request runs its task's ops in trace order (a topological order of the dependencies), one process
   step per op: acquire the op's compute unit, acquire the memories it reads (in a fixed order, so no
   deadlock) and hold each for its own transfer time, compute, acquire the memories it writes and hold
-  each for its transfer time, release the unit;
+  each for its transfer time, release the unit. An op tiled through a double-buffered staging buffer
+  (``OpCosts.overlap``) instead acquires every memory it touches at its start, holds each for its own
+  busy time (reads + writes), and lasts first fill + overlapped middle + last write-back;
 - with ``prefetch_depth`` d > 0 a prefetcher process per request fetches the parameter part of the
-  reads of ops up to d ahead of the running op, while it computes; the op then fetches only the rest;
+  reads of ops up to d ahead of the running op, while it computes; the op then fetches only the rest
+  (overlapped ops stream their parameters during their own compute: nothing is prefetched for them);
 - leakage follows from the service intervals and idle gaps (:func:`simulator.costs.leakage`).
 
 Times in s, energies in J. One request of adapter-ALBERT (~600 ops) takes a few ms of wall time.
@@ -54,6 +57,11 @@ class _Plan:
             self.prefetch, self.prefetch_long = _per_memory(np.where(buffer, 0.0, oc.t_param[0]))
         self.stream, _ = _per_memory(np.where(buffer, np.maximum(oc.t_read[0], oc.t_write[0]), 0.0))
         self.store, self.store_long = _per_memory(np.where(buffer, 0.0, oc.t_write[0]))
+        self.overlap = oc.overlap[0].tolist()
+        # an overlapped op holds every memory it touches from its start, each for its own busy time
+        self.busy, _ = _per_memory(np.where(oc.overlap[0][:, None], np.where(
+            buffer, np.maximum(oc.t_read[0], oc.t_write[0]), oc.t_read[0] + oc.t_write[0]), 0.0))
+        self.t_first, self.t_last = oc.t_fetch[0].tolist(), oc.t_store[0].tolist()
 
 
 class _Engine:
@@ -164,25 +172,30 @@ class _Engine:
             ureq = unit.request()
             if not ureq.triggered:
                 yield ureq
-            if fetch[i]:
-                fetch_t0[i] = yield from acquire(fetch[i])
-            else:
-                fetch_t0[i] = env.now
-            wait = fetch_long[i]          # the rest of the fetch runs while prefetched weights arrive
-            if ready is not None and not ready[i].processed:
-                if wait:
-                    yield timeout(wait)
-                    wait = 0.0
-                if not ready[i].processed:
+            if plan.overlap[i]:           # double-buffered: home traffic overlaps compute (costs.op_costs)
+                if ready is not None and not ready[i].processed:
                     yield ready[i]
-            if stream[i]:                 # buffers stream during compute: hold them for the phase
-                if wait:
-                    yield timeout(wait)
-                comp_t0[i] = yield from hold(stream[i], plan.t_stream[i])
-            else:                         # fetch, then compute: one wait (releases are scheduled)
-                comp_t0[i] = env.now + wait
-                yield timeout(wait + plan.t_stream[i])
-            store_t0[i] = (yield from hold(store[i], store_long[i])) if store[i] else env.now
+                fetch_t0[i] = yield from acquire(plan.busy[i])
+                comp_t0[i] = fetch_t0[i] + plan.t_first[i]
+                store_t0[i] = comp_t0[i] + plan.t_stream[i]
+                yield timeout(plan.t_first[i] + plan.t_stream[i] + plan.t_last[i])
+            else:
+                fetch_t0[i] = (yield from acquire(fetch[i])) if fetch[i] else env.now
+                wait = fetch_long[i]      # the rest of the fetch runs while prefetched weights arrive
+                if ready is not None and not ready[i].processed:
+                    if wait:
+                        yield timeout(wait)
+                        wait = 0.0
+                    if not ready[i].processed:
+                        yield ready[i]
+                if stream[i]:             # buffers stream during compute: hold them for the phase
+                    if wait:
+                        yield timeout(wait)
+                    comp_t0[i] = yield from hold(stream[i], plan.t_stream[i])
+                else:                     # fetch, then compute: one wait (releases are scheduled)
+                    comp_t0[i] = env.now + wait
+                    yield timeout(wait + plan.t_stream[i])
+                store_t0[i] = (yield from hold(store[i], store_long[i])) if store[i] else env.now
             unit.release(ureq)
             if ready is not None:
                 state["cur"] = i + 1

@@ -62,14 +62,17 @@ class _OpRows:
         parts: list[tuple] = []   # (op index, component, category, energy, bytes, phase, duration)
 
         def add(mask, comp, cat, energy, nbytes, phase, dur):
-            """Rows where ``mask`` (n, M); a staging buffer's traffic belongs to the compute phase."""
+            """Rows where ``mask`` (n, M); a staging buffer's traffic belongs to the compute phase, and so
+            does an overlapped op's home traffic after its first fill (its writes start there)."""
             i, m = np.nonzero(mask)
             comp_arr = comp[m] if isinstance(comp, np.ndarray) else np.full(len(i), comp, dtype=object)
-            parts.append((i, comp_arr, cat, energy[i, m], nbytes[i, m], np.where(buffer[m], 1, phase), dur[i, m]))
+            phases = np.where(buffer[m] | (overlap[i] & (phase == 2)), 1, phase)
+            parts.append((i, comp_arr, cat, energy[i, m], nbytes[i, m], phases, dur[i, m]))
 
         R, W = ta.reads, ta.writes
+        overlap = oc.overlap[0]
         if prefetch:
-            P = ta.param_reads
+            P = oc.param_reads[0]
             add(P > 0, mems, "read", P * pp.read_J[v], P, 3, oc.t_param[0])
             add(R - P > 0, mems, "read", (R - P) * pp.read_J[v], R - P, 0, oc.t_rest[0])
             reads = ((P, 3, oc.t_param[0]), (R - P, 0, oc.t_rest[0]))

@@ -190,14 +190,20 @@ def memories(name: str, *, volatile: bool = True, is_dram: bool = False, capacit
 
 @st.composite
 def platforms(draw, *, adapters: str | None = None, power_gating: bool | None = None,
-              prefetch_depth: int | None = None) -> Platform:
+              prefetch_depth: int | None = None, buffer: str | None = None) -> Platform:
     """A platform with an SRAM (backed by DRAM), an NVM and a DRAM of random figures, random role
     preferences, adapter mode, power gating, prefetch depth, MAC array shape and operating points.
-    Capacities are large: placement always succeeds."""
+    Capacities are large: placement always succeeds. ``buffer`` (``"none"``, ``"single"``, ``"double"``;
+    default random): a staging buffer ``buf`` of 64 B to 64 KiB (small: the mapping must tile), single- or
+    double-buffered, that no role may use as a home."""
     mems = {"sram": draw(memories("sram", backed_by="dram")),
             "nvm": draw(memories("nvm", volatile=False)),
             "dram": draw(memories("dram", is_dram=True, capacity_bytes=1 << 30))}
     perm = st.permutations(list(mems))
+    kind = buffer or draw(st.sampled_from(["none", "single", "double"]))
+    if kind != "none":
+        buf = draw(memories("buf", capacity_bytes=draw(st.sampled_from([64, 512, 4096, 65536]))))
+        mems["buf"] = replace(buf, is_buffer=True, double_buffered=kind == "double")
     roles = {role: draw(perm) for role in ("weight", "embedding", "adapter", "activation", "input", "output",
                                            "kv_cache", "state")}
     freq = draw(st.floats(2e8, 2e9))

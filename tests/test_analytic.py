@@ -1,6 +1,7 @@
 """The analytic evaluator against the engine (same costs, independent timing) and against hw_models'
 own cost functions; the vectorised variant evaluator against the one-platform evaluator."""
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -8,7 +9,7 @@ from hypothesis import given, settings, strategies as st
 
 from simulator import streams, testing as ht
 from simulator.analytic import evaluate, evaluate_variants
-from simulator.costs import platform_params, prepare, transfer_time
+from simulator.costs import op_costs, platform_params, prepare, transfer_time
 from simulator.engine import simulate
 
 REL = 1e-9
@@ -94,7 +95,7 @@ def test_variants_agree_with_one_platform_evaluation(workload, base, factors):
     prepared = prepare(workload, base)
     table = evaluate_variants(prepared, variants, chunk=2)
     for v, platform in enumerate(variants):
-        one = evaluate(workload, platform, prepared=prepare(workload, platform, prepared.placement))
+        one = evaluate(workload, platform, prepared=prepared)    # the same traffic (mapping) as the sweep
         row = table.iloc[v]
         assert _close(row["energy_J"], one.total_energy_J)
         assert _close(row["leakage_J"], one.meta["leakage_energy_J"])
@@ -154,3 +155,49 @@ def test_the_bundled_platforms_memories_keep_the_cost_invariants():
     for name in list_platforms():
         for memory in load_platform(name).memories.values():
             ht.check_memory_costs(memory)
+
+
+@given(platform=ht.platforms(), sizes=st.lists(st.floats(0.0, 1e7), min_size=1, max_size=6))
+@settings(max_examples=30, deadline=None)
+def test_memory_times_take_arrays_with_the_scalar_formula(platform, sizes):
+    for m in platform.memories.values():
+        for fn in (m.read_time, m.write_time):
+            got = fn(np.array(sizes))
+            assert got.shape == (len(sizes),)
+            assert all(_close(float(g), fn(b)) for g, b in zip(got, sizes))
+
+
+def _serial_op_times(ta, pp):
+    """Fetch + compute phase + store per op, from the per-memory transfer times (independent of op_costs'
+    phase bookkeeping)."""
+    oc = op_costs(ta, pp, pp.default_op)
+    home = ~pp.buffer[:, None, :]
+    fetch = np.where(home, oc.t_read, 0.0).max(axis=2, initial=0.0)
+    store = np.where(home, oc.t_write, 0.0).max(axis=2, initial=0.0)
+    buf = np.where(home, 0.0, np.maximum(oc.t_read, oc.t_write)).max(axis=2, initial=0.0)
+    busiest = np.where(home, oc.t_read + oc.t_write, 0.0).max(axis=2, initial=0.0)
+    return fetch + np.maximum(oc.t_compute, buf) + store, np.maximum(oc.t_compute, buf), busiest, oc
+
+
+@given(scenario=ht.scenarios(buffer="double"))
+@settings(max_examples=40, deadline=None)
+def test_double_buffering_overlaps_home_traffic_with_compute(scenario):
+    workload, platform = scenario
+    prepared = prepare(workload, platform)
+    pp = platform_params([platform], prepared.memories)
+    single = replace(pp, double_buffered=np.zeros_like(pp.double_buffered))
+    for ta in prepared.tasks.values():
+        serial, compute, busiest, oc = _serial_op_times(ta, single)
+        assert not oc.overlap.any()
+        assert np.allclose(oc.t_op, serial, rtol=1e-12, atol=0)           # single-buffered: serial
+        db = op_costs(ta, pp, pp.default_op)
+        assert np.array_equal(db.overlap[0], ta.staged) and ta.staged[ta.on_mac].all()
+        assert (db.t_op <= serial * (1 + 1e-12)).all()                   # never slower than serial
+        assert (db.t_op >= np.maximum(compute, busiest) * (1 - 1e-12)).all()  # nor than its slowest part
+        assert np.array_equal(db.energy(), oc.energy())                  # overlap changes time only
+        # an op with more home reads than one tile set, and some compute, gains from the overlap
+        home_reads = ta.reads[:, ~pp.buffer[0]].sum(axis=1)
+        half = np.array([tr.mapping.footprint_bytes / 2 if tr.mapping else np.inf for tr in ta.traffic])
+        gains = ta.staged & (half < home_reads * (1 - 1e-9)) & (compute[0] > 0)
+        assert gains.any() or not (half < home_reads).any()
+        assert (db.t_op[0][gains] < serial[0][gains]).all()
