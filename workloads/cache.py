@@ -37,7 +37,9 @@ def cache_dir() -> Path:
     return Path(env).expanduser() if env else Path.home() / ".cache" / "hetsim" / "traces"
 
 
-def _package_version(name: str) -> str | None:
+@functools.lru_cache(maxsize=None)
+def package_version(name: str) -> str | None:
+    """The installed version of distribution ``name`` (from its metadata, without importing it), or None."""
     try:
         return metadata.version(name)
     except metadata.PackageNotFoundError:
@@ -62,7 +64,7 @@ def code_fingerprint() -> str:
 def cache_key(parts: Mapping) -> str:
     """Hex SHA-256 of ``parts`` (JSON values) plus the format, tracer, code and package versions."""
     doc = {"parts": parts, "format": FORMAT_VERSION, "tracer": TRACER_VERSION, "code": code_fingerprint(),
-           "packages": {p: _package_version(p) for p in KEY_PACKAGES}}
+           "packages": {p: package_version(p) for p in KEY_PACKAGES}}
     try:
         text = json.dumps(doc, sort_keys=True, separators=(",", ":"))
     except TypeError as exc:

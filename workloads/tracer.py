@@ -36,7 +36,6 @@ import functools
 import math
 import re
 from dataclasses import dataclass, field
-from importlib import metadata
 from typing import Any, Callable, Mapping
 
 import torch
@@ -44,6 +43,7 @@ from torch.multiprocessing.reductions import StorageWeakRef
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import flop_registry
 
+from .cache import package_version
 from .errors import WorkloadError
 from .trace import FORMAT_VERSION, ROLES, TRACER_VERSION, OpInfo, TensorInfo, Trace
 
@@ -719,7 +719,7 @@ class Tracer:
                                    dtype=str(dtype).removeprefix("torch."))
                    for tid, (name, role, shape, numel, dtype, owner, _) in enumerate(self._tensors)}
         meta = {"tracer_version": TRACER_VERSION, "format_version": FORMAT_VERSION,
-                "torch": torch.__version__, "transformers": _version("transformers"), **self.meta}
+                "torch": torch.__version__, "transformers": package_version("transformers"), **self.meta}
         if self.unknown_errors:
             meta["tracer_errors"] = self.unknown_errors[:20]
         return Trace(self.name, self.task, tensors, list(self._ops), meta)
@@ -729,14 +729,6 @@ class Tracer:
 def _bits(dtype) -> int:
     return (torch.finfo(dtype).bits if dtype.is_floating_point else
             8 if dtype == torch.bool else torch.iinfo(dtype).bits)
-
-
-@functools.lru_cache(maxsize=None)
-def _version(dist: str) -> str | None:
-    try:
-        return metadata.version(dist)
-    except metadata.PackageNotFoundError:
-        return None
 
 
 def _named_tensors(value, prefix: str):
