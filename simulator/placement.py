@@ -176,9 +176,8 @@ def place(workload, platform) -> Placement:
         size = t.stored_bytes
 
         def free(m, task=task):
-            if load_on_switch and p.mems[m].backed_by:
-                other = max((v for k, v in p.region[m].items() if k != task), default=0.0)
-                return p.capacity[m] - p.static[m] - max(other, p.region[m][task])
+            if load_on_switch and p.mems[m].backed_by:   # one task's set at a time: sets do not add up
+                return p.capacity[m] - p.static[m] - p.region[m][task]
             return p.capacity[m] - p.static[m] - p.region_peak(m)
         m, why = p.choose(t.name, t.role, size, free)
         backing = p.mems[m].backed_by

@@ -124,3 +124,13 @@ def test_load_on_switch_without_a_backing_store_keeps_sets_resident():
     adapters = pl.table[pl.table["role"] == "adapter"]
     assert not adapters["loaded_on_switch"].any() and pl.switch_loads == {}
     assert adapters["reason"].str.contains("resident \\(sram has no backing store\\)").all()
+
+
+def test_switched_sets_share_one_region_so_a_memory_sized_for_one_set_takes_every_task():
+    w = ht.make_workload(("a", "b", "c"), seq=1, hidden=32, bottleneck=8)
+    per_task = _param_bytes(w, lambda o: o == "a", roles=("adapter",))
+    need = per_task + w.traces["a"].peak_runtime_bytes()
+    pl = place(w, ht.make_platform(memories=_mems(int(need)), roles=ROLES, adapters="load_on_switch"))
+    adapters = pl.table[pl.table["role"] == "adapter"]
+    assert set(adapters["memory"]) == {"sram"}, adapters[["tensor", "memory", "reason"]]
+    assert pl.occupancy["sram"] == pytest.approx(need)
