@@ -184,3 +184,18 @@ def test_sparsity_spec_parses_and_rejects_out_of_range():
     assert parse_sparsity("embedding=0.6, weight=0") == {"embedding": 0.6, "weight": 0.0}
     with pytest.raises(WorkloadError, match="0 <= sparsity < 1"):
         parse_sparsity("embedding=1.5")
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(bits={"weight": 0}), "bits.weight: 0; expected a whole number of bits 1..64"),
+    (dict(bits={"weight": 8.5}), "bits.weight: 8.5; expected a whole number"),
+    (dict(sparsity={"embedding": 1.5}), "sparsity.embedding: 1.5; expected a fraction"),
+    (dict(sparsity={"embedding": -0.1}), "sparsity.embedding: -0.1; expected a fraction"),
+    (dict(mask_bits=-1.0), "mask_bits: -1.0; expected"),
+])
+def test_a_policy_built_in_code_checks_its_values_like_the_cli(kwargs, message):
+    """Sparsity above 1 would make stored bytes negative; 0 bits would make a tensor free."""
+    with pytest.raises(WorkloadError, match=message):
+        CompressionPolicy(**kwargs)
+    with pytest.raises(WorkloadError, match=message):
+        CompressionPolicy.from_dict({"bits": {}, "sparsity": {}, **{k: v for k, v in kwargs.items()}})

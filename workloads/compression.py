@@ -50,16 +50,26 @@ def _parse_values(spec: str, what: str, example: str, convert, valid, expected: 
     return out
 
 
+_BITS_EXPECTED = "a whole number of bits 1..64"
+_SPARSITY_EXPECTED = "a fraction 0 <= sparsity < 1"
+
+
+def _valid_bits(b) -> bool:
+    return isinstance(b, int) and not isinstance(b, bool) and 1 <= b <= 64
+
+
+def _valid_sparsity(f) -> bool:
+    return isinstance(f, (int, float)) and not isinstance(f, bool) and 0.0 <= f < 1.0
+
+
 def parse_bits(spec: str) -> dict[str, int]:
     """Parse ``"weight=8,activation=16"`` into ``{role: bits per element}`` (1..64 bits)."""
-    return _parse_values(spec, "--bits", "weight=8,activation=16", int, lambda b: 1 <= b <= 64,
-                         "a whole number of bits 1..64")
+    return _parse_values(spec, "--bits", "weight=8,activation=16", int, _valid_bits, _BITS_EXPECTED)
 
 
 def parse_sparsity(spec: str) -> dict[str, float]:
     """Parse ``"embedding=0.6"`` into ``{role: fraction of elements not stored}`` (0 <= s < 1)."""
-    return _parse_values(spec, "--sparsity", "embedding=0.6", float, lambda f: 0.0 <= f < 1.0,
-                         "a fraction 0 <= sparsity < 1")
+    return _parse_values(spec, "--sparsity", "embedding=0.6", float, _valid_sparsity, _SPARSITY_EXPECTED)
 
 
 @dataclass(frozen=True)
@@ -76,6 +86,14 @@ class CompressionPolicy:
         for role in (*self.bits, *self.sparsity):
             if role not in ROLES:
                 raise WorkloadError(f"compression: {role!r}: unknown role; expected one of {', '.join(ROLES)}")
+        for role, b in self.bits.items():
+            if not _valid_bits(b):
+                raise WorkloadError(f"compression: bits.{role}: {b!r}; expected {_BITS_EXPECTED}")
+        for role, f in self.sparsity.items():
+            if not _valid_sparsity(f):
+                raise WorkloadError(f"compression: sparsity.{role}: {f!r}; expected {_SPARSITY_EXPECTED}")
+        if not isinstance(self.mask_bits, (int, float)) or not 0 <= self.mask_bits < float("inf"):
+            raise WorkloadError(f"compression: mask_bits: {self.mask_bits!r}; expected bits per element >= 0")
 
     @classmethod
     def parse(cls, bits: str | None = None, sparsity: str | None = None) -> "CompressionPolicy":
