@@ -68,12 +68,16 @@ def test_compression_policy_is_applied_to_every_task():
 
     policy = CompressionPolicy.parse("weight=8,adapter=8,activation=16", "embedding=0.6")
     traces = M.trace_tasks("bert-base", ["sst2", "mnli"], compression=policy, **SMALL)
-    for trace in traces.values():
-        for t in trace.tensors.values():
-            if t.role in ("weight", "adapter"):
-                assert t.bits == 8
-            if t.role == "embedding":
-                assert (t.sparsity, t.mask_bits) == (0.6, 1.0)
+    plain = M.trace_tasks("bert-base", ["sst2", "mnli"], **SMALL)
+    expected_bits = {"weight": 8, "adapter": 8, "activation": 16}
+    for task, trace in traces.items():
+        assert trace.tensors.keys() == plain[task].tensors.keys() and trace.ops == plain[task].ops
+        roles = set()
+        for tid, t in trace.tensors.items():
+            roles.add(t.role)
+            assert t.bits == expected_bits.get(t.role, plain[task].tensors[tid].bits)
+            assert (t.sparsity, t.mask_bits) == ((0.6, 1.0) if t.role == "embedding" else (0.0, 0.0))
+        assert {"weight", "adapter", "activation", "embedding", "input"} <= roles
 
 
 def test_plain_backbone_without_adapters_has_only_heads_per_task():
