@@ -131,3 +131,22 @@ def test_a_damaged_cache_entry_is_rebuilt_and_a_damaged_file_is_a_one_line_error
     again, hit = cached_trace({"model": "m"}, lambda: trace, directory=tmp_path)
     assert (hit, again) == (False, trace)
     assert load_trace(stored) == trace
+
+
+def test_an_unwritable_cache_warns_and_still_traces_and_an_unwritable_output_names_the_file(tmp_path, capsys):
+    import warnings
+
+    from workloads.cache import cached_trace
+
+    blocked = tmp_path / "file"
+    blocked.write_text("not a folder")  # a cache "directory" below a file cannot be created
+    trace = Trace("m", None, {0: TensorInfo(0, "w", "weight", (2,), 2, 32)}, [], {})
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        got, hit = cached_trace({"model": "m"}, lambda: trace, directory=blocked / "cache")
+    assert (got, hit) == (trace, False)
+    assert any("trace cache:" in str(w.message) and "not written" in str(w.message) for w in caught)
+    with pytest.raises(OSError) as err:
+        trace.save(blocked / "out" / "t.trace.json")
+    assert err.value.filename == str(blocked / "out" / "t.trace.json")
+    assert list(tmp_path.iterdir()) == [blocked]  # no temporary file left behind

@@ -16,6 +16,7 @@ import hashlib
 import json
 import os
 import re
+import warnings
 from importlib import metadata
 from pathlib import Path
 from typing import Callable, Mapping
@@ -109,6 +110,19 @@ def save(parts: Mapping, traces: Mapping[str, Trace], *, directory: str | os.Pat
     return index
 
 
+def store(parts: Mapping, traces: Mapping[str, Trace], *,
+          directory: str | os.PathLike | None = None) -> Path | None:
+    """:func:`save`, but a cache that cannot be written (read-only, full, missing parent) only warns: the
+    cache saves time, it never fails a trace. Returns the index file, or None when nothing was stored."""
+    try:
+        return save(parts, traces, directory=directory)
+    except OSError as exc:
+        where = directory if directory is not None else cache_dir()
+        warnings.warn(f"trace cache: {where}: not written ({exc.strerror or exc}); set HETSIM_CACHE to a "
+                      "writable folder to reuse traces", RuntimeWarning, stacklevel=2)
+        return None
+
+
 def cached_traces(parts: Mapping, build: Callable[[], Mapping[str, Trace]], *,
                   directory: str | os.PathLike | None = None, refresh: bool = False) -> tuple[dict[str, Trace], bool]:
     """The traces described by ``parts`` (a dict name -> Trace, e.g. one per task), from the cache when all
@@ -117,7 +131,7 @@ def cached_traces(parts: Mapping, build: Callable[[], Mapping[str, Trace]], *,
     if traces is not None:
         return traces, True
     traces = dict(build())
-    save(parts, traces, directory=directory)
+    store(parts, traces, directory=directory)
     return traces, False
 
 

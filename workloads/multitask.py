@@ -62,7 +62,7 @@ def trace_tasks(model_name: str, tasks: Sequence[str], *, adapter: str | None = 
     if traces is None:  # the spec is parsed (and checked) here: a malformed one is never in the cache
         traces = _trace_all(model_name, tasks, family, options)
         if cache:
-            trace_cache.save(parts, traces)
+            trace_cache.store(parts, traces)
     if compression is not None:
         traces = {t: tr.with_compression(compression) for t, tr in traces.items()}
     return traces

@@ -9,6 +9,7 @@ in ``workloads/FORMAT.md``; :data:`FORMAT_VERSION` is the version written here.
 """
 from __future__ import annotations
 
+import contextlib
 import gzip
 import json
 import os
@@ -247,15 +248,20 @@ class Trace:
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write the trace to ``path`` (gzip-compressed when the name ends in ``.gz``), atomically.
-        Returns the path."""
+        Returns the path. Raises OSError naming ``path`` when it cannot be written."""
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
         data = json.dumps(self.to_dict(), separators=(",", ":"), allow_nan=False).encode()
         if path.suffix == ".gz":
             data = gzip.compress(data, compresslevel=6, mtime=0)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp.write_bytes(data)
+            os.replace(tmp, path)
+        except OSError as exc:  # name the file asked for, not the temporary one
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
+            raise OSError(exc.errno, exc.strerror, str(path)) from None
         return path
 
 
