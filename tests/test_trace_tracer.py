@@ -133,6 +133,21 @@ def test_plain_mlp_traces_with_hand_counted_macs_and_a_dependency_chain():
     assert [op.module for op in trace.ops] == ["0", "1", "2"]
 
 
+class ReusedActivation(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a, self.b, self.act = nn.Linear(4, 4), nn.Linear(4, 2), nn.ReLU()
+
+    def forward(self, x):
+        return self.act(self.b(self.act(self.a(x))))
+
+
+def test_a_reused_leaf_module_is_not_a_layer_stack_and_ops_outside_stacks_keep_their_module():
+    trace = trace_model(ReusedActivation(), torch.randn(2, 4))
+    assert [op.module for op in trace.ops] == ["a", "act#1", "b", "act#2"]
+    assert [op.layer for op in trace.ops] == ["a", "act", "b", "act"]
+
+
 def test_lstm_traces_with_gate_macs():
     T, B, In, H = 5, 3, 10, 20
     lstm = nn.LSTM(In, H, num_layers=2, batch_first=True)

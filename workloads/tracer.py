@@ -292,6 +292,7 @@ class _Mode(TorchDispatchMode):
 
 
 _INDEX_RE = re.compile(r"^(\d+)(?:#(\d+))?$|^.*#(\d+)$")
+_CALL_INDEX = re.compile(r"#\d+$")
 
 
 def _layer_label(path: str) -> str | None:
@@ -686,11 +687,14 @@ class Tracer:
     def trace(self) -> Trace:
         """The Trace of every op run so far (all steps), with module paths and layer labels."""
         paths = self._frame_paths()
-        labels = []
+        leaf = [next(fr.module.children(), None) is None for fr in self._frames]
+        labels, where = [], []  # where: the module path without a leaf's call index
         for k, op in enumerate(self._ops):
             f = self._op_frames[k]
             op.module = paths[f] if f >= 0 else self._label
-            labels.append(_layer_label(op.module))
+            # a leaf called again (a reused activation) is not a repeated layer: its call index is no label
+            where.append(_CALL_INDEX.sub("", op.module) if f >= 0 and leaf[f] else op.module)
+            labels.append(_layer_label(where[-1]))
         span: dict[int, tuple[int, int]] = {}  # step -> first and last op inside a layer stack
         for k, lab in enumerate(labels):
             if lab is not None:
@@ -698,8 +702,10 @@ class Tracer:
                 span[step] = (span.get(step, (k, k))[0], k)
         for k, op in enumerate(self._ops):
             lab = labels[k]
-            if lab is None:
-                first, last = span.get(op.step, (len(labels), -1))
+            if lab is None and op.step not in span:  # no layer stack in this step: the top-level module
+                lab = ".".join(where[k].split(".")[:2]) or "model"
+            elif lab is None:
+                first, last = span[op.step]
                 decoder = "decoder." if "decoder" in op.module else ""
                 if k > last and not decoder:
                     lab = "head"
