@@ -411,3 +411,17 @@ def test_index_put_writes_the_elements_its_indices_select():
     trace = trace_model(IndexPut(), x.clone())
     puts = [op for op in trace.ops if op.aten == "aten.index_put_.default"]
     assert [sum(op.writes.values()) for op in puts] == [positive, 2 * 4, 6 * 2]
+
+
+class Scatters(nn.Module):
+    def forward(self, x, src):
+        x.scatter_(1, torch.tensor([[0], [2]]), src)            # src is 2x4; one element per index: 2
+        x.masked_scatter_(torch.tensor([True, False, True, False]), src)  # mask row broadcast: 2 x 2
+        x.index_add_(0, torch.tensor([1]), src[:1])             # one row of 4
+        return x
+
+
+def test_in_place_scatters_write_the_elements_they_address():
+    trace = trace_model(Scatters(), (torch.zeros(2, 4), torch.ones(2, 4)))
+    written = {op.aten.split(".")[1]: sum(op.writes.values()) for op in trace.ops}
+    assert written == {"scatter_": 2, "masked_scatter_": 4, "index_add_": 4}

@@ -13,9 +13,10 @@ writes them, like a static KV cache).
 Counting rules (elements; bytes follow from the tensor's bits in the Trace):
 - an op reads every distinct element of each tensor argument (a broadcast bias is read once per element
   it holds) and writes every element of each output; in-place and ``out=`` ops write their target, and
-  ``copy_``/``fill_``/``zero_``/``out=`` targets are not read; in-place scatters (``index_copy_``,
-  ``scatter_``, …) write as many elements as their source holds, ``index_put_`` as many as its indices
-  select (``x[mask] = 0`` writes the true elements of the mask);
+  ``copy_``/``fill_``/``zero_``/``out=`` targets are not read; in-place scatters write only what they
+  address: ``index_put_`` what its indices select (``x[mask] = 0`` writes the mask's true elements),
+  ``scatter_`` one element per index, ``index_copy_``/``index_add_`` their source, ``masked_scatter_``
+  the mask's true elements;
 - gathers (embedding lookup, ``index_select``, ``index``, ``gather``) read from their source only the
   elements they return: one row per looked-up index (an embedding bag: one row per index, not per bag);
 - an op that writes a tensor without reading it depends on that tensor's previous writer (a partial
@@ -90,9 +91,9 @@ _NO_WORK = {"_assert_tensor_metadata", "_assert_async", "_assert_scalar", "sym_c
 #: Ops whose first (mutated) argument is written without being read.
 _WRITE_ONLY_SELF = {"copy", "fill", "zero", "index_put", "_index_put_impl", "index_copy", "slice_scatter",
                     "select_scatter", "uniform", "normal", "random", "bernoulli", "exponential"}
-#: In-place scatters write only what their source holds: position of the source (values) argument.
-_SCATTER_SOURCE = {"index_put": 2, "_index_put_impl": 2, "index_copy": 3, "scatter": 3, "scatter_add": 3,
-                   "scatter_reduce": 3, "index_add": 3, "masked_scatter": 2}
+#: In-place scatters: they write only the elements they address (see :func:`_scattered`).
+_SCATTERS = {"index_put", "_index_put_impl", "index_copy", "scatter", "scatter_add", "scatter_reduce",
+             "index_add", "masked_scatter"}
 #: Ops whose outputs after the first few are auxiliary (statistics, logsumexp): not recorded.
 _PRIMARY_OUTPUTS = {"native_layer_norm": 1, "native_batch_norm": 1, "_native_batch_norm_legit": 1,
                     "_native_batch_norm_legit_no_training": 1, "native_group_norm": 1, "_fused_rms_norm": 1,
@@ -170,17 +171,21 @@ def _distinct(t: torch.Tensor) -> int:
 
 def _scattered(base: str, args, whole: int) -> int:
     """Elements an in-place op writes into its target of ``whole`` elements: all of them, except for
-    scatters, which write as many as their source holds (the index count for a scalar source)."""
-    pos = _SCATTER_SOURCE.get(base)
-    if pos is None or len(args) <= pos:
+    scatters: ``index_put_`` the elements its indices select, ``scatter_`` one per index (its source
+    may be larger), ``index_copy_``/``index_add_`` the source's slices, ``masked_scatter_`` the mask's
+    true elements."""
+    if base not in _SCATTERS or not args or not isinstance(args[0], torch.Tensor):
         return whole
+    target = args[0]
     if base in ("index_put", "_index_put_impl"):  # the values broadcast over the indexed positions
-        return min(whole, _indexed(args[0], args[1]))
-    src = args[pos]
-    if isinstance(src, torch.Tensor):
-        return min(whole, src.numel())
-    index = args[pos - 1] if pos >= 1 else None
-    return min(whole, index.numel()) if isinstance(index, torch.Tensor) else whole
+        n = _indexed(target, args[1])
+    elif base == "masked_scatter":
+        n = int(torch.broadcast_to(args[1], target.shape).count_nonzero())
+    else:  # scatter family: (self, dim, index, src); index_copy/index_add: (self, dim, index, source)
+        src = args[3] if len(args) > 3 else None
+        n = src.numel() if base in ("index_copy", "index_add") and isinstance(src, torch.Tensor) \
+            else args[2].numel()
+    return min(whole, n)
 
 
 def _gathered(base: str, source: torch.Tensor, tensors: list, out: torch.Tensor) -> int:
