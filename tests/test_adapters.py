@@ -118,6 +118,14 @@ def test_bottleneck_adapters_refuse_a_model_without_known_layers():
     with pytest.raises(WorkloadError, match="expected"):
         A.add_bottleneck_adapters(torch.nn.Sequential(torch.nn.Linear(4, 4)), "t", "houlsby:2")
 
+    class TransformerBlock(torch.nn.Module):  # DistilBERT's class name, another model's layout
+        def __init__(self):
+            super().__init__()
+            self.mlp = torch.nn.Linear(4, 4)
+
+    with pytest.raises(WorkloadError, match="TransformerBlock: no Linear at 'ffn.lin2'; expected"):
+        A.add_bottleneck_adapters(torch.nn.Sequential(TransformerBlock()), "t", "pfeiffer:2")
+
 
 # -- LoRA and labels ---------------------------------------------------------------------------------------
 

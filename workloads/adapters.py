@@ -176,8 +176,14 @@ def _slots(model: nn.Module, spec: AdapterSpec) -> list[AdapterSlot]:
             attr = f"adapter_{slot_name}"
             slot = getattr(layer, attr, None)
             if slot is None:
-                host = layer.get_submodule(ADAPTER_HOSTS[type(layer).__name__][slot_name])
-                slot = AdapterSlot(host.out_features)
+                path = ADAPTER_HOSTS[type(layer).__name__][slot_name]
+                try:
+                    host = layer.get_submodule(path)
+                    width = host.out_features
+                except AttributeError:
+                    raise WorkloadError(f"adapter: {type(layer).__name__}: no Linear at {path!r}; expected the "
+                                        f"layout of the transformers class of that name") from None
+                slot = AdapterSlot(width)
                 layer.add_module(attr, slot)
                 host.register_forward_hook(lambda _mod, _args, out, slot=slot: slot(out))
             slots.append(slot)
