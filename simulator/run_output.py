@@ -62,11 +62,12 @@ class _OpRows:
         parts: list[tuple] = []   # (op index, component, category, energy, bytes, phase, duration)
 
         def add(mask, comp, cat, energy, nbytes, phase, dur):
-            """Rows where ``mask`` (n, M); a staging buffer's traffic belongs to the compute phase, and so
-            does an overlapped op's home traffic after its first fill (its writes start there)."""
+            """Rows where ``mask`` (n, M); a staging buffer's traffic belongs to the compute phase. An
+            overlapped op's home writes run alongside its reads from the op's start (each home is busy
+            for its reads + writes within the op)."""
             i, m = np.nonzero(mask)
             comp_arr = comp[m] if isinstance(comp, np.ndarray) else np.full(len(i), comp, dtype=object)
-            phases = np.where(buffer[m] | (overlap[i] & (phase == 2)), 1, phase)
+            phases = np.where(buffer[m], 1, np.where(overlap[i] & (phase == 2), 0, phase))
             parts.append((i, comp_arr, cat, energy[i, m], nbytes[i, m], phases, dur[i, m]))
 
         R, W = ta.reads, ta.writes
