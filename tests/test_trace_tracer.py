@@ -170,6 +170,21 @@ def test_views_move_no_bytes():
     assert trace.ops[0].reads == {0: 24}  # the view is the input tensor
 
 
+class InPlaceViews(nn.Module):
+    def forward(self, x):
+        y = x * 2
+        y.unsqueeze_(0)
+        y.t_()
+        y.squeeze_()
+        return y.sum()
+
+
+def test_in_place_views_move_no_bytes():
+    trace = trace_model(InPlaceViews(), torch.randn(3))
+    assert [op.aten for op in trace.ops] == ["aten.mul.Tensor", "aten.sum.default"]
+    assert trace.ops[1].deps == (0,) and trace.summary()["unknown_ops"] == 0
+
+
 class InPlace(nn.Module):
     def forward(self, a, b):
         x = a + b

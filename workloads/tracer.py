@@ -28,6 +28,7 @@ Counting rules (elements; bytes follow from the tensor's bits in the Trace):
   CPU kernel ``_scaled_dot_product_flash_attention_for_cpu``, which the registry lacks) as
   ``B·H·L·S·(E + Ev)``;
 - ``other_ops`` (non-MAC arithmetic) per output element: see :data:`OPS_PER_ELEMENT`;
+- in-place view ops (``unsqueeze_``, ``t_``, ``as_strided_``) change metadata only: not recorded;
 - an op the tracer has no rule for is recorded with kind ``unknown`` and its bytes; a failure inside the
   tracer's own bookkeeping also records the op as ``unknown`` rather than failing the trace.
 """
@@ -128,8 +129,8 @@ def _rule_for(func) -> _OpRule:
     returns_alias = bool(schema.returns) and all(r.alias_info is not None for r in schema.returns)
     if base in _ALLOCATE or base in _NO_WORK:
         kind = None
-    elif returns_alias and not mutated and not mutated_kw:
-        kind = None  # a view: moves no bytes
+    elif (returns_alias and not mutated and not mutated_kw) or torch.Tag.inplace_view in func.tags:
+        kind = None  # a view, or an in-place view (unsqueeze_, t_): changes metadata, moves no bytes
     elif base in _GEMM or base in _CONV or base in _RNN:
         kind = "matmul"
     elif base in _ATTENTION:
