@@ -158,6 +158,19 @@ def test_lstm_traces_with_gate_macs():
     assert s["parameters"] == sum(p.numel() for p in lstm.parameters())
 
 
+@pytest.mark.parametrize("conv, shape", [(nn.Conv2d(3, 8, 3, padding=1), (2, 3, 10, 12)),
+                                         (nn.Conv2d(8, 8, 3, groups=4, stride=2), (1, 8, 9, 9)),
+                                         (nn.Conv1d(4, 6, 5, bias=False), (2, 4, 20))])
+def test_convolution_macs_are_output_elements_times_one_filter(conv, shape):
+    """Each output element is the dot product of one filter (Cin/groups x kernel) with its window."""
+    x = torch.randn(*shape)
+    (op,) = trace_model(conv, x).ops
+    out = conv(x)
+    per_output = conv.weight[0].numel()
+    assert op.kind == "matmul" and op.macs == out.numel() * per_output == math.prod(op.gemm)
+    assert op.gemm[0] == conv.groups and op.gemm[2] == per_output
+
+
 class Views(nn.Module):
     def forward(self, x):
         y = x.view(4, 6).t().reshape(6, 4).unsqueeze(0).detach()[0]
