@@ -391,13 +391,16 @@ def op_costs(ta: TaskArrays, pp: PlatformParams, op_point: int, *, split: bool =
     t_stream = np.maximum(t_compute, t_buffer)
     t_store = np.where(home, t_write, 0.0).max(axis=2, initial=0.0)
     overlap = pp.double_buffered[:, None] & ta.staged[None]        # (V, n)
-    if overlap.any():
-        t_first = np.where(home, transfer_time(ta.first_reads[None], rl, rb, pb), 0.0).max(axis=2, initial=0.0)
-        t_last = np.where(home, transfer_time(ta.last_writes[None], wl, wb, pb), 0.0).max(axis=2, initial=0.0)
-        t_home = np.where(home, t_read + t_write, 0.0).max(axis=2, initial=0.0)
-        t_middle = np.maximum(t_home - t_first - t_last, t_stream)
-        t_fetch, t_stream, t_store = (np.where(overlap, a, b) for a, b in
-                                      ((t_first, t_fetch), (t_middle, t_stream), (t_last, t_store)))
+    db = np.flatnonzero(pp.double_buffered)
+    if len(db) and ta.staged.any():                                # only the overlapped (variant, op) pairs
+        s = np.flatnonzero(ta.staged)
+        sel = np.ix_(db, s)
+        h = home[db]
+        t_first = np.where(h, transfer_time(ta.first_reads[s][None], rl[db], rb[db], pb[db]), 0.0).max(axis=2)
+        t_last = np.where(h, transfer_time(ta.last_writes[s][None], wl[db], wb[db], pb[db]), 0.0).max(axis=2)
+        t_home = np.where(h, t_read[sel] + t_write[sel], 0.0).max(axis=2)
+        t_stream[sel] = np.maximum(t_home - t_first - t_last, t_stream[sel])
+        t_fetch[sel], t_store[sel] = t_first, t_last
     empty = np.zeros((0,) * 3)
     if split:   # an overlapped op streams its parameters during its own compute: nothing to prefetch
         P = np.where(overlap[:, :, None], 0.0, ta.param_reads[None])
