@@ -65,11 +65,6 @@ class Placement:
         return {tid: (self.home[(t.owner, t.name)] if t.role in PARAMETER_ROLES else runtime[tid])
                 for tid, t in trace.tensors.items()}
 
-    def resident_bytes(self, memory: str) -> float:
-        """Bytes of parameters that stay in ``memory`` between requests (bytes)."""
-        rows = self.table[(self.table["memory"] == memory) & self.table["role"].isin(PARAMETER_ROLES)]
-        return float(rows["bytes"].sum())
-
 
 def _fmt_bytes(n: float) -> str:
     return f"{n:,.0f} B"
