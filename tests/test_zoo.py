@@ -125,9 +125,15 @@ def test_models_command_lists_every_model_with_its_parameters(capsys):
     assert all(name in table for name in TABLE) and "11.68 M" in table
 
 
-def test_models_command_unknown_name_exits_2_with_one_line(capsys):
+@pytest.mark.parametrize("argv, message", [
+    (["models", "no-such-model"], "unknown model 'no-such-model'; expected one of albert-base-v2"),
+    (["models", "--layers", "0"], "--layers/--hidden: given without NAME"),
+    (["models", "rwkv", "--layers", "1"], "rwkv: layers: 1; expected at least 2"),
+    (["models", "bert-base", "--hidden", "-3"], "hidden: -3 is not a whole number >= 1"),
+])
+def test_models_command_bad_input_exits_2_with_one_line(argv, message, capsys):
     from simulator.cli import main
 
-    assert main(["models", "no-such-model"]) == 2
+    assert main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "albert-base-v2" in err[0]
+    assert len(err) == 1 and message in err[0]

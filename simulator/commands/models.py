@@ -75,7 +75,7 @@ def run(args) -> int:
     from workloads import zoo
     from workloads.errors import WorkloadError
 
-    if args.name is None and (args.layers or args.hidden):
+    if args.name is None and (args.layers is not None or args.hidden is not None):
         raise WorkloadError("--layers/--hidden: given without NAME; expected `hetsim models NAME --layers N`")
     if args.name is not None:
         d = zoo.describe(args.name, layers=args.layers, hidden=args.hidden)
