@@ -93,10 +93,12 @@ class _OpRows:
         idx = np.arange(n)
         parts.append((idx, units[ta.on_mac.astype(int)], "compute",
                       np.where(ta.on_mac, oc.e_mac[0], oc.e_vec[0]), np.zeros(n), 1, oc.t_compute[0]))
+        # the other unit's share of an op (a MAC op's bias adds): its energy, but no time of its own (the
+        # cost model times an op by its unit's cycles), so the other unit is not booked busy for it
         extra = ta.on_mac & (oc.e_vec[0] > 0) | ~ta.on_mac & (oc.e_mac[0] > 0)
         parts.append((idx[extra], units[(~ta.on_mac[extra]).astype(int)], "compute",
                       np.where(ta.on_mac, oc.e_vec[0], oc.e_mac[0])[extra], np.zeros(int(extra.sum())), 1,
-                      oc.t_compute[0][extra]))
+                      np.zeros(int(extra.sum()))))
         self.op = np.concatenate([p[0] for p in parts]).astype(int)
         self.component = np.concatenate([p[1] for p in parts])
         self.category = np.concatenate([np.full(len(p[0]), p[2], dtype=object) for p in parts])

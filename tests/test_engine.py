@@ -148,3 +148,23 @@ def test_a_prepared_workload_must_match_the_run():
         simulate(w, ht.make_platform(memories={"sram": ht.make_memory("sram")}), prepared=prepared)
     run = simulate(w.with_stream(streams.fixed(["a"], 0.0)), _platform(), prepared=prepared)
     assert len(run.workload.stream) == len(run.requests) == 1      # the run keeps its own stream
+
+
+def test_a_unit_is_busy_only_for_the_ops_it_runs():
+    from dataclasses import replace
+
+    from simulator.costs import prepare
+    w = ht.make_workload(("a",), stream=streams.fixed(["a"], 0.0))
+    tr = w.traces["a"]
+    for i, op in enumerate(tr.ops):
+        if op.kind == "matmul":
+            tr.ops[i] = replace(op, other_ops=op.macs)    # a bias add / activation fused into the matmul
+    platform = _platform()
+    ta = prepare(w, platform).tasks["a"]
+    clock = platform.vector_unit.clock_hz
+    for run in (simulate(w, platform), evaluate(w, platform)):
+        rows = _rows(run, component="vector_unit", category="compute")
+        busy = (rows["end_s"] - rows["start_s"]).sum()
+        assert busy == pytest.approx(ta.cycles[~ta.on_mac].sum() / clock, rel=1e-12)
+        assert rows["energy_J"].sum() == pytest.approx(
+            ta.other_ops.sum() * platform.vector_unit.energy_per_op_J(platform.operating_point), rel=1e-12)
