@@ -81,7 +81,8 @@ def test_cache_hit_does_not_build_again_and_key_covers_what_shapes_a_trace(tmp_p
     (["trace", "bert-base", "--bits", "weight=eight"], "expected a whole number of bits"),
     (["trace", "bert-base", "--sparsity", "embedding"], "expected ROLE=VALUE"),
     (["trace", "bert-base", "--adapter", "houlsby"], "expected houlsby:M"),
-    (["trace", "bert-base", "--seq-len", "0"], "--seq-len: 0; expected a positive"),
+    (["trace", "bert-base", "--seq-len", "0"], "--seq-len: 0; expected a whole number >= 1"),
+    (["trace", "lightlm", "--new-tokens", "-1"], "--new-tokens: -1; expected a whole number >= 0"),
     (["trace", "bert-base", "--adapter", "lora:2", "--tasks", ","], "--tasks: ',': no task name"),
     (["trace", "bert-base", "--tasks", " "], "--tasks: ' ': no task name"),
     (["trace", "albert-base-v2", "--per-repetition"], "--per-repetition: with --adapter None; expected a "

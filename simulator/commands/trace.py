@@ -99,12 +99,13 @@ def _build_traces(args, tasks: list[str] | None) -> tuple[dict, bool | None]:
 
 
 def _check_sizes(args) -> None:
+    """Sizes are whole numbers >= 1 (``--new-tokens`` >= 0), checked before any torch work."""
     from workloads.errors import WorkloadError
 
     for flag in ("seq_len", "batch", "layers", "hidden", "new_tokens"):
-        value = getattr(args, flag)
-        if value is not None and value < (0 if flag == "new_tokens" else 1):
-            raise WorkloadError(f"--{flag.replace('_', '-')}: {value}; expected a positive whole number")
+        value, least = getattr(args, flag), 0 if flag == "new_tokens" else 1
+        if value is not None and value < least:
+            raise WorkloadError(f"--{flag.replace('_', '-')}: {value}; expected a whole number >= {least}")
 
 
 def _output_path(args, name: str, several: bool) -> Path:
