@@ -103,6 +103,14 @@ def test_prosg_writes_the_target_weights_after_prefill_and_restores_them_at_the_
     assert s["weight_bytes_written"] == 2 * len(targets) * 32 * 32 * 4
 
 
+def test_prosg_ops_are_labelled_prosg_and_token_choice_decode(rwkv_prosg):
+    writers = [op for op in rwkv_prosg.ops
+               if any(rwkv_prosg.tensors[t].is_parameter for t in op.writes)]
+    assert writers and {(op.module, op.layer) for op in writers} == {("prosg", "prosg")}
+    argmax = [op for op in rwkv_prosg.ops if op.aten == "aten.argmax.default"]
+    assert [(op.step, op.module, op.layer) for op in argmax] == [(n, "decode", "decode") for n in range(4)]
+
+
 def test_prosg_refresh_rewrites_every_k_steps():
     trace = G.trace_generation("rwkv", new_tokens=4, seq_len=3, layers=2, hidden=16, adapter="prosg:1",
                                refresh_every=2)

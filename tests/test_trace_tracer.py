@@ -453,3 +453,16 @@ def test_in_place_scatters_write_the_elements_they_address():
     trace = trace_model(Scatters(), (torch.zeros(2, 4), torch.ones(2, 4)))
     written = {op.aten.split(".")[1]: sum(op.writes.values()) for op in trace.ops}
     assert written == {"scatter_": 2, "masked_scatter_": 4, "index_add_": 4}
+
+
+def test_ops_outside_modules_keep_the_label_of_their_own_run():
+    model = Recurrent()
+    tracer = Tracer(model)
+    h = tracer.run((torch.randn(1, 6), torch.zeros(1, 6)), step=0)
+    tracer.run((h,), step=1, call=lambda x: x.argmax(-1), label="decode")
+    tracer.run((), step=1, call=lambda: model.rec.weight.mul_(0.5), label="update")
+    trace = tracer.trace()
+    outside = [(op.aten, op.module, op.layer) for op in trace.ops if op.step == 1]
+    assert outside == [("aten.argmax.default", "decode", "decode"), ("aten.mul_.Tensor", "update", "update")]
+    argmax_out = next(iter(trace.ops[-2].writes))
+    assert trace.tensors[argmax_out].name.startswith("decode/")

@@ -439,9 +439,11 @@ class Tracer:
                     self._new_tensor(key, t, name, "input")
 
     # -- module stack ------------------------------------------------------------------------------------
-    def _here(self, text: str) -> tuple[int, str]:
+    def _here(self, text: str) -> tuple[int, str] | str:
         """A tensor name "<module path>/<text>", resolved in :meth:`trace` once call indices are known."""
-        return (self._stack[-1] if self._stack else -1, text)
+        if self._stack:
+            return (self._stack[-1], text)
+        return f"{self._label or '<model>'}/{text}"  # outside any module: the label of this run
 
     def _rel_name(self, parent_module, module) -> str:
         """``module``'s name relative to ``parent_module`` (its qualified name if not a descendant)."""
@@ -583,8 +585,8 @@ class Tracer:
             for tid in writes:
                 if tid in self._state_buffers:
                     tensors[tid][1] = "state"
-        self._ops.append(OpInfo(op_id, "", "", rule.name, kind, macs, other, reads, writes, tuple(deps),
-                                gemm, step))
+        self._ops.append(OpInfo(op_id, "" if self._stack else self._label, "", rule.name, kind, macs, other,
+                                reads, writes, tuple(deps), gemm, step))
         self._op_frames.append(self._stack[-1] if self._stack else -1)
 
     def _record_unknown(self, func, args, kwargs, out, exc: Exception) -> None:
@@ -694,10 +696,14 @@ class Tracer:
         """The Trace of every op run so far (all steps), with module paths and layer labels."""
         paths = self._frame_paths()
         leaf = [next(fr.module.children(), None) is None for fr in self._frames]
+        root: list[int] = []  # the outermost frame of each frame
+        for i, fr in enumerate(self._frames):
+            root.append(root[fr.parent] if fr.parent >= 0 else i)
         labels, where = [], []  # where: the module path without a leaf's call index
         for k, op in enumerate(self._ops):
             f = self._op_frames[k]
-            op.module = paths[f] if f >= 0 else self._label
+            if f >= 0:  # ops outside any module got the label of their run when recorded
+                op.module = paths[f]
             # a leaf called again (a reused activation) is not a repeated layer: its call index is no label
             where.append(_CALL_INDEX.sub("", op.module) if f >= 0 and leaf[f] else op.module)
             labels.append(_layer_label(where[-1]))
@@ -708,7 +714,13 @@ class Tracer:
                 span[step] = (span.get(step, (k, k))[0], k)
         for k, op in enumerate(self._ops):
             lab = labels[k]
-            if lab is None and op.step not in span:  # no layer stack in this step: the top-level module
+            f = self._op_frames[k]
+            outside = (self._frames[root[f]].module is not self.model and "embed" not in op.module) \
+                if f >= 0 else bool(op.module)
+            if lab is None and (op.step not in span or outside):
+                # no layer stack in this step, or work outside the model's forward (`run(call=...,
+                # label=...)`: a ProSG weight update, the greedy choice of a token): the top-level module,
+                # or the run's label
                 lab = ".".join(where[k].split(".")[:2]) or "model"
             elif lab is None:
                 first, last = span[op.step]
@@ -725,7 +737,7 @@ class Tracer:
             if isinstance(name, str):
                 return name
             frame, text = name
-            return f"{(paths[frame] if frame >= 0 else self._label) or '<model>'}/{text}"
+            return f"{paths[frame] or '<model>'}/{text}"
 
         tensors = {tid: TensorInfo(tid, resolve(name), role, shape, numel, _bits(dtype), owner=owner,
                                    dtype=str(dtype).removeprefix("torch."))
