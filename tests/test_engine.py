@@ -44,6 +44,25 @@ def test_switch_loads_adapters_from_the_backing_store():
     assert _rows(resident, category="switch_load").empty
 
 
+@pytest.mark.parametrize("slow", ["dram", "sram", "link"])
+def test_a_switch_copy_takes_the_slowest_of_backing_read_home_write_and_links(slow):
+    from dataclasses import replace
+    platform = _platform(adapters="load_on_switch")
+    if slow == "sram":                       # a slow home write sets the copy time
+        platform = ht.with_memory(platform, "sram", write_latency_s=5e-6)
+    elif slow == "link":                     # narrow links (dram -> compute -> sram) set it
+        platform = replace(platform, links=[replace(lk, clock_hz=1e6) for lk in platform.links])
+    w = ht.make_workload(("a",), stream=streams.fixed(["a"], 0.0))
+    run = simulate(w, platform)
+    copy = _rows(run, category="switch_load")
+    b = float(copy["bytes"].iloc[0])
+    dram, sram = platform.memories["dram"], platform.memories["sram"]
+    times = {"dram": dram.read_time(b), "sram": sram.write_time(b),
+             "link": max(lk.transfer_time(b) for lk in platform.links if lk.src in ("dram", "sram"))}
+    assert max(times, key=times.get) == slow
+    assert float((copy["end_s"] - copy["start_s"]).iloc[0]) == pytest.approx(times[slow], rel=1e-12)
+
+
 def test_adapters_written_into_nvm_cost_write_energy_and_count_wear():
     roles = dict(ROLES, adapter=["nvm"])
     w = ht.make_workload(("a", "b"), stream=streams.round_robin(["a", "b"], 6, 1e-3))
