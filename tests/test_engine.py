@@ -187,3 +187,16 @@ def test_a_unit_is_busy_only_for_the_ops_it_runs():
         assert busy == pytest.approx(ta.cycles[~ta.on_mac].sum() / clock, rel=1e-12)
         assert rows["energy_J"].sum() == pytest.approx(
             ta.other_ops.sum() * platform.vector_unit.energy_per_op_J(platform.operating_point), rel=1e-12)
+
+
+def test_dram_leakage_splits_into_background_and_refresh_rows():
+    w = ht.make_workload(("a",), stream=streams.fixed(["a"], 0.0))
+    platform = _platform()
+    dram = platform.memories["dram"]
+    for run in (simulate(w, platform), evaluate(w, platform)):
+        span = float(run.requests["service_s"].iloc[0])
+        dram_rows = _rows(run, component="dram")
+        refresh = _rows(dram_rows, category="refresh")["energy_J"].sum()
+        background = _rows(dram_rows, category="leakage")["energy_J"].sum()
+        assert refresh == pytest.approx(dram.refresh_power_W * span, rel=1e-12)
+        assert background == pytest.approx((dram.leakage_W - dram.refresh_power_W) * span, rel=1e-12)
