@@ -200,3 +200,23 @@ def test_dram_leakage_splits_into_background_and_refresh_rows():
         background = _rows(dram_rows, category="leakage")["energy_J"].sum()
         assert refresh == pytest.approx(dram.refresh_power_W * span, rel=1e-12)
         assert background == pytest.approx((dram.leakage_W - dram.refresh_power_W) * span, rel=1e-12)
+
+
+def test_a_memory_serves_one_transfer_at_a_time():
+    """Two requests admitted together on a platform whose weights sit in a very slow memory: the memory
+    is the bottleneck, so the two requests' transfers queue and the makespan is close to twice one
+    request's service time (with a memory that served both at once it would be close to one)."""
+    slow_nvm = dict(read_ns=20_000.0, write_ns=20_000.0)          # 8 B per 20 µs: transfers dominate
+    w = ht.make_workload(("a", "b"), stream=streams.fixed(["a", "b"], 0.0))
+    platform = ht.with_memory(_platform(), "nvm", read_latency_s=slow_nvm["read_ns"] * 1e-9,
+                              write_latency_s=slow_nvm["write_ns"] * 1e-9)
+    alone = evaluate(w, platform)
+    nvm_time = _rows(alone, component="nvm", request=0)
+    nvm_time = nvm_time[nvm_time["category"].isin(["read", "write"])]
+    nvm_busy = float((nvm_time["end_s"] - nvm_time["start_s"]).sum())
+    service = float(alone.requests["service_s"].iloc[0])
+    assert nvm_busy > 0.95 * service                              # the case is memory-bound
+    both = simulate(w, platform, max_in_flight=2)
+    assert (both.requests["start_s"] == 0.0).all()
+    makespan = float(both.requests["end_s"].max())
+    assert makespan >= 2 * nvm_busy * (1 - 1e-9)
