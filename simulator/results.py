@@ -330,9 +330,11 @@ class Result:
 
     def per_compute(self) -> pd.DataFrame:
         """One row per compute unit: ``compute_energy_J``, ``leakage_energy_J``, ``energy_J`` (J),
-        ``busy_s`` (union of its compute intervals, s) and ``utilisation`` (busy / makespan)."""
+        ``busy_s`` (union of its compute intervals, s), ``utilisation`` (busy / makespan, idle gaps
+        included) and ``service_utilisation`` (busy / the time some request was being served)."""
         records = []
         makespan = self.makespan_s
+        service = _union_length(self.requests["start_s"].to_numpy(float), self.requests["end_s"].to_numpy(float))
         for unit in COMPUTE_UNITS:
             rows = self.ledger[self.ledger["component"] == unit]
             compute = rows[rows["category"] == "compute"]
@@ -343,6 +345,7 @@ class Result:
                 "leakage_energy_J": float(rows.loc[rows["category"] == "leakage", "energy_J"].sum()),
                 "energy_J": float(rows["energy_J"].sum()),
                 "busy_s": busy, "utilisation": busy / makespan if makespan > 0 else 0.0,
+                "service_utilisation": busy / service if service > 0 else 0.0,
             })
         return pd.DataFrame.from_records(records)
 

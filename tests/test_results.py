@@ -274,3 +274,14 @@ def test_results_of_engine_runs_agree_with_the_engines_own_totals(scenario):
     engine_request_energy = result.requests.set_index("request")["energy_J"]
     ours = result.per_request().set_index("request")["energy_J"]
     assert np.allclose(ours, engine_request_energy, rtol=1e-12, atol=0)
+
+
+@settings(max_examples=25, deadline=None)
+@given(runs())
+def test_compute_utilisation_over_service_time_bounds_the_one_over_the_run(result):
+    """Busy time over the time requests were served is at least busy over the whole run (which includes
+    idle gaps), and at most 1 for compute rows that lie inside their requests."""
+    table = result.per_compute()
+    for _, row in table.iterrows():
+        assert row["service_utilisation"] >= row["utilisation"] - 1e-12
+        assert row["service_utilisation"] <= 1 + 1e-9
