@@ -282,6 +282,10 @@ def test_compute_utilisation_over_service_time_bounds_the_one_over_the_run(resul
     """Busy time over the time requests were served is at least busy over the whole run (which includes
     idle gaps), and at most 1 for compute rows that lie inside their requests."""
     table = result.per_compute()
+    # the generated requests follow one another without overlap, so the served time is their sum
+    served = float((result.requests["end_s"] - result.requests["start_s"]).sum())
     for _, row in table.iterrows():
         assert row["service_utilisation"] >= row["utilisation"] - 1e-12
         assert row["service_utilisation"] <= 1 + 1e-9
+        expected = row["busy_s"] / served if served > 0 else 0.0
+        assert math.isclose(row["service_utilisation"], expected, rel_tol=1e-9, abs_tol=1e-15)
