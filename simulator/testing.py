@@ -17,7 +17,9 @@ Builders (deterministic, no hypothesis needed): :func:`make_platform`, :func:`ma
 :func:`request_streams`, :func:`workloads`, :func:`scenarios`. Checks: :func:`check_ledger_sums`,
 :func:`check_non_negative`, :func:`check_requests`, :func:`check_run`, :func:`check_same_run`,
 :func:`check_idle_leakage`, :func:`check_memory_costs` (for a memory model of your own). Every figure
-here is synthetic (for tests), not a hardware claim.
+here is synthetic (for tests), not a hardware claim: these strategies draw arbitrary figures to stress the
+simulator, whereas :mod:`hw_models.strategies` draws memories of the technology library (its scaling laws
+at random capacities, widths and nodes) to test the hardware models.
 """
 from __future__ import annotations
 
