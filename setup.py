@@ -36,7 +36,9 @@ setup(
         "tqdm==4.70.1",       # progress bars on long work (tracing many models, sweeps)
     ],
     extras_require={
-        "test": ["pytest==9.2.0", "hypothesis==6.170.15", "pytest-xdist==3.8.0"],
+        "test": ["pytest==9.2.0", "hypothesis==6.170.15", "pytest-xdist==3.8.0",
+                 "import-linter==2.17",  # the layering contract in .importlinter, run by the tests
+                 ],
     },
-    entry_points={"console_scripts": ["hetsim=simulator.cli:main"]},
+    entry_points={"console_scripts": ["hetsim=simulator.cli.main:main"]},
 )

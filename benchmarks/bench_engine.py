@@ -33,12 +33,12 @@ def main() -> int:
     args = parser.parse_args()
 
     from hw_models import load_platform
-    from simulator import streams
-    from simulator.analytic import evaluate, evaluate_variants
-    from simulator.costs import prepare
-    from simulator.engine import simulate
-    from simulator.study import build_traces, default_study, run_study
-    from simulator.workload import Workload
+    from simulator.prepare import streams
+    from simulator.analytic.closed_form import evaluate, evaluate_variants
+    from simulator.cost.tables import prepare
+    from simulator.engine.discrete_event import simulate
+    from simulator.study.runner import build_traces, default_study, run_study
+    from simulator.prepare.served_workload import Workload
 
     print(f"load average (1 min) {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs: wall times include waiting "
           "for other processes; CPU times do not")

@@ -12,11 +12,11 @@ import sys
 import time
 
 from hw_models import load_platform
-from simulator.mapping import clear_cache
-from simulator.placement import place
-from simulator.streams import fixed
-from simulator.traffic import op_traffic
-from simulator.workload import Workload
+from simulator.prepare.mapping import clear_cache
+from simulator.prepare.placement import place
+from simulator.prepare.streams import fixed
+from simulator.prepare.traffic import op_traffic
+from simulator.prepare.served_workload import Workload
 from workloads.multitask import trace_tasks
 
 TARGET_COLD_S, TARGET_WARM_S = 0.5, 5e-3

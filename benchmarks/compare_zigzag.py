@@ -26,7 +26,7 @@ from pathlib import Path
 
 from hw_models.compute import MacArray
 from hw_models.memory import Memory
-from simulator.mapping import Gemm, best_mapping, clear_cache, hardware
+from simulator.prepare.mapping import Gemm, best_mapping, clear_cache, hardware
 
 #: (m, k, n): ALBERT-base/BERT-base GEMMs at 128 tokens: QKV/output projection, FFN up, FFN down, one
 #: head's Q·K^T and P·V.

@@ -13,7 +13,7 @@ from hw_models.errors import HardwareConfigError
 from hw_models.link import COMPUTE, Link
 from hw_models.loader import build_platform, list_platforms, load_platform
 from hw_models.memory import Memory
-from hw_models.placement import ROLES, PlacementPolicy
+from hw_models.placement_policy import ROLES, PlacementPolicy
 from hw_models.platform import Platform
 from hw_models.technology import Technology, list_technologies, load_technology
 

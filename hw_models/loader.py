@@ -10,7 +10,7 @@ from hw_models.dvfs import OperatingPoint
 from hw_models.errors import HardwareConfigError
 from hw_models.link import Link
 from hw_models.memory import Memory
-from hw_models.placement import PlacementPolicy
+from hw_models.placement_policy import PlacementPolicy
 from hw_models.platform import Platform
 from hw_models.schema import PlatformFile, validate
 from hw_models.technology import load_technology

@@ -13,7 +13,7 @@ from hw_models.dvfs import OperatingPoint
 from hw_models.errors import HardwareConfigError
 from hw_models.link import COMPUTE, Link
 from hw_models.memory import Memory
-from hw_models.placement import ADAPTER_MODES, ON_OVERFLOW, ROLES, PlacementPolicy
+from hw_models.placement_policy import ADAPTER_MODES, ON_OVERFLOW, ROLES, PlacementPolicy
 
 
 @dataclass(eq=False)

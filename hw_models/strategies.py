@@ -16,7 +16,7 @@ from hw_models.compute import MacArray, VectorUnit
 from hw_models.dvfs import OperatingPoint
 from hw_models.link import COMPUTE, Link
 from hw_models.memory import Memory
-from hw_models.placement import ROLES, PlacementPolicy
+from hw_models.placement_policy import ROLES, PlacementPolicy
 from hw_models.platform import Platform
 from hw_models.technology import list_technologies, load_technology
 

@@ -4,7 +4,7 @@ Use them to test your own technology, platform or cost model the way hetsim test
 
     from hypothesis import given
     from simulator import testing as ht
-    from simulator.engine import simulate
+    from simulator.engine.discrete_event import simulate
 
     @given(ht.scenarios())
     def test_my_platform_keeps_the_invariants(scenario):
@@ -35,11 +35,11 @@ from hw_models.compute import MacArray, VectorUnit
 from hw_models.dvfs import OperatingPoint
 from hw_models.link import Link
 from hw_models.memory import Memory
-from hw_models.placement import PlacementPolicy
+from hw_models.placement_policy import PlacementPolicy
 from hw_models.platform import Platform
-from simulator import streams
-from simulator.run_output import LEDGER_COLUMNS, REQUEST_COLUMNS, RunOutput
-from simulator.workload import Workload
+from simulator.prepare import streams
+from simulator.results.run_output import LEDGER_COLUMNS, REQUEST_COLUMNS, RunOutput
+from simulator.prepare.served_workload import Workload
 from workloads.trace import OpInfo, TensorInfo, Trace
 
 # ------------------------------------------------------------------------------------------ builders
@@ -292,7 +292,7 @@ def check_requests(run: RunOutput) -> None:
     req = run.requests
     assert len(req) == len(run.workload.stream)
     assert (req["start_s"] >= req["arrival_s"]).all() and (req["end_s"] >= req["start_s"]).all()
-    from simulator.run_output import CATEGORIES
+    from simulator.results.run_output import CATEGORIES
     assert set(run.ledger["category"]) <= set(CATEGORIES)
 
 

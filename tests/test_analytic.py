@@ -7,10 +7,11 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from simulator import streams, testing as ht
-from simulator.analytic import evaluate, evaluate_variants
-from simulator.costs import op_costs, platform_params, prepare, transfer_time
-from simulator.engine import simulate
+from simulator import testing as ht
+from simulator.prepare import streams
+from simulator.analytic.closed_form import evaluate, evaluate_variants
+from simulator.cost.tables import op_costs, platform_params, prepare, transfer_time
+from simulator.engine.discrete_event import simulate
 
 REL = 1e-9
 

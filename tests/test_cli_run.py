@@ -12,8 +12,9 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from simulator import cli, plots, report
-from simulator.results import Result
+from simulator.cli import main as cli
+from simulator.results import plots, report
+from simulator.results.result import Result
 
 LEDGER_COLUMNS = ["request", "task", "op", "module", "layer", "component", "category", "energy_J", "bytes",
                   "start_s", "end_s"]
@@ -137,7 +138,7 @@ def test_figures_and_report_are_written_and_readable(tmp_path):
     assert matplotlib.image.imread(tmp_path / "eb.png").shape[1] > 600  # readable at print size
 
     class Config:  # the attributes write_report reads from a StudyConfig
-        from simulator.study import default_study
+        from simulator.study.runner import default_study
         _c = default_study()
         name, description, model, adapter, per_repetition = "t", "", "toy", "houlsby:8", False
         seq_len, tasks, compression, scenario, evaluator = 8, ["a", "b"], _c.compression, _c.scenario, "engine"
@@ -148,7 +149,7 @@ def test_figures_and_report_are_written_and_readable(tmp_path):
 
 
 def test_save_study_writes_everything_or_nothing(tmp_path, monkeypatch):
-    from simulator.study import default_study, save_study
+    from simulator.study.runner import default_study, save_study
 
     config = default_study()
     out = save_study(_results(), config, tmp_path / "run")

@@ -2,9 +2,10 @@
 import pytest
 from hypothesis import given, settings
 
-from simulator import streams, testing as ht
-from simulator.analytic import evaluate
-from simulator.engine import simulate
+from simulator import testing as ht
+from simulator.prepare import streams
+from simulator.analytic.closed_form import evaluate
+from simulator.engine.discrete_event import simulate
 from simulator.errors import SimulationConfigError
 
 ROLES = {"weight": ["nvm"], "embedding": ["nvm"], "adapter": ["sram"], "activation": ["sram"],
@@ -148,7 +149,7 @@ def test_bad_settings_are_config_errors():
 def test_ops_out_of_dependency_order_are_a_config_error():
     from dataclasses import replace
 
-    from simulator.costs import prepare
+    from simulator.cost.tables import prepare
     w = ht.make_workload(("a",))
     tr = w.traces["a"]
     tr.ops[1] = replace(tr.ops[1], deps=(2,))
@@ -157,7 +158,7 @@ def test_ops_out_of_dependency_order_are_a_config_error():
 
 
 def test_a_prepared_workload_must_match_the_run():
-    from simulator.costs import prepare
+    from simulator.cost.tables import prepare
     w = ht.make_workload(("a",))
     prepared = prepare(w, _platform())
     other = ht.make_workload(("a", "b"))
@@ -172,7 +173,7 @@ def test_a_prepared_workload_must_match_the_run():
 def test_a_unit_is_busy_only_for_the_ops_it_runs():
     from dataclasses import replace
 
-    from simulator.costs import prepare
+    from simulator.cost.tables import prepare
     w = ht.make_workload(("a",), stream=streams.fixed(["a"], 0.0))
     tr = w.traces["a"]
     for i, op in enumerate(tr.ops):

@@ -1,9 +1,10 @@
 """Properties of the engine on random platforms, workloads and request streams (simulator.testing)."""
 from hypothesis import given, settings, strategies as st
 
-from simulator import streams, testing as ht
-from simulator.costs import prepare
-from simulator.engine import simulate
+from simulator import testing as ht
+from simulator.prepare import streams
+from simulator.cost.tables import prepare
+from simulator.engine.discrete_event import simulate
 
 DYNAMIC = ["read", "write", "compute", "transfer", "switch_load"]
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from simulator import __version__
-from simulator.cli import build_parser, main
+from simulator.cli.main import build_parser, main
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -72,7 +72,7 @@ def test_cli_and_trace_types_import_without_torch():
     code = (
         "import sys; sys.modules['torch'] = None\n"
         "import hw_models, simulator, workloads\n"
-        "from simulator.cli import build_parser; build_parser().format_help()\n"
+        "from simulator.cli.main import build_parser; build_parser().format_help()\n"
         "import importlib.util\n"
         "if importlib.util.find_spec('workloads.trace'): import workloads.trace\n"
         "print('ok')\n"

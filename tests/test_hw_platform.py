@@ -15,7 +15,7 @@ from hw_models import (COMPUTE, ROLES, HardwareConfigError, Link, MacArray, Memo
 from hw_models.loader import PLATFORMS_DIR
 from hw_models.strategies import platforms
 from hw_models.technology import TECHNOLOGIES_DIR, technology_from_file
-from simulator.cli import main as cli_main
+from simulator.cli.main import main as cli_main
 
 BUNDLED = ("edge-sram", "edge-sram-dram", "edge-rram", "edge-mram")
 
@@ -202,7 +202,7 @@ def test_cli_show_bad_file_exits_2_with_one_line(tmp_path):
     doc["memories"]["backbone"]["capacity"] = "0 MiB"
     bad = tmp_path / "bad.yaml"
     bad.write_text(yaml.safe_dump(doc))
-    proc = subprocess.run([sys.executable, "-m", "simulator.cli", "platforms", "show", str(bad)],
+    proc = subprocess.run([sys.executable, "-m", "simulator.cli.main", "platforms", "show", str(bad)],
                           capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1])
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()

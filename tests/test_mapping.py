@@ -1,4 +1,4 @@
-"""Properties of the mapping search (simulator/mapping.py).
+"""Properties of the mapping search (simulator/prepare/mapping.py).
 
 The closed-form fetch counts are checked against an independent path: a literal walk of the tile loop nest
 with one tile per operand held in the buffer. The search is checked against brute force over its own
@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from hw_models import MacArray
 from simulator.errors import SimulationConfigError
-from simulator.mapping import (ATTENTION_ORDERS, ORDERS, Attention, Gemm, Hardware, MemoryCosts,
+from simulator.prepare.mapping import (ATTENTION_ORDERS, ORDERS, Attention, Gemm, Hardware, MemoryCosts,
                                attention_candidates, attention_footprint, best_attention_mapping,
                                best_mapping, candidate_traffic, candidates, clear_cache, evaluate,
                                evaluate_attention, fetch_counts, footprint, ladder)

@@ -7,7 +7,7 @@ from hypothesis import given, settings, strategies as st
 
 from simulator import testing as ht
 from simulator.errors import SimulationConfigError
-from simulator.placement import PARAMETER_ROLES, place
+from simulator.prepare.placement import PARAMETER_ROLES, place
 
 
 def _mems(sram_bytes, nvm_bytes=1 << 24):

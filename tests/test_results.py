@@ -12,9 +12,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from simulator import results as R
+from simulator.results import result as R
 from simulator.errors import SimulationConfigError
-from simulator.results import Result, atomic_directory, power_profile
+from simulator.results.result import Result, atomic_directory, power_profile
 from simulator.testing import scenarios
 
 LEDGER_COLUMNS = ["request", "task", "op", "module", "layer", "component", "category", "energy_J", "bytes",
@@ -252,8 +252,8 @@ def test_mapping_table_lists_exactly_the_mapped_ops():
 @settings(max_examples=15, deadline=None)
 @given(scenarios())
 def test_results_of_engine_runs_agree_with_the_engines_own_totals(scenario):
-    from simulator.costs import prepare
-    from simulator.engine import simulate
+    from simulator.cost.tables import prepare
+    from simulator.engine.discrete_event import simulate
 
     workload, platform = scenario
     prepared = prepare(workload, platform)

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from simulator import streams
+from simulator.prepare import streams
 from simulator.errors import SimulationConfigError
 from simulator.testing import request_streams
 

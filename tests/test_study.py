@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from simulator.errors import SimulationConfigError
-from simulator.study import (DEFAULT_STUDY, StudyConfig, build_stream, default_study, load_study,
+from simulator.study.runner import (DEFAULT_STUDY, StudyConfig, build_stream, default_study, load_study,
                              per_task_model, study_from_dict)
 from workloads.trace import OpInfo, TensorInfo, Trace
 
@@ -148,8 +148,8 @@ TINY = {"name": "tiny", "model": "albert-base-v2", "layers": 2, "hidden": 64, "s
 
 
 def test_tiny_study_is_reproducible_and_per_task_models_share_nothing():
-    from simulator.report import summary_table
-    from simulator.study import run_study
+    from simulator.results.report import summary_table
+    from simulator.study.runner import run_study
 
     config = study_from_dict(TINY, "tiny.yaml")
     first, second = run_study(config, progress=False), run_study(config, progress=False)

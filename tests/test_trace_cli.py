@@ -6,7 +6,7 @@ import textwrap
 
 import pytest
 
-from simulator.cli import main
+from simulator.cli.main import main
 from workloads import load_trace
 from workloads.cache import cached_trace, cache_key
 from workloads.trace import TensorInfo, Trace
@@ -50,7 +50,7 @@ def test_cached_trace_loads_with_torch_unimportable(cache, tmp_path):
     code = textwrap.dedent(f"""
         import sys
         sys.modules["torch"] = None          # any `import torch` now fails
-        from simulator.cli import main
+        from simulator.cli.main import main
         sys.exit(main(["trace", *{SMALL!r}, "-o", {str(tmp_path / "second.json")!r}]))
     """)
     env = {**os.environ, "HETSIM_CACHE": str(cache)}

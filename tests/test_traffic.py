@@ -1,4 +1,4 @@
-"""op_traffic (simulator/traffic.py) on real platforms and hand-built traces: compulsory traffic without a
+"""op_traffic (simulator/prepare/traffic.py) on real platforms and hand-built traces: compulsory traffic without a
 buffer, the mapping's traffic with one, and the bounds that tie the two together."""
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from hw_models import load_platform
 from simulator.errors import SimulationConfigError
-from simulator.traffic import op_traffic
+from simulator.prepare.traffic import op_traffic
 from workloads.trace import OpInfo, TensorInfo, Trace
 
 A, W, O, BIAS = 0, 1, 2, 3

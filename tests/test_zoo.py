@@ -113,7 +113,7 @@ def test_bad_overrides_say_what_is_expected(kwargs, what):
 def test_models_command_lists_every_model_with_its_parameters(capsys):
     import json
 
-    from simulator.cli import main
+    from simulator.cli.main import main
 
     assert main(["models", "--json"]) == 0
     rows = {d["name"]: d for d in json.loads(capsys.readouterr().out)}
@@ -132,7 +132,7 @@ def test_models_command_lists_every_model_with_its_parameters(capsys):
     (["models", "bert-base", "--hidden", "-3"], "hidden: -3 is not a whole number >= 1"),
 ])
 def test_models_command_bad_input_exits_2_with_one_line(argv, message, capsys):
-    from simulator.cli import main
+    from simulator.cli.main import main
 
     assert main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()

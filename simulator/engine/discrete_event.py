@@ -1,6 +1,6 @@
 """The discrete-event engine (SimPy): requests as processes, memories and compute units as resources.
 
-Model (costs from :mod:`simulator.costs`, identical to the analytic evaluator's):
+Model (costs from :mod:`simulator.cost.tables`, identical to the analytic evaluator's):
 
 - each memory is a ``simpy.Resource`` of capacity 1 (its ports and banks together: ``Memory.read_time``
   already uses the memory's peak bandwidth over all of them, so one transfer occupies the memory and
@@ -19,7 +19,7 @@ Model (costs from :mod:`simulator.costs`, identical to the analytic evaluator's)
 - with ``prefetch_depth`` d > 0 a prefetcher process per request fetches the parameter part of the
   reads of ops up to d ahead of the running op, while it computes; the op then fetches only the rest
   (overlapped ops stream their parameters during their own compute: nothing is prefetched for them);
-- leakage follows from the service intervals and idle gaps (:func:`simulator.costs.leakage`).
+- leakage follows from the service intervals and idle gaps (:func:`simulator.cost.tables.leakage`).
 
 Times in s, energies in J. One request of adapter-ALBERT (~600 ops) takes a few ms of wall time.
 """
@@ -28,9 +28,9 @@ from __future__ import annotations
 import numpy as np
 import simpy
 
-from simulator.costs import CostTables, Prepared, leakage, lower_bound, prepare
+from simulator.cost.tables import CostTables, Prepared, leakage, lower_bound, prepare
 from simulator.errors import SimulationConfigError
-from simulator.run_output import LedgerBuilder, RunOutput, finish
+from simulator.results.run_output import LedgerBuilder, RunOutput, finish
 
 
 def _per_memory(times: np.ndarray) -> tuple[list[list[tuple[int, float]]], list[float]]:
@@ -229,7 +229,7 @@ def simulate(workload, platform, *, placement=None, prepared: Prepared | None = 
              max_in_flight: int = 1, prefetch_depth: int | None = None) -> RunOutput:
     """Run ``workload``'s request stream on ``platform`` in SimPy and return its :class:`RunOutput`.
 
-    ``prepared`` (from :func:`simulator.costs.prepare`) skips placement and traffic when given.
+    ``prepared`` (from :func:`simulator.cost.tables.prepare`) skips placement and traffic when given.
     ``max_in_flight``: requests served concurrently (1 = one at a time; more makes them contend for the
     compute units and memories). ``prefetch_depth``: ops ahead whose parameters are fetched during compute
     (default: the platform's). ``seed`` is recorded; the engine itself draws no random numbers, so equal

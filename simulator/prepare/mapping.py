@@ -126,7 +126,7 @@ class Mapping:
     ``loop_order``: tile loops outermost first (``"nmk"``: n outermost, k innermost).
     ``tiles``: ``(tm, tk, tn)`` in elements. ``gemm``: ``(batch, m, k, n)`` actually mapped (after folding
     a shared-operand batch). ``reads``/``writes``: bytes per memory (homes and buffer) moved for the
-    three GEMM operands (the op's :class:`~simulator.traffic.OpTraffic` adds its other tensors, e.g. a bias).
+    three GEMM operands (the op's :class:`~simulator.prepare.traffic.OpTraffic` adds its other tensors, e.g. a bias).
     ``fetches``: how many times each operand (``"A"``, ``"W"``, ``"O"``) crosses between its home and the
     buffer (O: visits, each but the last a partial-sum spill). ``cycles``: MAC-array cycles;
     ``utilisation``: MACs / (cycles × rows × cols). ``candidates_evaluated``: mappings whose cost was

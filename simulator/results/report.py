@@ -1,6 +1,6 @@
 """Reports of a study: the comparison table (terminal and Markdown), ``summary.json`` and ``report.md``.
 
-This is an edge of hetsim: numbers arrive in SI units (J, s, m², W) from :mod:`simulator.results` and
+This is an edge of hetsim: numbers arrive in SI units (J, s, m², W) from :mod:`simulator.results.result` and
 leave here in the units a reader expects (µJ, ms, mm², mW, %), with the unit in every column header.
 """
 from __future__ import annotations
@@ -157,7 +157,7 @@ def write_report(results: dict[str, Any], config: Any, path: Path,
         "Energy per inference is all energy of the run (requests, idle leakage, wake-ups, task-switch loads) "
         "divided by the requests; the component columns split it by where it was spent. "
         "'× bound' is the ratio to the lower bound (MACs × cheapest MAC energy + compulsory bytes × "
-        "cheapest energy per byte, from simulator.costs). NVM lifetime: endurance over the write rate of "
+        "cheapest energy per byte, from simulator.cost.tables). NVM lifetime: endurance over the write rate of "
         "the most-written cells at this run's pace (no wear levelling).",
         "",
         format_markdown(comparison_table(results)),

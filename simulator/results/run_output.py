@@ -1,6 +1,6 @@
 """What one simulation (engine or analytic evaluator) returns: the ledger, the requests table and context.
 
-The column lists are the contract of docs/interfaces.md ("Ledger"); :mod:`simulator.results` builds every
+The column lists are the contract of docs/interfaces.md ("Ledger"); :mod:`simulator.results.result` builds every
 report from them.
 """
 from __future__ import annotations
@@ -29,8 +29,8 @@ class RunOutput:
     """The result of :func:`simulator.engine.simulate` or :func:`simulator.analytic.evaluate`.
 
     ``ledger`` (columns :data:`LEDGER_COLUMNS`), ``requests`` (columns :data:`REQUEST_COLUMNS`),
-    ``placement`` (:class:`simulator.placement.Placement`), ``platform`` (:class:`hw_models.Platform`),
-    ``workload`` (:class:`simulator.workload.Workload`) and ``meta``: ``evaluator`` ("engine" or
+    ``placement`` (:class:`simulator.prepare.placement.Placement`), ``platform`` (:class:`hw_models.Platform`),
+    ``workload`` (:class:`simulator.prepare.served_workload.Workload`) and ``meta``: ``evaluator`` ("engine" or
     "analytic"), ``total_energy_J`` (accumulated independently of the ledger rows), ``makespan_s``,
     ``memory_writes`` ({memory: {"bytes": B, "cell_writes": writes per occupied cell}}), ``lower_bound_J``
     (per inference), ``seed``, ...

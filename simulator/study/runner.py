@@ -33,7 +33,7 @@ from hw_models.schema import Frequency, PositiveTime, explain_error
 from simulator.errors import SimulationConfigError
 
 #: Folder of the studies that ship with hetsim (``default.yaml`` is the default study).
-STUDIES_DIR = Path(__file__).parent / "studies"
+STUDIES_DIR = Path(__file__).parent.parent / "studies"
 #: The study ``hetsim run`` runs with no argument.
 DEFAULT_STUDY = STUDIES_DIR / "default.yaml"
 #: Serving modes of a platform (see the module docstring).
@@ -274,8 +274,8 @@ def build_traces(config: StudyConfig, mode: str = "adapters") -> dict[str, Any]:
 
 
 def build_stream(config: StudyConfig):
-    """The study's request stream (:mod:`simulator.streams`), the same for every platform."""
-    from simulator import streams
+    """The study's request stream (:mod:`simulator.prepare.streams`), the same for every platform."""
+    from simulator.prepare import streams
 
     sc, tasks = config.scenario, list(config.tasks)
     if sc.stream == "fixed":
@@ -314,14 +314,14 @@ def run_study(config: StudyConfig, progress: bool = True) -> dict[str, Any]:
     numbers). ``progress`` shows tqdm bars on stderr."""
     from tqdm import tqdm
 
-    from simulator.costs import prepare
-    from simulator.results import Result
-    from simulator.workload import Workload
+    from simulator.cost.tables import prepare
+    from simulator.results.result import Result
+    from simulator.prepare.served_workload import Workload
 
     if config.evaluator == "engine":
-        from simulator.engine import simulate as evaluate
+        from simulator.engine.discrete_event import simulate as evaluate
     else:
-        from simulator.analytic import evaluate
+        from simulator.analytic.closed_form import evaluate
 
     platforms = [_load_platform(config, i) for i in range(len(config.platforms))]
     stream = build_stream(config)
@@ -358,8 +358,8 @@ def save_study(results: dict[str, Any], config: StudyConfig, out_dir: str | Path
     ``summary.csv``/``summary.json`` (one row per platform), ``<platform>/`` with its tables,
     ``report.md``, the figures, ``timeline.perfetto.json`` and ``study.yaml`` (the study as run).
     Returns the folder."""
-    from simulator import plots, report
-    from simulator.results import atomic_directory, write_perfetto
+    from simulator.results import plots, report
+    from simulator.results.result import atomic_directory, write_perfetto
 
     out = Path(out_dir) if out_dir is not None else config.run_dir()
     with atomic_directory(out) as tmp:

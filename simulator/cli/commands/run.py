@@ -40,9 +40,9 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the study of ``args``; returns the exit code (0)."""
-    from simulator.report import comparison_table, format_text
-    from simulator.results import check_replaceable
-    from simulator.study import default_study, load_study, run_study, save_study
+    from simulator.results.report import comparison_table, format_text
+    from simulator.results.result import check_replaceable
+    from simulator.study.runner import default_study, load_study, run_study, save_study
 
     config = load_study(args.config) if args.config else default_study()
     platforms = [p.strip() for p in args.platforms.split(",")] if args.platforms is not None else None

@@ -3,12 +3,12 @@
 Two stages, so sweeps pay the expensive part once:
 
 - :func:`prepare` (once per workload × platform structure): placement, per-op traffic from
-  :mod:`simulator.traffic`, and numpy arrays per task: bytes read/written per memory per op, the part of
+  :mod:`simulator.prepare.traffic`, and numpy arrays per task: bytes read/written per memory per op, the part of
   the reads that are parameters (prefetchable), cycles, MACs, the bytes each task switch loads.
 - :func:`platform_params` + :func:`op_costs` / :func:`switch_costs` (per configuration): the platforms'
   figures as arrays over *variants* (a leading axis V), and from them energy (J) and time (s) per op,
-  per memory, per request. The engine (:mod:`simulator.engine`) and the analytic evaluator
-  (:mod:`simulator.analytic`) both read these arrays, so they cannot disagree on a cost, only on timing.
+  per memory, per request. The engine (:mod:`simulator.engine.discrete_event`) and the analytic evaluator
+  (:mod:`simulator.analytic.closed_form`) both read these arrays, so they cannot disagree on a cost, only on timing.
 
 Cost model (no contention; the engine adds contention on top):
 
@@ -44,9 +44,9 @@ import numpy as np
 
 from hw_models.memory import access_time
 from simulator.errors import SimulationConfigError
-from simulator.placement import PARAMETER_ROLES, Placement, place
-from simulator.mapping import staging_buffer
-from simulator.traffic import op_traffic
+from simulator.prepare.placement import PARAMETER_ROLES, Placement, place
+from simulator.prepare.mapping import staging_buffer
+from simulator.prepare.traffic import op_traffic
 
 COMPUTE = "compute"
 #: Compute components of the ledger, in index order of ``TaskArrays.on_mac`` (False → 0, True → 1).

@@ -3,7 +3,7 @@
 Requests are served one at a time in arrival order (first come, first served):
 ``start_k = max(arrival_k, end_{k-1})``; a request's service time is its wake-up (after a gated idle
 period), its task-switch copies, and the sum over its ops of fetch + compute + store, all from
-:mod:`simulator.costs`. Energy is the same per-op, per-switch and per-wake-up figures plus leakage over
+:mod:`simulator.cost.tables`. Energy is the same per-op, per-switch and per-wake-up figures plus leakage over
 the service intervals and the idle gaps.
 
 With prefetch off and one request in flight, :func:`simulator.engine.simulate` must agree with
@@ -19,9 +19,9 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from simulator.costs import CostTables, Prepared, busy_power, idle_power, leakage, lower_bound, op_costs, \
+from simulator.cost.tables import CostTables, Prepared, busy_power, idle_power, leakage, lower_bound, op_costs, \
     platform_params, prepare, switch_costs
-from simulator.run_output import LedgerBuilder, RunOutput, finish
+from simulator.results.run_output import LedgerBuilder, RunOutput, finish
 
 
 def evaluate(workload, platform, *, placement=None, prepared: Prepared | None = None) -> RunOutput:

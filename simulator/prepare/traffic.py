@@ -1,11 +1,11 @@
 """Per-op data movement: bytes read from and written to each memory, and the compute unit's cycles.
 
-:func:`op_traffic` is the one entry point the cost layer (``simulator/costs.py``) calls, once per op,
+:func:`op_traffic` is the one entry point the cost layer (``simulator/cost/tables.py``) calls, once per op,
 while it prepares a workload. Without an on-chip staging buffer (no memory with ``is_buffer``) an op moves
 its *compulsory* traffic: every tensor it reads is read once from its home memory and every tensor it
 writes is written once to its home. With a buffer, matmul-like ops are tiled by
-:func:`simulator.mapping.map_matmul` (re-fetches, partial-sum spills, buffer traffic) and vector ops stream
-through :func:`simulator.mapping.stream_vector_op`.
+:func:`simulator.prepare.mapping.map_matmul` (re-fetches, partial-sum spills, buffer traffic) and vector ops stream
+through :func:`simulator.prepare.mapping.stream_vector_op`.
 
 Units: bytes, cycles of the unit's own clock.
 """
@@ -18,7 +18,7 @@ from simulator.errors import SimulationConfigError
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from hw_models import Platform
-    from simulator.mapping import Mapping
+    from simulator.prepare.mapping import Mapping
     from workloads.trace import OpInfo, Trace
 
 MAC_KINDS = ("matmul", "attention")
@@ -122,7 +122,7 @@ def op_traffic(op: "OpInfo", trace: "Trace", homes: dict[int, str], platform: "P
         raise SimulationConfigError(f"objective: got {objective!r}; expected one of {', '.join(OBJECTIVES)}")
     rb, wb = trace.read_bytes(op), trace.write_bytes(op)
     reads, writes = _per_home(rb, homes, "read"), _per_home(wb, homes, "written")
-    from simulator import mapping as mapping_mod  # local import: keeps `import simulator.traffic` light
+    from simulator.prepare import mapping as mapping_mod  # local import: keeps `import simulator.prepare.traffic` light
     buffer = mapping_mod.staging_buffer(platform)
     unit, cycles, util = compute_cycles(op, platform)
     if buffer is not None:

@@ -59,7 +59,7 @@ def _component_label(component: str, results: dict[str, Any]) -> str:
 def breakdown_data(results: dict[str, Any]) -> tuple[list[str], dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Per component (links merged into ``interconnect``), the dynamic and the static (leakage, wake-up,
     refresh) energy per inference of each platform, J. Returns (components, dynamic, static)."""
-    from simulator.results import DYNAMIC_CATEGORIES, STATIC_CATEGORIES
+    from simulator.results.result import DYNAMIC_CATEGORIES, STATIC_CATEGORIES
 
     keys = list(results)
     dynamic: dict[str, np.ndarray] = {}
@@ -85,7 +85,7 @@ def energy_breakdown(results: dict[str, Any], stem: Path, formats: Sequence[str]
     """Stacked bars, one per platform, of energy per inference (µJ or mJ) by memory and compute unit; each
     component's leakage is the hatched part of its colour; a black tick marks each platform's lower bound.
     Writes ``stem.<fmt>``; returns the paths."""
-    from simulator.report import energy_unit
+    from simulator.results.report import energy_unit
 
     components, dynamic, static = breakdown_data(results)
     unit, scale = energy_unit([sum(dynamic[c][i] + static[c][i] for c in components) for i in range(len(results))])
@@ -174,7 +174,7 @@ def _timeline_lanes(result: Any, count: int):
     """(lanes, {(lane, category): [(x0, width) ms]}, [(x, "task [switch]") request starts]) of a result."""
     req = result.requests.reset_index(drop=True)
     picked = req.iloc[timeline_window(req, count)]
-    from simulator.results import STATIC_CATEGORIES
+    from simulator.results.result import STATIC_CATEGORIES
 
     drawn = [c for c in result.ledger["category"].unique() if c not in STATIC_CATEGORIES or c == "wakeup"]
     rows = result.ledger[result.ledger["request"].isin(set(picked["request"])) & result.ledger["category"].isin(drawn)]

@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from simulator.errors import SimulationConfigError
-from simulator.streams import RequestStream
+from simulator.prepare.streams import RequestStream
 
 
 @dataclass

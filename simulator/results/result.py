@@ -2,7 +2,7 @@
 atomic CSV/JSON output and a Chrome/Perfetto timeline.
 
 Everything here is SI (J, s, bytes, W, m²); the tables keep the unit in each column name. Conversion to
-pJ, µs, mm² happens only in :mod:`simulator.report` and :mod:`simulator.plots`.
+pJ, µs, mm² happens only in :mod:`simulator.results.report` and :mod:`simulator.results.plots`.
 
 The ledger (docs/interfaces.md, "Ledger") has one row per cost event with the columns ``request, task,
 op, module, layer, component, category, energy_J, bytes, start_s, end_s``; the requests table has
@@ -188,7 +188,7 @@ class Result:
     """One platform's run, ready for reporting. Build with :meth:`from_run`.
 
     ``ledger`` and ``requests`` are the engine's (or evaluator's) tables; ``placement`` the
-    :class:`simulator.placement.Placement`; ``workload`` the served workload (its traces give each op's
+    :class:`simulator.prepare.placement.Placement`; ``workload`` the served workload (its traces give each op's
     MACs); ``meta`` the run's facts (evaluator, seed, per-task ``lower_bound_J``, ``memory_writes``, the
     study's mode and label, ``mappings``, ...); ``power_window_s`` the window of the peak-power figure, s.
     """
@@ -204,7 +204,7 @@ class Result:
     @classmethod
     def from_run(cls, run_output: Any, *, prepared: Any = None, **kwargs: Any) -> "Result":
         """Wrap a ``RunOutput`` of ``simulator.engine.simulate`` or ``simulator.analytic.evaluate``.
-        With the run's ``prepared`` (:func:`simulator.costs.prepare`), the per-op mapping table of the
+        With the run's ``prepared`` (:func:`simulator.cost.tables.prepare`), the per-op mapping table of the
         ops that have a mapping is kept too (``meta["mappings"]``)."""
         meta = dict(getattr(run_output, "meta", {}) or {})
         if prepared is not None and "mappings" not in meta:
@@ -427,7 +427,7 @@ class Result:
 
     def lower_bound_J(self) -> float:
         """A floor on the run's energy, J: the sum over requests of the run's per-inference lower bound of
-        the request's task (``meta["lower_bound_J"]``, from :func:`simulator.costs.lower_bound`: MACs ×
+        the request's task (``meta["lower_bound_J"]``, from :func:`simulator.cost.tables.lower_bound`: MACs ×
         the cheapest MAC energy + compulsory bytes × the cheapest energy per byte). NaN when unknown."""
         bounds = self.meta.get("lower_bound_J")
         if not isinstance(bounds, dict) or not len(self.requests):
@@ -575,7 +575,7 @@ class Result:
 
 
 def mapping_table_of(prepared: Any) -> pd.DataFrame:
-    """One row per (task, op) whose traffic has a tiling mapping (:class:`simulator.mapping.Mapping`):
+    """One row per (task, op) whose traffic has a tiling mapping (:class:`simulator.prepare.mapping.Mapping`):
     loop order, tiles (elements), the mapped GEMM, operand fetch counts, MAC-array cycles, utilisation
     and the buffer bytes the tiles occupy."""
     records = []

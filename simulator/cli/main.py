@@ -1,6 +1,6 @@
 """The ``hetsim`` command line: one entry point, one subcommand module per command.
 
-Each module in ``simulator/commands`` exposes ``register(subparsers)``; it adds its subparser and sets
+Each module in ``simulator/cli/commands`` exposes ``register(subparsers)``; it adds its subparser and sets
 ``func`` to a callable ``(args) -> int``. User errors (bad YAML, unknown names, malformed specs) print one
 line and exit with code 2, never a traceback.
 """
@@ -52,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"hetsim {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
-        importlib.import_module(f"simulator.commands.{name}").register(sub)
+        importlib.import_module(f"simulator.cli.commands.{name}").register(sub)
     return parser
 
 

@@ -13,7 +13,7 @@ naming the tensor, its size and the memory (``on_overflow: error``):
 3. run-time tensors (activations, inputs, outputs, caches, state) of each task by liveness: a tensor
    occupies its memory from the first op that touches it to the last, so the peak is the peak of live
    bytes over op order, not their sum. Activations of different tasks never coexist (one request is
-   served at a time; see :mod:`simulator.engine`).
+   served at a time; see :mod:`simulator.engine.discrete_event`).
 
 Sizes are ``TensorInfo.stored_bytes`` (bytes, after compression).
 """
@@ -148,7 +148,7 @@ def _liveness(trace) -> dict[int, tuple[int, int]]:
 
 
 def place(workload, platform) -> Placement:
-    """Place every tensor of ``workload`` (a :class:`simulator.workload.Workload`) on ``platform``.
+    """Place every tensor of ``workload`` (a :class:`simulator.prepare.served_workload.Workload`) on ``platform``.
 
     Raises :class:`SimulationConfigError` when a tensor fits nowhere it may go (the message names the
     tensor, its size in bytes and the memory) or the policy lacks a role.
