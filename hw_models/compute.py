@@ -12,10 +12,9 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-import yaml
-
 from hw_models.dvfs import OperatingPoint, dynamic_scale, leakage_scale
 from hw_models.errors import HardwareConfigError, check_fields
+from hw_models.yamlio import load_yaml
 from hw_models.schema import ComputeDataFile, validate
 from hw_models.techscaling import area_factor, energy_factor, leakage_factor
 
@@ -26,7 +25,7 @@ DATAFLOWS = ("ws", "os", "is")
 @lru_cache(maxsize=1)
 def compute_data() -> ComputeDataFile:
     """The reference arithmetic figures (SI units) from ``hw_models/data/compute.yaml``; each must be cited."""
-    data = validate(ComputeDataFile, yaml.safe_load(COMPUTE_DATA.read_text()), str(COMPUTE_DATA))
+    data = validate(ComputeDataFile, load_yaml(COMPUTE_DATA, what="compute data"), str(COMPUTE_DATA))
     for figure in ComputeDataFile.model_fields:
         if figure not in ("node", "sources") and figure not in data.sources:
             raise HardwareConfigError(f"{COMPUTE_DATA}: sources.{figure}: missing; expected a citation or "

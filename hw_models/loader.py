@@ -3,8 +3,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
-
 from hw_models.compute import MacArray, VectorUnit
 from hw_models.dvfs import OperatingPoint
 from hw_models.errors import HardwareConfigError
@@ -14,6 +12,7 @@ from hw_models.placement_policy import PlacementPolicy
 from hw_models.platform import Platform
 from hw_models.schema import PlatformFile, validate
 from hw_models.technology import load_technology
+from hw_models.yamlio import load_yaml
 
 PLATFORMS_DIR = Path(__file__).parent / "platforms"
 
@@ -44,7 +43,7 @@ def load_platform(path_or_name: str | Path) -> Platform:
     expected <what>``.
     """
     path = platform_path(path_or_name)
-    spec = validate(PlatformFile, yaml.safe_load(path.read_text(encoding="utf-8")), str(path))
+    spec = validate(PlatformFile, load_yaml(path, what="platform"), str(path))
     try:
         return build_platform(spec, source=str(path), base_dir=path.parent)
     except HardwareConfigError as exc:

@@ -17,10 +17,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-import yaml
-
 from hw_models.errors import HardwareConfigError
 from hw_models.schema import CapacityLawFile, validate
+from hw_models.yamlio import load_yaml
 
 LAWS_DIR = Path(__file__).parent / "data" / "scaling"
 
@@ -66,7 +65,7 @@ def load_capacity_law(name: str) -> CapacityLaw:
     if not path.is_file():
         known = ", ".join(sorted(p.stem for p in LAWS_DIR.glob("*.yaml")))
         raise HardwareConfigError(f"scaling.capacity_law: unknown law {name!r}; expected one of {known}")
-    spec = validate(CapacityLawFile, yaml.safe_load(path.read_text()), str(path))
+    spec = validate(CapacityLawFile, load_yaml(path, what="capacity law"), str(path))
     caps = [row.capacity for row in spec.table]
 
     def fit(field: str) -> float:

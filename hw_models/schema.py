@@ -17,6 +17,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 
 from hw_models.errors import HardwareConfigError
 from hw_models.units import parse_quantity
+from hw_models.yamlio import shorten
 
 
 def _quantity(dimension: str, allow_inf: bool = False):
@@ -253,10 +254,10 @@ def explain_error(err: dict, model: type[BaseModel] | None = None) -> str:
         text = msg.removeprefix("Value error, ")
         return text if "expected" in text else f"{text}; expected a valid value"
     if kind in ("greater_than", "greater_than_equal", "less_than_equal", "less_than"):
-        return f"got {err.get('input')!r}; expected a value {msg.lower().removeprefix('input should be ')}"
+        return f"got {shorten(err.get('input'))}; expected a value {msg.lower().removeprefix('input should be ')}"
     if kind == "literal_error":
-        return f"got {err.get('input')!r}; expected {msg.removeprefix('Input should be ')}"
-    return f"got {err.get('input')!r}; expected {msg.removeprefix('Input should be ').lower()}"
+        return f"got {shorten(err.get('input'))}; expected {msg.removeprefix('Input should be ')}"
+    return f"got {shorten(err.get('input'))}; expected {msg.removeprefix('Input should be ').lower()}"
 
 
 def validate(model: type[Model], data: Any, source: str) -> Model:

@@ -11,11 +11,10 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-import yaml
-
 from hw_models.errors import HardwareConfigError
 from hw_models.scaling import CapacityLaw, load_capacity_law
 from hw_models.schema import DramSpec, ReferencePointSpec, TechnologyFile, validate
+from hw_models.yamlio import load_yaml
 
 TECHNOLOGIES_DIR = Path(__file__).parent / "data" / "technologies"
 
@@ -65,7 +64,7 @@ def _check_sources(spec: TechnologyFile, source: str) -> None:
 def technology_from_file(path: Path | str) -> Technology:
     """Read, validate and return the technology in the YAML file ``path``."""
     path = Path(path)
-    spec = validate(TechnologyFile, yaml.safe_load(path.read_text()), str(path))
+    spec = validate(TechnologyFile, load_yaml(path, what="technology"), str(path))
     if spec.kind == "dram" and spec.dram is None:
         raise HardwareConfigError(f"{path}: dram: missing; expected the DRAM block for kind 'dram'")
     if spec.kind != "dram" and spec.reference is None:

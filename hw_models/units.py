@@ -11,6 +11,8 @@ import math
 import re
 from decimal import Decimal
 
+from hw_models.yamlio import shorten
+
 _PREFIX = {"p": 1e-12, "n": 1e-9, "u": 1e-6, "µ": 1e-6, "m": 1e-3, "": 1.0, "k": 1e3, "K": 1e3,
            "M": 1e6, "G": 1e9, "T": 1e12, "f": 1e-15}
 
@@ -52,22 +54,22 @@ def parse_quantity(text: object, dimension: str) -> float:
     units = UNITS[dimension]
     wanted = f"{dimension.replace('_', ' ')} with a unit, such as {EXAMPLES[dimension]}"
     if isinstance(text, bool) or not isinstance(text, (str, int, float)):
-        raise UnitError(f"got {text!r}; expected {wanted}")
+        raise UnitError(f"got {shorten(text)}; expected {wanted}")
     if isinstance(text, (int, float)):
-        raise UnitError(f"got the bare number {text!r}; expected {wanted}")
+        raise UnitError(f"got the bare number {shorten(text)}; expected {wanted}")
     match = _QUANTITY.match(text)
     if not match:
-        raise UnitError(f"cannot read {text!r}; expected {wanted}")
+        raise UnitError(f"cannot read {shorten(text)}; expected {wanted}")
     number, unit = match.group(1), (match.group(2) or "").strip()
     if not unit:
-        raise UnitError(f"{text!r} has no unit; expected {wanted}")
+        raise UnitError(f"{shorten(text)} has no unit; expected {wanted}")
     if unit not in units:
-        raise UnitError(f"unknown {dimension} unit {unit!r} in {text!r}; expected one of "
+        raise UnitError(f"unknown {dimension} unit {shorten(unit)} in {shorten(text)}; expected one of "
                         f"{', '.join(sorted(units))}")
     # Decimal arithmetic, so "1.13 pJ" becomes the float nearest 1.13e-12 (the cited figure, exactly)
     value = float(Decimal(number) * Decimal(repr(units[unit])))
     if not math.isfinite(value):
-        raise UnitError(f"{text!r} is not finite; expected a finite {wanted}")
+        raise UnitError(f"{shorten(text)} is not finite; expected a finite {wanted}")
     return value
 
 

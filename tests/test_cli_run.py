@@ -56,9 +56,11 @@ def test_missing_file_and_bad_overrides_exit_2(tmp_path, capsys):
 
 def test_output_folder_of_other_files_is_refused_before_running(tmp_path, capsys):
     (tmp_path / "thesis.tex").write_text("precious")
-    assert cli.main(["run", "-o", str(tmp_path), "--no-progress"]) == 2
-    assert "output folder: exists and does not hold hetsim results" in capsys.readouterr().err
-    assert [p.name for p in tmp_path.iterdir()] == ["thesis.tex"]
+    (tmp_path / "summary.json").write_text("{}")  # looks like results; only hetsim's marker counts
+    for extra in ([], ["--overwrite"]):
+        assert cli.main(["run", "-o", str(tmp_path), "--no-progress", *extra]) == 2
+        assert "--out: holds files hetsim did not write" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["summary.json", "thesis.tex"]
 
 
 def test_run_help_explains_the_command(capsys):
@@ -165,7 +167,7 @@ def test_save_study_writes_everything_or_nothing(tmp_path, monkeypatch):
     with pytest.raises(RuntimeError):
         save_study(_results(), config, tmp_path / "second")
     with pytest.raises(RuntimeError):
-        save_study(_results(), config, out)  # an existing run folder is left as it was
+        save_study(_results(), config, out, overwrite=True)  # an existing run folder is left as it was
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
     assert {p.name for p in out.iterdir()} == names
 

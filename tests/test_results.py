@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from simulator.results import result as R
 from simulator.errors import SimulationConfigError
-from simulator.results.result import Result, atomic_directory, power_profile
+from simulator.results.result import Result, power_profile
 from simulator.testing import scenarios
 
 LEDGER_COLUMNS = ["request", "task", "op", "module", "layer", "component", "category", "energy_J", "bytes",
@@ -192,31 +192,33 @@ def test_a_failing_save_leaves_nothing_and_keeps_the_old_folder(tmp_path_factory
         with pytest.raises(RuntimeError):
             result.save(target)
         assert not target.exists() and not calls[0].exists() and list(tmp_path.iterdir()) == []
-        target.mkdir()
-        (target / "keep.txt").write_text("old")
-        (target / R.RESULTS_MARKER).write_text("{}")
+    result.save(target)
+    before = {p.name: p.read_bytes() for p in target.iterdir()}
+    (target / "keep.txt").write_text("mine")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(Result, "write_into", fail_half_way)
         with pytest.raises(RuntimeError):
-            result.save(target)
-    assert (target / "keep.txt").read_text() == "old" and len(list(tmp_path.iterdir())) == 1
+            result.save(target, overwrite=True)
+    after = {p.name: p.read_bytes() for p in target.iterdir()}
+    assert after == {**before, "keep.txt": b"mine"} and len(list(tmp_path.iterdir())) == 1
 
 
-def test_atomic_directory_never_replaces_a_folder_of_other_files(tmp_path):
+@settings(max_examples=3, deadline=None)
+@given(runs())
+def test_save_refuses_a_folder_of_other_files_and_an_earlier_save_without_overwrite(tmp_path_factory, result):
+    tmp_path = tmp_path_factory.mktemp("refuse")
     (tmp_path / "mine.txt").write_text("keep")
+    (tmp_path / "summary.json").write_text("{}")  # looks like results, but hetsim's marker is missing
     for target in (tmp_path, tmp_path / "mine.txt"):
-        with pytest.raises(SimulationConfigError, match="does not hold hetsim results"):
-            with atomic_directory(target):
-                pass
-    assert [p.name for p in tmp_path.iterdir()] == ["mine.txt"]
-
-
-def test_atomic_directory_replaces_an_earlier_results_folder(tmp_path):
-    (tmp_path / "out").mkdir()
-    (tmp_path / "out" / "stale.csv").write_text("x")
-    (tmp_path / "out" / R.RESULTS_MARKER).write_text("{}")
-    with atomic_directory(tmp_path / "out") as tmp:
-        (tmp / "new.csv").write_text("y")
-    assert [p.name for p in (tmp_path / "out").iterdir()] == ["new.csv"]
-    assert [p.name for p in tmp_path.iterdir()] == ["out"]
+        with pytest.raises(SimulationConfigError):
+            result.save(target, overwrite=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine.txt", "summary.json"]
+    out = result.save(tmp_path / "run")
+    with pytest.raises(SimulationConfigError, match="--overwrite"):
+        result.save(out)
+    (out / "notes.txt").write_text("keep")
+    result.save(out, overwrite=True)
+    assert (out / "notes.txt").read_text() == "keep" and (out / "summary.json").exists()
 
 
 @settings(max_examples=20, deadline=None)

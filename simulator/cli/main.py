@@ -63,6 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 0
+    previous_term = _terminate_as_interrupt()
     try:
         return int(args.func(args) or 0)
     except user_error_types() as exc:
@@ -70,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         text = msg[0] if msg else type(exc).__name__
         if isinstance(exc, FileNotFoundError) and exc.filename:
             text = f"{exc.filename}: no such file"
-        print(f"hetsim: error: {text}", file=sys.stderr)
+        print(f"hetsim: error: {_cut(text)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("hetsim: interrupted", file=sys.stderr)
@@ -81,6 +82,38 @@ def main(argv: list[str] | None = None) -> int:
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except OSError as exc:  # the machine, not the input: a full disk, a permission, ... (one line too)
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"hetsim: error: {_cut(where + (exc.strerror or str(exc)))}", file=sys.stderr)
+        return 2
+    finally:
+        if previous_term is not None:
+            import signal
+
+            signal.signal(signal.SIGTERM, previous_term)
+
+
+#: Longest error line printed (characters); longer ones are cut (they quote a user's value).
+MAX_MESSAGE = 400
+
+
+def _cut(text: str) -> str:
+    """``text`` cut to :data:`MAX_MESSAGE` characters."""
+    return text if len(text) <= MAX_MESSAGE else text[:MAX_MESSAGE] + "..."
+
+
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def _terminate_as_interrupt():
+    """Make SIGTERM end hetsim like Ctrl-C (cleaning up temporary output); returns the old handler."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGTERM, _raise_interrupt)
 
 
 if __name__ == "__main__":  # pragma: no cover

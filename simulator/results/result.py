@@ -10,20 +10,16 @@ op, module, layer, component, category, energy_J, bytes, start_s, end_s``; the r
 """
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from simulator.errors import SimulationConfigError
 
 #: Ledger cost categories (docs/interfaces.md).
 CATEGORIES = ("read", "write", "compute", "leakage", "wakeup", "refresh", "switch_load", "transfer")
@@ -79,50 +75,6 @@ def json_safe(obj: Any) -> Any:
     if isinstance(obj, Path):
         return str(obj)
     return _as_float(obj)
-
-
-#: The file that marks a folder as hetsim results (a run's or a Result's); only such a folder (or an empty
-#: one) is replaced by :func:`atomic_directory`.
-RESULTS_MARKER = "summary.json"
-
-
-def check_replaceable(path: str | os.PathLike) -> Path:
-    """``path`` resolved, if results may be written there: it does not exist, is an empty folder or holds
-    earlier results (:data:`RESULTS_MARKER`); else SimulationConfigError (exit 2 at the CLI)."""
-    final = Path(path).resolve()
-    if final.exists() and not (final.is_dir() and (not any(final.iterdir()) or (final / RESULTS_MARKER).exists())):
-        raise SimulationConfigError(f"{path}: output folder: exists and does not hold hetsim results (no "
-                                    f"{RESULTS_MARKER}); expected a new or empty folder, or an earlier run's")
-    return final
-
-
-@contextlib.contextmanager
-def atomic_directory(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary folder beside ``path``; on success it replaces ``path`` in one rename.
-
-    If the body raises, the temporary folder is removed and ``path`` is left as it was, so a failing run
-    never leaves half-written results. An existing ``path`` is replaced only if it is empty or holds
-    earlier results (:data:`RESULTS_MARKER`); any other folder raises SimulationConfigError, so a
-    mistyped output folder never deletes other files.
-    """
-    final = check_replaceable(path)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
-    umask = os.umask(0)
-    os.umask(umask)
-    tmp.chmod(0o777 & ~umask)  # mkdtemp makes it private; the results folder is an ordinary folder
-    try:
-        yield tmp
-        old = None
-        if final.exists():
-            old = final.with_name(f".{final.name}.old-{os.getpid()}")
-            os.rename(final, old)
-        os.rename(tmp, final)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 def _power_steps(ledger: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -522,11 +474,15 @@ class Result:
         written[-1].write_text(json.dumps(self.summary_document(), indent=2, default=str) + "\n")
         return written
 
-    def save(self, path: str | os.PathLike, *, ledger: bool = False) -> Path:
-        """Write every table as CSV and the summary as JSON into folder ``path``, atomically (a temporary
-        folder renamed into place; on error nothing is left). Returns ``path``."""
-        with atomic_directory(path) as tmp:
-            self.write_into(tmp, ledger=ledger)
+    def save(self, path: str | os.PathLike, *, ledger: bool = False, overwrite: bool = False) -> Path:
+        """Write every table as CSV and the summary as JSON into folder ``path`` through
+        :func:`simulator.outdir.claim_output`: only a new or empty folder, or (``overwrite``) one an earlier
+        save wrote; atomic (on error the folder is as it was). Returns ``path``."""
+        from simulator.outdir import claim_output
+
+        with claim_output(path, command="result", field="output folder", overwrite=overwrite) as out:
+            self.write_into(out.tmp, ledger=ledger)
+            out.commit({"platform": self.name, "requests": self.n_requests})
         return Path(path)
 
     def perfetto_events(self, *, pid: int = 1, max_detail_requests: int | None = None) -> list[dict]:

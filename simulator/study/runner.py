@@ -20,6 +20,7 @@ Two ways a platform can serve the tasks (``platforms[i].mode``):
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -215,17 +216,12 @@ def study_from_dict(data: Any, source: str = "<study>") -> StudyConfig:
 
 
 def load_study(path: str | Path) -> StudyConfig:
-    """Read and validate a study YAML file (FileNotFoundError when it does not exist)."""
+    """Read (:func:`hw_models.yamlio.load_yaml`) and validate a study YAML file; SimulationConfigError (one
+    line) when it is missing, unreadable or invalid."""
+    from hw_models.yamlio import load_yaml
+
     path = Path(path)
-    text = path.read_text(encoding="utf-8")
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark is not None else "(top level)"
-        problem = getattr(exc, "problem", None) or "unreadable"
-        raise SimulationConfigError(f"{path}: {where}: {problem}; expected valid YAML") from None
-    return study_from_dict(data, str(path))
+    return study_from_dict(load_yaml(path, what="study", error=SimulationConfigError), str(path))
 
 
 def default_study() -> StudyConfig:
@@ -353,16 +349,35 @@ def run_study(config: StudyConfig, progress: bool = True) -> dict[str, Any]:
     return results
 
 
-def save_study(results: dict[str, Any], config: StudyConfig, out_dir: str | Path | None = None) -> Path:
-    """Write the run folder atomically (a temporary folder renamed into place when all is written):
-    ``summary.csv``/``summary.json`` (one row per platform), ``<platform>/`` with its tables,
-    ``report.md``, the figures, ``timeline.perfetto.json`` and ``study.yaml`` (the study as run).
-    Returns the folder."""
-    from simulator.results import plots, report
-    from simulator.results.result import atomic_directory, write_perfetto
+def study_document(config: StudyConfig, platform_files: dict[int, str] | None = None) -> dict:
+    """The study as run, for the run folder's ``study.yaml``: every field, ``outputs.dir`` cleared (running
+    the copy again writes a new folder) and platform references replaced by ``platform_files``
+    (entry index -> file name beside ``study.yaml``)."""
+    doc = config.model_dump(mode="json")
+    doc["outputs"]["dir"] = None
+    for index, name in (platform_files or {}).items():
+        doc["platforms"][index]["platform"] = name
+    return doc
 
-    out = Path(out_dir) if out_dir is not None else config.run_dir()
-    with atomic_directory(out) as tmp:
+
+def save_study(results: dict[str, Any], config: StudyConfig, out_dir: Any = None, *,
+               overwrite: bool = False) -> Path:
+    """Write the run folder: ``summary.csv``/``summary.json`` (one row per platform), ``<platform>/`` with
+    its tables, ``report.md``, the figures, ``timeline.perfetto.json`` and ``study.yaml`` (the study as
+    run). ``out_dir`` is a folder already claimed (:class:`simulator.outdir.OutputFolder`, as ``hetsim
+    run`` does before simulating) or a path, claimed here (``overwrite``: replace an earlier run of
+    hetsim's there). Atomic: on error the folder is as it was. Returns the folder."""
+    from simulator.outdir import OutputFolder, claim_output
+    from simulator.results import plots, report
+    from simulator.results.result import write_perfetto
+
+    if isinstance(out_dir, OutputFolder):
+        claimed = out_dir
+    else:
+        target = Path(out_dir) if out_dir is not None else config.run_dir()
+        claimed = claim_output(target, command="run", field="outputs.dir", overwrite=overwrite)
+    with claimed as out:
+        tmp = out.tmp
         for key, result in results.items():
             (tmp / key).mkdir()
             result.write_into(tmp / key, ledger=config.outputs.ledger)
@@ -377,8 +392,10 @@ def save_study(results: dict[str, Any], config: StudyConfig, out_dir: str | Path
                                                  requests=config.outputs.timeline_requests)
         write_perfetto(list(results.values()), tmp / "timeline.perfetto.json",
                        max_detail_requests=config.outputs.perfetto_requests)
-        (tmp / "study.yaml").write_text(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
+        study_text = yaml.safe_dump(study_document(config), sort_keys=False)
+        (tmp / "study.yaml").write_text(study_text, encoding="utf-8")
         report.write_report(results, config, tmp / "report.md",
                             {k: [p.relative_to(tmp) for p in v] for k, v in figures.items()})
-    return out
-
+        out.commit({"study": config.name, "platforms": list(results),
+                    "study_sha256": hashlib.sha256(study_text.encode()).hexdigest()})
+    return out.path

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from pathlib import Path
 
 HELP = "run a study: a multi-task workload on several platforms (the default study without CONFIG)"
 
@@ -34,34 +35,58 @@ def register(subparsers) -> None:
     p.add_argument("-o", "--out", metavar="OUT", help="run folder (default: results/<study>-<timestamp>)")
     p.add_argument("--requests", type=int, metavar="N", help="override the number of requests of the scenario")
     p.add_argument("--platforms", metavar="A,B", help="run only these platforms of the study (comma-separated)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an earlier hetsim run in OUT (only the files that run wrote; others stay)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars on stderr")
     p.set_defaults(func=run)
 
 
+def need_bytes(config) -> float:
+    """A generous estimate of the run folder's size (bytes), demanded free before simulating: 16 MiB of
+    figures and summaries plus about 2 KiB per request and platform in the tables (30 KiB with the
+    ledger, measured on the default study: 100 requests, 4 platforms)."""
+    per_request = 30 * 1024 if config.outputs.ledger else 2 * 1024
+    return 16 * 2**20 + per_request * config.scenario.requests * len(config.platforms)
+
+
+def unused_run_dir(config) -> Path:
+    """``results/<name>-<timestamp>``, with ``-2``, ``-3``, ... appended if that exists already."""
+    base = config.run_dir()
+    path, n = base, 2
+    while path.exists() or path.is_symlink():
+        path, n = base.with_name(f"{base.name}-{n}"), n + 1
+    return path
+
+
 def run(args: argparse.Namespace) -> int:
     """Run the study of ``args``; returns the exit code (0)."""
+    from simulator.outdir import claim_output
     from simulator.results.report import comparison_table, format_text
-    from simulator.results.result import check_replaceable
     from simulator.study.runner import default_study, load_study, run_study, save_study
 
     config = load_study(args.config) if args.config else default_study()
     platforms = [p.strip() for p in args.platforms.split(",")] if args.platforms is not None else None
     config = config.with_overrides(requests=args.requests, platforms=platforms, out=args.out)
-    out_dir = config.run_dir()
-    check_replaceable(out_dir)  # fail before simulating, not after
-    started = time.perf_counter()
-    results = run_study(config, progress=not args.no_progress)
-    simulated = time.perf_counter() - started
-    first = next(iter(results.values()))
-    print(f"study {config.name}: {config.model} ({config.adapter}), tasks {', '.join(config.tasks)}; "
-          f"{first.n_requests} requests, {int(first.requests['switch'].sum())} of them load another task; "
-          f"traced (or loaded from the trace cache) and simulated ({config.evaluator}) in {simulated:.1f} s")
-    print()
-    print(format_text(comparison_table(results)))
-    print()
-    out = save_study(results, config, out_dir)
-    files = sorted(p.name for p in out.iterdir() if p.is_file())
-    print(f"wrote {out}/ in {time.perf_counter() - started - simulated:.1f} s: {', '.join(files)}; "
+    field = "--out" if args.out else "outputs.dir" if config.outputs.dir else "the default run folder"
+    out_dir = config.run_dir() if config.outputs.dir else unused_run_dir(config)
+    # every check of the output folder (kind, permission, free space) before simulating, not after
+    with claim_output(out_dir, command="run", field=field, overwrite=args.overwrite,
+                      need_bytes=need_bytes(config)) as claimed:
+        started = time.perf_counter()
+        results = run_study(config, progress=not args.no_progress)
+        simulated = time.perf_counter() - started
+        first = next(iter(results.values()))
+        print(f"study {config.name}: {config.model} ({config.adapter}), tasks {', '.join(config.tasks)}; "
+              f"{first.n_requests} requests, {int(first.requests['switch'].sum())} of them load another "
+              f"task; traced (or loaded from the trace cache) and simulated ({config.evaluator}) in "
+              f"{simulated:.1f} s")
+        print()
+        print(format_text(comparison_table(results)))
+        print()
+        sys.stdout.flush()
+        out = save_study(results, config, claimed)
+    files = sorted(p.name for p in out.iterdir() if p.is_file() and not p.name.startswith("."))
+    print(f"wrote {out_dir}/ in {time.perf_counter() - started - simulated:.1f} s: {', '.join(files)}; "
           f"CSV tables per platform in {', '.join(k + '/' for k in results)}")
     sys.stdout.flush()
     return 0
