@@ -466,3 +466,70 @@ def test_ops_outside_modules_keep_the_label_of_their_own_run():
     assert outside == [("aten.argmax.default", "decode", "decode"), ("aten.mul_.Tensor", "update", "update")]
     argmax_out = next(iter(trace.ops[-2].writes))
     assert trace.tensors[argmax_out].name.startswith("decode/")
+
+
+# -- torch's fused fast paths, unknown-op warnings, transposed convolutions (issue 14) -------------------
+
+def transformer_layer_macs(*, seq, batch, d, ffn):
+    """Q, K, V and output projections (4·d² per token), scores and weighted values (2·L²·d per sequence),
+    FFN (2·d·f per token)."""
+    return batch * (seq * (4 * d * d + 2 * d * ffn) + 2 * seq * seq * d)
+
+
+@pytest.mark.parametrize("batch_first", [True, False])
+def test_transformer_encoder_layer_macs_equal_a_hand_count(batch_first):
+    seq, batch, d, heads, ffn = 12, 2, 32, 4, 48
+    layer = nn.TransformerEncoderLayer(d, heads, ffn, batch_first=batch_first).eval()
+    x = torch.randn(batch, seq, d) if batch_first else torch.randn(seq, batch, d)
+    was = torch.backends.mha.get_fastpath_enabled()
+    trace = trace_model(layer, x)
+    assert trace.summary()["unknown_ops"] == 0
+    assert trace.summary()["macs"] == transformer_layer_macs(seq=seq, batch=batch, d=d, ffn=ffn)
+    assert torch.backends.mha.get_fastpath_enabled() == was  # restored after tracing
+
+
+def test_transformer_encoder_stack_with_padding_mask_counts_every_layer():
+    seq, batch, d, heads, ffn, layers = 10, 2, 16, 2, 24, 3
+    enc = nn.TransformerEncoder(nn.TransformerEncoderLayer(d, heads, ffn, batch_first=True), layers,
+                                enable_nested_tensor=True).eval()
+    mask = torch.zeros(batch, seq, dtype=torch.bool)
+    mask[1, 6:] = True  # padding: the nested-tensor fast path would skip these positions
+    trace = trace_model(enc, {"src": torch.randn(batch, seq, d), "src_key_padding_mask": mask})
+    assert trace.summary()["unknown_ops"] == 0
+    assert trace.summary()["macs"] == layers * transformer_layer_macs(seq=seq, batch=batch, d=d, ffn=ffn)
+
+
+@pytest.mark.parametrize("need_weights", [True, False])
+def test_multihead_attention_macs_equal_a_hand_count(need_weights):
+    L, S, batch, d, heads = 7, 9, 3, 24, 4
+    mha = nn.MultiheadAttention(d, heads, batch_first=True).eval()
+    q, kv = torch.randn(batch, L, d), torch.randn(batch, S, d)
+    trace = trace_model(mha, {"query": q, "key": kv, "value": kv, "need_weights": need_weights})
+    expected = batch * (L * d * d + 2 * S * d * d + L * d * d) + batch * 2 * L * S * d
+    assert trace.summary()["unknown_ops"] == 0 and trace.summary()["macs"] == expected
+
+
+def test_unknown_ops_warn_by_name_and_are_listed_in_the_summary():
+    from workloads.tracer import UnknownOpWarning
+    with pytest.warns(UnknownOpWarning, match=r"aten\.linalg_qr\.default ×1"):
+        trace = trace_model(Unusual(), torch.randn(6, 6))
+    assert trace.summary()["unknown_op_names"] == {"aten.linalg_qr.default": 1} == trace.unknown_ops()
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a trace without unknown ops stays silent
+        assert trace_model(nn.Linear(3, 2), torch.randn(1, 3)).unknown_ops() == {}
+
+
+@pytest.mark.parametrize("cin, cout, k, stride, groups, padding, out_pad", [
+    (8, 4, 3, 2, 1, 0, 0), (6, 9, 2, 3, 3, 1, 1), (4, 4, 5, 1, 4, 2, 0), (3, 5, 4, 4, 1, 0, 3)])
+def test_conv_transpose2d_gemm_implies_its_macs(cin, cout, k, stride, groups, padding, out_pad):
+    conv = nn.ConvTranspose2d(cin, cout, k, stride=stride, groups=groups, padding=padding,
+                              output_padding=out_pad).eval()
+    n, h, w = 2, 5, 4
+    trace = trace_model(conv, torch.randn(n, cin, h, w))
+    (op,) = [o for o in trace.ops if o.kind == "matmul"]
+    # every input element meets every kernel weight of its group's output channels once
+    hand = n * h * w * cin * (cout // groups) * k * k
+    assert op.macs == hand
+    batch, m, kk, nn_ = op.gemm
+    assert batch * m * kk * nn_ == hand

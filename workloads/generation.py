@@ -29,7 +29,7 @@ from torch import nn
 from workloads import zoo
 from workloads.adapters import ParameterLabels, parse_adapter_spec
 from workloads.errors import WorkloadError
-from workloads.tracer import Tracer
+from workloads.tracer import Tracer, warn_unknown
 
 #: Weights of each RWKV block that ProSG modifies (square hidden x hidden matrices).
 PROSG_TARGETS = ("attention.key", "attention.value")
@@ -119,6 +119,7 @@ def trace_generation(model_name: str, *, new_tokens: int = 32, seq_len: int = 12
     tokens = step_fn(tracer, model, inputs, new_tokens, beams, prosg, refresh_every)
     trace = tracer.trace()
     trace.meta["tokens"] = tokens
+    warn_unknown(trace)
     return trace
 
 

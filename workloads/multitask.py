@@ -89,7 +89,7 @@ def _trace_all(model_name: str, tasks: list[str], family: str, options: dict) ->
 
     from workloads import adapters as A
     from workloads import zoo
-    from workloads.tracer import Tracer
+    from workloads.tracer import Tracer, warn_unknown
 
     spec = _parse_for(model_name, family, options["adapter"])
     model, inputs = zoo.build(model_name, seq_len=options["seq_len"], batch=options["batch"],
@@ -128,6 +128,7 @@ def _trace_all(model_name: str, tasks: list[str], family: str, options: dict) ->
             if merged_names:
                 backbone.unmerge_adapter()
         traces[task] = _name_task_tensors(tracer.trace(), task)
+        warn_unknown(traces[task])
     return traces
 
 

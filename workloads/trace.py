@@ -35,7 +35,7 @@ FORMAT_NAME = "hetsim-trace"
 FORMAT_VERSION = 1
 #: Version of the tracer's counting rules (workloads/tracer.py); part of every cache key, so bump it when a
 #: rule changes what a trace holds.
-TRACER_VERSION = 3
+TRACER_VERSION = 4
 
 _TENSOR_FIELDS = ("id", "name", "role", "shape", "numel", "bits", "sparsity", "mask_bits", "owner", "dtype")
 _OP_FIELDS = ("id", "module", "layer", "aten", "kind", "macs", "other_ops", "reads", "writes", "deps",
@@ -157,7 +157,8 @@ class Trace:
         (stored bytes of every parameter the trace touches), ``weight_bytes_read`` (parameter bytes read by
         all ops; a shared layer counts once per use), ``activation_bytes`` (stored bytes of every run-time
         tensor), ``activation_bytes_read``, ``activation_bytes_written``, ``peak_activation_bytes``,
-        ``bytes_read``, ``bytes_written``, ``unknown_ops``, ``steps``, ``ops_by_kind``."""
+        ``bytes_read``, ``bytes_written``, ``unknown_ops``, ``unknown_op_names`` (``{aten name: count}``),
+        ``steps``, ``ops_by_kind``."""
         _, e_reads, _, e_writes = self._access_counts()
         s = dict(ops=len(self.ops), macs=0, other_ops=0, tensors=len(self.tensors), parameters=0,
                  unique_weight_bytes=0.0, weight_bytes_read=0.0, weight_bytes_written=0.0,
@@ -184,10 +185,20 @@ class Trace:
                 s["activation_bytes_read"] += read
                 s["activation_bytes_written"] += written
         s["unknown_ops"] = kinds.get("unknown", 0)
+        s["unknown_op_names"] = self.unknown_ops()
         s["peak_activation_bytes"] = self.peak_runtime_bytes()
         s["steps"] = len(steps)
         s["ops_by_kind"] = dict(sorted(kinds.items()))
         return s
+
+    def unknown_ops(self) -> dict[str, int]:
+        """``{aten op name: count}`` of the ops recorded with kind ``unknown`` (no counting rule: bytes
+        recorded, no MACs), most frequent first; empty when every op was classified."""
+        names: dict[str, int] = {}
+        for op in self.ops:
+            if op.kind == "unknown":
+                names[op.aten] = names.get(op.aten, 0) + 1
+        return dict(sorted(names.items(), key=lambda kv: (-kv[1], kv[0])))
 
     def tensor_reads(self):
         """A pandas DataFrame, one row per tensor: ``id, name, role, owner, shape, numel, bits, sparsity,

@@ -30,13 +30,19 @@ Counting rules (elements; bytes follow from the tensor's bits in the Trace):
 - ``other_ops`` (non-MAC arithmetic) per output element: see :data:`OPS_PER_ELEMENT`;
 - in-place view ops (``unsqueeze_``, ``t_``, ``as_strided_``) change metadata only: not recorded;
 - an op the tracer has no rule for is recorded with kind ``unknown`` and its bytes; a failure inside the
-  tracer's own bookkeeping also records the op as ``unknown`` rather than failing the trace.
+  tracer's own bookkeeping also records the op as ``unknown`` rather than failing the trace;
+  :func:`trace_model` warns (:class:`UnknownOpWarning`) naming them, ``Trace.unknown_ops()`` lists them;
+- torch's fused transformer fast paths are switched off while tracing (``torch.backends.mha``), so
+  ``nn.TransformerEncoderLayer`` and ``nn.MultiheadAttention`` run as separate, counted gemms;
+- a transposed convolution's gemm is the scatter form ``(groups, N·input positions, Cin/g,
+  Cout/g·kernel)``, whose product is its MAC count.
 """
 from __future__ import annotations
 
 import functools
 import math
 import re
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
@@ -82,6 +88,8 @@ _COPY = {"clone", "copy", "_to_copy", "cat", "stack", "_copy_from", "_copy_from_
 _REDUCTION = {"sum", "mean", "amax", "amin", "max", "min", "argmax", "argmin", "var", "std", "var_mean",
               "std_mean", "prod", "logsumexp", "cumsum", "cumprod", "any", "all", "norm", "linalg_vector_norm",
               "topk", "sort", "argsort", "aminmax"}
+#: Scatters that combine what they address with the existing values (an add per written element).
+_SCATTER_ARITHMETIC = {"index_add", "scatter_add", "scatter_reduce"}
 #: Ops that allocate without writing: their output is a new tensor, but no op is recorded.
 _ALLOCATE = {"empty", "empty_like", "empty_strided", "new_empty", "new_empty_strided", "resize"}
 #: Ops that check metadata or synchronise and move no data: not recorded.
@@ -141,6 +149,8 @@ def _rule_for(func) -> _OpRule:
         kind = "norm"
     elif base in _EMBEDDING:
         kind = "embedding_lookup"
+    elif base in _SCATTER_ARITHMETIC:
+        kind = "elementwise"
     elif base in _GATHER or base in _COPY:
         kind = "copy"
     elif base in _REDUCTION or torch.Tag.reduction in func.tags:
@@ -263,13 +273,21 @@ def _gemm_of(base: str, args, out) -> tuple[tuple[int, int, int, int] | None, in
         # gate nonlinearities and state update: about 3 ops per gate element (assumption)
         return (1, steps, k, gh), steps * k * gh, steps * gh * 3
     # convolutions: the registry's FLOP formula; gemm view of im2col: (groups, N·out positions, Cin/g·kernel, Cout/g)
+    # (a transposed convolution scatters instead: (groups, N·in positions, Cin/g, Cout/g·kernel), then
+    # col2im adds the overlapping outputs; either way batch·m·k·n equals the registry's MACs)
     packet = getattr(_aten, base)
     macs = int(flop_registry[packet](*args, out_val=out)) // 2 if packet in flop_registry else 0
     o = out[0] if isinstance(out, (tuple, list)) else out
-    w = args[1]
+    x, w = args[0], args[1]
     groups = args[8] if base in ("convolution", "_convolution") and len(args) > 8 else 1
-    n_out = o.shape[0] * math.prod(o.shape[2:])
-    gemm = (groups, n_out, w.shape[1] * math.prod(w.shape[2:]), w.shape[0] // max(groups, 1))
+    groups = max(int(groups), 1)
+    transposed = base in ("convolution", "_convolution") and len(args) > 6 and bool(args[6])
+    if transposed:  # weight (Cin, Cout/g, *kernel)
+        n_in = x.shape[0] * math.prod(x.shape[2:])
+        gemm = (groups, n_in, w.shape[0] // groups, w.shape[1] * math.prod(w.shape[2:]))
+    else:           # weight (Cout, Cin/g, *kernel)
+        n_out = o.shape[0] * math.prod(o.shape[2:])
+        gemm = (groups, n_out, w.shape[1] * math.prod(w.shape[2:]), w.shape[0] // groups)
     return gemm, macs, (o.numel() if len(args) > 2 and args[2] is not None else 0)
 
 
@@ -641,6 +659,11 @@ class Tracer:
         pre = torch.nn.modules.module.register_module_forward_pre_hook(self._pre_hook)
         post = torch.nn.modules.module.register_module_forward_hook(self._post_hook)
         self._stack = []
+        # torch's fused fast paths (nn.TransformerEncoderLayer → aten._transformer_encoder_layer_fwd,
+        # nn.MultiheadAttention → aten._native_multi_head_attention) hide their gemms in one kernel the
+        # tracer cannot count: take the composite path, whose ops are the same arithmetic one by one
+        fastpath = torch.backends.mha.get_fastpath_enabled()
+        torch.backends.mha.set_fastpath_enabled(False)
         try:
             with torch.no_grad(), _Mode(self):
                 output = fn(*args, **kwargs)
@@ -653,6 +676,7 @@ class Tracer:
                                 f"{msg[0] if msg else ''}); expected a forward that runs on the given "
                                 "inputs") from exc
         finally:
+            torch.backends.mha.set_fastpath_enabled(fastpath)
             pre.remove()
             post.remove()
             self._stack = []
@@ -778,4 +802,21 @@ def trace_model(model: torch.nn.Module, inputs: Any, *, task: str | None = None,
     Raises WorkloadError naming the module path when the forward fails."""
     tracer = Tracer(model, name=name, task=task, role_of=role_of, owner_of=owner_of, meta=meta)
     tracer.run(inputs, step=step)
-    return tracer.trace()
+    trace = tracer.trace()
+    warn_unknown(trace)
+    return trace
+
+
+class UnknownOpWarning(UserWarning):
+    """A trace holds ops the tracer has no counting rule for (kind ``unknown``: bytes recorded, no MACs)."""
+
+
+def warn_unknown(trace: Trace, *, stacklevel: int = 3) -> None:
+    """Warn (:class:`UnknownOpWarning`) naming each unknown aten op of ``trace`` and its count; silent when
+    there are none. ``trace_model`` and the zoo/multi-task/generation tracing helpers call it."""
+    names = trace.unknown_ops()
+    if names:
+        listed = ", ".join(f"{name} ×{n}" for name, n in names.items())
+        warnings.warn(f"{trace.model}: {sum(names.values())} op(s) the tracer has no rule for (recorded with "
+                      f"their bytes, no MACs; the simulator costs them conservatively): {listed}",
+                      UnknownOpWarning, stacklevel=stacklevel)

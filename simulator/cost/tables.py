@@ -46,7 +46,7 @@ from hw_models.memory import access_time
 from simulator.errors import SimulationConfigError
 from simulator.prepare.placement import PARAMETER_ROLES, Placement, place
 from simulator.prepare.mapping import staging_buffer
-from simulator.prepare.traffic import op_traffic
+from simulator.prepare.traffic import op_traffic, unknown_op_elements
 
 COMPUTE = "compute"
 #: Compute components of the ledger, in index order of ``TaskArrays.on_mac`` (False → 0, True → 1).
@@ -162,7 +162,8 @@ def prepare(workload, platform, placement: Placement | None = None, *, objective
             task=task, reads=reads, writes=writes, param_reads=param, compulsory_bytes=compulsory,
             cycles=cycles, on_mac=on_mac, staged=staged, first_reads=first, last_writes=last,
             macs=np.array([op.macs for op in trace.ops], dtype=float),
-            other_ops=np.array([op.other_ops for op in trace.ops], dtype=float),
+            other_ops=np.array([max(op.other_ops, unknown_op_elements(op)) if op.kind == "unknown"
+                                else op.other_ops for op in trace.ops], dtype=float),
             op_ids=np.array([op.id for op in trace.ops], dtype=int),
             modules=np.array([op.module for op in trace.ops], dtype=object),
             layers=np.array([op.layer for op in trace.ops], dtype=object),

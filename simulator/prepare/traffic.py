@@ -86,9 +86,21 @@ def uses_mac_array(op: "OpInfo") -> bool:
 
 def vector_elements(op: "OpInfo") -> int:
     """Elements a vector-unit op processes: the largest element count it reads from or writes to one
-    tensor (an element-wise add of two N-element tensors processes N)."""
+    tensor (an element-wise add of two N-element tensors processes N). An ``unknown`` op (no counting
+    rule in the tracer) is costed conservatively: see :func:`unknown_op_elements`."""
+    if op.kind == "unknown":
+        return unknown_op_elements(op)
     counts = list(op.reads.values()) + list(op.writes.values())
     return int(max(counts)) if counts else 0
+
+
+def unknown_op_elements(op: "OpInfo") -> int:
+    """The conservative stand-in for an op the tracer could not classify (kind ``unknown``, 0 MACs
+    recorded): one vector operation, and one vector-unit element slot, per element it reads and per
+    element it writes, summed over its tensors (assumption: an upper bound for element-wise, copy and
+    reduction work; a hidden gemm is still undercounted, which is why the tracer warns and the report
+    names these ops)."""
+    return int(sum(op.reads.values()) + sum(op.writes.values()))
 
 
 def compute_cycles(op: "OpInfo", platform: "Platform") -> tuple[str, int, float]:

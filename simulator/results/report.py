@@ -131,6 +131,31 @@ def _task_lines(result: Any) -> Iterable[str]:
     yield format_markdown(view)
 
 
+def unknown_ops(results: dict[str, Any]) -> dict[str, dict[str, int]]:
+    """``{task: {aten op name: count}}`` of ops the tracer recorded as ``unknown`` in the traces the runs
+    simulated (costed conservatively by :func:`simulator.traffic.unknown_op_elements`); empty when none."""
+    found: dict[str, dict[str, int]] = {}
+    for result in results.values():
+        workload = getattr(result, "workload", None)
+        for task, trace in (getattr(workload, "traces", None) or {}).items():
+            names = trace.unknown_ops() if hasattr(trace, "unknown_ops") else {}
+            if names:
+                found.setdefault(task, {}).update(names)
+    return found
+
+
+def _unknown_lines(results: dict[str, Any]) -> list[str]:
+    found = unknown_ops(results)
+    if not found:
+        return []
+    rows = [(task, name, n) for task, names in found.items() for name, n in names.items()]
+    return ["## Ops the tracer could not classify", "",
+            "These ops have no counting rule (kind `unknown`): their bytes are exact, their arithmetic is not. "
+            "They are costed conservatively, one vector-unit operation per element read and per element "
+            "written; a gemm hidden in one of them is still undercounted.", "",
+            format_markdown(pd.DataFrame(rows, columns=["task", "aten op", "count per request"])), ""]
+
+
 def write_report(results: dict[str, Any], config: Any, path: Path,
                  figures: dict[str, list[Path]] | None = None) -> Path:
     """Write ``report.md``: what was run, the comparison table, the figures (paths relative to the
@@ -162,6 +187,7 @@ def write_report(results: dict[str, Any], config: Any, path: Path,
         "",
         format_markdown(comparison_table(results)),
         "",
+        *_unknown_lines(results),
     ]
     titles = {"energy_breakdown": "Energy per inference by component", "timeline": "Timeline"}
     captions = {

@@ -126,7 +126,10 @@ def print_summary(name: str, trace) -> None:
     s = trace.summary()
     title = f"{trace.model}" + (f" / task {trace.task}" if trace.task else "")
     print(title)
-    rows = [("ops", f"{s['ops']:,}" + (f"   ({s['unknown_ops']} unknown)" if s["unknown_ops"] else "")),
+    unknown = s.get("unknown_op_names") or {}
+    rows = [("ops", f"{s['ops']:,}" + (f"   ({s['unknown_ops']} unknown: "
+                                        + ", ".join(f"{k} ×{n}" for k, n in unknown.items()) + ")"
+                                        if s["unknown_ops"] else "")),
             ("steps", f"{s['steps']}"),
             ("MACs", f"{s['macs'] / 1e9:,.3f} G"),
             ("other arithmetic ops", f"{s['other_ops'] / 1e6:,.2f} M"),
