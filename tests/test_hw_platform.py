@@ -17,7 +17,7 @@ from hw_models.strategies import platforms
 from hw_models.technology import TECHNOLOGIES_DIR, technology_from_file
 from simulator.cli.main import main as cli_main
 
-BUNDLED = ("edge-sram", "edge-sram-dram", "edge-rram", "edge-mram")
+BUNDLED = ("edge-sram", "edge-sram-dram", "edge-sram-reload", "edge-rram", "edge-mram")
 
 
 def test_bundled_platforms_are_listed():

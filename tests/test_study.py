@@ -24,8 +24,8 @@ def test_default_study_is_the_one_the_issue_asks_for():
     assert c.compression.sparsity == {"embedding": 0.6}
     assert c.scenario.requests == 100 and c.scenario.switch_probability > 0
     assert [(p.key, p.mode) for p in c.platforms] == [
-        ("edge-sram-dram", "per-task-model"), ("edge-sram", "adapters"), ("edge-rram", "adapters"),
-        ("edge-mram", "adapters")]
+        ("edge-sram-dram", "per-task-model"), ("edge-sram-reload", "per-task-model"), ("edge-sram", "adapters"),
+        ("edge-rram", "adapters"), ("edge-mram", "adapters")]
     assert c.source == str(DEFAULT_STUDY)
 
 

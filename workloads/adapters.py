@@ -315,9 +315,9 @@ class TaskModel(nn.Module):
 
 # -- parameter labels for the tracer -------------------------------------------------------------------------
 
-_TASK_SEGMENT = re.compile(r"(?:^|\.)(?:adapters|gates|task_heads|lora_A|lora_B|lora_embedding_A|"
+_TASK_SEGMENT = re.compile(r"(?:^|\.)(?:adapters|gates|task_heads|exit_heads|lora_A|lora_B|lora_embedding_A|"
                            r"lora_embedding_B)\.([^.]+)")
-_ADAPTER_SEGMENT = re.compile(r"(?:^|\.)(?:adapter_attention|adapter_ffn|task_heads|lora_A|lora_B|"
+_ADAPTER_SEGMENT = re.compile(r"(?:^|\.)(?:adapter_attention|adapter_ffn|task_heads|exit_heads|lora_A|lora_B|"
                               r"lora_embedding_A|lora_embedding_B|prosg)(?:\.|$)")
 
 

@@ -39,6 +39,7 @@ def _check_tasks(tasks: Sequence[str]) -> list[str]:
 def trace_tasks(model_name: str, tasks: Sequence[str], *, adapter: str | None = "houlsby:64", seq_len: int = 128,
                 batch: int = 1, compression=None, per_repetition: bool = False, heads: bool = True,
                 layers: int | None = None, hidden: int | None = None, seed: int = 0, cache: bool = True,
+                exits: Sequence[int] | None = None, exit_pooler: bool = False,
                 **overrides: Any) -> dict[str, Trace]:
     """One Trace per task of zoo model ``model_name`` adapted with ``adapter`` (see
     :func:`workloads.adapters.parse_adapter_spec`; None: the plain backbone, heads only).
@@ -48,6 +49,9 @@ def trace_tasks(model_name: str, tasks: Sequence[str], *, adapter: str | None = 
     :class:`workloads.compression.CompressionPolicy` applied to every trace. Sizes as in
     :func:`workloads.zoo.build`. With ``cache`` (default) the traces come from the trace cache
     (:mod:`workloads.cache`) when an identical request was traced before; a cache hit imports no torch.
+    ``exits``: early exit (:mod:`workloads.early_exit`): a highway head per task after each of these layer
+    counts (1 .. L-1; ``"all"``: after every layer but the last), with ``exit_pooler`` DeeBERT's pooler in each; every head runs in the trace and
+    ``trace.meta["early_exit"]`` says which prefix of ops each exit runs.
     Returns ``{task: Trace}`` in the order of ``tasks``."""
     from workloads import cache as trace_cache
     from workloads import zoo
@@ -57,6 +61,13 @@ def trace_tasks(model_name: str, tasks: Sequence[str], *, adapter: str | None = 
     options = dict(adapter=str(adapter).strip().lower() if adapter else None, seq_len=seq_len, batch=batch,
                    per_repetition=per_repetition, heads=heads and family in ENCODER_FAMILIES, layers=layers,
                    hidden=hidden, seed=seed, overrides=dict(overrides))
+    if exits:  # only then in the key: traces without exits keep their cache entries
+        from workloads.early_exit import check_exits
+
+        if not options["heads"]:
+            raise WorkloadError(f"early_exit: {model_name} ({family}); expected an encoder model "
+                                f"({', '.join(ENCODER_FAMILIES)} families) with task heads")
+        options.update(exits="all" if exits == "all" else check_exits(exits), exit_pooler=bool(exit_pooler))
     parts = {"kind": "multitask", "model": model_name, "tasks": tasks, **options}
     traces = trace_cache.load(parts) if cache else None
     if traces is None:  # the spec is parsed (and checked) here: a malformed one is never in the cache
@@ -108,6 +119,14 @@ def _trace_all(model_name: str, tasks: list[str], family: str, options: dict) ->
         if options["heads"]:
             for task in tasks:
                 top.add_head(task)
+        if options.get("exits"):
+            from workloads.early_exit import add_exit_heads
+
+            exits = options["exits"]
+            if exits == "all":  # after every layer but the last (the model's own head exits there)
+                cfg = model.config
+                exits = list(range(1, int(getattr(cfg, "num_hidden_layers", None) or cfg.n_layers)))
+            add_exit_heads(top, tasks, exits, pooler=options["exit_pooler"])
     merged_names: set[str] = set()
     if spec is not None and spec.kind == "lora-merged":
         targets = A.lora_targets(model)
@@ -128,6 +147,12 @@ def _trace_all(model_name: str, tasks: list[str], family: str, options: dict) ->
             if merged_names:
                 backbone.unmerge_adapter()
         traces[task] = _name_task_tensors(tracer.trace(), task)
+        if options.get("exits"):
+            from workloads.early_exit import annotate, check_exits
+
+            annotate(traces[task])
+            info = traces[task].meta["early_exit"]
+            check_exits([k for k, _ in info["exits"]], info["layers"])
         warn_unknown(traces[task])
     return traces
 

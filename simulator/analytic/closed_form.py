@@ -35,13 +35,17 @@ def evaluate(workload, platform, *, placement=None, prepared: Prepared | None = 
     prev_end, loaded, dynamic = None, None, 0.0
     for r in workload.stream:
         p = pp.op_index(r.operating_point)
-        oc = tables.ops(r.task, p)
+        oc = tables.ops(r.key, p)
         start = r.arrival_s if prev_end is None else max(r.arrival_s, prev_end)
         t = start
         if prev_end is not None and tables.wakes and r.arrival_s > prev_end:
             builder.wakeup(r.id, r.task, t, t + pp.wake_s[0])
             t += pp.wake_s[0]
             dynamic += pp.wake_J[0]
+        if r.transition_s or r.transition_J:  # DVFS transition (simulator.study.dvfs)
+            builder.transition(r.id, r.task, t, t + r.transition_s, r.transition_J)
+            t += r.transition_s
+            dynamic += r.transition_J
         switch = r.task != loaded
         if switch and prepared.tasks[r.task].switch_loads:
             sc = tables.switch(r.task)
@@ -54,7 +58,7 @@ def evaluate(workload, platform, *, placement=None, prepared: Prepared | None = 
         op_start = t + np.concatenate([[0.0], np.cumsum(t_op)[:-1]])
         comp_start = op_start + oc.t_fetch[0]
         phases = np.stack([op_start, comp_start, comp_start + oc.t_stream[0], op_start])
-        builder.ops(r.id, r.task, p, oc, phases, prefetch=False)
+        builder.ops(r.id, r.task, p, oc, phases, prefetch=False, key=r.key)
         dynamic += float(oc.energy()[0])
         end = float(op_start[-1] + t_op[-1]) if len(t_op) else t
         records.append(dict(request=r.id, task=r.task, arrival_s=r.arrival_s, start_s=start, end_s=end,
@@ -93,8 +97,8 @@ def evaluate_variants(prepared: Prepared, platforms: Sequence, *, chunk: int = 2
     points = [pp.op_index(r.operating_point) for r in stream]
     service: dict[tuple[str, int], np.ndarray] = {}
     energy: dict[tuple[str, int], np.ndarray] = {}
-    for key in dict.fromkeys((r.task, p) for r, p in zip(stream, points)):
-        ta = prepared.tasks[key[0]]
+    for key in dict.fromkeys((r.key, p) for r, p in zip(stream, points)):
+        ta = prepared.arrays(key[0])
         s, e = np.zeros(V), np.zeros(V)
         for lo in range(0, V, chunk):
             part = _slice(pp, lo, lo + chunk)
@@ -122,12 +126,14 @@ def evaluate_variants(prepared: Prepared, platforms: Sequence, *, chunk: int = 2
             wake = wakes & (a > prev_end)
             t = start + np.where(wake, pp.wake_s, 0.0)
             dynamic += np.where(wake, pp.wake_J, 0.0)
+        t = t + r.transition_s
+        dynamic += r.transition_J
         if r.task != loaded and r.task in switches:
             t = t + switches[r.task].time
             dynamic += switches[r.task].energy
         loaded = r.task
-        end = t + service[(r.task, p)]
-        dynamic += energy[(r.task, p)]
+        end = t + service[(r.key, p)]
+        dynamic += energy[(r.key, p)]
         leak += busy[p] * (end - start)
         latency[k] = end - a
         prev_end = end

@@ -91,6 +91,18 @@ class Prepared:
     tasks: dict[str, TaskArrays]
     link_paths: dict[str, tuple[str, ...]]    #: memory -> names of the links from it to compute
     objective: str = "energy"
+    #: per-op arrays of request variants (``<task>@exit<k>``: an early exit's prefix), made on demand
+    variants: dict[str, TaskArrays] = field(default_factory=dict, repr=False)
+
+    def arrays(self, key: str) -> TaskArrays:
+        """The per-op arrays a request with ``Request.key == key`` runs: its task's, or an early exit's
+        prefix of them (:func:`simulator.prepare.early_exit.variant_arrays`)."""
+        found = self.tasks.get(key)
+        if found is None:
+            from simulator.prepare.early_exit import variant_arrays
+
+            found = variant_arrays(self, key)
+        return found
 
     def memory_index(self, name: str) -> int:
         """Position of memory ``name`` on the M axis."""
@@ -548,10 +560,11 @@ class CostTables:
         self._switch: dict[str, SwitchCosts] = {}
 
     def ops(self, task: str, op_point: int) -> OpCosts:
-        """OpCosts (V = 1) of ``task`` at operating point index ``op_point``."""
+        """OpCosts (V = 1) of ``task`` (or a request variant's key, ``Request.key``) at operating point
+        index ``op_point``."""
         key = (task, op_point)
         if key not in self._ops:
-            self._ops[key] = op_costs(self.prepared.tasks[task], self.pp, op_point, split=self.split)
+            self._ops[key] = op_costs(self.prepared.arrays(task), self.pp, op_point, split=self.split)
         return self._ops[key]
 
     def switch(self, task: str) -> SwitchCosts:

@@ -88,7 +88,7 @@ class _Engine:
     def _plan(self, task: str, p: int) -> _Plan:
         key = (task, p)
         if key not in self.plans:
-            self.plans[key] = _Plan(self.prepared.tasks[task], self.tables.ops(task, p), self.pp,
+            self.plans[key] = _Plan(self.prepared.arrays(task), self.tables.ops(task, p), self.pp,
                                     self.depth > 0)
         return self.plans[key]
 
@@ -145,6 +145,10 @@ class _Engine:
             builder.wakeup(r.id, r.task, start, start + pp.wake_s[0])
             self.dynamic += pp.wake_J[0]
             yield env.timeout(pp.wake_s[0])
+        if r.transition_s or r.transition_J:  # DVFS: the regulator and PLL settle at the new point
+            builder.transition(r.id, r.task, env.now, env.now + r.transition_s, r.transition_J)
+            self.dynamic += r.transition_J
+            yield env.timeout(r.transition_s)
         ta = self.prepared.tasks[r.task]
         if switch and ta.switch_loads:
             sc = self.tables.switch(r.task)
@@ -155,7 +159,8 @@ class _Engine:
                 t0s.append((yield from self._hold([(m, dur) for m in pair], dur)))
             builder.switch(r.id, r.task, sc, np.array(t0s))
             self.dynamic += float(sc.energy[0])
-        plan = self._plan(r.task, p)
+        key = r.key                        # its task, or an early exit's prefix (simulator.prepare.early_exit)
+        plan = self._plan(key, p)
         n = plan.n
         phases = np.zeros((4, n))
         fetch_t0, comp_t0, store_t0, pf_t0 = ([0.0] * n for _ in range(4))
@@ -202,8 +207,8 @@ class _Engine:
                 ev, state["advanced"] = state["advanced"], env.event()
                 ev.succeed()
         phases[0], phases[1], phases[2], phases[3] = fetch_t0, comp_t0, store_t0, pf_t0
-        oc = self.tables.ops(r.task, p)
-        builder.ops(r.id, r.task, p, oc, phases, prefetch=self.depth > 0)
+        oc = self.tables.ops(key, p)
+        builder.ops(r.id, r.task, p, oc, phases, prefetch=self.depth > 0, key=key)
         self.dynamic += float(oc.energy()[0])
         end = env.now
         self.records.append(dict(request=r.id, task=r.task, arrival_s=r.arrival_s, start_s=start, end_s=end,

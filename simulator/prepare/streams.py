@@ -6,7 +6,7 @@ mix and a probability of switching task between consecutive requests, seeded).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Iterable, Sequence
 
 import numpy as np
@@ -17,11 +17,24 @@ from simulator.errors import SimulationConfigError
 @dataclass(frozen=True)
 class Request:
     """One inference request: ``id`` (0, 1, ...), ``arrival_s`` (s), ``task`` (a task name) and the
-    ``operating_point`` it runs at (a name from the platform; ``None`` = the platform's default)."""
+    ``operating_point`` it runs at (a name from the platform; ``None`` = the platform's default).
+
+    ``exit_layer`` (early exit, :mod:`simulator.prepare.early_exit`): the request runs only the ops up to its
+    exit after that many layers (None: the whole trace). ``transition_s``/``transition_J``: a DVFS
+    transition (regulator and PLL settling, s and J) paid before the request's ops, set by
+    :mod:`simulator.study.dvfs` when the operating point changes."""
     id: int
     arrival_s: float
     task: str
     operating_point: str | None = None
+    exit_layer: int | None = None
+    transition_s: float = 0.0
+    transition_J: float = 0.0
+
+    @property
+    def key(self) -> str:
+        """The per-op arrays this request runs (``Prepared.arrays``): its task, or ``<task>@exit<k>``."""
+        return self.task if self.exit_layer is None else f"{self.task}@exit{self.exit_layer}"
 
 
 @dataclass(frozen=True)
@@ -69,13 +82,22 @@ class RequestStream:
 
     def with_operating_point(self, name: str | None) -> "RequestStream":
         """The same stream with every request at operating point ``name``."""
-        return RequestStream(tuple(Request(r.id, r.arrival_s, r.task, name) for r in self.requests),
-                             dict(self.meta))
+        return RequestStream(tuple(replace(r, operating_point=name) for r in self.requests), dict(self.meta))
+
+    def with_fields(self, **columns: Sequence) -> "RequestStream":
+        """The same stream with per-request values of :class:`Request` fields, one sequence per field
+        (e.g. ``exit_layer=[12, 4, ...]``, ``operating_point=[...]``); each as long as the stream."""
+        for name, values in columns.items():
+            if len(values) != len(self.requests):
+                raise SimulationConfigError(f"scenario.{name}: {len(values)} values for {len(self.requests)} "
+                                            "requests; expected one per request")
+        return RequestStream(tuple(replace(r, **{k: v[i] for k, v in columns.items()})
+                                   for i, r in enumerate(self.requests)), dict(self.meta))
 
     def shifted(self, after: int, delta_s: float) -> "RequestStream":
         """The same stream with every request from index ``after`` on arriving ``delta_s`` seconds later."""
-        return RequestStream(tuple(Request(r.id, r.arrival_s + (delta_s if r.id >= after else 0.0), r.task,
-                                           r.operating_point) for r in self.requests), dict(self.meta))
+        return RequestStream(tuple(replace(r, arrival_s=r.arrival_s + (delta_s if r.id >= after else 0.0))
+                                   for r in self.requests), dict(self.meta))
 
 
 def _check_tasks(tasks: Sequence[str], field_path: str) -> list[str]:

@@ -116,7 +116,11 @@ def energy_breakdown(results: dict[str, Any], stem: Path, formats: Sequence[str]
         for xi, total in zip(x, bottom):
             ax.annotate(f"{total:.3g}", (xi, total), ha="center", va="bottom", fontsize=7,
                         xytext=(0, 2), textcoords="offset points")
-        ax.set_xticks(x, keys, rotation=20 if len(keys) > 3 else 0, ha="right" if len(keys) > 3 else "center")
+        from simulator.results.report import method_labels
+
+        methods = method_labels(results)   # comparing methods: each bar says which one it serves
+        labels = [f"{k}\n{methods[k]}" if methods else k for k in keys]
+        ax.set_xticks(x, labels, rotation=20 if len(keys) > 3 else 0, ha="right" if len(keys) > 3 else "center")
         ax.set_ylabel(f"energy per inference ({unit})")
         ax.set_xlabel("platform")
         ax.set_ylim(0, max(bottom.max(), 1e-12) * 1.12)
@@ -207,3 +211,40 @@ def merge_spans(starts: np.ndarray, widths: np.ndarray, tolerance: float = 0.0) 
     first = np.flatnonzero(new)
     last = np.concatenate([first[1:], [len(s)]]) - 1
     return [(float(s[a]), float(reach[b] - s[a])) for a, b in zip(first, last)]
+
+
+#: Line style of each configuration of the energy-vs-latency-target figure (EdgeBERT's comparison).
+TARGET_STYLES = {"no early exit": ("-", "s"), "early exit": ("--", "o"), "early exit + DVFS": ("-", "^")}
+
+
+def energy_vs_latency_target(results: dict[str, Any], stem: Path,
+                             formats: Sequence[str] = ("png", "pdf")) -> list[Path]:
+    """EdgeBERT's figure: energy per inference (µJ or mJ) against the latency target (ms), one panel per
+    platform, one line per configuration (no early exit, early exit, early exit + DVFS) from each
+    result's ``meta["dvfs_curve"]``; a hollow marker is a target some requests miss. [] when no result
+    has a curve."""
+    curves = {k: r.meta["dvfs_curve"] for k, r in results.items() if r.meta.get("dvfs_curve") is not None}
+    if not curves:
+        return []
+    from simulator.results.report import energy_unit
+
+    symbol, scale = energy_unit([float(v) for c in curves.values() for v in c["energy_per_inference_J"]])
+    with plt.rc_context(STYLE):
+        fig, axes = plt.subplots(1, len(curves), figsize=(3.2 * len(curves), 2.8), squeeze=False, sharey=False)
+        for ax, (key, curve) in zip(axes[0], curves.items()):
+            for i, (name, (ls, marker)) in enumerate(TARGET_STYLES.items()):
+                part = curve[curve["configuration"] == name]
+                x = part["target_s"].to_numpy() * 1e3
+                y = part["energy_per_inference_J"].to_numpy() / scale
+                ok = part["missed"].to_numpy() == 0
+                colour = OKABE_ITO[i]
+                ax.plot(x, y, ls, color=colour, label=name, linewidth=1.2)
+                ax.scatter(x[ok], y[ok], marker=marker, color=colour, s=16, zorder=3)
+                ax.scatter(x[~ok], y[~ok], marker=marker, facecolors="none", edgecolors=colour, s=16, zorder=3)
+            ax.set_xscale("log")
+            ax.set_title(key)
+            ax.set_xlabel("latency target (ms)")
+            ax.set_ylim(bottom=0)
+        axes[0][0].set_ylabel(f"energy per inference ({symbol})")
+        axes[0][-1].legend(loc="best", frameon=False, title="hollow: targets missed")
+        return _save(fig, stem, formats)

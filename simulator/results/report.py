@@ -46,9 +46,11 @@ def summary_table(results: dict[str, Any]) -> pd.DataFrame:
     rows = []
     for key, result in results.items():
         scalars = {k: v for k, v in result.summary().items() if not isinstance(v, dict)}
-        rows.append({**scalars, "platform": key, "mode": result.meta.get("mode", "")})
+        rows.append({**scalars, "platform": key, "mode": result.meta.get("mode", ""),
+                     "method": result.meta.get("method", "")})
     table = pd.DataFrame.from_records(rows)
-    return table[["platform", "mode"] + [c for c in table.columns if c not in ("platform", "mode")]]
+    first = ["platform", "mode", "method"]
+    return table[first + [c for c in table.columns if c not in first]]
 
 
 def write_summary_json(results: dict[str, Any], path: Path) -> Path:
@@ -58,6 +60,13 @@ def write_summary_json(results: dict[str, Any], path: Path) -> Path:
     return path
 
 
+def method_labels(results: dict[str, Any]) -> dict[str, str]:
+    """``{key: method}`` (``meta["method"]``: the adapter spec, ``per-task model``, ...) when the results
+    compare more than one method; {} otherwise (a column that would say the same on every row)."""
+    methods = {key: str(r.meta.get("method") or "") for key, r in results.items()}
+    return methods if len(set(methods.values())) > 1 else {}
+
+
 def comparison_table(results: dict[str, Any]) -> pd.DataFrame:
     """The headline comparison in display units: energy per inference in total and by component group
     (in the unit of :func:`energy_unit`, named in the headers), leakage share (%), latency p50/p99 (ms),
@@ -65,9 +74,11 @@ def comparison_table(results: dict[str, Any]) -> pd.DataFrame:
     run's write rate."""
     summaries = {key: result.summary() for key, result in results.items()}
     unit, scale = energy_unit(s["energy_per_inference_J"] for s in summaries.values())
+    methods = method_labels(results)
     rows = []
     for key, s in summaries.items():
-        row = {"platform": key, f"energy/inf ({unit})": s["energy_per_inference_J"] / scale}
+        row = {"platform": key, **({"method": methods[key]} if methods else {}),
+               f"energy/inf ({unit})": s["energy_per_inference_J"] / scale}
         for kind, header in GROUPS:
             row[f"{header} ({unit})"] = s[f"{kind}_energy_per_inference_J"] / scale
         row.update({
@@ -189,8 +200,12 @@ def write_report(results: dict[str, Any], config: Any, path: Path,
         "",
         *_unknown_lines(results),
     ]
-    titles = {"energy_breakdown": "Energy per inference by component", "timeline": "Timeline"}
+    titles = {"energy_breakdown": "Energy per inference by component", "timeline": "Timeline",
+              "energy_vs_latency_target": "Energy per inference against the latency target"}
     captions = {
+        "energy_vs_latency_target": "EdgeBERT's comparison per platform: the model without exit heads, with "
+                                    "early exit at a fixed operating point, and with early exit and per-request "
+                                    "DVFS; hollow markers are targets some requests miss.",
         "energy_breakdown": "One bar per platform, stacked by memory and compute unit; the hatched part of "
                             "each colour is its leakage (DRAM: and refresh); the black tick is the lower bound.",
         "timeline": "What each compute unit, memory and link does during consecutive requests around the "
@@ -208,7 +223,8 @@ def write_report(results: dict[str, Any], config: Any, path: Path,
                   f"Throughput {s['throughput_rps']:.3g} requests/s, peak power "
                   f"{s['peak_power_W'] * 1e3:.3g} mW over {s['power_window_s'] * 1e6:g} µs windows, "
                   f"total energy {s['energy_J'] * 1e3:.4g} mJ over {s['makespan_s']:.3g} s.", "",
-                  "### Memories", "", *_memory_lines(result), "", "### Tasks", "", *_task_lines(result), ""]
+                  "### Memories", "", *_memory_lines(result), "", "### Tasks", "", *_task_lines(result), "",
+                  *_exit_lines(result), *_dvfs_lines(result)]
         wear = result.nvm_wear()
         if len(wear):
             lines += ["### NVM wear", "", format_markdown(pd.DataFrame({
@@ -235,3 +251,57 @@ def write_report(results: dict[str, Any], config: Any, path: Path,
               "`study.yaml`: the study as run.", ""]
     path.write_text("\n".join(lines), encoding="utf-8")
     return path
+
+
+def exit_table(result: Any) -> pd.DataFrame:
+    """Per exit layer of an early-exit run: ``exit_layer, requests, share, energy_per_request_J`` (the
+    mean of the requests' own ledger energy: ops, switch loads, wake-ups, transitions, busy leakage),
+    ``service_mean_s``, ``latency_mean_s``, ``latency_p99_s``. Empty without an ``exit_layer`` column in
+    ``result.requests`` (studies with ``early_exit`` add it)."""
+    req = result.requests
+    columns = ["exit_layer", "requests", "share", "energy_per_request_J", "service_mean_s", "latency_mean_s",
+               "latency_p99_s"]
+    if "exit_layer" not in req or not len(req):
+        return pd.DataFrame(columns=columns)
+    g = req.groupby("exit_layer")
+    table = pd.DataFrame({
+        "requests": g.size(), "energy_per_request_J": g["energy_J"].mean(),
+        "service_mean_s": g["service_s"].mean(), "latency_mean_s": g["latency_s"].mean(),
+        "latency_p99_s": g["latency_s"].quantile(0.99)}).reset_index()
+    table.insert(2, "share", table["requests"] / len(req))
+    return table[columns]
+
+
+def _exit_lines(result: Any) -> list[str]:
+    table = exit_table(result)
+    if not len(table):
+        return []
+    bar = ["█" * max(1, round(40 * s)) for s in table["share"]]
+    return ["### Early exit", "", "Exit-layer histogram and, per exit layer, the mean energy (the request's own "
+            "ledger rows) and latency of its requests.", "", format_markdown(pd.DataFrame({
+                "exit after layer": table["exit_layer"], "requests": table["requests"],
+                "share (%)": 100 * table["share"], "histogram": bar,
+                "energy/request (mJ)": table["energy_per_request_J"] * 1e3,
+                "service (ms)": table["service_mean_s"] * 1e3, "latency p99 (ms)": table["latency_p99_s"] * 1e3})),
+            ""]
+
+
+def _dvfs_lines(result: Any) -> list[str]:
+    curve = result.meta.get("dvfs_curve")
+    lines = []
+    points = result.requests["operating_point"].value_counts()
+    if len(points) > 1 or result.meta.get("dvfs"):
+        lines += ["### Operating points", "", ", ".join(f"{k}: {v} requests" for k, v in points.items()), ""]
+    if curve is None:
+        return lines
+    wide = curve.pivot(index="target_s", columns="configuration", values="energy_per_inference_J")
+    missed = curve.pivot(index="target_s", columns="configuration", values="missed")
+    view = pd.DataFrame({"latency target (ms)": wide.index * 1e3})
+    for name in wide.columns:
+        view[f"{name} (mJ)"] = wide[name].to_numpy() * 1e3
+        view[f"{name} missed"] = missed[name].to_numpy()
+    return lines + ["### Energy per inference against the latency target", "",
+                    "Closed form on the same stream: the model without exit heads and with them at a fixed "
+                    "operating point, and with EdgeBERT's per-request DVFS (least energy meeting the target "
+                    "for the request's exit layer); 'missed' counts requests over the target.", "",
+                    format_markdown(view), ""]

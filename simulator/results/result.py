@@ -46,9 +46,13 @@ def memory_kind(memory: Any) -> str:
     return "sram" if getattr(memory, "volatile", True) else "nvm"
 
 
+#: Ledger component of DVFS transitions (the compute domain's regulator and PLL), kind ``compute``.
+REGULATOR = "dvfs_regulator"
+
+
 def component_kind(component: str, platform: Any) -> str:
     """The group a ledger component belongs to: ``compute``, ``sram``, ``nvm``, ``dram`` or ``interconnect``."""
-    if component in COMPUTE_UNITS:
+    if component in COMPUTE_UNITS or component == REGULATOR:
         return "compute"
     memories = getattr(platform, "memories", {})
     if component in memories:

@@ -127,14 +127,17 @@ class LedgerBuilder:
                 cols[key] = np.full(n, cols[key], dtype=object if isinstance(cols[key], str) else int)
         self.blocks.append(cols)
 
-    def ops(self, request: int, task: str, op_point: int, oc, phase_t0: np.ndarray, prefetch: bool) -> None:
+    def ops(self, request: int, task: str, op_point: int, oc, phase_t0: np.ndarray, prefetch: bool,
+            key: str | None = None) -> None:
         """Rows of one request's ops. ``phase_t0``: (4, n) start times (s) of each op's fetch, compute,
-        store and prefetch phases (the prefetch row is ignored without prefetch)."""
-        key = (task, op_point, prefetch)
-        tpl = self._templates.get(key)
+        store and prefetch phases (the prefetch row is ignored without prefetch). ``key``: the request's
+        variant (``Request.key``, e.g. an early exit) when it runs other arrays than its task's."""
+        arrays = key or task
+        tkey = (arrays, op_point, prefetch)
+        tpl = self._templates.get(tkey)
         if tpl is None:
-            tpl = self._templates[key] = _OpRows(self.prepared, self.prepared.tasks[task], oc, self.pp, self.v,
-                                                 prefetch)
+            tpl = self._templates[tkey] = _OpRows(self.prepared, self.prepared.arrays(arrays), oc, self.pp,
+                                                  self.v, prefetch)
         start = phase_t0[tpl.phase, tpl.op]
         self._block(request=request, task=task, op=tpl.op_ids, module=tpl.modules, layer=tpl.layers,
                     component=tpl.component, category=tpl.category, energy_J=tpl.energy, bytes=tpl.bytes,
@@ -162,6 +165,13 @@ class LedgerBuilder:
         n = len(mems)
         self._block(request=request, task=task, component=np.array(mems, dtype=object), category="wakeup",
                     energy_J=energy, bytes=np.zeros(n), start_s=np.full(n, t0), end_s=np.full(n, t1))
+
+    def transition(self, request: int, task: str, t0: float, t1: float, energy_J: float) -> None:
+        """The row of a DVFS transition before a request (regulator and PLL settling, s and J): component
+        :data:`simulator.results.REGULATOR`, category ``wakeup``."""
+        self._block(request=request, task=task, component=np.array(["dvfs_regulator"], dtype=object),
+                    category="wakeup", energy_J=np.array([energy_J]), bytes=np.zeros(1),
+                    start_s=np.full(1, t0), end_s=np.full(1, t1))
 
     def leakage(self, timeline, requests: list[tuple[int, str, float, float]]) -> None:
         """Leakage rows: per request and component while it is served (``requests``: id, task, start,

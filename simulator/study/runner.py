@@ -30,7 +30,7 @@ import yaml
 from pydantic import (BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_serializer,
                       field_validator, model_validator)
 
-from hw_models.schema import Frequency, PositiveTime, explain_error
+from hw_models.schema import Energy, Frequency, PositiveTime, Time, explain_error
 from simulator.errors import SimulationConfigError
 
 #: Folder of the studies that ship with hetsim (``default.yaml`` is the default study).
@@ -88,17 +88,105 @@ class ScenarioConfig(_Strict):
         return f"{value:g} s"
 
 
+class EntropyExitConfig(_Strict):
+    """Entropy statistics of the exit heads (nats): mean entropy after layer 1 (``first``) and after the
+    last layer (``last``), falling geometrically in between; ``spread``: the per-request log-normal
+    spread (one draw per request, shared by its exits); a request exits at the first exit whose entropy
+    is below ``threshold`` (see :mod:`simulator.prepare.early_exit`)."""
+    first: Annotated[float, Field(gt=0)] = 1.0
+    last: Annotated[float, Field(gt=0)] = 0.05
+    spread: Annotated[float, Field(ge=0)] = 0.5
+    threshold: Annotated[float, Field(gt=0)]
+
+
+class EarlyExitConfig(_Strict):
+    """Early exit (EdgeBERT): highway heads after the layers in ``exits`` (``all``: after every layer but
+    the last; with ``pooler`` each head has its own pooler), and where each request exits: exactly one of
+    ``table`` (``{layer: weight}``), ``entropy`` (statistics + threshold) or ``per_request`` (the exit
+    layer of every request); drawn with ``seed`` (default: the scenario's)."""
+    exits: Literal["all"] | Annotated[list[Annotated[int, Field(ge=1, strict=True)]], Field(min_length=1)] = "all"
+    pooler: bool = False
+    table: dict[Annotated[int, Field(ge=1)], Annotated[float, Field(ge=0)]] | None = None
+    entropy: EntropyExitConfig | None = None
+    per_request: list[Annotated[int, Field(ge=1, strict=True)]] | None = None
+    seed: Annotated[int, Field(ge=0, strict=True)] | None = None
+
+    @model_validator(mode="after")
+    def _one_distribution(self) -> "EarlyExitConfig":
+        given = [k for k in ("table", "entropy", "per_request") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError(f"{' and '.join(given) or 'no distribution'} given; expected exactly one of table, "
+                             "entropy or per_request")
+        return self
+
+    def distribution(self) -> dict:
+        """The one distribution given, as ``{kind: value}`` for :func:`simulator.prepare.early_exit.draw_exit_layers`."""
+        for k in ("table", "entropy", "per_request"):
+            value = getattr(self, k)
+            if value is not None:
+                return {k: value.model_dump() if isinstance(value, BaseModel) else value}
+        return {}
+
+
+class DvfsConfig(_Strict):
+    """Per-request DVFS (:mod:`simulator.study.dvfs`): ``policy`` edgebert (least energy meeting
+    ``latency_target`` for the request's exit layer), fixed (at ``operating_point``) or race_to_idle;
+    ``switch_time``/``switch_energy``: the regulator and PLL transition on a change of point (assumptions:
+    1 µs for a fast LDO and an all-digital PLL relocking; 2.4 nJ = C·V·ΔV for ~10 nF of on-die decoupling at
+    0.8 V and a 0.3 V step); ``targets``: the latency targets of the energy-vs-target figure (default: a
+    range around the full model's latency)."""
+    policy: Literal["edgebert", "fixed", "race_to_idle"] = "edgebert"
+    latency_target: PositiveTime | None = None
+    operating_point: str | None = None
+    switch_time: Time = 1e-6
+    switch_energy: Energy = 2.4e-9
+    targets: list[PositiveTime] | None = None
+
+    @model_validator(mode="after")
+    def _target_for_edgebert(self) -> "DvfsConfig":
+        if self.policy == "edgebert" and self.latency_target is None:
+            raise ValueError("policy edgebert needs latency_target; expected a time such as 20 ms")
+        return self
+
+    @field_serializer("latency_target", "switch_time")
+    def _time_with_unit(self, value: float | None) -> str | None:
+        return None if value is None else f"{value:g} s"
+
+    @field_serializer("switch_energy")
+    def _energy_with_unit(self, value: float) -> str:
+        return f"{value:g} J"
+
+    @field_serializer("targets")
+    def _targets_with_unit(self, value: list[float] | None) -> list[str] | None:
+        return None if value is None else [f"{v:g} s" for v in value]
+
+
 class PlatformEntry(_Strict):
     """A platform to run: ``platform`` (a bundled name or a path to a platform YAML), how it serves the
-    tasks (``mode``) and the ``label`` it gets in tables (default: the platform's name)."""
+    tasks (``mode``), the ``label`` it gets in tables (default: the platform's name) and, to compare
+    methods in one study, the ``model`` and ``adapter`` spec this entry serves (default: the study's)."""
     platform: str = Field(min_length=1)
     mode: Literal["adapters", "per-task-model"] = "adapters"
     label: Name | None = None
+    model: str | None = Field(default=None, min_length=1)
+    adapter: str | None = Field(default=None, min_length=1)
 
     @property
     def key(self) -> str:
         """The label of this entry in results (its ``label``, else the platform's file stem or name)."""
         return self.label or Path(self.platform).stem
+
+    def serves(self, config: "StudyConfig") -> tuple[str, str, str | None]:
+        """``(model, mode, adapter spec or None)`` this entry serves: its own or the study's."""
+        adapter = (self.adapter or config.adapter) if self.mode == "adapters" else None
+        return self.model or config.model, self.mode, adapter
+
+    def method(self, config: "StudyConfig") -> str:
+        """The method this entry runs, for tables and figures: ``houlsby:8``, ``per-task model``, prefixed
+        by the model when it is not the study's (``distilbert-base + lora:8``)."""
+        model, mode, adapter = self.serves(config)
+        what = "per-task model" if mode == "per-task-model" else (adapter or "no adapter")
+        return what if model == config.model else f"{model} + {what}" if adapter else f"{model} ({what})"
 
 
 class OutputsConfig(_Strict):
@@ -129,6 +217,8 @@ class StudyConfig(_Strict):
     scenario: ScenarioConfig = ScenarioConfig()
     platforms: Annotated[list[PlatformEntry], Field(min_length=1)]
     evaluator: Literal["engine", "analytic"] = "engine"
+    early_exit: EarlyExitConfig | None = None
+    dvfs: DvfsConfig | None = None
     outputs: OutputsConfig = OutputsConfig()
     _source: str = PrivateAttr(default="<study>")
 
@@ -251,17 +341,23 @@ def _in_source(config: StudyConfig, exc: Exception) -> SimulationConfigError:
     return SimulationConfigError(f"{config.source}: {line}")
 
 
-def build_traces(config: StudyConfig, mode: str = "adapters") -> dict[str, Any]:
-    """The compressed per-task traces of the study's model for serving ``mode`` (through the trace cache)."""
+def build_traces(config: StudyConfig, mode: str = "adapters", *, exits: bool = True, model: str | None = None,
+                 adapter: str | None = None) -> dict[str, Any]:
+    """The compressed per-task traces of ``model`` (default: the study's) adapted with ``adapter``
+    (default: the study's) for serving ``mode`` (through the trace cache); with the study's early-exit
+    heads unless ``exits`` is False (the no-exit baseline)."""
     from workloads import CompressionPolicy, WorkloadError
     from workloads.multitask import trace_tasks
 
     policy = CompressionPolicy(dict(config.compression.bits), dict(config.compression.sparsity))
-    adapter = config.adapter if mode == "adapters" else None
+    model = model or config.model
+    adapter = (adapter or config.adapter) if mode == "adapters" else None
     try:
-        traces = trace_tasks(config.model, list(config.tasks), adapter=adapter, seq_len=config.seq_len,
+        ee = config.early_exit if exits else None
+        more = {"exits": ee.exits, "exit_pooler": ee.pooler} if ee is not None else {}
+        traces = trace_tasks(model, list(config.tasks), adapter=adapter, seq_len=config.seq_len,
                              compression=policy, per_repetition=config.per_repetition, layers=config.layers,
-                             hidden=config.hidden)
+                             hidden=config.hidden, **more)
     except WorkloadError as exc:
         raise _in_source(config, exc) from None
     if mode == "per-task-model":
@@ -283,6 +379,24 @@ def build_stream(config: StudyConfig):
         mix = dict(sc.task_mix) if sc.task_mix else {t: 1.0 for t in tasks}
         stream = streams.poisson(mix, sc.requests, sc.rate, sc.switch_probability, sc.seed)
     return stream.with_operating_point(sc.operating_point) if sc.operating_point else stream
+
+
+def exit_stream(config: StudyConfig, stream, traces: dict[str, Any]):
+    """``stream`` with each request's exit layer drawn from the study's ``early_exit`` distribution
+    (seeded; :func:`simulator.prepare.early_exit.draw_exit_layers`) for the exits the traces hold; the stream
+    unchanged without early exit."""
+    if config.early_exit is None:
+        return stream
+    from simulator.prepare.early_exit import draw_exit_layers, exit_prefixes
+
+    ee = config.early_exit
+    L, prefixes = exit_prefixes(next(iter(traces.values())))
+    seed = ee.seed if ee.seed is not None else config.scenario.seed
+    try:
+        layers = draw_exit_layers(ee.distribution(), len(stream), L, [k for k in prefixes if k != L], seed)
+    except SimulationConfigError as exc:
+        raise _in_source(config, exc) from None
+    return stream.with_fields(exit_layer=layers)
 
 
 def _load_platform(config: StudyConfig, index: int):
@@ -320,33 +434,73 @@ def run_study(config: StudyConfig, progress: bool = True) -> dict[str, Any]:
         from simulator.analytic.closed_form import evaluate
 
     platforms = [_load_platform(config, i) for i in range(len(config.platforms))]
-    stream = build_stream(config)
-    traces: dict[str, dict[str, Any]] = {}
+    base_stream = build_stream(config)
+    traces: dict[tuple, dict[str, Any]] = {}
+    streams_of: dict[str, Any] = {}  # per model: the stream with its exit layers (early exit)
     bar = tqdm(total=len(platforms), desc=f"{config.name}", unit="platform", file=sys.stderr,
                disable=not progress, leave=False)
     results: dict[str, Any] = {}
     try:
         for entry, platform in zip(config.platforms, platforms):
-            bar.set_postfix_str(f"{entry.key}: tracing" if entry.mode not in traces else entry.key)
-            if entry.mode not in traces:
-                traces[entry.mode] = build_traces(config, entry.mode)
+            served = entry.serves(config)
+            model, mode, adapter = served
+            bar.set_postfix_str(f"{entry.key}: tracing" if served not in traces else entry.key)
+            if served not in traces:
+                traces[served] = build_traces(config, mode, model=model, adapter=adapter)
+            if model not in streams_of:  # the same arrivals and tasks; exit layers drawn for this depth
+                streams_of[model] = exit_stream(config, base_stream, traces[served])
+            stream = streams_of[model]
             bar.set_postfix_str(entry.key)
-            meta = {"study": config.name, "model": config.model, "mode": entry.mode, "label": entry.key,
-                    "adapter": config.adapter if entry.mode == "adapters" else None,
+            meta = {"study": config.name, "model": model, "mode": mode, "label": entry.key, "adapter": adapter,
+                    "method": entry.method(config),
                     "compression": config.compression.model_dump(), "seed": config.scenario.seed}
-            workload = Workload(f"{config.name}:{entry.mode}", traces[entry.mode], stream, meta)
+            workload = Workload(f"{config.name}:{mode}", traces[served], stream, meta)
             kwargs = {"seed": config.scenario.seed} if config.evaluator == "engine" else {}
             try:
                 prepared = prepare(workload, platform)
+                curve = None
+                if config.dvfs is not None:
+                    workload, curve = _apply_dvfs(config, entry, platform, workload, prepared)
+                    prepared.workload = workload
                 run = evaluate(workload, platform, prepared=prepared, **kwargs)
             except SimulationConfigError as exc:
                 raise _in_source(config, exc) from None
-            results[entry.key] = Result.from_run(run, prepared=prepared)
-            results[entry.key].meta.update(meta)
+            result = results[entry.key] = Result.from_run(run, prepared=prepared)
+            result.meta.update(meta)
+            if config.early_exit is not None:
+                result.requests["exit_layer"] = [r.exit_layer for r in workload.stream]
+            if curve is not None:
+                result.meta["dvfs_curve"] = curve
             bar.update()
     finally:
         bar.close()
-    return results
+    # grouped by method (in order of first appearance), each group in the study's order
+    methods = list(dict.fromkeys(r.meta["method"] for r in results.values()))
+    return dict(sorted(results.items(), key=lambda kv: methods.index(kv[1].meta["method"])))
+
+
+def _apply_dvfs(config: StudyConfig, entry: PlatformEntry, platform, workload, prepared):
+    """The workload with the study's DVFS policy applied to its stream on ``platform``, and (with early
+    exit) EdgeBERT's energy-vs-latency-target table for the platform (None without early exit)."""
+    from simulator.study import dvfs
+    from simulator.cost.tables import prepare
+
+    d = config.dvfs
+    stream = dvfs.assign(prepared, platform, workload.stream, policy=d.policy, latency_target_s=d.latency_target,
+                         operating_point=d.operating_point, switch_time_s=d.switch_time,
+                         switch_energy_J=d.switch_energy)
+    curve = None
+    if config.early_exit is not None:
+        model, mode, adapter = entry.serves(config)
+        full = workload.__class__(workload.name + ":no-exit",
+                                  build_traces(config, mode, exits=False, model=model, adapter=adapter),
+                                  workload.stream.with_fields(exit_layer=[None] * len(workload.stream)),
+                                  dict(workload.meta))
+        targets = d.targets or dvfs.default_targets(prepared, platform, workload.stream)
+        curve = dvfs.energy_vs_target(prepared, prepare(full, platform), platform, targets,
+                                      operating_point=d.operating_point if d.policy == "fixed" else None,
+                                      switch_time_s=d.switch_time, switch_energy_J=d.switch_energy)
+    return workload.with_stream(stream), curve
 
 
 def study_document(config: StudyConfig, platform_files: dict[int, str] | None = None) -> dict:
@@ -381,6 +535,10 @@ def save_study(results: dict[str, Any], config: StudyConfig, out_dir: Any = None
         for key, result in results.items():
             (tmp / key).mkdir()
             result.write_into(tmp / key, ledger=config.outputs.ledger)
+            if "exit_layer" in result.requests:
+                report.exit_table(result).to_csv(tmp / key / "per_exit_layer.csv", index=False)
+            if result.meta.get("dvfs_curve") is not None:
+                result.meta["dvfs_curve"].to_csv(tmp / key / "energy_vs_latency_target.csv", index=False)
         table = report.summary_table(results)
         table.to_csv(tmp / "summary.csv", index=False)
         report.write_summary_json(results, tmp / "summary.json")
@@ -390,6 +548,9 @@ def save_study(results: dict[str, Any], config: StudyConfig, out_dir: Any = None
             figures["energy_breakdown"] = plots.energy_breakdown(results, tmp / "energy_breakdown", formats)
             figures["timeline"] = plots.timeline(results, tmp / "timeline", formats,
                                                  requests=config.outputs.timeline_requests)
+            curve = plots.energy_vs_latency_target(results, tmp / "energy_vs_latency_target", formats)
+            if curve:
+                figures["energy_vs_latency_target"] = curve
         write_perfetto(list(results.values()), tmp / "timeline.perfetto.json",
                        max_detail_requests=config.outputs.perfetto_requests)
         study_text = yaml.safe_dump(study_document(config), sort_keys=False)

@@ -1,0 +1,116 @@
+"""Per-request DVFS (issue 14): EdgeBERT's policy equals a brute force over operating points, a looser
+latency target never raises the energy, and the alternatives fixed / race_to_idle."""
+from __future__ import annotations
+
+import dataclasses
+import itertools
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from hw_models import load_platform
+from simulator.analytic import evaluate, evaluate_variants
+from simulator.cost.tables import idle_power, platform_params, prepare
+from simulator.prepare import streams
+from simulator.prepare.served_workload import Workload
+from simulator.study import dvfs
+
+
+@pytest.fixture(scope="module")
+def setup():
+    from workloads import CompressionPolicy
+    from workloads.multitask import trace_tasks
+
+    eight = CompressionPolicy({"weight": 8, "embedding": 8, "adapter": 8})   # fits edge-sram's 16 MiB
+
+    traces = trace_tasks("tinybert-4l-312", ["sst2", "mnli"], adapter="houlsby:8", seq_len=16, layers=4,
+                         exits=[1, 2, 3], compression=eight)
+    stream = streams.fixed(["sst2", "mnli", "mnli", "sst2", "sst2", "mnli"], 0.02).with_fields(
+        exit_layer=[1, 2, 4, 3, 4, 1])
+    workload = Workload("ee", traces, stream)
+    platform = load_platform("edge-sram")   # nothing gated: slowing down does not keep DRAM awake
+    return workload, platform, prepare(workload, platform)
+
+
+@settings(max_examples=40, deadline=None)
+@given(n=st.integers(1, 5), P=st.integers(1, 3), seed=st.integers(0, 10_000),
+       switch=st.sampled_from([0.0, 0.3]), target=st.floats(0.5, 3.0))
+def test_choose_points_equals_a_brute_force_over_point_sequences(n, P, seed, switch, target):
+    rng = np.random.default_rng(seed)
+    times = rng.uniform(0.2, 3.0, (n, P))
+    energies = rng.uniform(0.1, 5.0, (n, P))
+    start = int(rng.integers(P))
+    chosen = dvfs.choose_points(times, energies, target, start=start, switch_s=switch, switch_J=switch)
+
+    def cost(seq):
+        late = energy = 0.0
+        prev = start
+        for i, p in enumerate(seq):
+            moved = p != prev
+            late += max(0.0, times[i, p] + (switch if moved else 0.0) - target)
+            energy += energies[i, p] + (switch if moved else 0.0)
+            prev = p
+        return round(late, 12), energy
+
+    best = min(cost(s) for s in itertools.product(range(P), repeat=n))
+    got = cost(chosen)
+    assert got[0] == best[0] and got[1] == pytest.approx(best[1], rel=1e-12, abs=1e-15)
+
+
+def test_the_edgebert_choice_equals_a_brute_force_through_the_closed_form(setup):
+    workload, platform, prepared = setup
+    names = list(platform.operating_points)
+    idle = float(idle_power(platform_params([platform], prepared.memories))[0].sum())
+    for target in (2e-4, 6e-4, 1.2e-3, 5e-3):
+        chosen = dvfs.assign(prepared, platform, workload.stream, latency_target_s=target)
+        for r, c in zip(workload.stream, chosen):
+            # brute force: run the request alone at each point in the evaluator; keep those in time
+            best = None
+            for name in names:
+                one = Workload("one", workload.traces, streams.RequestStream(
+                    (dataclasses.replace(r, id=0, arrival_s=0.0, operating_point=name),)))
+                out = evaluate(one, platform, prepared=dataclasses.replace(prepared, workload=one))
+                t = float(out.requests["service_s"][0])
+                # a request's share of the run: its energy with the idle power it displaces taken off
+                e = out.meta["total_energy_J"] - idle * t
+                cand = (max(0.0, t - target) > 1e-12, round(max(0.0, t - target), 12), e, name)
+                best = cand if best is None or cand[:3] < best[:3] else best
+            assert c.operating_point == best[3], (target, r)
+
+
+def test_a_looser_latency_target_never_raises_the_energy(setup):
+    workload, platform, prepared = setup
+    idle = float(idle_power(platform_params([platform], prepared.memories))[0].sum())
+    window = workload.stream.arrivals_s[-1] + 0.02   # every run is charged over the same time
+    energies = []
+    for target in np.geomspace(1e-4, 1e-2, 12):
+        s = dvfs.assign(prepared, platform, workload.stream, latency_target_s=float(target),
+                        switch_time_s=1e-6, switch_energy_J=2.4e-9)
+        p = dataclasses.replace(prepared, workload=workload.with_stream(s))
+        row = evaluate_variants(p, [platform]).iloc[0]
+        energies.append(float(row["energy_J"]))
+        window_energy = float(row["energy_J"]) + idle * (window - float(row["makespan_s"]))
+        # the engine's own closed form books the same transitions
+        out = evaluate(workload.with_stream(s), platform, prepared=prepared)
+        assert out.meta["total_energy_J"] == pytest.approx(energies[-1], rel=1e-9)
+        transitions = out.ledger[out.ledger["component"] == "dvfs_regulator"]
+        assert transitions["energy_J"].sum() == pytest.approx(2.4e-9 * sum(r.transition_J > 0 for r in s))
+        energies[-1] = window_energy
+    assert all(b <= a * (1 + 1e-12) for a, b in zip(energies, energies[1:]))
+    assert energies[-1] < energies[0]   # on this platform a slack target does save energy
+
+
+def test_fixed_and_race_to_idle(setup):
+    workload, platform, prepared = setup
+    fixed = dvfs.assign(prepared, platform, workload.stream, policy="fixed", operating_point="low")
+    assert {r.operating_point for r in fixed} == {"low"} and not any(r.transition_s for r in fixed)
+    race = dvfs.assign(prepared, platform, workload.stream, policy="race_to_idle")
+    fastest = max(platform.operating_points.values(), key=lambda o: o.frequency_Hz)
+    assert {platform.operating_points[r.operating_point].frequency_Hz for r in race} == {fastest.frequency_Hz}
+    lat = evaluate(workload.with_stream(race), platform, prepared=prepared).requests["service_s"]
+    for other in platform.operating_points:
+        slow = evaluate(workload.with_stream(workload.stream.with_operating_point(other)), platform,
+                        prepared=prepared).requests["service_s"]
+        assert (lat <= slow * (1 + 1e-12)).all()
