@@ -3,13 +3,18 @@
 :class:`Memory` holds final figures as plain attributes (computed once, so sweeps that evaluate thousands of
 variants pay nothing per access). :meth:`Memory.from_technology` derives them from the technology library:
 
-- on-chip arrays: per-access energy and latency follow the capacity law at the *bank* capacity (an access
-  activates one bank; CACTI's table is for one bank), leakage and area at the total capacity; energy grows
-  with the word width; energy, leakage and area scale with the technology node (Stillmaker & Baas);
-  latency is not node-scaled (no published law in the sources; stated as a limit).
-- DRAM: energy per bit × bits per access; bandwidth = channels × channel width × data rate; background and
-  refresh power per device (devices = ceil(capacity / device capacity)); self-refresh is the gated state.
-  DRAM is off chip: it adds no chip area.
+- CACTI SRAM (``sram-hp``, ``sram-lstp``): CACTI 7's figures for the capacity, banks and word width,
+  interpolated in log space from the committed table (:mod:`hw_models.cacti`); bandwidth from CACTI's
+  random cycle time unless a clock is given;
+- cited-point arrays (NVM, ``sram-nvsim``): the cited figures times CACTI's periphery ratios between the
+  geometry and the cited one (:mod:`hw_models.scaling`): banks cost routing energy, area and leakage;
+- both: energy, leakage and area scale with the technology node (Stillmaker & Baas), an NVM cell's write
+  energy and latency do not; latency is not node-scaled (no published law in the sources; a limit);
+- DRAM: from the datasheet currents (or final figures) of a device (:mod:`hw_models.dram`); bandwidth =
+  channels × channel width × data rate; idle power (precharge standby + refresh), power-down and
+  self-refresh per device (devices = ceil(capacity / device capacity)). DRAM adds no chip area.
+
+``source`` on a memory says in a few words where its figures come from.
 """
 from __future__ import annotations
 
@@ -19,8 +24,10 @@ from types import SimpleNamespace
 
 import numpy as np
 
+from hw_models.cacti import array_figures
+from hw_models.dram import dram_figures
 from hw_models.errors import HardwareConfigError, check_fields
-from hw_models.scaling import CapacityLaw, word_width_factor
+from hw_models.scaling import periphery_ratios
 from hw_models.techscaling import area_factor, energy_factor, leakage_factor
 from hw_models.technology import Technology, load_technology
 
@@ -64,9 +71,12 @@ class Memory:
     wakeup_energy_J: float = 0.0
     gated_leakage_W: float = 0.0
     refresh_power_W: float = 0.0          # DRAM: the refresh share of leakage_W (W)
+    power_down_W: float | None = None     # DRAM: precharge power-down + refresh (W); None: no such state
+    power_down_exit_latency_s: float = 0.0  # DRAM: tXP (s)
     clock_hz: float | None = None         # on-chip: pipelined access rate per bank and port (Hz)
     peak_bandwidth_Bps: float | None = None  # DRAM: channels × width × data rate (bytes/s)
     sources: dict[str, str] = field(default_factory=dict, repr=False)
+    source: str = ""                      # where the figures come from, in a few words ("CACTI 7 itrs-hp", ...)
 
     def __post_init__(self) -> None:
         check_fields(self, f"memories.{self.name}", _POSITIVE, _NON_NEGATIVE)
@@ -128,9 +138,12 @@ class Memory:
                       endurance_writes=tech.endurance_writes, retention_s=tech.retention_s,
                       sources=tech.sources)
         if tech.is_dram:
-            return cls(**common, **_dram_figures(tech, capacity_bytes, word_bits, channels))
-        return cls(**common, clock_hz=clock_hz,
-                   **_array_figures(tech, capacity_bytes, word_bits, banks, node_m))
+            return cls(**common, source=tech.source, **_dram_figures(tech, capacity_bytes, word_bits, channels))
+        fig = _array_figures(tech, capacity_bytes, word_bits, banks, node_m)
+        cycle_s = fig.pop("cycle_time_s")
+        if clock_hz is None and cycle_s is not None:
+            clock_hz = 1.0 / cycle_s  # CACTI's random cycle time: one access per bank and port per cycle
+        return cls(**common, clock_hz=clock_hz, source=tech.source, **fig)
 
 
 def access_time(nbytes, latency_s, bandwidth_Bps):
@@ -149,37 +162,69 @@ def access_time(nbytes, latency_s, bandwidth_Bps):
 
 def _dram_figures(tech: Technology, capacity_bytes: float, word_bits: int,
                   channels: int | None) -> dict:
+    """Figures of ``capacity_bytes`` of DRAM built of whole devices (:func:`hw_models.dram.dram_figures`).
+    Energy per access of ``word_bits`` = bits × (burst energy per bit + the row's activate/precharge
+    energy shared by the bits of the row + the active-standby increment over precharge standby while the
+    bits stream at the channel's rate): transfers stream through whole rows (a tensor is contiguous), so
+    each row is opened once. ``leakage_W`` is precharge standby + refresh (on, idle); ``gated`` is
+    self-refresh; ``power_down`` is precharge power-down + refresh."""
     d = tech.dram
+    f = dram_figures(d)
     devices = math.ceil(capacity_bytes / d.device_capacity)
     n_channels = channels if channels is not None else d.channels * devices
-    access_J = d.energy_per_bit * word_bits
-    return dict(read_energy_per_access_J=access_J, write_energy_per_access_J=access_J,
+    per_bit_shared = (f["activate_energy"] / (d.row_bytes * 8)
+                      + (f["active_standby_power"] - f["background_power"]) / d.channels
+                      / (d.channel_width_bits * d.data_rate))
+    return dict(read_energy_per_access_J=word_bits * (f["read_energy_per_bit"] + per_bit_shared),
+                write_energy_per_access_J=word_bits * (f["write_energy_per_bit"] + per_bit_shared),
                 read_latency_s=d.access_latency, write_latency_s=d.access_latency,
-                leakage_W=devices * (d.background_power + d.refresh_power), area_m2=0.0, is_dram=True,
-                refresh_power_W=devices * d.refresh_power, gated_leakage_W=devices * d.self_refresh_power,
-                wakeup_latency_s=d.self_refresh_exit_latency, wakeup_energy_J=devices * tech.wakeup_energy_J,
+                leakage_W=devices * (f["background_power"] + f["refresh_power"]), area_m2=0.0, is_dram=True,
+                refresh_power_W=devices * f["refresh_power"], gated_leakage_W=devices * f["self_refresh_power"],
+                power_down_W=devices * (f["power_down_power"] + f["refresh_power"]),
+                power_down_exit_latency_s=f["power_down_exit_latency"],
+                wakeup_latency_s=f["self_refresh_exit_latency"], wakeup_energy_J=devices * tech.wakeup_energy_J,
                 peak_bandwidth_Bps=n_channels * d.channel_width_bits * d.data_rate / 8)
 
 
 def _array_figures(tech: Technology, capacity_bytes: float, word_bits: int, banks: int,
                    node_m: float | None) -> dict:
-    ref, law = tech.reference, tech.capacity_law
+    """Figures of an on-chip array. CACTI technologies: the CACTI table interpolated at the geometry.
+    Cited-point technologies (NVM, NVMExplorer's SRAM): the cited figures times CACTI's periphery ratios.
+    Then node scaling (Stillmaker & Baas) from the table's / reference's node: read energy, leakage and
+    area always; write energy only when CMOS circuitry sets it (SRAM), not for an NVM cell's switching.
+    Latency is not node-scaled (no published law in the sources; a stated limit)."""
+    ref = tech.reference
     node = ref.node if node_m is None else node_m
-    bank_bytes = capacity_bytes / banks
-    f = CapacityLaw.factor
-    width = word_width_factor(word_bits, ref.word_bits, tech.word_width_exponent)
+    if tech.cacti is not None:
+        f = array_figures(tech.cacti.flavour, capacity_bytes, banks, word_bits, tech.cacti.table)
+        fig = dict(read_energy=f["read_energy_J"], write_energy=f["write_energy_J"], leakage=f["leakage_W"],
+                   area=f["area_m2"], read_latency=f["access_time_s"], write_latency=f["access_time_s"])
+        cycle_s, write_scaled = f["cycle_time_s"], True
+    else:
+        r = periphery_ratios(tech.scaling.periphery, capacity_bytes, banks, word_bits, ref.capacity,
+                             ref.word_bits)
+        fig = {k: getattr(ref, k) * r[k] for k in r}
+        cycle_s, write_scaled = None, tech.scaling.write_node_scaled
+        if not write_scaled:
+            # an NVM write = the cell's switching (what the write costs beyond a read at the cited point:
+            # per bit, so linear in the word, fixed with capacity and banks) + the periphery's share (taken
+            # as the cited read's, scaled like SRAM's write)
+            words = word_bits / ref.word_bits
+            for key, read_key in (("write_energy", "read_energy"), ("write_latency", "read_latency")):
+                w, rd = getattr(ref, key), getattr(ref, read_key)
+                periphery = min(w, rd)
+                cell = (w - periphery) * (words if key == "write_energy" else 1.0)
+                fig[key] = cell + periphery * r[key]
     e_node, a_node, l_node = (energy_factor(node, ref.node), area_factor(node, ref.node),
                               leakage_factor(node, ref.node))
-    leak_cap = f(capacity_bytes, ref.capacity, law.leakage)
-    leakage = ref.leakage * leak_cap * l_node
+    leakage = fig["leakage"] * l_node
     return dict(
-        read_energy_per_access_J=(ref.read_energy * f(bank_bytes, ref.capacity, law.read_energy)
-                                  * width * e_node),
-        write_energy_per_access_J=(ref.write_energy * f(bank_bytes, ref.capacity, law.write_energy)
-                                   * width * e_node),
-        read_latency_s=ref.read_latency * f(bank_bytes, ref.capacity, law.latency),
-        write_latency_s=ref.write_latency * f(bank_bytes, ref.capacity, law.latency),
-        leakage_W=leakage, area_m2=ref.area * f(capacity_bytes, ref.capacity, law.area) * a_node,
+        read_energy_per_access_J=fig["read_energy"] * e_node,
+        write_energy_per_access_J=fig["write_energy"] * (e_node if write_scaled else 1.0),
+        read_latency_s=fig["read_latency"], write_latency_s=fig["write_latency"],
+        leakage_W=leakage, area_m2=fig["area"] * a_node,
         gated_leakage_W=leakage * tech.gated_leakage_fraction,
         wakeup_latency_s=tech.wakeup_latency_s,
-        wakeup_energy_J=tech.wakeup_energy_J * leak_cap * e_node)
+        # the wake-up recharges the array's supply: it scales with the array like its leakage does
+        wakeup_energy_J=tech.wakeup_energy_J * leakage / ref.leakage if ref.leakage > 0 else tech.wakeup_energy_J,
+        cycle_time_s=cycle_s)

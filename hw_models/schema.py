@@ -41,6 +41,7 @@ Power = Annotated[float, _quantity("power"), Field(ge=0)]
 Area = Annotated[float, _quantity("area"), Field(ge=0)]
 Frequency = Annotated[float, _quantity("frequency"), Field(gt=0)]
 Voltage = Annotated[float, _quantity("voltage"), Field(gt=0)]
+Current = Annotated[float, _quantity("current"), Field(ge=0)]
 Length = Annotated[float, _quantity("length"), Field(gt=0)]
 PowerDensity = Annotated[float, _quantity("power_density"), Field(ge=0)]
 Rate = Annotated[float, _quantity("rate"), Field(gt=0)]
@@ -67,33 +68,82 @@ class ReferencePointSpec(_Strict):
     area: Area
 
 
+class RailCurrentsSpec(_Strict):
+    """The datasheet currents (IDD) of one supply rail of one DRAM channel, and the rail's voltage."""
+    voltage: Voltage
+    idd0: Current        # one bank activate-precharge, tRC apart
+    idd2n: Current       # precharge standby (all banks closed, clock on)
+    idd2p: Current       # precharge power-down
+    idd3n: Current       # active standby (a bank open)
+    idd4r: Current       # burst read
+    idd4w: Current       # burst write
+    idd5ab: Current      # all-bank refresh, averaged over the refresh interval
+    idd6: Current        # self-refresh
+
+
+class DramCurrentsSpec(_Strict):
+    """A DRAM channel described by its datasheet currents per rail, the way DRAMPower reads a memspec:
+    the clock, tRC and tRAS (clock cycles) for the activate energy, tXP / tXSR (cycles) for the exits."""
+    rails: Annotated[dict[Name, RailCurrentsSpec], Field(min_length=1)]
+    clock: Frequency
+    tRC: Count
+    tRAS: Count
+    tXP: Count
+    tXSR: Count
+
+
 class DramSpec(_Strict):
-    """Off-chip DRAM figures per device (package) of ``device_capacity``."""
-    energy_per_bit: Energy
+    """Off-chip DRAM per device (package) of ``device_capacity`` with ``channels`` channels. Either
+    ``currents`` (per channel; the figures below are then derived, see :mod:`hw_models.dram`) or the final
+    figures: energies per bit transferred (I/O included), ``activate_energy`` per row opened and closed
+    in one channel (``row_bytes`` per row), powers per device."""
     device_capacity: Bytes
     channels: Count
     channel_width_bits: Count
     data_rate: Rate
     access_latency: PositiveTime
-    background_power: Power
-    refresh_power: Power
-    self_refresh_power: Power
-    self_refresh_exit_latency: Time
+    row_bytes: Bytes
+    currents: DramCurrentsSpec | None = None
+    read_energy_per_bit: Energy | None = None
+    write_energy_per_bit: Energy | None = None
+    activate_energy: Energy | None = None
+    background_power: Power | None = None        # precharge standby: on, idle, banks closed
+    active_standby_power: Power | None = None    # a bank open (charged while transferring)
+    refresh_power: Power | None = None           # average refresh on top of standby
+    power_down_power: Power | None = None        # precharge power-down
+    power_down_exit_latency: Time | None = None
+    self_refresh_power: Power | None = None
+    self_refresh_exit_latency: Time | None = None
 
 
 class ScalingSpec(_Strict):
-    """Which capacity law the technology follows and how energy grows with the word width."""
-    capacity_law: Name
-    word_width_exponent: Annotated[float, Field(ge=0)] = 1.0
+    """How an on-chip array given by a cited reference point scales with capacity, banks and word width:
+    by the ratios of CACTI's SRAM table (``hw_models/data/cacti``) of the ``periphery`` flavour between the
+    requested geometry and the reference one (one bank). ``write_node_scaled``: whether write energy and
+    latency follow CMOS node scaling (false for NVM: the cell's switching current and time set them)."""
+    periphery: Literal["itrs-hp", "itrs-lstp"] = "itrs-lstp"
+    write_node_scaled: bool = True
+
+
+class CactiSpec(_Strict):
+    """An SRAM whose figures are CACTI's own (``hw_models/data/cacti/<table>.csv``, one ``flavour``).
+    ``reference_capacity`` / ``reference_word_bits``: the point shown by ``hetsim platforms technologies``
+    and at which ``wakeup_energy`` is given (it scales with the array's leakage)."""
+    table: Name = "sram"
+    flavour: Literal["itrs-hp", "itrs-lstp"]
+    reference_capacity: Bytes
+    reference_word_bits: Count = 64
 
 
 class TechnologyFile(_Strict):
     """One file under ``hw_models/data/technologies``."""
     name: Name
     description: str
+    source: str = ""          # short provenance label shown in tables and reports ("NVMExplorer", ...)
     kind: Literal["sram", "nvm", "dram"]
     volatile: bool
     reference: ReferencePointSpec | None = None
+    cacti: CactiSpec | None = None
     dram: DramSpec | None = None
     endurance: Annotated[float, BeforeValidator(_dimensionless_or_inf), Field(gt=0)]
     retention: TimeOrInf
@@ -102,23 +152,6 @@ class TechnologyFile(_Strict):
     gated_leakage_fraction: Annotated[float, Field(ge=0, le=1)]
     scaling: ScalingSpec | None = None
     sources: dict[str, Annotated[str, Field(min_length=3)]]
-
-
-class CapacityRowSpec(_Strict):
-    capacity: Bytes
-    read_energy: Energy
-    write_energy: Energy
-    leakage: Power
-    area: Area
-
-
-class CapacityLawFile(_Strict):
-    """One file under ``hw_models/data/scaling``: a table the capacity exponents are fitted to."""
-    name: Name
-    source: str
-    table: Annotated[list[CapacityRowSpec], Field(min_length=2)]
-    latency_exponent: Annotated[float, Field(ge=0)]
-    latency_source: str
 
 
 class ComputeDataFile(_Strict):

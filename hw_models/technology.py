@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from hw_models.dram import FIGURES as DRAM_FIGURES
 from hw_models.errors import HardwareConfigError
-from hw_models.scaling import CapacityLaw, load_capacity_law
-from hw_models.schema import DramSpec, ReferencePointSpec, TechnologyFile, validate
+from hw_models.schema import CactiSpec, DramSpec, ReferencePointSpec, ScalingSpec, TechnologyFile, validate
 from hw_models.yamlio import load_yaml
 
 TECHNOLOGIES_DIR = Path(__file__).parent / "data" / "technologies"
@@ -24,7 +24,12 @@ _CITED = ("endurance", "retention", "wakeup_latency", "wakeup_energy", "gated_le
 
 @dataclass(frozen=True)
 class Technology:
-    """One memory technology: reference figures (SI) and scaling. ``kind`` is "sram", "nvm" or "dram"."""
+    """One memory technology: reference figures (SI) and scaling. ``kind`` is "sram", "nvm" or "dram".
+
+    An on-chip array is either CACTI's own (``cacti`` set: every figure from the committed CACTI table;
+    ``reference`` is then the table's figures at the reference geometry, for display) or a cited reference
+    point (``reference``) scaled by CACTI's periphery ratios (``scaling``). ``source`` names in a few words
+    where the figures come from (shown by ``hetsim platforms technologies`` and in reports)."""
     name: str
     description: str
     kind: str
@@ -36,10 +41,11 @@ class Technology:
     wakeup_latency_s: float               # from the power-gated / self-refresh state (s)
     wakeup_energy_J: float                # per wake-up at the reference capacity (J)
     gated_leakage_fraction: float         # leakage in the gated state / active leakage (on-chip)
-    capacity_law: CapacityLaw | None
-    word_width_exponent: float
+    scaling: ScalingSpec | None           # cited-point arrays: how capacity, banks, word and node scale them
+    cacti: CactiSpec | None               # CACTI-table arrays
     sources: dict[str, str]
     path: str
+    source: str = ""                      # short provenance label, e.g. "CACTI 7 itrs-hp", "NVMExplorer"
 
     @property
     def is_dram(self) -> bool:
@@ -51,8 +57,10 @@ def _check_sources(spec: TechnologyFile, source: str) -> None:
     needed = list(_CITED)
     if spec.reference is not None:
         needed.append("reference")
+    if spec.cacti is not None:
+        needed.append("cacti")
     if spec.dram is not None:
-        needed += [f"dram.{field}" for field in DramSpec.model_fields]
+        needed += [f"dram.{field}" for field in sorted(spec.dram.model_fields_set)]
     if spec.scaling is not None:
         needed.append("scaling")
     for key in needed:
@@ -67,23 +75,44 @@ def technology_from_file(path: Path | str) -> Technology:
     spec = validate(TechnologyFile, load_yaml(path, what="technology"), str(path))
     if spec.kind == "dram" and spec.dram is None:
         raise HardwareConfigError(f"{path}: dram: missing; expected the DRAM block for kind 'dram'")
-    if spec.kind != "dram" and spec.reference is None:
-        raise HardwareConfigError(f"{path}: reference: missing; expected the reference point of an "
-                                  f"on-chip array for kind '{spec.kind}'")
-    if spec.kind != "dram" and spec.scaling is None:
-        raise HardwareConfigError(f"{path}: scaling: missing; expected capacity_law for an on-chip array")
+    if spec.dram is not None and spec.dram.currents is None:
+        for fig in DRAM_FIGURES:
+            if getattr(spec.dram, fig) is None:
+                raise HardwareConfigError(f"{path}: dram.{fig}: missing; expected it, or the datasheet "
+                                          f"currents (dram.currents) it is derived from")
+    if spec.kind != "dram" and (spec.reference is None) == (spec.cacti is None):
+        raise HardwareConfigError(f"{path}: reference: {'both reference and cacti given' if spec.cacti else 'missing'}"
+                                  f"; expected either the cited reference point of an on-chip array or a "
+                                  f"cacti block for kind '{spec.kind}'")
     _check_sources(spec, str(path))
-    try:
-        law = load_capacity_law(spec.scaling.capacity_law) if spec.scaling else None
-    except HardwareConfigError as exc:
-        raise HardwareConfigError(f"{path}: {exc}") from None
+    reference, scaling, label = spec.reference, spec.scaling, spec.source
+    if spec.kind != "dram" and spec.cacti is not None:
+        reference = _cacti_reference(spec.cacti, str(path))
+        label = label or f"CACTI 7 {spec.cacti.flavour}"
+    elif spec.kind != "dram":
+        scaling = scaling or ScalingSpec()
     return Technology(
         name=spec.name, description=spec.description, kind=spec.kind, volatile=spec.volatile,
-        reference=spec.reference, dram=spec.dram, endurance_writes=spec.endurance,
+        reference=reference, dram=spec.dram, endurance_writes=spec.endurance,
         retention_s=spec.retention, wakeup_latency_s=spec.wakeup_latency,
         wakeup_energy_J=spec.wakeup_energy, gated_leakage_fraction=spec.gated_leakage_fraction,
-        capacity_law=law, word_width_exponent=spec.scaling.word_width_exponent if spec.scaling else 1.0,
-        sources=dict(spec.sources), path=str(path))
+        scaling=scaling, cacti=spec.cacti, sources=dict(spec.sources), path=str(path),
+        source=label or "see sources")
+
+
+def _cacti_reference(c: CactiSpec, source: str) -> ReferencePointSpec:
+    """The CACTI table's figures at the technology's reference geometry (one bank), as a reference point."""
+    from hw_models.cacti import array_figures, load_table
+
+    try:
+        node = load_table(c.table)[c.flavour].node_m
+        f = array_figures(c.flavour, c.reference_capacity, 1, c.reference_word_bits, c.table)
+    except HardwareConfigError as exc:
+        raise HardwareConfigError(f"{source}: {exc}") from None
+    return ReferencePointSpec.model_construct(
+        node=node, capacity=c.reference_capacity, word_bits=c.reference_word_bits,
+        read_energy=f["read_energy_J"], write_energy=f["write_energy_J"], read_latency=f["access_time_s"],
+        write_latency=f["access_time_s"], leakage=f["leakage_W"], area=f["area_m2"])
 
 
 def list_technologies() -> list[str]:

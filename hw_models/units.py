@@ -30,13 +30,14 @@ UNITS: dict[str, dict[str, float]] = {
              "um²": 1e-12},
     "frequency": {"Hz": 1.0, "kHz": 1e3, "MHz": 1e6, "GHz": 1e9},
     "voltage": {"V": 1.0, "mV": 1e-3},
+    "current": {"A": 1.0, "mA": 1e-3, "uA": 1e-6, "µA": 1e-6},
     "length": {"m": 1.0, "mm": 1e-3, "um": 1e-6, "µm": 1e-6, "nm": 1e-9},
     "rate": {"T/s": 1.0, "MT/s": 1e6, "GT/s": 1e9},
     "power_density": {"nW/um2": 1e-9 / 1e-12, "uW/um2": 1e-6 / 1e-12, "W/m2": 1.0, "mW/mm2": 1e-3 / 1e-6},
 }
 
 EXAMPLES = {"bytes": "'2 MiB'", "energy": "'6.18 pJ'", "time": "'1 ns'", "power": "'12 mW'",
-            "area": "'0.5 mm2'", "frequency": "'200 MHz'", "voltage": "'0.8 V'", "length": "'22 nm'",
+            "area": "'0.5 mm2'", "frequency": "'200 MHz'", "voltage": "'0.8 V'", "current": "'27 mA'", "length": "'22 nm'",
             "rate": "'3200 MT/s'", "power_density": "'4 nW/um2'"}
 
 _QUANTITY = re.compile(r"^\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*([^\s\d].*?)?\s*$")

@@ -150,11 +150,14 @@ def test_user_technology_file_next_to_platform(tmp_path):
     doc = yaml.safe_load((PLATFORMS_DIR / "edge-rram.yaml").read_text())
     doc["memories"]["backbone"]["technology"] = "my-rram.yaml"
     doc["node"] = "22 nm"
-    doc["memories"]["backbone"].update(banks=8, capacity="16 MiB")  # 8 banks of the 2 MiB reference array
+    doc["memories"]["backbone"].update(banks=8, capacity="16 MiB")
     (tmp_path / "chip.yaml").write_text(yaml.safe_dump(doc))
     p = load_platform(str(tmp_path / "chip.yaml"))
     assert p.memories["backbone"].technology == "my-rram"
-    assert p.memories["backbone"].read_energy_per_access_J == pytest.approx(3e-12)
+    # same geometry and periphery scaling as the bundled ReRAM: only the cited read energy differs
+    bundled = Memory.from_technology("b", "rram", 16 * 2**20, banks=8, node_m=22e-9)
+    assert p.memories["backbone"].read_energy_per_access_J == pytest.approx(
+        bundled.read_energy_per_access_J * 3 / 6.18, rel=1e-12)
 
 
 def test_technology_without_a_source_is_rejected(tmp_path):

@@ -43,7 +43,7 @@ def test_written_quantity_round_trips_through_format(x, unit):
 def test_every_bundled_technology_loads_and_cites_every_figure(name):
     tech = load_technology(name)
     assert tech.name == name
-    block = "dram" if tech.is_dram else "reference"
+    block = "dram" if tech.is_dram else "cacti" if tech.cacti is not None else "reference"
     assert getattr(tech, block) is not None
     cited = [k for k in tech.sources if k == block or k.startswith(f"{block}.")]
     assert cited, f"{name}: no citation for its {block} figures"
@@ -51,5 +51,6 @@ def test_every_bundled_technology_loads_and_cites_every_figure(name):
 
 
 def test_library_covers_the_issue_list():
-    needed = {"sram-hp", "sram-lstp", "stt-mram", "rram", "pcm", "fefet", "lpddr4", "lpddr5", "hbm2"}
+    needed = {"sram-hp", "sram-lstp", "sram-nvsim", "stt-mram", "sot-mram", "rram", "pcm", "fefet", "lpddr4",
+              "lpddr5", "hbm2"}
     assert needed <= set(list_technologies())

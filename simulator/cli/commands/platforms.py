@@ -76,7 +76,7 @@ def show_platform(platform) -> str:
                          _num(m.write_energy_per_access_J, 1e-12), _num(m.read_latency_s, 1e-9),
                          _num(m.write_latency_s, 1e-9), _num(m.leakage_W, 1e-3),
                          _num(m.gated_leakage_W, 1e-3),
-                         _num(m.area_m2, 1e-6), "no" if m.volatile else "yes", use])
+                         _num(m.area_m2, 1e-6), "no" if m.volatile else "yes", use, m.source or "-"])
     ma, vu = platform.mac_array, platform.vector_unit
     compute_rows = [
         ["mac_array", f"{ma.rows}x{ma.cols} {ma.dataflow}, w{ma.weight_bits}/a{ma.act_bits}/acc{ma.acc_bits}",
@@ -102,7 +102,7 @@ def show_platform(platform) -> str:
         "memories (energies per access of one word; bandwidth = banks x ports x word / cycle, DRAM: channels "
         "x width x data rate)",
         _table(["name", "technology", "capacity", "word", "banks", "GB/s", "read pJ", "write pJ", "read ns",
-                "write ns", "leak mW", "gated mW", "mm²", "NVM", "holds"], mem_rows),
+                "write ns", "leak mW", "gated mW", "mm²", "NVM", "holds", "figures from"], mem_rows),
         "",
         "compute",
         _table(["unit", "shape", "MHz", "peak Gop/s", "pJ/op", "leak mW", "mm²"], compute_rows),
@@ -147,9 +147,14 @@ def list_technologies_text() -> str:
         rows.append([name, tech.kind, node, _capacity(ref_bytes), str(word),
                      _num(m.read_energy_per_access_J, 1e-12), _num(m.write_energy_per_access_J, 1e-12),
                      _num(m.read_latency_s, 1e-9), _num(m.write_latency_s, 1e-9), _num(m.leakage_W, 1e-3),
-                     _num(m.area_m2, 1e-6), _num(m.bandwidth_Bps, 1e9), f"{tech.endurance_writes:.0e}"])
+                     _num(m.area_m2, 1e-6), _num(m.bandwidth_Bps, 1e9), f"{tech.endurance_writes:.0e}",
+                     tech.source])
     return _table(["technology", "kind", "node", "capacity", "word", "read pJ", "write pJ", "read ns",
-                   "write ns", "leak mW", "mm²", "GB/s", "endurance"], rows)
+                   "write ns", "leak mW", "mm²", "GB/s", "endurance", "figures from"], rows) + (
+        "\n\nOn-chip arrays at one bank; DRAM per device, 64-bit access (burst, row activation and active "
+        "standby included), leak = precharge standby + refresh. CACTI technologies interpolate the "
+        "committed CACTI 7 table (hw_models/data/cacti); NVMExplorer ones scale their cited point by "
+        "CACTI's periphery ratios; DRAM from datasheet currents where the file gives them.")
 
 
 def run(args: argparse.Namespace) -> int:
