@@ -89,9 +89,33 @@ def comparison_table(results: dict[str, Any]) -> pd.DataFrame:
             "area (mm²)": s["area_m2"] * 1e6,
             "× bound": s["ratio_to_lower_bound"],
             "NVM lifetime": format_duration(s["nvm_lifetime_s"]) if s["nvm_write_bytes"] > 0 else "-",
+            "load": _load_cell(s),
         })
         rows.append(row)
     return pd.DataFrame.from_records(rows)
+
+
+def overload_lines(results: dict[str, Any]) -> list[str]:
+    """One warning line per platform whose offered load exceeds its service rate (empty when none)."""
+    lines = []
+    for key, result in results.items():
+        s = result.summary()
+        if s.get("overloaded"):
+            lines.append(f"WARNING: {key} is overloaded: requests arrive at {s['arrival_rate_Hz']:.3g} Hz "
+                         f"but it serves at most {s['arrival_rate_Hz'] / s['offered_utilisation']:.3g} per s "
+                         f"(load {100 * s['offered_utilisation']:.0f} %); the queue grows by "
+                         f"{s['queue_growth']:.2f} s of waiting per s, so its latencies grow with the run's "
+                         f"length and are not a steady state.")
+    return lines + ([""] if lines else [])
+
+
+def _load_cell(s: dict) -> str:
+    """Offered utilisation in %, and OVERLOADED when requests arrive faster than they are served (the
+    latencies then grow with the run's length: they are not a steady state)."""
+    rho = s.get("offered_utilisation", float("nan"))
+    if not isinstance(rho, float) or not math.isfinite(rho):
+        return "-"
+    return f"{100 * rho:.0f} % OVERLOADED" if s.get("overloaded") else f"{100 * rho:.0f} %"
 
 
 def _cell(value: Any) -> str:
@@ -125,8 +149,10 @@ def format_markdown(table: pd.DataFrame) -> str:
 
 def _memory_lines(result: Any) -> Iterable[str]:
     mem = result.per_memory()
+    memories = getattr(result.platform, "memories", {}) or {}
     view = pd.DataFrame({
         "memory": mem["memory"], "technology": mem["technology"], "kind": mem["kind"],
+        "figures from": [getattr(memories.get(m), "source", "") or "-" for m in mem["memory"]],
         "capacity (KiB)": mem["capacity_bytes"] / 1024, "peak use (KiB)": mem["peak_occupancy_bytes"] / 1024,
         "read (MB)": mem["read_bytes"] / 1e6, "written (MB)": mem["write_bytes"] / 1e6,
         "dynamic (mJ)": mem["dynamic_energy_J"] * 1e3, "leakage (mJ)": mem["leakage_energy_J"] * 1e3,
@@ -194,10 +220,13 @@ def write_report(results: dict[str, Any], config: Any, path: Path,
         "divided by the requests; the component columns split it by where it was spent. "
         "'× bound' is the ratio to the lower bound (MACs × cheapest MAC energy + compulsory bytes × "
         "cheapest energy per byte, from simulator.cost.tables). NVM lifetime: endurance over the write rate of "
-        "the most-written cells at this run's pace (no wear levelling).",
+        "the most-written cells at this run's pace (no wear levelling). Load: arrival rate × mean service "
+        "time; OVERLOADED (> 100 %) means requests arrive faster than they are served, so the queue grows "
+        "for as long as the run lasts and its latencies are not a steady state.",
         "",
         format_markdown(comparison_table(results)),
         "",
+        *overload_lines(results),
         *_unknown_lines(results),
     ]
     titles = {"energy_breakdown": "Energy per inference by component", "timeline": "Timeline",
@@ -226,6 +255,14 @@ def write_report(results: dict[str, Any], config: Any, path: Path,
                   "### Memories", "", *_memory_lines(result), "", "### Tasks", "", *_task_lines(result), "",
                   *_exit_lines(result), *_dvfs_lines(result)]
         wear = result.nvm_wear()
+        by_tensor = result.nvm_wear_tensors()
+        if len(by_tensor):
+            top = by_tensor.sort_values("cell_writes", ascending=False, kind="stable").head(8)
+            lines += ["### NVM wear by tensor (the most-written first)", "", format_markdown(pd.DataFrame({
+                "memory": top["memory"], "tensor": top["tensor"], "role": top["role"],
+                "written (MB)": top["write_bytes"] / 1e6, "writes per cell": top["cell_writes"],
+                "lifetime": [format_duration(v) for v in top["lifetime_s"]]})),
+                f"All {len(by_tensor)} tensors: `{key}/nvm_wear_tensors.csv`.", ""]
         if len(wear):
             lines += ["### NVM wear", "", format_markdown(pd.DataFrame({
                 "memory": wear["memory"], "written (MB)": wear["write_bytes"] / 1e6,

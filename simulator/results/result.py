@@ -381,6 +381,50 @@ class Result:
             "memory", "write_bytes", "write_rate_Bps", "cell_writes", "endurance_writes", "lifetime_s",
             "lifetime_levelled_s"])
 
+    def nvm_wear_tensors(self) -> pd.DataFrame:
+        """Per tensor written in a non-volatile memory (``meta["tensor_writes"]``): bytes written, the
+        writes each of its cells sees (bytes / its size), the memory's endurance and the tensor's
+        lifetime at this run's rate (s; endurance / cell writes per s, the tensor at fixed addresses,
+        no wear levelling). Empty without the record or without NVM writes."""
+        memories = getattr(self.platform, "memories", {}) or {}
+        span = self.makespan_s
+        rows = []
+        for t in self.meta.get("tensor_writes") or []:
+            mem = memories.get(t["memory"])
+            if mem is None or getattr(mem, "volatile", True):
+                continue
+            endurance = float(getattr(mem, "endurance_writes", math.inf))
+            cell_rate = t["cell_writes"] / span if span > 0 else 0.0
+            rows.append({**t, "endurance_writes": endurance,
+                         "lifetime_s": endurance / cell_rate if cell_rate > 0 else math.inf})
+        return pd.DataFrame.from_records(rows, columns=[
+            "memory", "tensor", "role", "owner", "task", "size_bytes", "write_bytes", "cell_writes",
+            "endurance_writes", "lifetime_s"])
+
+    def load(self) -> dict[str, float]:
+        """Whether the platform keeps up with the offered load. ``arrival_rate_Hz``: requests over the span
+        of their arrivals (n − 1 intervals); ``offered_utilisation``: arrival rate × mean service time
+        (> 1: requests arrive faster than they are served, the queue grows without bound and the quoted
+        latencies depend on the run's length); ``queue_growth``: least-squares slope of each request's
+        waiting time (start − arrival) against its arrival time (s of wait per s; about offered
+        utilisation − 1 when overloaded, about 0 when stable); ``overloaded``: offered utilisation > 1."""
+        req = self.requests
+        if len(req) < 2:
+            return {"arrival_rate_Hz": float("nan"), "offered_utilisation": float("nan"),
+                    "queue_growth": 0.0, "overloaded": False}
+        arrival = req["arrival_s"].to_numpy(float)
+        start, end = req["start_s"].to_numpy(float), req["end_s"].to_numpy(float)
+        span = float(arrival.max() - arrival.min())
+        rate = (len(req) - 1) / span if span > 0 else math.inf
+        service = float(np.mean(end - start))
+        wait = start - arrival
+        a = arrival - arrival.mean()
+        denom = float(np.dot(a, a))
+        growth = float(np.dot(a, wait - wait.mean()) / denom) if denom > 0 else 0.0
+        rho = rate * service
+        return {"arrival_rate_Hz": rate, "offered_utilisation": rho, "queue_growth": growth,
+                "overloaded": bool(rho > 1.0)}
+
     def lower_bound_J(self) -> float:
         """A floor on the run's energy, J: the sum over requests of the run's per-inference lower bound of
         the request's task (``meta["lower_bound_J"]``, from :func:`simulator.cost.tables.lower_bound`: MACs ×
@@ -434,6 +478,7 @@ class Result:
             "nvm_write_bytes": float(wear["write_bytes"].sum()),
             "nvm_lifetime_s": float(wear["lifetime_s"].min()) if len(wear) else math.inf,
             "nvm_lifetime_levelled_s": float(wear["lifetime_levelled_s"].min()) if len(wear) else math.inf,
+            **self.load(),
             "lower_bound_J": bound,
             "lower_bound_per_inference_J": bound / n,
             "ratio_to_lower_bound": total / bound if bound and bound > 0 else float("nan"),
@@ -449,7 +494,7 @@ class Result:
         tables = {"per_op": self.per_op(), "per_layer": self.per_layer(), "per_memory": self.per_memory(),
                   "per_compute": self.per_compute(), "per_task": self.per_task(),
                   "per_request": self.per_request(), "per_component": self.per_component(),
-                  "nvm_wear": self.nvm_wear()}
+                  "nvm_wear": self.nvm_wear(), "nvm_wear_tensors": self.nvm_wear_tensors()}
         placement_table = getattr(self.placement, "table", None)
         if isinstance(placement_table, pd.DataFrame):
             tables["placement"] = placement_table

@@ -32,7 +32,8 @@ class RunOutput:
     ``placement`` (:class:`simulator.prepare.placement.Placement`), ``platform`` (:class:`hw_models.Platform`),
     ``workload`` (:class:`simulator.prepare.served_workload.Workload`) and ``meta``: ``evaluator`` ("engine" or
     "analytic"), ``total_energy_J`` (accumulated independently of the ledger rows), ``makespan_s``,
-    ``memory_writes`` ({memory: {"bytes": B, "cell_writes": writes per occupied cell}}), ``lower_bound_J``
+    ``memory_writes`` ({memory: {"bytes": B, "cell_writes": writes the most-written cells see}}),
+    ``tensor_writes`` (rows of :func:`tensor_writes`: bytes and cell writes per tensor), ``lower_bound_J``
     (per inference), ``seed``, ...
     """
     ledger: pd.DataFrame
@@ -211,20 +212,92 @@ class LedgerBuilder:
 _TEXT = ("task", "module", "layer", "component", "category")
 
 
-def _memory_writes(prepared, cols: dict[str, np.ndarray]) -> dict[str, dict[str, float]]:
-    """Per memory: ``bytes`` written (op writes and switch loads) and ``cell_writes``, the writes the most
-    written cells see over the run: one per switch load into the memory (each rewrites the task's set)
-    plus op-written bytes over the region they cycle through (the run-time peak, or a buffer's capacity)."""
+def tensor_writes(prepared, records: list[dict]) -> list[dict]:
+    """Bytes written into each placed tensor over the run, per memory (SI: bytes).
+
+    For each request of a task: the bytes its ops write into each tensor (the trace's compulsory writes;
+    where a mapping writes a home more than once, e.g. partial-sum spills, each tensor of that home gets
+    its share of the extra in proportion to its compulsory bytes, so the tensors of a memory add up to the
+    memory's op writes); for each request that switches task: every tensor loaded on a switch to that
+    task is rewritten once. Parameters are one tensor each over the run (``task`` ""), run-time tensors
+    are per task. Rows: ``memory``, ``tensor``, ``role``, ``owner``, ``task``, ``size_bytes`` (its stored
+    size), ``write_bytes`` and ``cell_writes`` = write_bytes / size_bytes (writes each of its cells sees,
+    the tensor kept at fixed addresses)."""
+    requests: dict[str, int] = {}
+    switches: dict[str, int] = {}
+    for r in records:
+        requests[r["task"]] = requests.get(r["task"], 0) + 1
+        switches[r["task"]] = switches.get(r["task"], 0) + int(bool(r["switch"]))
+    acc: dict[tuple, list] = {}   # (memory, tensor, owner, task) -> [role, size, bytes]
+    workload = prepared.workload
+    for task, trace in workload.traces.items():
+        n_req = requests.get(task, 0)
+        if not n_req:
+            continue
+        homes = prepared.placement.homes(trace)
+        per_tensor: dict[int, float] = {}
+        for op in trace.ops:
+            for tid, b in trace.write_bytes(op).items():
+                per_tensor[tid] = per_tensor.get(tid, 0.0) + float(b)
+        compulsory: dict[str, float] = {}
+        for tid, b in per_tensor.items():
+            compulsory[homes[tid]] = compulsory.get(homes[tid], 0.0) + b
+        ta = prepared.tasks.get(task)
+        for tid, b in per_tensor.items():
+            m, t = homes[tid], trace.tensors[tid]
+            scale = 1.0
+            if ta is not None and compulsory[m] > 0:
+                scale = float(ta.writes[:, prepared.memory_index(m)].sum()) / compulsory[m]
+            param = t.is_parameter
+            key = (m, t.name, t.owner, "" if param else task)
+            row = acc.setdefault(key, [t.role, float(t.stored_bytes), 0.0])
+            row[2] += b * scale * n_req
+    # switch loads: a memory's switch region holds one task's set at a time, so every load into it
+    # (whichever task) rewrites the same cells
+    table = getattr(prepared.placement, "table", None)
+    loaded: dict[tuple, int] = {}
+    region_loads: dict[str, int] = {}
+    if table is not None and len(table):
+        rows = table[table["loaded_on_switch"]]
+        for m in set(rows["memory"]):
+            region_loads[m] = sum(switches.get(task, 0) for task in set(rows[rows["memory"] == m]["task"]))
+        for row in rows.itertuples():
+            n = switches.get(row.task, 0)
+            if n:
+                key = (row.memory, row.tensor, row.owner, "")
+                acc.setdefault(key, [row.role, float(row.bytes), 0.0])[2] += n * float(row.bytes)
+                loaded[key] = n
+    out = []
+    for key, (role, size, nbytes) in sorted(acc.items()):
+        m, name, owner, task = key
+        if nbytes > 0:
+            own = nbytes - loaded.get(key, 0) * size          # bytes written by ops
+            cells = (own / size if size > 0 else 0.0) + (region_loads.get(m, 0) if key in loaded else 0)
+            out.append({"memory": m, "tensor": name, "role": role, "owner": owner, "task": task,
+                        "size_bytes": size, "write_bytes": nbytes, "cell_writes": cells})
+    return out
+
+
+def _memory_writes(prepared, cols: dict[str, np.ndarray], tensors: list[dict]) -> dict[str, dict[str, float]]:
+    """Per memory: ``bytes`` written (op writes and switch loads, from the ledger) and ``cell_writes``,
+    the writes the most-written cells see over the run (no wear levelling): the largest of (a) any tensor's
+    own cell writes (:func:`tensor_writes`: parameters written at inference, e.g. ProSG's updates, adapters
+    loaded on switches, state) and (b) the run-time tensors' bytes over the region they cycle through (the
+    run-time peak, or a staging buffer's capacity), since liveness placement reuses that region."""
     out = {}
     for m in prepared.memories:
         here = cols["component"] == m
         loads = here & (cols["category"] == "switch_load")
         op_bytes = float(cols["bytes"][here & (cols["category"] == "write")].sum())
         mem = prepared.platform.memories[m]
+        mine = [t for t in tensors if t["memory"] == m]
+        runtime_bytes = sum(t["write_bytes"] for t in mine if t["task"])
         region = prepared.placement.runtime_peak.get(m, 0.0) or (mem.capacity_bytes if mem.is_buffer else 0.0)
-        n_loads = len(set(cols["request"][loads].tolist()))
+        if mem.is_buffer:
+            runtime_bytes = op_bytes
+        cycled = runtime_bytes / region if region > 0 else 0.0
         out[m] = {"bytes": op_bytes + float(cols["bytes"][loads].sum()),
-                  "cell_writes": n_loads + (op_bytes / region if region > 0 else 0.0)}
+                  "cell_writes": max([cycled] + [t["cell_writes"] for t in mine])}
     return out
 
 
@@ -249,11 +322,12 @@ def finish(evaluator: str, workload, prepared, tables, builder: LedgerBuilder, r
                         "operating_point": np.array(col["operating_point"], dtype=object),
                         "service_s": end - start,
                         "energy_J": per_request[ids] if len(ids) else np.zeros(0)}, columns=list(REQUEST_COLUMNS))
-    memory_writes = _memory_writes(prepared, cols)
+    tensors = tensor_writes(prepared, records)
+    memory_writes = _memory_writes(prepared, cols, tensors)
     first = float(arrival.min()) if len(ids) else 0.0
     out_meta = {"evaluator": evaluator, "total_energy_J": dynamic_J + timeline.total,
                 "leakage_energy_J": timeline.total, "makespan_s": float(end.max()) - first if len(ids) else 0.0,
-                "start_s": first, "memory_writes": memory_writes,
+                "start_s": first, "memory_writes": memory_writes, "tensor_writes": tensors,
                 "tasks": list(prepared.tasks), **meta}
     return RunOutput(ledger=pd.DataFrame(cols, copy=False), requests=req, placement=prepared.placement,
                      platform=tables.platform, workload=workload, meta=out_meta)

@@ -61,7 +61,7 @@ def unused_run_dir(config) -> Path:
 def run(args: argparse.Namespace) -> int:
     """Run the study of ``args``; returns the exit code (0)."""
     from simulator.outdir import claim_output
-    from simulator.results.report import comparison_table, format_text
+    from simulator.results.report import comparison_table, format_text, overload_lines
     from simulator.study.runner import default_study, load_study, run_study, save_study
 
     config = load_study(args.config) if args.config else default_study()
@@ -83,6 +83,8 @@ def run(args: argparse.Namespace) -> int:
         print()
         print(format_text(comparison_table(results)))
         print()
+        for line in overload_lines(results):
+            print(line)
         sys.stdout.flush()
         out = save_study(results, config, claimed)
     files = sorted(p.name for p in out.iterdir() if p.is_file() and not p.name.startswith("."))
