@@ -35,7 +35,7 @@ FORMAT_NAME = "hetsim-trace"
 FORMAT_VERSION = 1
 #: Version of the tracer's counting rules (workloads/tracer.py); part of every cache key, so bump it when a
 #: rule changes what a trace holds.
-TRACER_VERSION = 4
+TRACER_VERSION = 5
 
 _TENSOR_FIELDS = ("id", "name", "role", "shape", "numel", "bits", "sparsity", "mask_bits", "owner", "dtype")
 _OP_FIELDS = ("id", "module", "layer", "aten", "kind", "macs", "other_ops", "reads", "writes", "deps",

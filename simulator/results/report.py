@@ -253,7 +253,7 @@ def write_report(results: dict[str, Any], config: Any, path: Path,
                   f"{s['peak_power_W'] * 1e3:.3g} mW over {s['power_window_s'] * 1e6:g} µs windows, "
                   f"total energy {s['energy_J'] * 1e3:.4g} mJ over {s['makespan_s']:.3g} s.", "",
                   "### Memories", "", *_memory_lines(result), "", "### Tasks", "", *_task_lines(result), "",
-                  *_exit_lines(result), *_dvfs_lines(result)]
+                  *_exit_lines(result), *_dvfs_lines(result), *_token_lines(result)]
         wear = result.nvm_wear()
         by_tensor = result.nvm_wear_tensors()
         if len(by_tensor):
@@ -307,6 +307,36 @@ def exit_table(result: Any) -> pd.DataFrame:
         "latency_p99_s": g["latency_s"].quantile(0.99)}).reset_index()
     table.insert(2, "share", table["requests"] / len(req))
     return table[columns]
+
+
+def token_table(result: Any) -> pd.DataFrame:
+    """Per generation step of a generation run (0 = prefill, n = the n-th generated token): the mean over
+    requests of the energy of that step's ops (``energy_per_request_J``) and of its span from the first
+    op's start to the last op's end (``latency_s``); empty when the traces are not generation traces."""
+    columns = ["step", "energy_per_request_J", "latency_s"]
+    traces = getattr(getattr(result, "workload", None), "traces", None) or {}
+    if not traces or any(t.meta.get("kind") != "generation" for t in traces.values()):
+        return pd.DataFrame(columns=columns)
+    ledger = result.ledger
+    ops = ledger[(ledger["request"] >= 0) & (ledger["op"] >= 0)]
+    step_of = {(task, op.id): op.step for task, t in traces.items() for op in t.ops}
+    steps = pd.Series([step_of.get(k, -1) for k in zip(ops["task"], ops["op"])], index=ops.index)
+    frame = ops.assign(step=steps.to_numpy())
+    per = frame.groupby(["request", "step"]).agg(energy=("energy_J", "sum"), start=("start_s", "min"),
+                                                 end=("end_s", "max")).reset_index()
+    per["latency"] = per["end"] - per["start"]
+    table = per.groupby("step").agg(energy_per_request_J=("energy", "mean"), latency_s=("latency", "mean"))
+    return table.reset_index()[columns]
+
+
+def _token_lines(result: Any) -> list[str]:
+    table = token_table(result)
+    if not len(table):
+        return []
+    return ["### Per generated token", "", "Mean over requests of each generation step's own ops (step 0: the "
+            "prompt's prefill); leakage and switch loads are not split by token.", "", format_markdown(pd.DataFrame({
+                "step": table["step"], "energy/request (µJ)": table["energy_per_request_J"] * 1e6,
+                "latency (ms)": table["latency_s"] * 1e3})), ""]
 
 
 def _exit_lines(result: Any) -> list[str]:

@@ -161,6 +161,18 @@ class DvfsConfig(_Strict):
         return None if value is None else [f"{v:g} s" for v in value]
 
 
+class GenerationConfig(_Strict):
+    """Autoregressive generation per request (``workloads.generation.trace_generation``): a prompt of
+    ``prompt_len`` tokens, ``new_tokens`` decode steps, a beam search of ``beams`` (re-ranking and cache
+    reordering traced), ``constrained: trie`` to a trie of ``items`` random item ids (LightLM). For T5-family
+    models (lightlm) and rwkv; the study's ``adapter`` may be ``prosg:R`` (rwkv) or left unset."""
+    prompt_len: Annotated[int, Field(ge=1, strict=True)] = 32
+    new_tokens: Annotated[int, Field(ge=0, strict=True)] = 8
+    beams: Annotated[int, Field(ge=1, strict=True)] = 1
+    constrained: Literal["trie"] | None = None
+    items: Annotated[int, Field(ge=1, strict=True)] = 1000
+
+
 class PlatformEntry(_Strict):
     """A platform to run: ``platform`` (a bundled name or a path to a platform YAML), how it serves the
     tasks (``mode``), the ``label`` it gets in tables (default: the platform's name) and, to compare
@@ -219,6 +231,7 @@ class StudyConfig(_Strict):
     evaluator: Literal["engine", "analytic"] = "engine"
     early_exit: EarlyExitConfig | None = None
     dvfs: DvfsConfig | None = None
+    generation: GenerationConfig | None = None
     outputs: OutputsConfig = OutputsConfig()
     _source: str = PrivateAttr(default="<study>")
 
@@ -352,6 +365,8 @@ def build_traces(config: StudyConfig, mode: str = "adapters", *, exits: bool = T
     policy = CompressionPolicy(dict(config.compression.bits), dict(config.compression.sparsity))
     model = model or config.model
     adapter = (adapter or config.adapter) if mode == "adapters" else None
+    if config.generation is not None:
+        return _generation_traces(config, mode, model, adapter, policy)
     try:
         ee = config.early_exit if exits else None
         more = {"exits": ee.exits, "exit_pooler": ee.pooler} if ee is not None else {}
@@ -362,6 +377,33 @@ def build_traces(config: StudyConfig, mode: str = "adapters", *, exits: bool = T
         raise _in_source(config, exc) from None
     if mode == "per-task-model":
         traces = {task: per_task_model(trace, task) for task, trace in traces.items()}
+    return traces
+
+
+def _generation_traces(config: StudyConfig, mode: str, model: str, adapter: str | None, policy) -> dict[str, Any]:
+    """One generation trace (through the trace cache), given to every task: the tasks share the model, so
+    their parameters keep the same names (placed once, owner ``shared``; per-task-model: owned by each)."""
+    from workloads import WorkloadError
+    from workloads import cache as trace_cache
+    from workloads.trace import Trace
+
+    g = config.generation
+    if adapter is not None and "adapter" not in config.model_fields_set and not adapter.startswith("prosg"):
+        adapter = None  # the study-wide default adapter is an encoder's; generation takes prosg:R or none
+    kwargs = dict(new_tokens=g.new_tokens, seq_len=g.prompt_len, beams=g.beams, adapter=adapter,
+                  layers=config.layers, hidden=config.hidden, constrained=g.constrained, items=g.items)
+    parts = {"kind": "generation", "model": model, **kwargs}
+    try:
+        def build():
+            from workloads.generation import trace_generation
+            return trace_generation(model, **kwargs)
+        trace, _ = trace_cache.cached_trace(parts, build)
+    except WorkloadError as exc:
+        raise _in_source(config, exc) from None
+    trace = trace.with_compression(policy)
+    traces = {task: Trace(trace.model, task, trace.tensors, trace.ops, dict(trace.meta)) for task in config.tasks}
+    if mode == "per-task-model":
+        traces = {task: per_task_model(t, task) for task, t in traces.items()}
     return traces
 
 
@@ -539,6 +581,9 @@ def save_study(results: dict[str, Any], config: StudyConfig, out_dir: Any = None
                 report.exit_table(result).to_csv(tmp / key / "per_exit_layer.csv", index=False)
             if result.meta.get("dvfs_curve") is not None:
                 result.meta["dvfs_curve"].to_csv(tmp / key / "energy_vs_latency_target.csv", index=False)
+            tokens = report.token_table(result)
+            if len(tokens):
+                tokens.to_csv(tmp / key / "per_token.csv", index=False)
         table = report.summary_table(results)
         table.to_csv(tmp / "summary.csv", index=False)
         report.write_summary_json(results, tmp / "summary.json")
