@@ -20,7 +20,8 @@ setup(
     package_data={
         "hw_models": ["data/**/*.yaml", "data/*.yaml", "platforms/*.yaml"],
         "workloads": ["*.md"],
-        "simulator": ["studies/*.yaml"],
+        "simulator": ["studies/*.yaml", "reproduce/*.mplstyle", "reproduce/recipes/*.yaml",
+                      "reproduce/recipes/platforms/*.yaml"],
     },
     install_requires=[
         # torch is pinned to the local CPU build: a bare `torch` pulls gigabytes of CUDA.

@@ -1,0 +1,223 @@
+"""``hetsim reproduce``: every recipe runs at reduced size and writes its files; the numbers behind one
+figure per recipe equal an independent computation from ``hetsim run`` / ``hetsim trace`` outputs; the
+style checks catch overlapping labels and axes without units; the output folder guard holds."""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import matplotlib
+import numpy as np
+import pandas as pd
+import pytest
+
+from simulator.cli import main
+from simulator.reproduce import core, style
+from simulator.reproduce.recipes import mappings as mappings_recipe
+from simulator.reproduce.recipes import nvm_choice
+
+RECIPES_DIR = core.RECIPES_DIR
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    """``hetsim reproduce all --quick`` once for the module: (exit code, output folder)."""
+    out = tmp_path_factory.mktemp("reproduce") / "out"
+    code = main(["reproduce", "all", "--quick", "-o", str(out), "--no-progress"])
+    return code, out
+
+
+def _recipe_names() -> list[str]:
+    return [r.name for r in core.resolve(["all"])]
+
+
+# -- every recipe at reduced size ----------------------------------------------------------------------
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", _recipe_names())
+def test_each_recipe_writes_png_pdf_csv_and_a_caption(quick_run, name):
+    code, out = quick_run
+    assert code == 0
+    summary = json.loads((out / "summary.json").read_text())
+    recipe = next(r for r in summary["recipes"] if r["name"] == name)
+    assert recipe["figures"], f"{name} drew no figure"
+    md = (out / "reproduce.md").read_text()
+    for fig in recipe["figures"]:
+        stem = fig["stem"]
+        for ext in ("png", "pdf", "csv"):
+            path = out / f"{stem}.{ext}"
+            assert path.is_file() and path.stat().st_size > 0, path
+        assert (out / f"{stem}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert (out / f"{stem}.pdf").read_bytes()[:5] == b"%PDF-"
+        data = pd.read_csv(out / f"{stem}.csv")
+        assert len(data) > 0
+        assert f"![{fig['title']}]({stem}.png)" in md
+        assert fig["problems"] == [], f"{stem}: {fig['problems']}"   # no overlapping labels, units on axes
+    section = md.split(f"## {name}:", 1)[1].split("\n## ", 1)[0]
+    for part in ("What it shows.", "What the seed papers publish.", "What this run gives.",
+                 "Assumptions that drive the difference."):
+        assert section.count(part) == len(recipe["figures"])
+
+
+@pytest.mark.slow
+def test_footprint_equals_hetsim_trace_of_four_tasks(quick_run, tmp_path):
+    """adapter-ALBERT and per-task ALBERT at 4 tasks: the recipe (2 traced tasks, shared once + N x one
+    task) against ``hetsim trace`` of 4 tasks, summing every distinct parameter tensor's stored bytes."""
+    from workloads import load_trace
+
+    _, out = quick_run
+    data = pd.read_csv(out / "footprint-tasks.csv")
+    storage = "8-bit, emb. 60 % pruned"
+    bits = "weight=8,embedding=8,adapter=8,activation=16,input=16,output=16"
+    tasks = ["t1", "t2", "t3", "t4"]
+    cases = {"adapter-ALBERT m=8, per rep.": ["--adapter", "houlsby:8", "--per-repetition"],
+             "N x ALBERT (fine-tuned)": []}
+    for design, extra in cases.items():
+        target = tmp_path / design.replace(" ", "_").replace(",", "").replace("=", "") / "m.trace.json.gz"
+        target.parent.mkdir()
+        assert main(["trace", "albert-base-v2", *extra, "--tasks", ",".join(tasks), "--seq-len", "16",
+                     "--bits", bits, "--sparsity", "embedding=0.6", "-o", str(target)]) == 0
+        traces = [load_trace(target.with_name(f"m.{t}.trace.json.gz")) for t in tasks]
+        params = {}
+        for task, trace in zip(tasks, traces):
+            for t in trace.tensors.values():
+                if t.role in ("weight", "embedding", "adapter"):
+                    # a fine-tuned model per task owns every parameter; adapter-ALBERT shares the backbone
+                    owner = task if not extra else t.owner
+                    params[(owner, t.name)] = t.stored_bytes
+        expected = sum(params.values())
+        row = data[(data["design"] == design) & (data["storage"] == storage) & (data["tasks"] == 4)]
+        assert len(row) == 1
+        assert row["parameter_bytes"].iloc[0] == pytest.approx(expected, rel=1e-12)
+
+
+@pytest.mark.slow
+def test_mappings_bars_equal_hetsim_run_of_the_bundled_study(quick_run, tmp_path):
+    _, out = quick_run
+    run_dir = tmp_path / "run"
+    assert main(["run", str(RECIPES_DIR / "mappings.yaml"), "--requests", str(mappings_recipe.QUICK_REQUESTS),
+                 "-o", str(run_dir), "--no-progress"]) == 0
+    summary = pd.read_csv(run_dir / "summary.csv").set_index("platform")
+    bars = pd.read_csv(out / "mappings-bars.csv").set_index("label")
+    assert sorted(bars.index) == sorted(summary.index)
+    for label, row in bars.iterrows():
+        for col in ("energy_per_inference_J", "latency_p99_s", "average_power_W", "area_m2"):
+            assert row[col] == pytest.approx(summary.loc[label, col], rel=1e-9), (label, col)
+        parts = sum(row[f"{k}_energy_per_inference_J"] for k in mappings_recipe.KINDS)
+        assert parts == pytest.approx(row["energy_per_inference_J"], rel=1e-9)
+    # the switch-probability figure at the study's own probability is the bar figure
+    switch = pd.read_csv(out / "mappings-switch.csv")
+    at = switch[switch["switch_probability"] == 0.3].set_index("label")
+    for label in bars.index:
+        assert at.loc[label, "energy_per_inference_J"] == pytest.approx(bars.loc[label, "energy_per_inference_J"])
+
+
+@pytest.mark.slow
+def test_nvm_choice_point_equals_hetsim_run_of_an_edited_platform(quick_run, tmp_path):
+    """One (technology, rate) point against ``hetsim run`` of a platform file edited by text and the
+    recipe's study at that rate."""
+    import yaml
+
+    from hw_models.loader import platform_path
+
+    _, out = quick_run
+    data = pd.read_csv(out / "nvm-choice.csv")
+    tech, rate = "stt-mram", nvm_choice.QUICK_RATES_HZ[1]
+    text = platform_path("edge-rram").read_text()
+    head, sep, tail = text.partition("  backbone:\n    technology: rram")
+    assert sep, "edge-rram's backbone is no longer ReRAM: update this test"
+    (tmp_path / "edited.yaml").write_text(head + f"  backbone:\n    technology: {tech}" + tail)
+    study = yaml.safe_load((RECIPES_DIR / "nvm-choice.yaml").read_text())
+    study["platforms"] = ["edited.yaml"]
+    study["scenario"]["rate"] = f"{rate} Hz"
+    study["scenario"]["requests"] = nvm_choice.QUICK_REQUESTS
+    (tmp_path / "study.yaml").write_text(yaml.safe_dump(study))
+    assert main(["run", str(tmp_path / "study.yaml"), "-o", str(tmp_path / "run"), "--no-progress"]) == 0
+    expected = pd.read_csv(tmp_path / "run" / "summary.csv")["energy_per_inference_J"].iloc[0]
+    row = data[(data["kind"] == "point") & (data["technology"] == tech) & np.isclose(data["rate_Hz"], rate)]
+    assert len(row) == 1
+    assert row["energy_per_inference_J"].iloc[0] == pytest.approx(expected, rel=1e-9)
+
+
+# -- pieces, fast ----------------------------------------------------------------------------------------
+
+def test_crossovers_lie_where_the_interpolated_curves_meet():
+    rates = np.logspace(-2, 1, 7)
+    a = 5.0 / rates + 1.0          # leakage-heavy: falls fast
+    b = 1.0 / rates + 3.0          # dynamic-heavy: flat
+    data = pd.DataFrame({"technology": ["a"] * 7 + ["b"] * 7, "rate_Hz": list(rates) * 2,
+                         "energy_per_inference_J": list(a) + list(b)})
+    cross = nvm_choice.crossovers(data)
+    assert len(cross) == 1
+    r = cross["rate_Hz"].iloc[0]
+    assert 1.0 < r < 3.0                       # exact crossing: 4/r = 2 -> r = 2
+    assert cross["cheaper_above"].iloc[0] == "a"
+    la = np.interp(np.log(r), np.log(rates), np.log(a))
+    lb = np.interp(np.log(r), np.log(rates), np.log(b))
+    assert la == pytest.approx(lb, abs=1e-12)
+    assert math.log(cross["energy_per_inference_J"].iloc[0]) == pytest.approx(la)
+
+
+def test_no_crossover_when_one_curve_is_always_below():
+    rates = [0.1, 1.0, 10.0]
+    data = pd.DataFrame({"technology": ["a"] * 3 + ["b"] * 3, "rate_Hz": rates * 2,
+                         "energy_per_inference_J": [1, 2, 3, 2, 3, 4]})
+    assert nvm_choice.crossovers(data).empty
+
+
+def test_overlap_check_finds_overlapping_labels_and_not_separate_ones():
+    with style.paper_style():
+        fig, ax = style.figure()
+        ax.set_xlabel("rate (Hz)")
+        ax.set_ylabel("energy (mJ)")
+        ax.plot([1, 2], [1, 2])
+        ax.text(0.5, 0.5, "first label", transform=ax.transAxes)
+        assert style.overlapping_texts(fig) == []
+        ax.text(0.52, 0.5, "second label", transform=ax.transAxes)
+        assert ("first label", "second label") in style.overlapping_texts(fig)
+        matplotlib.pyplot.close(fig)
+
+
+def test_unit_check_flags_an_axis_without_a_unit_and_skips_categories():
+    with style.paper_style():
+        fig, (a, b) = style.figure(2, 1)
+        a.plot([1, 2], [3, 4])
+        a.set_xlabel("rate (Hz)")
+        a.set_ylabel("energy")
+        b.bar(["edge-sram", "edge-rram"], [1, 2])
+        b.set_ylabel("area (mm²)")
+        problems = style.unlabelled_axes(fig)
+        matplotlib.pyplot.close(fig)
+    assert problems == ["axes: y: 'energy'"]
+
+
+def test_list_names_every_recipe(capsys):
+    assert main(["reproduce", "--list"]) == 0
+    listed = [line.split()[0] for line in capsys.readouterr().out.splitlines()]
+    assert listed == _recipe_names()
+    assert {"footprint", "mappings", "nvm-choice"} <= set(listed)
+
+
+def test_unknown_name_is_one_line_exit_2(capsys, tmp_path):
+    assert main(["reproduce", "nosuch", "-o", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "nosuch" in err[0] and "footprint" in err[0]
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_folder_with_a_users_file_is_refused_and_kept(capsys, tmp_path):
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "thesis.tex").write_text("keep")
+    assert main(["reproduce", "footprint", "--quick", "-o", str(out)]) == 2
+    assert (out / "thesis.tex").read_text() == "keep"
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1
+
+
+def test_bundled_studies_validate():
+    from simulator.study import load_study
+
+    for name in ("mappings.yaml", "nvm-choice.yaml"):
+        config = load_study(RECIPES_DIR / name)
+        assert config.platforms
