@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from simulator.cli import main
+from simulator.cli.main import main
 from simulator.reproduce import core, style
 from simulator.reproduce.recipes import mappings as mappings_recipe
 from simulator.reproduce.recipes import nvm_choice
@@ -94,9 +94,16 @@ def test_footprint_equals_hetsim_trace_of_four_tasks(quick_run, tmp_path):
 
 @pytest.mark.slow
 def test_mappings_bars_equal_hetsim_run_of_the_bundled_study(quick_run, tmp_path):
+    import yaml
+
     _, out = quick_run
     run_dir = tmp_path / "run"
-    assert main(["run", str(RECIPES_DIR / "mappings.yaml"), "--requests", str(mappings_recipe.QUICK_REQUESTS),
+    study = yaml.safe_load((RECIPES_DIR / "mappings.yaml").read_text())
+    study["seq_len"] = mappings_recipe.QUICK_SEQ_LEN           # what --quick runs
+    study["platforms"] = [{**p, "platform": str(RECIPES_DIR / p["platform"])} if "/" in p["platform"] else p
+                          for p in study["platforms"]]
+    (tmp_path / "mappings.yaml").write_text(yaml.safe_dump(study))
+    assert main(["run", str(tmp_path / "mappings.yaml"), "--requests", str(mappings_recipe.QUICK_REQUESTS),
                  "-o", str(run_dir), "--no-progress"]) == 0
     summary = pd.read_csv(run_dir / "summary.csv").set_index("platform")
     bars = pd.read_csv(out / "mappings-bars.csv").set_index("label")
@@ -132,6 +139,7 @@ def test_nvm_choice_point_equals_hetsim_run_of_an_edited_platform(quick_run, tmp
     study["platforms"] = ["edited.yaml"]
     study["scenario"]["rate"] = f"{rate} Hz"
     study["scenario"]["requests"] = nvm_choice.QUICK_REQUESTS
+    study["seq_len"] = nvm_choice.QUICK_SEQ_LEN
     (tmp_path / "study.yaml").write_text(yaml.safe_dump(study))
     assert main(["run", str(tmp_path / "study.yaml"), "-o", str(tmp_path / "run"), "--no-progress"]) == 0
     expected = pd.read_csv(tmp_path / "run" / "summary.csv")["energy_per_inference_J"].iloc[0]
@@ -216,7 +224,7 @@ def test_a_folder_with_a_users_file_is_refused_and_kept(capsys, tmp_path):
 
 
 def test_bundled_studies_validate():
-    from simulator.study import load_study
+    from simulator.study.runner import load_study
 
     for name in ("mappings.yaml", "nvm-choice.yaml"):
         config = load_study(RECIPES_DIR / name)

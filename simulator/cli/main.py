@@ -22,6 +22,7 @@ examples:
   hetsim models                      the model zoo with parameter counts
   hetsim trace albert-base-v2 --adapter houlsby:64 --tasks sst2,mnli
   hetsim platforms show edge-rram    memories, bandwidths, energies, area of a platform
+  hetsim reproduce all               the seed studies' figures, PNG/PDF/CSV and reproduce.md
 
 Every command has its own --help. Units: SI inside; reports print pJ, µs, mm².
 """

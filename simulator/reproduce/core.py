@@ -116,7 +116,7 @@ def run(names: Sequence[str], out_dir: str | Path, *, quick: bool = False, progr
     when it holds anything else). ``on_done`` is called after each recipe (for progress lines).
     Returns the runs in order."""
     from simulator.reproduce import style
-    from simulator.results import atomic_directory, check_replaceable
+    from simulator.results.result import atomic_directory, check_replaceable
 
     recipes = resolve(names)
     check_replaceable(out_dir)

@@ -77,7 +77,7 @@ def _policy(storage: Storage, activation_bits: int):
 def traced_design(design: Design, seq_len: int, tasks=TRACED_TASKS) -> dict:
     """The uncompressed traces of ``design`` for ``tasks`` (trace cache), parameters owned per task for a
     fine-tuned design."""
-    from simulator.study import per_task_model
+    from simulator.study.runner import per_task_model
     from workloads.multitask import trace_tasks
 
     adapter = None if design.adapter.lower() == "none" else design.adapter

@@ -14,8 +14,9 @@ from simulator.reproduce.core import Caption, Context, Figure, Recipe, register
 #: Task-switch probabilities of the second figure (full run, and ``--quick``).
 SWITCH_PROBABILITIES = (0.0, 0.1, 0.3, 0.5, 0.7, 1.0)
 QUICK_SWITCH_PROBABILITIES = (0.0, 0.3, 1.0)
-#: Requests per run with ``--quick`` (the study's own count otherwise).
+#: ``--quick``: requests per run and sequence length (the study's own otherwise).
 QUICK_REQUESTS = 12
+QUICK_SEQ_LEN = 32
 #: Readable names of the mappings (label prefixes) and models (label suffixes).
 MAPPING_NAMES = {"all-sram": "all on-chip SRAM", "dram-reload": "SRAM, reload from DRAM",
                  "rram-hetero": "ReRAM backbone + SRAM"}
@@ -38,11 +39,11 @@ def split_label(label: str) -> tuple[str, str]:
 
 def load(context: Context):
     """The recipe's study, reduced with ``--quick``."""
-    from simulator.study import load_study
+    from simulator.study.runner import load_study
 
     config = load_study(context.config)
     if context.quick:
-        config = config.with_overrides(requests=QUICK_REQUESTS)
+        config = config.with_overrides(requests=QUICK_REQUESTS).model_copy(update={"seq_len": QUICK_SEQ_LEN})
     return config
 
 
@@ -69,7 +70,7 @@ def summary_rows(results: dict, switch_probability: float) -> list[dict]:
 
 
 def _static_by_kind(result) -> dict[str, float]:
-    from simulator.results import STATIC_CATEGORIES
+    from simulator.results.result import STATIC_CATEGORIES
 
     table = result.per_component()
     n = max(1, result.n_requests)
@@ -79,7 +80,7 @@ def _static_by_kind(result) -> dict[str, float]:
 
 def build(context: Context) -> list[Figure]:
     """Run the study at its own switch probability (bars) and at each probability of the sweep."""
-    from simulator.study import run_study
+    from simulator.study.runner import run_study
 
     config = load(context)
     base_p = config.scenario.switch_probability

@@ -24,6 +24,7 @@ MEMORY = "backbone"
 RATES_HZ = tuple(float(r) for r in np.logspace(-2, 1, 13))
 QUICK_RATES_HZ = (0.01, 0.3, 10.0)
 QUICK_REQUESTS = 12
+QUICK_SEQ_LEN = 32
 
 
 def variant_platform(platform_ref: str, technology: str, memory: str = MEMORY):
@@ -51,10 +52,10 @@ def available(candidates=CANDIDATES) -> tuple[list[str], list[str]]:
 
 def evaluate_grid(config, technologies: list[str], rates: tuple[float, ...], progress: bool = False) -> pd.DataFrame:
     """Energy per inference and its parts for every (technology, rate): one row each, SI units."""
-    from simulator.costs import prepare
-    from simulator.results import Result
-    from simulator.study import build_stream, build_traces
-    from simulator.workload import Workload
+    from simulator.cost.tables import prepare
+    from simulator.results.result import Result
+    from simulator.study.runner import build_stream, build_traces
+    from simulator.prepare.served_workload import Workload
 
     if config.evaluator == "engine":
         from simulator.engine import simulate as evaluate
@@ -142,11 +143,11 @@ def leakage_half_rates(data: pd.DataFrame) -> dict[str, float]:
 def build(context: Context) -> list[Figure]:
     """Evaluate the technology × rate grid and draw energy per inference and leakage share."""
     from simulator.reproduce import style
-    from simulator.study import load_study
+    from simulator.study.runner import load_study
 
     config = load_study(context.config)
     if context.quick:
-        config = config.with_overrides(requests=QUICK_REQUESTS)
+        config = config.with_overrides(requests=QUICK_REQUESTS).model_copy(update={"seq_len": QUICK_SEQ_LEN})
     techs, missing = available()
     rates = QUICK_RATES_HZ if context.quick else RATES_HZ
     data = evaluate_grid(config, techs, rates, progress=context.progress)
