@@ -6,8 +6,8 @@ validated like one) plus a Python function that runs it and draws its figures. T
 DataFrame, written as CSV) and a :class:`Caption` (what it shows, what the seed papers publish, what this
 run gives, the assumptions that drive the difference). :func:`run` runs recipes into one output folder,
 writes ``<figure>.png``, ``<figure>.pdf`` and ``<figure>.csv`` per figure, ``reproduce.md`` (every figure
-with its caption) and ``summary.json`` (recipes, files, seconds), atomically: a failing recipe leaves
-the folder as it was.
+with its caption) and ``summary.json`` (recipes, files, seconds) through hetsim's output-folder guard
+(:mod:`simulator.outdir`): a failing recipe leaves the folder as it was.
 """
 from __future__ import annotations
 
@@ -111,17 +111,19 @@ class RecipeRun:
 
 
 def run(names: Sequence[str], out_dir: str | Path, *, quick: bool = False, progress: bool = False,
-        on_done: Callable[[RecipeRun], None] | None = None) -> list[RecipeRun]:
-    """Run the named recipes into ``out_dir`` (replaced atomically when it holds an earlier run, refused
-    when it holds anything else). ``on_done`` is called after each recipe (for progress lines).
-    Returns the runs in order."""
+        overwrite: bool = False, on_done: Callable[[RecipeRun], None] | None = None) -> list[RecipeRun]:
+    """Run the named recipes into ``out_dir`` through hetsim's output-folder guard
+    (:func:`simulator.outdir.claim_output`: a new or empty folder, or with ``overwrite`` an earlier hetsim
+    output, whose own files alone are replaced; checked before any work; nothing changes unless every
+    recipe succeeds). ``on_done`` is called after each recipe (for progress lines). Returns the runs."""
+    from simulator.outdir import claim_output
     from simulator.reproduce import style
-    from simulator.results.result import atomic_directory, check_replaceable
 
     recipes = resolve(names)
-    check_replaceable(out_dir)
     runs: list[RecipeRun] = []
-    with atomic_directory(out_dir) as tmp:
+    with claim_output(out_dir, command="reproduce", field="--out", overwrite=overwrite,
+                      need_bytes=8e6 * max(1, len(recipes))) as claimed:
+        tmp = claimed.tmp
         for recipe in recipes:
             started = time.perf_counter()
             context = Context(config=recipe.config_path, out=tmp, quick=quick, progress=progress)
@@ -138,7 +140,7 @@ def run(names: Sequence[str], out_dir: str | Path, *, quick: bool = False, progr
                 on_done(done)
         write_markdown(runs, tmp / "reproduce.md", quick=quick)
         write_summary(runs, tmp / "summary.json", quick=quick)
-    final = Path(out_dir)
+        final = claimed.commit(identity={"recipes": " ".join(r.recipe.name for r in runs), "quick": quick})
     for r in runs:
         for f in r.figures:
             f.files = [final / p.name for p in f.files]
@@ -193,17 +195,12 @@ def write_summary(runs: list[RecipeRun], path: Path, *, quick: bool = False) -> 
 
 
 def read_yaml(path: str | Path) -> Any:
-    """Parse a recipe YAML file; a syntax error is a one-line SimulationConfigError naming file and line."""
-    import yaml
+    """Parse a recipe YAML file with hetsim's safe reader (:func:`hw_models.yamlio.load_yaml`: duplicate
+    keys, aliases, size and encoding checked); a problem is a one-line SimulationConfigError naming file
+    and line."""
+    from hw_models.yamlio import load_yaml
 
-    path = Path(path)
-    try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark is not None else "(top level)"
-        raise SimulationConfigError(f"{path}: {where}: {getattr(exc, 'problem', None) or 'unreadable'}; "
-                                    "expected valid YAML") from None
+    return load_yaml(path, what="recipe", error=SimulationConfigError)
 
 
 def load_spec(path: str | Path, model: type, *, quick: bool = False) -> Any:

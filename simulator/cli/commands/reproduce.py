@@ -11,8 +11,9 @@ DESCRIPTION = """\
 Runs bundled figure recipes: each is a study or recipe YAML (simulator/reproduce/recipes/) plus a figure
 function. Writes into DIR (default results/reproduce): per figure NAME.png, NAME.pdf and NAME.csv (the data
 behind it, SI units), reproduce.md (every figure with a caption: what it shows, what the seed papers
-publish, what this run gives, the assumptions behind any difference) and summary.json. An earlier
-reproduce folder is replaced atomically; a folder holding anything else is refused."""
+publish, what this run gives, the assumptions behind any difference) and summary.json. DIR must be new
+or empty; --overwrite replaces an earlier hetsim output there (only its own files); a folder holding
+other files is refused. Nothing changes in DIR unless every figure set succeeds."""
 
 EPILOG = """\
 examples:
@@ -31,6 +32,8 @@ def register(subparsers) -> None:
     p.add_argument("-o", "--out", metavar="DIR", default="results/reproduce",
                    help="output folder (default: results/reproduce)")
     p.add_argument("--list", action="store_true", help="list the figure sets and exit")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an earlier hetsim output in DIR (only the files hetsim wrote there)")
     p.add_argument("--quick", action="store_true",
                    help="reduced size: fewer requests, tasks and points (for tests; not for a paper)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars on stderr")
@@ -55,7 +58,8 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.flush()
 
     progress = not args.no_progress and sys.stderr.isatty()
-    runs = core.run(args.names, args.out, quick=args.quick, progress=progress, on_done=done)
+    runs = core.run(args.names, args.out, quick=args.quick, progress=progress, overwrite=args.overwrite,
+                    on_done=done)
     problems = [f"{f.stem}: {p}" for r in runs for f in r.figures for p in f.problems]
     for p in problems:
         print(f"hetsim: warning: {p}", file=sys.stderr)
