@@ -230,21 +230,34 @@ class _Engine:
             ready[j].succeed()
 
 
+def check_options(platform, max_in_flight: int, prefetch_depth: int | None) -> int:
+    """Validate ``max_in_flight`` and ``prefetch_depth`` (SimulationConfigError); returns the prefetch
+    depth to use (the platform's when ``None``)."""
+    if not (isinstance(max_in_flight, int) and max_in_flight >= 1):
+        raise SimulationConfigError(f"scenario.max_in_flight: got {max_in_flight!r}; expected an integer >= 1")
+    depth = platform.prefetch_depth if prefetch_depth is None else prefetch_depth
+    if not (isinstance(depth, int) and depth >= 0):
+        raise SimulationConfigError(f"prefetch_depth: got {depth!r}; expected an integer >= 0")
+    return depth
+
+
 def simulate(workload, platform, *, placement=None, prepared: Prepared | None = None, seed: int = 0,
-             max_in_flight: int = 1, prefetch_depth: int | None = None) -> RunOutput:
+             max_in_flight: int = 1, prefetch_depth: int | None = None, replay: bool = True) -> RunOutput:
     """Run ``workload``'s request stream on ``platform`` in SimPy and return its :class:`RunOutput`.
 
     ``prepared`` (from :func:`simulator.cost.tables.prepare`) skips placement and traffic when given.
     ``max_in_flight``: requests served concurrently (1 = one at a time; more makes them contend for the
     compute units and memories). ``prefetch_depth``: ops ahead whose parameters are fetched during compute
     (default: the platform's). ``seed`` is recorded; the engine itself draws no random numbers, so equal
-    inputs give equal outputs.
+    inputs give equal outputs. With one request in flight and ``replay`` (the default), each request
+    shape is simulated once and replayed (:mod:`simulator.engine.replay`: same numbers, a compact ledger);
+    ``replay=False`` simulates every request's events.
     """
-    if not (isinstance(max_in_flight, int) and max_in_flight >= 1):
-        raise SimulationConfigError(f"scenario.max_in_flight: got {max_in_flight!r}; expected an integer >= 1")
-    depth = platform.prefetch_depth if prefetch_depth is None else prefetch_depth
-    if not (isinstance(depth, int) and depth >= 0):
-        raise SimulationConfigError(f"prefetch_depth: got {depth!r}; expected an integer >= 0")
+    depth = check_options(platform, max_in_flight, prefetch_depth)
+    if max_in_flight == 1 and replay:
+        from simulator.engine.replay import replay as run_replay
+        return run_replay(workload, platform, placement=placement, prepared=prepared, seed=seed,
+                          prefetch_depth=depth)
     prepared = prepared if prepared is not None else prepare(workload, platform, placement)
     eng = _Engine(workload, prepared, platform, max_in_flight, depth)
     stream = list(workload.stream)

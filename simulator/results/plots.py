@@ -180,8 +180,9 @@ def _timeline_lanes(result: Any, count: int):
     picked = req.iloc[timeline_window(req, count)]
     from simulator.results.result import STATIC_CATEGORIES
 
-    drawn = [c for c in result.ledger["category"].unique() if c not in STATIC_CATEGORIES or c == "wakeup"]
-    rows = result.ledger[result.ledger["request"].isin(set(picked["request"])) & result.ledger["category"].isin(drawn)]
+    rows = result.ledger_of(picked["request"].tolist())
+    rows = rows[~rows["category"].isin([c for c in STATIC_CATEGORIES if c != "wakeup"])]
+    rows = rows.assign(component=rows["component"].astype(object), category=rows["category"].astype(object))
     offset, shift, marks = 0.0, {}, []
     for r in picked.itertuples():
         shift[r.request] = offset - r.start_s

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from simulator.results.run_output import ledger_property
 
 #: Ledger cost categories (docs/interfaces.md).
 CATEGORIES = ("read", "write", "compute", "leakage", "wakeup", "refresh", "switch_load", "transfer")
@@ -35,6 +36,9 @@ COMPUTE_UNITS = ("mac_array", "vector_unit")
 DEFAULT_POWER_WINDOW_S = 1e-6
 #: Most grid points a power profile is evaluated on (the window widens past this).
 MAX_POWER_POINTS = 2_000_000
+#: Events shorter than this (s) count as impulses in power profiles: a femtosecond is far below any
+#: hardware time step, and spreading a joule-scale energy over a rounding-sized duration overflows.
+IMPULSE_S = 1e-15
 #: Samples of the power counter track in a Perfetto export.
 PERFETTO_POWER_POINTS = 2000
 
@@ -84,12 +88,12 @@ def json_safe(obj: Any) -> Any:
 def _power_steps(ledger: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Cumulative energy E(t) of the ledger as breakpoints ``t`` (s), values ``E(t)`` (J, right-continuous)
     and slopes (W) on ``[t_k, t_k+1)``. Each event spreads its energy uniformly over ``[start, end]``;
-    a zero-length event is a step at its start."""
+    an event shorter than :data:`IMPULSE_S` is a step at its start."""
     start = ledger["start_s"].to_numpy(float)
     end = np.maximum(ledger["end_s"].to_numpy(float), start)
     energy = ledger["energy_J"].to_numpy(float)
     dur = end - start
-    ramp = dur > 0
+    ramp = dur > IMPULSE_S
     power = np.where(ramp, energy / np.where(ramp, dur, 1.0), 0.0)
     t = np.unique(np.concatenate([start, end]))
     dslope = np.zeros(t.size)
@@ -102,24 +106,36 @@ def _power_steps(ledger: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarr
     return t, np.cumsum(gained + jumps), slope
 
 
-def power_profile(ledger: pd.DataFrame, window_s: float = DEFAULT_POWER_WINDOW_S) -> pd.DataFrame:
+def power_profile(ledger: pd.DataFrame | None, window_s: float = DEFAULT_POWER_WINDOW_S, *,
+                  compact: Any = None) -> pd.DataFrame:
     """Average power in consecutive windows of about ``window_s`` seconds, s (narrowed so that whole
     windows tile the run, widened so that at most ``MAX_POWER_POINTS`` do): columns ``start_s``,
-    ``end_s``, ``power_W``."""
-    if ledger.empty:
-        return pd.DataFrame({"start_s": [], "end_s": [], "power_W": []})
-    t, e_at, slope = _power_steps(ledger)
-    t0, t1 = float(t[0]), float(t[-1])
+    ``end_s``, ``power_W``. With ``compact`` (a :class:`simulator.results.ledger.CompactLedger`) the cumulative
+    energy is evaluated from its shapes, without materialising ``ledger``."""
+    if compact is not None:
+        t0, t1 = compact.time_span()
+        if not math.isfinite(t0):
+            return pd.DataFrame({"start_s": [], "end_s": [], "power_W": []})
+        energy_at = compact.cumulative_energy
+        total = float(compact.weighted()["energy_J"].sum())
+    else:
+        if ledger.empty:
+            return pd.DataFrame({"start_s": [], "end_s": [], "power_W": []})
+        t, e_at, slope = _power_steps(ledger)
+        t0, t1, total = float(t[0]), float(t[-1]), float(e_at[-1])
+
+        def energy_at(grid: np.ndarray) -> np.ndarray:
+            k = np.clip(np.searchsorted(t, grid, side="right") - 1, 0, t.size - 1)
+            return e_at[k] + slope[k] * (grid - t[k])
     n = 1
     window = window_s
     if t1 > t0:  # windows tile the run exactly, so the busiest is never below the average
         n = max(1, min(MAX_POWER_POINTS, math.ceil((t1 - t0) / window_s)))
         window = (t1 - t0) / n
     grid = t0 + window * np.arange(n + 1)
-    k = np.clip(np.searchsorted(t, grid, side="right") - 1, 0, t.size - 1)
-    cumulative = e_at[k] + slope[k] * (grid - t[k])
+    cumulative = energy_at(grid)
     cumulative[0] = 0.0  # left limit: impulses at the first instant fall in the first window
-    cumulative[-1] = max(cumulative[-1], e_at[-1])  # impulses at the very end
+    cumulative[-1] = max(cumulative[-1], total)  # impulses at the very end
     return pd.DataFrame({"start_s": grid[:-1], "end_s": grid[1:], "power_W": np.diff(cumulative) / window})
 
 
@@ -132,6 +148,15 @@ def _union_length(starts: np.ndarray, ends: np.ndarray) -> float:
     reach = np.maximum.accumulate(e)
     prev_reach = np.concatenate([[-np.inf], reach[:-1]])
     return float(np.sum(np.clip(reach - np.maximum(s, prev_reach), 0.0, None)))
+
+
+def _plain_text(table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` with its categorical columns as plain text (tables look the same whatever the ledger's
+    column types)."""
+    for c in table.columns:
+        if isinstance(table[c].dtype, pd.CategoricalDtype):
+            table[c] = table[c].astype(object)
+    return table
 
 
 def _percentile(values: pd.Series, q: float) -> float:
@@ -167,9 +192,37 @@ class Result:
             table = mapping_table_of(prepared)
             if len(table):
                 meta["mappings"] = table
-        return cls(ledger=run_output.ledger, requests=run_output.requests, platform=run_output.platform,
+        ledger = run_output.compact if getattr(run_output, "compact", None) is not None else run_output.ledger
+        return cls(ledger=ledger, requests=run_output.requests, platform=run_output.platform,
                    placement=run_output.placement, workload=getattr(run_output, "workload", None),
                    meta=meta, **kwargs)
+
+    # ------------------------------------------------------------------ the ledger's views
+    def _cached(self, name: str, build) -> Any:
+        """``build()`` computed once per result (the ledger is not expected to change; assigning
+        ``ledger`` clears the cache). Tables are returned as copies, so callers may modify them."""
+        cache = self.__dict__.setdefault("_cache", {})
+        if name not in cache:
+            cache[name] = build()
+        value = cache[name]
+        return value.copy() if isinstance(value, pd.DataFrame) else value
+
+    def _rows(self) -> pd.DataFrame:
+        """Rows to aggregate: the ledger, or for a compact ledger its distinct rows with ``energy_J``
+        and ``bytes`` already multiplied by their ``weight`` (:meth:`CompactLedger.weighted`)."""
+        if self.compact is None:
+            return self.ledger
+        cache = self.__dict__.setdefault("_cache", {})
+        if "_weighted" not in cache:
+            cache["_weighted"] = self.compact.weighted()
+        return cache["_weighted"]
+
+    def ledger_of(self, requests) -> pd.DataFrame:
+        """The ledger rows of the requests with these ids (without materialising the rest of a compact
+        ledger)."""
+        if self.compact is not None:
+            return self.compact.frame(list(requests), idle=False)
+        return self.ledger[self.ledger["request"].isin(set(requests))]
 
     # ------------------------------------------------------------------ basic facts
     @property
@@ -185,7 +238,7 @@ class Result:
     @property
     def total_energy_J(self) -> float:
         """All energy of the run, J (requests, idle leakage, wake-ups, refresh)."""
-        return float(self.ledger["energy_J"].sum())
+        return float(self._rows()["energy_J"].sum())
 
     @property
     def makespan_s(self) -> float:
@@ -194,7 +247,12 @@ class Result:
         if len(self.requests):
             starts.append(float(self.requests["arrival_s"].min()))
             ends.append(float(self.requests["end_s"].max()))
-        if len(self.ledger):
+        if self.compact is not None:
+            lo, hi = self.compact.time_span()
+            if math.isfinite(lo):
+                starts.append(lo)
+                ends.append(hi)
+        elif len(self.ledger):
             starts.append(float(self.ledger["start_s"].min()))
             ends.append(float(self.ledger["end_s"].max()))
         return max(ends) - min(starts) if starts else 0.0
@@ -204,6 +262,9 @@ class Result:
         """``rows`` summed by ``keys`` with one ``<category>_<value>`` column per ledger category."""
         table = rows.pivot_table(index=keys, columns="category", values=value, aggfunc="sum",
                                  fill_value=0.0, observed=True)
+        table.columns = table.columns.astype(object)
+        if isinstance(table.index, pd.CategoricalIndex):
+            table.index = table.index.astype(object)
         table = table.reindex(columns=list(CATEGORIES), fill_value=0.0)
         table.columns = [f"{c}_{value}" for c in table.columns]
         return table
@@ -213,21 +274,37 @@ class Result:
         the run (J), ``energy_J``, ``energy_per_execution_J``, ``read_bytes``/``write_bytes`` summed (bytes),
         ``time_per_execution_s`` (mean span of its events, s) and ``macs`` per execution when the trace is
         known."""
-        rows = self.ledger[self.ledger["op"] >= 0]
+        return self._cached("per_op", self._per_op)
+
+    def _per_op(self) -> pd.DataFrame:
+        all_rows = self._rows()
+        rows = all_rows[all_rows["op"] >= 0]
         keys = ["task", "op", "module", "layer"]
+        unit = "unit" if self.compact is not None else "request"
         if rows.empty:
             return pd.DataFrame(columns=keys + ["executions", "energy_J"])
         table = self._category_pivot(rows, keys)
         table["energy_J"] = table.sum(axis=1)
         grouped = rows.groupby(keys, sort=False, observed=True)
-        table["executions"] = grouped["request"].nunique()
+        if self.compact is not None:   # each shape that runs the op counts its requests
+            units = rows.groupby(keys + [unit], sort=False, observed=True)["weight"].first()
+            table["executions"] = units.groupby(level=keys, observed=True).sum().astype(np.int64)
+        else:
+            table["executions"] = grouped["request"].nunique()
         table["energy_per_execution_J"] = table["energy_J"] / table["executions"]
         reads = rows["category"] == "read"
         table["read_bytes"] = rows[reads].groupby(keys, observed=True)["bytes"].sum()
         table["write_bytes"] = rows[rows["category"] == "write"].groupby(keys, observed=True)["bytes"].sum()
-        spans = rows.groupby(keys + ["request"], observed=True).agg(s=("start_s", "min"), e=("end_s", "max"))
-        table["time_per_execution_s"] = (spans["e"] - spans["s"]).groupby(level=keys, observed=True).mean()
+        if self.compact is not None:
+            spans = rows.groupby(keys + [unit], observed=True).agg(s=("start_s", "min"), e=("end_s", "max"),
+                                                                     w=("weight", "first"))
+            weighted = ((spans["e"] - spans["s"]) * spans["w"]).groupby(level=keys, observed=True).sum()
+            table["time_per_execution_s"] = weighted / spans["w"].groupby(level=keys, observed=True).sum()
+        else:
+            spans = rows.groupby(keys + ["request"], observed=True).agg(s=("start_s", "min"), e=("end_s", "max"))
+            table["time_per_execution_s"] = (spans["e"] - spans["s"]).groupby(level=keys, observed=True).mean()
         table = table.fillna({"read_bytes": 0.0, "write_bytes": 0.0}).reset_index()
+        table = _plain_text(table)
         table["macs"] = [self._op_macs(task, op) for task, op in zip(table["task"], table["op"])]
         return table.sort_values(["task", "op"], kind="stable").reset_index(drop=True)
 
@@ -242,16 +319,20 @@ class Result:
     def per_layer(self) -> pd.DataFrame:
         """Energy (J) per ledger category and in total per (task, layer), in execution order, with
         ``energy_per_request_J`` (total over the run divided by the task's requests)."""
-        rows = self.ledger[self.ledger["op"] >= 0]
+        return self._cached("per_layer", self._per_layer)
+
+    def _per_layer(self) -> pd.DataFrame:
+        all_rows = self._rows()
+        rows = all_rows[all_rows["op"] >= 0]
         keys = ["task", "layer"]
         if rows.empty:
             return pd.DataFrame(columns=keys + ["energy_J"])
         table = self._category_pivot(rows, keys)
         table["energy_J"] = table.sum(axis=1)
         table["first_op"] = rows.groupby(keys, observed=True)["op"].min()
-        table = table.reset_index().sort_values(["task", "first_op"], kind="stable")
-        counts = self.requests.groupby("task").size()
-        table["energy_per_request_J"] = table["energy_J"] / table["task"].map(counts).astype(float)
+        table = _plain_text(table.reset_index()).sort_values(["task", "first_op"], kind="stable")
+        counts = self.requests.groupby("task", observed=True).size()
+        table["energy_per_request_J"] = table["energy_J"] / table["task"].astype(object).map(counts).astype(float)
         return table.drop(columns="first_op").reset_index(drop=True)
 
     def per_memory(self) -> pd.DataFrame:
@@ -259,8 +340,12 @@ class Result:
         ``write_bytes`` (bytes landed in it, task-switch loads included), ``reads``/``writes`` (word
         accesses), energy per category (J), ``dynamic_energy_J``, ``leakage_energy_J``, ``energy_J``,
         ``peak_occupancy_bytes`` and ``area_m2``."""
+        return self._cached("per_memory", self._per_memory)
+
+    def _per_memory(self) -> pd.DataFrame:
         memories = getattr(self.platform, "memories", {}) or {}
-        rows = self.ledger[self.ledger["component"].isin(list(memories))]
+        all_rows = self._rows()
+        rows = all_rows[all_rows["component"].isin(list(memories))]
         energy = self._category_pivot(rows, ["component"]).reindex(list(memories), fill_value=0.0)
         nbytes = self._category_pivot(rows, ["component"], "bytes").reindex(list(memories), fill_value=0.0)
         occupancy = getattr(self.placement, "occupancy", None) or {}
@@ -288,13 +373,20 @@ class Result:
         """One row per compute unit: ``compute_energy_J``, ``leakage_energy_J``, ``energy_J`` (J),
         ``busy_s`` (union of its compute intervals, s), ``utilisation`` (busy / makespan, idle gaps
         included) and ``service_utilisation`` (busy / the time some request was being served)."""
+        return self._cached("per_compute", self._per_compute)
+
+    def _per_compute(self) -> pd.DataFrame:
         records = []
+        all_rows = self._rows()
         makespan = self.makespan_s
         service = _union_length(self.requests["start_s"].to_numpy(float), self.requests["end_s"].to_numpy(float))
         for unit in COMPUTE_UNITS:
-            rows = self.ledger[self.ledger["component"] == unit]
+            rows = all_rows[all_rows["component"] == unit]
             compute = rows[rows["category"] == "compute"]
-            busy = _union_length(compute["start_s"].to_numpy(float), compute["end_s"].to_numpy(float))
+            if self.compact is not None:
+                busy = self.compact.busy_s(unit, "compute")
+            else:
+                busy = _union_length(compute["start_s"].to_numpy(float), compute["end_s"].to_numpy(float))
             records.append({
                 "unit": unit,
                 "compute_energy_J": float(compute["energy_J"].sum()),
@@ -308,7 +400,17 @@ class Result:
     def per_request(self) -> pd.DataFrame:
         """The requests table plus ``energy_J`` and ``dynamic_energy_J`` of each request (J; idle
         leakage between requests is not attributed to any request)."""
+        return self._cached("per_request", self._per_request)
+
+    def _per_request(self) -> pd.DataFrame:
         table = self.requests.copy()
+        if self.compact is not None:
+            energy, dynamic = self.compact.request_sums()
+            by_id = pd.Series(energy, index=self.compact.request)
+            table["energy_J"] = table["request"].map(by_id).fillna(0.0).astype(float)
+            table["dynamic_energy_J"] = table["request"].map(
+                pd.Series(dynamic, index=self.compact.request)).fillna(0.0).astype(float)
+            return table
         rows = self.ledger[self.ledger["request"] >= 0]
         total = rows.groupby("request")["energy_J"].sum()
         dynamic = rows[rows["category"].isin(DYNAMIC_CATEGORIES)].groupby("request")["energy_J"].sum()
@@ -319,7 +421,11 @@ class Result:
     def per_task(self) -> pd.DataFrame:
         """One row per task: ``requests``, ``switches`` (requests that found another task loaded),
         ``energy_J`` and ``energy_per_request_J`` (J, attributed to its requests), latency mean, p50, p99 (s)."""
+        return self._cached("per_task", self._per_task)
+
+    def _per_task(self) -> pd.DataFrame:
         req = self.per_request()
+        req["task"] = req["task"].astype(object)
         grouped = req.groupby("task", sort=True)
         table = pd.DataFrame({
             "requests": grouped.size(),
@@ -335,9 +441,13 @@ class Result:
     def per_component(self) -> pd.DataFrame:
         """Energy (J) per ledger component and category with its ``kind`` (compute, sram, nvm, dram,
         interconnect): the data of the energy-breakdown figure."""
-        table = self._category_pivot(self.ledger, ["component"]).reset_index()
+        return self._cached("per_component", self._per_component)
+
+    def _per_component(self) -> pd.DataFrame:
+        table = self._category_pivot(self._rows(), ["component"]).reset_index()
         table["energy_J"] = table[[f"{c}_energy_J" for c in CATEGORIES]].sum(axis=1)
         table["kind"] = [component_kind(c, self.platform) for c in table["component"]]
+        table["component"] = table["component"].astype(object)
         return table
 
     def mapping_table(self) -> pd.DataFrame | None:
@@ -358,6 +468,9 @@ class Result:
         for those cells (endurance / cell writes per s) and ``lifetime_levelled_s`` with ideal wear
         levelling over the whole capacity (capacity × endurance / write rate). Infinite when nothing is
         written."""
+        return self._cached("nvm_wear", self._nvm_wear)
+
+    def _nvm_wear(self) -> pd.DataFrame:
         mem = self.per_memory()
         memories = getattr(self.platform, "memories", {}) or {}
         recorded = self.meta.get("memory_writes") or {}
@@ -440,17 +553,19 @@ class Result:
         latency p50/p99, throughput, average and peak power, area, peak occupancy per memory, NVM writes
         and lifetime, and the lower bound with the ratio to it. Computed once per power window (the
         ledger is not expected to change after the run)."""
-        cache = self.__dict__.setdefault("_summaries", {})
-        if self.power_window_s not in cache:
-            cache[self.power_window_s] = self._summary()
-        return dict(cache[self.power_window_s])
+        cache = self.__dict__.setdefault("_cache", {})
+        key = ("summary", self.power_window_s)
+        if key not in cache:
+            cache[key] = self._summary()
+        return dict(cache[key])
 
     def _summary(self) -> dict[str, Any]:
         n = max(1, self.n_requests)
         total = self.total_energy_J
-        cats = self.ledger.groupby("category")["energy_J"].sum().reindex(list(CATEGORIES), fill_value=0.0)
+        cats = self._rows().groupby("category", observed=True)["energy_J"].sum()
+        cats = cats.set_axis(cats.index.astype(object)).reindex(list(CATEGORIES), fill_value=0.0)
         span = self.makespan_s
-        profile = power_profile(self.ledger, self.power_window_s)
+        profile = self.power_profile(self.power_window_s)
         lat = self.requests["latency_s"] if len(self.requests) else pd.Series(dtype=float)
         bound = self.lower_bound_J()
         wear = self.nvm_wear()
@@ -488,6 +603,13 @@ class Result:
             out[f"{kind}_energy_per_inference_J"] = float(by_kind.get(kind, 0.0)) / n
         return out
 
+    def power_profile(self, window_s: float | None = None) -> pd.DataFrame:
+        """:func:`power_profile` of this run (window ``window_s``, default ``power_window_s``)."""
+        window = self.power_window_s if window_s is None else window_s
+        if self.compact is not None:
+            return power_profile(None, window, compact=self.compact)
+        return power_profile(self.ledger, window)
+
     # ------------------------------------------------------------------ output
     def tables(self) -> dict[str, pd.DataFrame]:
         """Every table by file stem (``per_op`` ... ``placement``, ``mapping`` when there is one)."""
@@ -518,10 +640,25 @@ class Result:
             table.to_csv(written[-1], index=False)
         if ledger:
             written.append(folder / "ledger.csv")
-            self.ledger.to_csv(written[-1], index=False)
+            self.write_ledger_csv(written[-1])
         written.append(folder / "summary.json")
         written[-1].write_text(json.dumps(self.summary_document(), indent=2, default=str) + "\n")
         return written
+
+    def write_ledger_csv(self, path: Path, chunk_requests: int = 2000) -> Path:
+        """Write the full ledger as CSV; a compact ledger is materialised ``chunk_requests`` requests at
+        a time (so memory stays bounded), then its idle rows."""
+        if self.compact is None:
+            self.ledger.to_csv(path, index=False)
+            return path
+        ids = self.compact.request
+        with open(path, "w", newline="") as fh:
+            for lo in range(0, max(1, len(ids)), chunk_requests):
+                part = self.compact.frame(ids[lo:lo + chunk_requests], idle=False)
+                part.to_csv(fh, index=False, header=lo == 0)
+            idle = self.compact.frame([], idle=True)
+            idle.to_csv(fh, index=False, header=len(ids) == 0)
+        return path
 
     def save(self, path: str | os.PathLike, *, ledger: bool = False, overwrite: bool = False) -> Path:
         """Write every table as CSV and the summary as JSON into folder ``path`` through
@@ -542,12 +679,12 @@ class Result:
         events: list[dict] = [{"ph": "M", "pid": pid, "name": "process_name", "args": {"name": self.name}}]
         tids = {"requests": 0}
         for comp in list(COMPUTE_UNITS) + list(getattr(self.platform, "memories", {}) or {}) + sorted(
-                set(self.ledger["component"]) - set(COMPUTE_UNITS)):
+                set(self._rows()["component"].astype(object)) - set(COMPUTE_UNITS)):
             tids.setdefault(comp, len(tids))
         for comp, tid in tids.items():
             events.append({"ph": "M", "pid": pid, "tid": tid, "name": "thread_name", "args": {"name": comp}})
         window = max(self.power_window_s, self.makespan_s / PERFETTO_POWER_POINTS)
-        profile = power_profile(self.ledger, window)
+        profile = self.power_profile(window)
         for start, power in zip(profile["start_s"].tolist(), profile["power_W"].tolist()):
             events.append({"ph": "C", "pid": pid, "name": "power (W)", "ts": round(start * 1e6, 4),
                            "args": {"W": power}})
@@ -557,15 +694,16 @@ class Result:
                            "dur": max(0.0, (r.end_s - r.start_s) * 1e6),
                            "args": {"task": r.task, "switch": bool(r.switch), "arrival_s": r.arrival_s,
                                     "latency_s": r.latency_s}})
-        rows = self.ledger
         if max_detail_requests is not None:
-            keep = set(self.requests["request"].iloc[:max_detail_requests])
-            rows = rows[rows["request"].isin(keep)]
+            rows = self.ledger_of(self.requests["request"].iloc[:max_detail_requests].tolist())
+        else:
+            rows = self.ledger
         rows = rows[rows["category"] != "leakage"]
         g = rows.groupby(["request", "op", "component", "task", "module", "category"], sort=False,
                          observed=True).agg(start_s=("start_s", "min"), end_s=("end_s", "max"),
                                             energy_J=("energy_J", "sum"), bytes=("bytes", "sum")).reset_index()
-        columns = [g[c].tolist() for c in ("request", "op", "component", "task", "module", "category",
+        columns = [g[c].astype(object).tolist() if c in ("task", "module", "category", "component")
+                   else g[c].tolist() for c in ("request", "op", "component", "task", "module", "category",
                                            "start_s", "end_s", "energy_J", "bytes")]
         for request, op, comp, task, module, cat, start, end, energy, nbytes in zip(*columns):
             events.append({"ph": "X", "pid": pid, "tid": tids[comp], "name": module or cat, "cat": cat,
@@ -577,6 +715,10 @@ class Result:
     def to_perfetto(self, path: str | os.PathLike, *, max_detail_requests: int | None = None) -> Path:
         """Write the timeline as Chrome/Perfetto trace JSON (open in ui.perfetto.dev). Returns ``path``."""
         return write_perfetto([self], path, max_detail_requests=max_detail_requests)
+
+
+Result.ledger = ledger_property("The ledger DataFrame (a compact ledger is materialised on first read).")
+Result.compact = None  # the CompactLedger of a replayed run, else None
 
 
 def mapping_table_of(prepared: Any) -> pd.DataFrame:

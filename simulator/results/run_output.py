@@ -35,6 +35,9 @@ class RunOutput:
     ``memory_writes`` ({memory: {"bytes": B, "cell_writes": writes the most-written cells see}}),
     ``tensor_writes`` (rows of :func:`tensor_writes`: bytes and cell writes per tensor), ``lower_bound_J``
     (per inference), ``seed``, ...
+
+    A replayed run (:mod:`simulator.engine.replay`) is built with a :class:`simulator.results.ledger.CompactLedger`;
+    it stays in ``compact`` and ``ledger`` materialises the ordinary DataFrame on first use.
     """
     ledger: pd.DataFrame
     requests: pd.DataFrame
@@ -46,7 +49,35 @@ class RunOutput:
     @property
     def total_energy_J(self) -> float:
         """Total energy of the run (J): the sum of the ledger."""
+        if self.compact is not None:
+            return float(self.compact.weighted()["energy_J"].sum())
         return float(self.ledger["energy_J"].sum())
+
+
+def _get_ledger(self) -> pd.DataFrame:
+    if self.__dict__.get("_ledger") is None and self.__dict__.get("compact") is not None:
+        self.__dict__["_ledger"] = self.compact.frame()
+    return self.__dict__.get("_ledger")
+
+
+def _set_ledger(self, value: Any) -> None:
+    from simulator.results.ledger import CompactLedger
+
+    if isinstance(value, CompactLedger):
+        self.__dict__["compact"], self.__dict__["_ledger"] = value, None
+    else:
+        self.__dict__["compact"], self.__dict__["_ledger"] = None, value
+    self.__dict__.pop("_cache", None)
+
+
+def ledger_property(doc: str) -> property:
+    """The ``ledger`` attribute of a run or result: set to a DataFrame or a CompactLedger (kept in
+    ``compact``); read, the DataFrame (a compact ledger materialised once, on first read)."""
+    return property(_get_ledger, _set_ledger, doc=doc)
+
+
+RunOutput.ledger = ledger_property("The ledger DataFrame (materialised from ``compact`` on first use).")
+RunOutput.compact = None  # the CompactLedger of a replayed run, else None
 
 
 # ------------------------------------------------------------------------------------------ building

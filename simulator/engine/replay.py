@@ -1,0 +1,169 @@
+"""Exact replay: with one request in flight, simulate each request shape once and replay it.
+
+With ``max_in_flight == 1`` no two requests are ever in service together: request k starts at
+``max(arrival_k, end_{k-1})`` with every memory and unit idle, and its timeline depends only on its
+*shape*: its task, operating point, whether it first wakes the gated memories (it arrived after an idle
+gap) and whether it loads its task's adapters (the previous request was of another task). So the engine
+(:mod:`simulator.engine.discrete_event`, the same SimPy processes) simulates one request of each shape, starting at
+t = 0 with idle resources, and every request of that shape is that timeline shifted to its start. A
+stream of a million requests has a few dozen shapes: the run costs a few dozen simulated requests plus a
+Python loop over the stream, and its ledger is a :class:`simulator.results.ledger.CompactLedger` (each shape's
+rows once, one (shape, start) per request), whose size does not grow with the ledger rows.
+
+The results equal the full event simulation's (:func:`simulator.engine.discrete_event.simulate` with
+``replay=False``) to rounding: tests/test_replay.py checks every table and the summary to 1e-9 relative
+on random platforms, workloads and streams (switches, wake-ups, operating points, prefetch).
+Times in s, energies in J.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import simpy
+
+from simulator.cost.tables import Prepared, busy_power, idle_power, leakage, lower_bound, prepare
+from simulator.results.ledger import CompactLedger, Shape, categorical
+from simulator.results.run_output import LEDGER_COLUMNS, REQUEST_COLUMNS, RunOutput
+
+#: Most requests one run may have: the per-request arrays of a replayed run take ~60 bytes per request
+#: (stream, requests table, compact ledger) plus the stream's Python objects (~250 bytes each), so ten
+#: million requests stay within ~3 GB. Above it a study is refused with a one-line error.
+MAX_REQUESTS = 10_000_000
+
+
+def _reset(eng, task: str) -> None:
+    """A fresh SimPy world for one request of ``task`` (cost tables, plans and row templates kept)."""
+    eng.env = simpy.Environment()
+    eng.mem = [simpy.Resource(eng.env, 1) for _ in eng.prepared.memories]
+    eng.units = [simpy.Resource(eng.env, 1), simpy.Resource(eng.env, 1)]
+    eng.builder.blocks = []
+    eng.records, eng.intervals, eng.op_points = [], [], []
+    eng.dynamic = 0.0
+    eng.in_flight = {0: task}
+    eng.changed = eng.env.event()
+
+
+def simulate_shape(eng, task: str, op_point: int, wake: bool, switch: bool) -> tuple[Shape, float]:
+    """One request of this shape through the engine's own processes (``eng``: a
+    :class:`simulator.engine.discrete_event._Engine`), alone, from t = 0. Returns its :class:`Shape` (rows with its
+    leakage while served) and the dynamic energy the engine accumulated (J)."""
+    from simulator.prepare.streams import Request
+
+    _reset(eng, task)
+    request = Request(0, 0.0, task, eng.pp.op_points[op_point])
+    eng.env.process(eng.serve(request, wake, switch))
+    eng.env.run()
+    duration = float(eng.records[0]["end_s"])
+    timeline = leakage(eng.pp, 0, np.array([0.0]), np.array([duration]), np.array([op_point]), 0.0)
+    eng.builder.leakage(timeline, [(0, task, 0.0, duration)])
+    cols = eng.builder.columns()
+    rows = {c: cols[c] for c in LEDGER_COLUMNS if c != "request"}
+    return Shape((task, op_point, wake, switch), rows, duration), float(eng.dynamic)
+
+
+def _memory_writes(prepared, ledger: CompactLedger) -> dict[str, dict[str, float]]:
+    """:func:`simulator.results.run_output._memory_writes` from the shapes: per memory the bytes written and
+    the writes its most-written cells see (one per switch load + op bytes over their region)."""
+    counts = ledger.counts
+    out = {}
+    for m in prepared.memories:
+        op_bytes = load_bytes = loads = 0.0
+        for k, s in enumerate(ledger.shapes):
+            here = s.rows["component"] == m
+            op_bytes += counts[k] * float(s.rows["bytes"][here & (s.rows["category"] == "write")].sum())
+            load = here & (s.rows["category"] == "switch_load")
+            load_bytes += counts[k] * float(s.rows["bytes"][load].sum())
+            loads += counts[k] if load.any() else 0
+        mem = prepared.platform.memories[m]
+        region = prepared.placement.runtime_peak.get(m, 0.0) or (mem.capacity_bytes if mem.is_buffer else 0.0)
+        out[m] = {"bytes": op_bytes + load_bytes,
+                  "cell_writes": loads + (op_bytes / region if region > 0 else 0.0)}
+    return out
+
+
+def replay(workload, platform, *, placement=None, prepared: Prepared | None = None, seed: int = 0,
+           prefetch_depth: int | None = None) -> RunOutput:
+    """Run ``workload`` on ``platform`` with one request in flight by replaying each request shape
+    (module docstring). Same arguments and same numbers as :func:`simulator.engine.discrete_event.simulate`
+    with ``max_in_flight=1``; the returned :class:`RunOutput` holds a :class:`CompactLedger`
+    (``run.ledger`` materialises the ordinary one on first use)."""
+    from simulator.engine.discrete_event import _Engine, check_options
+
+    depth = check_options(platform, 1, prefetch_depth)
+    prepared = prepared if prepared is not None else prepare(workload, platform, placement)
+    eng = _Engine(workload, prepared, platform, 1, depth)
+    pp = eng.pp
+    stream = workload.stream
+    n = len(stream)
+    if n > MAX_REQUESTS:
+        from simulator.errors import SimulationConfigError
+        raise SimulationConfigError(f"scenario.requests: got {n:,}; expected at most {MAX_REQUESTS:,} "
+                                    "(what fits in memory)")
+    loads = {t: bool(ta.switch_loads) for t, ta in prepared.tasks.items()}
+    wakes = bool(eng.tables.wakes)
+    point_of = {}
+    shapes: list[Shape] = []
+    dynamic: list[float] = []
+    index: dict[tuple, int] = {}
+    shape_of = np.empty(n, dtype=np.int32)
+    start = np.empty(n)
+    end = np.empty(n)
+    arrival = np.empty(n)
+    switch = np.empty(n, dtype=bool)
+    tasks = [""] * n
+    points = np.empty(n, dtype=np.int32)
+    durations: list[float] = []
+    prev_end, prev_task = None, None
+    for k, r in enumerate(stream):
+        a, task = r.arrival_s, r.task
+        p = point_of.get(r.operating_point)
+        if p is None:
+            p = point_of[r.operating_point] = pp.op_index(r.operating_point)
+        if prev_end is None:
+            s, wake = a, False
+        elif a > prev_end:
+            s, wake = a, wakes
+        else:
+            s, wake = prev_end, False
+        sw = task != prev_task
+        key = (task, p, wake, sw and loads[task])
+        i = index.get(key)
+        if i is None:
+            shape, dyn = simulate_shape(eng, task, p, wake, key[3])
+            i = index[key] = len(shapes)
+            shapes.append(shape)
+            dynamic.append(dyn)
+            durations.append(shape.duration_s)
+        prev_end = s + durations[i]
+        prev_task = task
+        shape_of[k], start[k], end[k], arrival[k], switch[k], tasks[k], points[k] = i, s, prev_end, a, sw, task, p
+    # idle gaps between requests (as simulator.cost.tables.leakage finds them with one request in flight)
+    gap = np.flatnonzero(start[1:] > end[:-1])
+    idle = np.stack([end[:-1][gap], start[1:][gap]], axis=1) if len(gap) else np.zeros((0, 2))
+    idle_J = (idle[:, 1] - idle[:, 0])[:, None] * idle_power(pp)[0][None, :]
+    M = len(prepared.memories)
+    comps = list(prepared.memories) + ["vector_unit", "mac_array"]
+    idle_cat = ["refresh" if (k < M and pp.gated[0, k] and pp.is_dram[0, k]) else "leakage"
+                for k in range(len(comps))]
+    ledger = CompactLedger(shapes, np.array([r.id for r in stream], dtype=np.int64),
+                           shape_of, start, idle, idle_J, comps, idle_cat)
+    energy, _ = ledger.request_sums()
+    counts = ledger.counts
+    busy_leak = sum(counts[k] * s.duration_s * float(busy_power(pp, s.key[1])[0].sum())
+                    for k, s in enumerate(shapes))
+    leak_total = float(idle_J.sum()) + busy_leak
+    dynamic_J = float(np.dot(counts, dynamic))
+    ids = ledger.request
+    req = pd.DataFrame({"request": ids, "task": categorical(tasks), "arrival_s": arrival, "start_s": start,
+                        "end_s": end, "latency_s": end - arrival, "switch": switch,
+                        "operating_point": categorical(np.asarray(pp.op_points, dtype=object)[points]),
+                        "service_s": end - start, "energy_J": energy}, columns=list(REQUEST_COLUMNS))
+    first = float(arrival.min()) if n else 0.0
+    meta = {"evaluator": "engine", "total_energy_J": dynamic_J + leak_total, "leakage_energy_J": leak_total,
+            "makespan_s": float(end.max()) - first if n else 0.0, "start_s": first,
+            "memory_writes": _memory_writes(prepared, ledger), "tasks": list(prepared.tasks),
+            "prefetch_depth": depth, "max_in_flight": 1, "seed": seed, "replay": True,
+            "shapes": len(shapes),
+            "lower_bound_J": {t: float(v[0]) for t, v in lower_bound(prepared, pp).items()}}
+    return RunOutput(ledger=ledger, requests=req, placement=prepared.placement, platform=eng.tables.platform,
+                     workload=workload, meta=meta)
