@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import functools
 import math
+import os
 import re
 import warnings
 from dataclasses import dataclass, field
@@ -664,6 +665,8 @@ class Tracer:
         # tracer cannot count: take the composite path, whose ops are the same arithmetic one by one
         fastpath = torch.backends.mha.get_fastpath_enabled()
         torch.backends.mha.set_fastpath_enabled(False)
+        threads = torch.get_num_threads()
+        torch.set_num_threads(tracing_threads())
         try:
             with torch.no_grad(), _Mode(self):
                 output = fn(*args, **kwargs)
@@ -676,6 +679,7 @@ class Tracer:
                                 f"{msg[0] if msg else ''}); expected a forward that runs on the given "
                                 "inputs") from exc
         finally:
+            torch.set_num_threads(threads)
             torch.backends.mha.set_fastpath_enabled(fastpath)
             pre.remove()
             post.remove()
@@ -789,6 +793,29 @@ def _named_tensors(value, prefix: str):
     elif isinstance(value, (list, tuple)):
         for i, v in enumerate(value):
             yield from _named_tensors(v, f"{prefix}.{i}")
+
+
+#: Environment variable fixing torch's intra-op threads while tracing (a whole number >= 1).
+THREADS_ENV = "HETSIM_TORCH_THREADS"
+
+
+def tracing_threads() -> int:
+    """Torch intra-op threads for a traced forward: ``$HETSIM_TORCH_THREADS`` when set, else the cores no
+    other process is using (CPU count minus the 1-minute load average, this process counted as free; at
+    least 1, at most torch's default). On a loaded 2-core machine two threads thrash: a bert-base forward
+    took 1.9 s on two threads and 0.33 s on one (issue 12). Processes tracing in parallel should set 1."""
+    value = os.environ.get(THREADS_ENV, "").strip()
+    if value:
+        if not value.isdigit() or int(value) < 1:
+            raise WorkloadError(f"{THREADS_ENV}: got {value!r}; expected a whole number >= 1")
+        return int(value)
+    cpus = os.cpu_count() or 1
+    try:
+        busy = os.getloadavg()[0]
+    except OSError:  # not available on this system
+        busy = 0.0
+    free = cpus - max(0, round(busy) - 1)
+    return max(1, min(free, torch.get_num_threads(), cpus))
 
 
 def trace_model(model: torch.nn.Module, inputs: Any, *, task: str | None = None, name: str | None = None,

@@ -2,7 +2,7 @@
 
 With ``max_in_flight == 1`` no two requests are ever in service together: request k starts at
 ``max(arrival_k, end_{k-1})`` with every memory and unit idle, and its timeline depends only on its
-*shape*: its task, operating point, whether it first wakes the gated memories (it arrived after an idle
+*shape*: its task (and early exit), operating point (and DVFS transition), whether it first wakes the gated memories (it arrived after an idle
 gap) and whether it loads its task's adapters (the previous request was of another task). So the engine
 (:mod:`simulator.engine.discrete_event`, the same SimPy processes) simulates one request of each shape, starting at
 t = 0 with idle resources, and every request of that shape is that timeline shifted to its start. A
@@ -25,12 +25,6 @@ from simulator.cost.tables import Prepared, busy_power, idle_power, leakage, low
 from simulator.results.ledger import CompactLedger, Shape, categorical
 from simulator.results.run_output import LEDGER_COLUMNS, REQUEST_COLUMNS, RunOutput
 
-#: Most requests one run may have: the per-request arrays of a replayed run take ~60 bytes per request
-#: (stream, requests table, compact ledger) plus the stream's Python objects (~250 bytes each), so ten
-#: million requests stay within ~3 GB. Above it a study is refused with a one-line error.
-MAX_REQUESTS = 10_000_000
-
-
 def _reset(eng, task: str) -> None:
     """A fresh SimPy world for one request of ``task`` (cost tables, plans and row templates kept)."""
     eng.env = simpy.Environment()
@@ -43,14 +37,16 @@ def _reset(eng, task: str) -> None:
     eng.changed = eng.env.event()
 
 
-def simulate_shape(eng, task: str, op_point: int, wake: bool, switch: bool) -> tuple[Shape, float]:
-    """One request of this shape through the engine's own processes (``eng``: a
-    :class:`simulator.engine.discrete_event._Engine`), alone, from t = 0. Returns its :class:`Shape` (rows with its
-    leakage while served) and the dynamic energy the engine accumulated (J)."""
-    from simulator.prepare.streams import Request
+def simulate_shape(eng, request, op_point: int, wake: bool, switch: bool) -> tuple[Shape, float]:
+    """One request like ``request`` (its task, early exit and DVFS transition) at operating point index
+    ``op_point``, through the engine's own processes (``eng``: a
+    :class:`simulator.engine.discrete_event._Engine`), alone, from t = 0. Returns its :class:`Shape`
+    (rows with its leakage while served) and the dynamic energy the engine accumulated (J)."""
+    from dataclasses import replace
 
+    task = request.task
     _reset(eng, task)
-    request = Request(0, 0.0, task, eng.pp.op_points[op_point])
+    request = replace(request, id=0, arrival_s=0.0, operating_point=eng.pp.op_points[op_point])
     eng.env.process(eng.serve(request, wake, switch))
     eng.env.run()
     duration = float(eng.records[0]["end_s"])
@@ -58,7 +54,8 @@ def simulate_shape(eng, task: str, op_point: int, wake: bool, switch: bool) -> t
     eng.builder.leakage(timeline, [(0, task, 0.0, duration)])
     cols = eng.builder.columns()
     rows = {c: cols[c] for c in LEDGER_COLUMNS if c != "request"}
-    return Shape((task, op_point, wake, switch), rows, duration), float(eng.dynamic)
+    key = (request.key, op_point, wake, switch, request.transition_s, request.transition_J)
+    return Shape(key, rows, duration), float(eng.dynamic)
 
 
 def _memory_writes(prepared, ledger: CompactLedger) -> dict[str, dict[str, float]]:
@@ -95,10 +92,6 @@ def replay(workload, platform, *, placement=None, prepared: Prepared | None = No
     pp = eng.pp
     stream = workload.stream
     n = len(stream)
-    if n > MAX_REQUESTS:
-        from simulator.errors import SimulationConfigError
-        raise SimulationConfigError(f"scenario.requests: got {n:,}; expected at most {MAX_REQUESTS:,} "
-                                    "(what fits in memory)")
     loads = {t: bool(ta.switch_loads) for t, ta in prepared.tasks.items()}
     wakes = bool(eng.tables.wakes)
     point_of = {}
@@ -126,10 +119,10 @@ def replay(workload, platform, *, placement=None, prepared: Prepared | None = No
         else:
             s, wake = prev_end, False
         sw = task != prev_task
-        key = (task, p, wake, sw and loads[task])
+        key = (r.key, p, wake, sw and loads[task], r.transition_s, r.transition_J)
         i = index.get(key)
         if i is None:
-            shape, dyn = simulate_shape(eng, task, p, wake, key[3])
+            shape, dyn = simulate_shape(eng, r, p, wake, key[3])
             i = index[key] = len(shapes)
             shapes.append(shape)
             dynamic.append(dyn)

@@ -14,6 +14,20 @@ import numpy as np
 from simulator.errors import SimulationConfigError
 
 
+#: Most requests a stream (and a study) may have. A replayed run holds ~60 bytes per request in numpy
+#: arrays (requests table, compact ledger) plus the stream's Request objects (~250 bytes each): ten million
+#: requests need ~3 GB, what a laptop can spare. Above it a study is refused with a one-line error.
+MAX_REQUESTS = 10_000_000
+
+
+def check_count(n, field_path: str = "scenario.requests") -> int:
+    """``n`` as an int if it is a whole number in [1, :data:`MAX_REQUESTS`], else SimulationConfigError."""
+    if not (isinstance(n, (int, np.integer)) and not isinstance(n, bool) and 1 <= n <= MAX_REQUESTS):
+        raise SimulationConfigError(f"{field_path}: got {n!r}; expected an integer from 1 to {MAX_REQUESTS:,} "
+                                    "(the most requests that fit in memory)")
+    return int(n)
+
+
 @dataclass(frozen=True)
 class Request:
     """One inference request: ``id`` (0, 1, ...), ``arrival_s`` (s), ``task`` (a task name) and the
@@ -48,6 +62,7 @@ class RequestStream:
         object.__setattr__(self, "requests", reqs)
         if not reqs:
             raise SimulationConfigError("scenario.requests: the stream is empty; expected at least one request")
+        check_count(len(reqs))
         for i, r in enumerate(reqs):
             if r.id != i:
                 raise SimulationConfigError(
@@ -124,8 +139,7 @@ def fixed(tasks: Iterable[str], period_s: float, *, start_s: float = 0.0) -> Req
 def round_robin(tasks: Sequence[str], n: int, period_s: float, *, start_s: float = 0.0) -> RequestStream:
     """``n`` requests cycling through ``tasks`` (t0, t1, ..., t0, ...), one every ``period_s`` seconds."""
     tasks = _check_tasks(tasks, "scenario.tasks")
-    if not (isinstance(n, (int, np.integer)) and n >= 1):
-        raise SimulationConfigError(f"scenario.requests: got {n!r}; expected an integer >= 1")
+    n = check_count(n)
     stream = fixed([tasks[i % len(tasks)] for i in range(int(n))], period_s, start_s=start_s)
     return RequestStream(stream.requests, {"kind": "round_robin", "period_s": float(period_s)})
 
@@ -146,8 +160,7 @@ def poisson(task_mix: dict[str, float], n: int, rate_hz: float, switch_prob: flo
     if not (np.all(np.isfinite(weights)) and np.all(weights >= 0) and weights.sum() > 0):
         raise SimulationConfigError(
             f"scenario.task_mix: got weights {weights.tolist()}; expected non-negative weights with a positive sum")
-    if not (isinstance(n, (int, np.integer)) and n >= 1):
-        raise SimulationConfigError(f"scenario.requests: got {n!r}; expected an integer >= 1")
+    n = check_count(n)
     if not (isinstance(rate_hz, (int, float)) and np.isfinite(rate_hz) and rate_hz > 0):
         raise SimulationConfigError(f"scenario.rate_hz: got {rate_hz!r}; expected a finite rate > 0 Hz")
     if not (isinstance(switch_prob, (int, float)) and 0.0 <= switch_prob <= 1.0):

@@ -185,6 +185,11 @@ class CompactLedger:
         it, times relative to the request's start), then one row per idle (component, category) with
         the idle energy summed (``unit`` -1, weight 1). ``request`` is -2 on shape rows (a stand-in:
         per-request sums use the shape's) and -1 on idle rows."""
+        if getattr(self, "_weighted", None) is None:
+            self._weighted = self._build_weighted()
+        return self._weighted
+
+    def _build_weighted(self) -> pd.DataFrame:
         counts = self.counts
         cols: dict[str, list] = {c: [] for c in (*LEDGER_COLUMNS, "unit", "weight")}
         for k, s in enumerate(self.shapes):
@@ -234,8 +239,6 @@ class CompactLedger:
     def cumulative_energy(self, times: np.ndarray) -> np.ndarray:
         """E(t): the energy (J) of every ledger event spread uniformly over [start, end] (a zero-length
         event a step at its start), right-continuous, at ``times`` (s, sorted or not)."""
-        from simulator.results.result import _power_steps
-
         starts, before, (kind, lengths) = self.pieces()
         times = np.asarray(times, dtype=float)
         out = np.zeros(times.shape)
@@ -244,28 +247,47 @@ class CompactLedger:
         piece = np.clip(np.searchsorted(starts, times, side="right") - 1, 0, len(starts) - 1)
         x = times - starts[piece]
         out = before[piece].copy()
-        curves = {}
-        for k, s in enumerate(self.shapes):
-            if s.n_rows:
-                frame = pd.DataFrame({c: s.rows[c] for c in ("energy_J", "start_s", "end_s")})
-                curves[k] = _power_steps(frame)
         pk = kind[piece]
-        for k, (t, e_at, slope) in curves.items():
-            sel = np.flatnonzero(pk == k)
-            if not len(sel):
+        order = np.argsort(pk, kind="stable")              # grid points grouped by piece kind
+        sorted_kind = pk[order]
+        kinds = np.unique(sorted_kind)
+        lo = np.searchsorted(sorted_kind, kinds, side="left")
+        hi = np.searchsorted(sorted_kind, kinds, side="right")
+        curves = self._curves()
+        idle_sel = []
+        for k, a, b in zip(kinds.tolist(), lo.tolist(), hi.tolist()):
+            sel = order[a:b]
+            if k < 0:
+                idle_sel.append(sel)
                 continue
+            if k not in curves:
+                continue
+            t, e_at, slope = curves[k]
             xs = x[sel]
             j = np.clip(np.searchsorted(t, xs, side="right") - 1, 0, t.size - 1)
             val = e_at[j] + slope[j] * (xs - t[j])
             val = np.where(xs < t[0], 0.0, np.where(xs > t[-1], e_at[-1], val))
             out[sel] += val
-        idle_sel = np.flatnonzero(pk < 0)
-        if len(idle_sel):
-            g = -1 - pk[idle_sel]
+        if idle_sel:
+            sel = np.concatenate(idle_sel)
+            g = -1 - pk[sel]
             length = self.idle[g, 1] - self.idle[g, 0]
-            frac = np.clip(np.divide(x[idle_sel], length, out=np.ones(len(g)), where=length > 0), 0.0, 1.0)
-            out[idle_sel] += self.idle_J[g].sum(axis=1) * frac
+            frac = np.clip(np.divide(x[sel], length, out=np.ones(len(g)), where=length > 0), 0.0, 1.0)
+            out[sel] += self._idle_total[g] * frac
         return out
+
+    def _curves(self) -> dict[int, tuple]:
+        """Per shape with rows, its cumulative energy as breakpoints (:func:`_power_steps`), cached."""
+        from simulator.results.result import _power_steps
+
+        if getattr(self, "_curve_cache", None) is None:
+            self._curve_cache = {}
+            for k, s in enumerate(self.shapes):
+                if s.n_rows:
+                    frame = pd.DataFrame({c: s.rows[c] for c in ("energy_J", "start_s", "end_s")})
+                    self._curve_cache[k] = _power_steps(frame)
+            self._idle_total = self.idle_J.sum(axis=1)
+        return self._curve_cache
 
     def busy_s(self, component: str, category: str = "compute") -> float:
         """Length (s) of the union of ``component``'s ``category`` intervals over the run: each shape's

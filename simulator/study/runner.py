@@ -32,6 +32,7 @@ from pydantic import (BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
 from hw_models.schema import Energy, Frequency, PositiveTime, Time, explain_error
 from simulator.errors import SimulationConfigError
+from simulator.prepare.streams import MAX_REQUESTS, check_count
 
 #: Folder of the studies that ship with hetsim (``default.yaml`` is the default study).
 STUDIES_DIR = Path(__file__).parent.parent / "studies"
@@ -70,7 +71,7 @@ class ScenarioConfig(_Strict):
     ``period`` (fixed, round-robin), ``switch_probability`` between consecutive requests (Poisson),
     ``task_mix`` weights (default: equal), an explicit ``sequence`` of tasks (fixed) and the ``seed``."""
     stream: Literal["poisson", "round_robin", "fixed"] = "poisson"
-    requests: Annotated[int, Field(ge=1, strict=True)] = 100
+    requests: Annotated[int, Field(ge=1, le=MAX_REQUESTS, strict=True)] = 100
     rate: Frequency = 10.0
     period: PositiveTime = 0.1
     switch_probability: Annotated[float, Field(ge=0.0, le=1.0)] = 0.3
@@ -275,8 +276,7 @@ class StudyConfig(_Strict):
         raises SimulationConfigError for an unknown platform key or a bad count."""
         update: dict[str, Any] = {}
         if requests is not None:
-            if requests < 1:
-                raise SimulationConfigError(f"--requests: got {requests}; expected an integer >= 1")
+            check_count(requests, "--requests")
             update["scenario"] = self.scenario.model_copy(update={"requests": int(requests)})
         if platforms is not None:
             known = {p.key: p for p in self.platforms}
@@ -459,63 +459,132 @@ def _load_platform(config: StudyConfig, index: int):
                                 f"{', '.join(list_platforms())} or a path")
 
 
-def run_study(config: StudyConfig, progress: bool = True) -> dict[str, Any]:
-    """Simulate the study on each platform; returns ``{platform key: Result}`` in the study's order.
+#: What a worker of :func:`run_study`'s process pool reads (set before the pool forks, so the traces
+#: are shared with the workers instead of pickled to them).
+_JOB: dict[str, Any] = {}
 
-    The traces and the request stream are built once and shared by all platforms (same seed, same
-    numbers). ``progress`` shows tqdm bars on stderr."""
-    from tqdm import tqdm
+
+def _simulate_entry(index: int) -> tuple[str, Any, float, float]:
+    """Prepare and simulate platform ``index`` of the study in :data:`_JOB` (its DVFS policy applied);
+    returns (key, Result, preparation s, simulation s). In a worker process the Result comes back without
+    its workload (the parent reattaches its own: the traces are not pickled back)."""
+    import time
 
     from simulator.cost.tables import prepare
     from simulator.results.result import Result
-    from simulator.prepare.served_workload import Workload
 
+    config, entry, platform = _JOB["config"], _JOB["config"].platforms[index], _JOB["platforms"][index]
+    workload = _JOB["workloads"][index]
     if config.evaluator == "engine":
         from simulator.engine.discrete_event import simulate as evaluate
     else:
         from simulator.analytic.closed_form import evaluate
+    kwargs = {"seed": config.scenario.seed} if config.evaluator == "engine" else {}
+    t0 = time.perf_counter()
+    try:
+        prepared = prepare(workload, platform)
+        curve = None
+        if config.dvfs is not None:
+            workload, curve = _apply_dvfs(config, entry, platform, workload, prepared)
+            prepared.workload = workload
+        t1 = time.perf_counter()
+        run = evaluate(workload, platform, prepared=prepared, **kwargs)
+    except SimulationConfigError as exc:
+        raise _in_source(config, exc) from None
+    t2 = time.perf_counter()
+    result = Result.from_run(run, prepared=prepared)
+    result.meta.update(workload.meta)
+    if config.early_exit is not None:
+        result.requests["exit_layer"] = [r.exit_layer for r in workload.stream]
+    if curve is not None:
+        result.meta["dvfs_curve"] = curve
+    if _JOB.get("worker"):
+        result.workload = None if workload is _JOB["workloads"][index] else workload
+    return entry.key, result, t1 - t0, t2 - t1
 
+
+def _init_worker() -> None:
+    _JOB["worker"] = True
+
+
+def default_jobs(n: int) -> int:
+    """Worker processes for ``n`` independent pieces of work: one each, at most one per CPU."""
+    import os
+
+    return max(1, min(n, os.cpu_count() or 1))
+
+
+def run_study(config: StudyConfig, progress: bool = True, *, jobs: int | None = None,
+              timings: dict[str, float] | None = None) -> dict[str, Any]:
+    """Simulate the study on each platform; returns ``{platform key: Result}`` in the study's order.
+
+    The traces and the request stream are built once and shared by all platforms (same seed, same
+    numbers). The platforms are simulated in a pool of ``jobs`` worker processes (default
+    :func:`default_jobs`; 1: one after another in this process; a study with DVFS and early exit, which
+    traces again per platform, runs in this process); the results are the same either way. ``progress``
+    shows tqdm bars on stderr. ``timings``, when given, receives the seconds spent ``tracing`` (or
+    loading traces from the cache), in ``preparation`` (placement, traffic, DVFS assignment) and in
+    ``simulation`` (both summed over platforms) and the wall time of the two (``simulation_wall``)."""
+    import multiprocessing
+    import time
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    from tqdm import tqdm
+
+    from simulator.prepare.served_workload import Workload
+
+    timings = timings if timings is not None else {}
     platforms = [_load_platform(config, i) for i in range(len(config.platforms))]
     base_stream = build_stream(config)
     traces: dict[tuple, dict[str, Any]] = {}
     streams_of: dict[str, Any] = {}  # per model: the stream with its exit layers (early exit)
-    bar = tqdm(total=len(platforms), desc=f"{config.name}", unit="platform", file=sys.stderr,
-               disable=not progress, leave=False)
+    workloads = []
+    t0 = time.perf_counter()
+    for entry in config.platforms:
+        served = entry.serves(config)
+        model, mode, adapter = served
+        if served not in traces:
+            traces[served] = build_traces(config, mode, model=model, adapter=adapter)
+        if model not in streams_of:  # the same arrivals and tasks; exit layers drawn for this depth
+            streams_of[model] = exit_stream(config, base_stream, traces[served])
+        meta = {"study": config.name, "model": model, "mode": mode, "label": entry.key, "adapter": adapter,
+                "method": entry.method(config),
+                "compression": config.compression.model_dump(), "seed": config.scenario.seed}
+        workloads.append(Workload(f"{config.name}:{mode}", traces[served], streams_of[model], meta))
+    timings["tracing"] = time.perf_counter() - t0
+    n = len(platforms)
+    jobs = default_jobs(n) if jobs is None else max(1, min(int(jobs), n))
+    if config.dvfs is not None and config.early_exit is not None:
+        jobs = 1          # its no-exit baseline traces again: torch stays out of forked workers
+    fork = "fork" in multiprocessing.get_all_start_methods()
+    _JOB.clear()
+    _JOB.update(config=config, platforms=platforms, workloads=workloads)
+    bar = tqdm(total=n, desc=f"{config.name}", unit="platform", file=sys.stderr, disable=not progress,
+               leave=False)
     results: dict[str, Any] = {}
+    prep = sim = 0.0
+    t1 = time.perf_counter()
     try:
-        for entry, platform in zip(config.platforms, platforms):
-            served = entry.serves(config)
-            model, mode, adapter = served
-            bar.set_postfix_str(f"{entry.key}: tracing" if served not in traces else entry.key)
-            if served not in traces:
-                traces[served] = build_traces(config, mode, model=model, adapter=adapter)
-            if model not in streams_of:  # the same arrivals and tasks; exit layers drawn for this depth
-                streams_of[model] = exit_stream(config, base_stream, traces[served])
-            stream = streams_of[model]
-            bar.set_postfix_str(entry.key)
-            meta = {"study": config.name, "model": model, "mode": mode, "label": entry.key, "adapter": adapter,
-                    "method": entry.method(config),
-                    "compression": config.compression.model_dump(), "seed": config.scenario.seed}
-            workload = Workload(f"{config.name}:{mode}", traces[served], stream, meta)
-            kwargs = {"seed": config.scenario.seed} if config.evaluator == "engine" else {}
-            try:
-                prepared = prepare(workload, platform)
-                curve = None
-                if config.dvfs is not None:
-                    workload, curve = _apply_dvfs(config, entry, platform, workload, prepared)
-                    prepared.workload = workload
-                run = evaluate(workload, platform, prepared=prepared, **kwargs)
-            except SimulationConfigError as exc:
-                raise _in_source(config, exc) from None
-            result = results[entry.key] = Result.from_run(run, prepared=prepared)
-            result.meta.update(meta)
-            if config.early_exit is not None:
-                result.requests["exit_layer"] = [r.exit_layer for r in workload.stream]
-            if curve is not None:
-                result.meta["dvfs_curve"] = curve
-            bar.update()
+        if jobs > 1 and fork:
+            with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("fork"),
+                                     initializer=_init_worker) as pool:
+                futures = {pool.submit(_simulate_entry, i): i for i in range(n)}
+                for future in as_completed(futures):
+                    key, result, p, s = future.result()
+                    if result.workload is None:
+                        result.workload = workloads[futures[future]]
+                    results[key], prep, sim = result, prep + p, sim + s
+                    bar.update()
+        else:
+            for i in range(n):
+                key, result, p, s = _simulate_entry(i)
+                results[key], prep, sim = result, prep + p, sim + s
+                bar.update()
     finally:
         bar.close()
+        _JOB.clear()
+    timings.update(preparation=prep, simulation=sim, simulation_wall=time.perf_counter() - t1)
+    results = {entry.key: results[entry.key] for entry in config.platforms}
     # grouped by method (in order of first appearance), each group in the study's order
     methods = list(dict.fromkeys(r.meta["method"] for r in results.values()))
     return dict(sorted(results.items(), key=lambda kv: methods.index(kv[1].meta["method"])))
@@ -556,15 +625,58 @@ def study_document(config: StudyConfig, platform_files: dict[int, str] | None = 
     return doc
 
 
+def _draw_figures(results: dict[str, Any], config: StudyConfig, folder: Path, jobs: int | None):
+    """Start drawing the study's figures into ``folder``: in worker processes (forked, so the results are
+    shared, not pickled) when ``jobs`` allows more than one process, else on demand in this one.
+    Returns {figure name: a call that waits for it and returns its paths}."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from simulator.results import plots
+
+    formats = tuple(config.outputs.formats)
+    work = {"energy_breakdown": (plots.energy_breakdown, (results, folder / "energy_breakdown", formats), {}),
+            "timeline": (plots.timeline, (results, folder / "timeline", formats),
+                         {"requests": config.outputs.timeline_requests})}
+    if any(r.meta.get("dvfs_curve") is not None for r in results.values()):
+        work["energy_vs_latency_target"] = (plots.energy_vs_latency_target,
+                                            (results, folder / "energy_vs_latency_target", formats), {})
+    jobs = default_jobs(len(work)) if jobs is None else jobs
+    if jobs <= 1 or "fork" not in multiprocessing.get_all_start_methods():
+        return {name: (lambda fn=fn, a=a, k=k: fn(*a, **k)) for name, (fn, a, k) in work.items()}
+    _FIGURES.clear()
+    _FIGURES.update(work)
+    pool = ProcessPoolExecutor(max_workers=min(jobs, len(work)), mp_context=multiprocessing.get_context("fork"))
+    futures = {name: pool.submit(_draw, name) for name in work}
+    pool.shutdown(wait=False)
+
+    def waiter(name):
+        def wait():
+            return futures[name].result()
+        return wait
+    return {name: waiter(name) for name in work}
+
+
+#: The figures a forked worker of :func:`_draw_figures` draws: name -> (function, args, kwargs).
+_FIGURES: dict[str, tuple] = {}
+
+
+def _draw(name: str) -> list[Path]:
+    fn, args, kwargs = _FIGURES[name]
+    return fn(*args, **kwargs)
+
+
 def save_study(results: dict[str, Any], config: StudyConfig, out_dir: Any = None, *,
-               overwrite: bool = False) -> Path:
+               overwrite: bool = False, jobs: int | None = None) -> Path:
     """Write the run folder: ``summary.csv``/``summary.json`` (one row per platform), ``<platform>/`` with
     its tables, ``report.md``, the figures, ``timeline.perfetto.json`` and ``study.yaml`` (the study as
     run). ``out_dir`` is a folder already claimed (:class:`simulator.outdir.OutputFolder`, as ``hetsim
     run`` does before simulating) or a path, claimed here (``overwrite``: replace an earlier run of
-    hetsim's there). Atomic: on error the folder is as it was. Returns the folder."""
+    hetsim's there). Atomic: on error the folder is as it was. The figures are drawn in ``jobs`` worker
+    processes (default: up to one per CPU; 1: in this process) while the tables are written. Returns the
+    folder."""
     from simulator.outdir import OutputFolder, claim_output
-    from simulator.results import plots, report
+    from simulator.results import report
     from simulator.results.result import write_perfetto
 
     if isinstance(out_dir, OutputFolder):
@@ -574,6 +686,7 @@ def save_study(results: dict[str, Any], config: StudyConfig, out_dir: Any = None
         claimed = claim_output(target, command="run", field="outputs.dir", overwrite=overwrite)
     with claimed as out:
         tmp = out.tmp
+        pending = _draw_figures(results, config, tmp, jobs) if config.outputs.figures else {}
         for key, result in results.items():
             (tmp / key).mkdir()
             result.write_into(tmp / key, ledger=config.outputs.ledger)
@@ -588,14 +701,10 @@ def save_study(results: dict[str, Any], config: StudyConfig, out_dir: Any = None
         table.to_csv(tmp / "summary.csv", index=False)
         report.write_summary_json(results, tmp / "summary.json")
         figures: dict[str, list[Path]] = {}
-        if config.outputs.figures:
-            formats = tuple(config.outputs.formats)
-            figures["energy_breakdown"] = plots.energy_breakdown(results, tmp / "energy_breakdown", formats)
-            figures["timeline"] = plots.timeline(results, tmp / "timeline", formats,
-                                                 requests=config.outputs.timeline_requests)
-            curve = plots.energy_vs_latency_target(results, tmp / "energy_vs_latency_target", formats)
-            if curve:
-                figures["energy_vs_latency_target"] = curve
+        for name, job in pending.items():
+            paths = job()
+            if paths:
+                figures[name] = paths
         write_perfetto(list(results.values()), tmp / "timeline.perfetto.json",
                        max_detail_requests=config.outputs.perfetto_requests)
         study_text = yaml.safe_dump(study_document(config), sort_keys=False)

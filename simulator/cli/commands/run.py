@@ -37,6 +37,8 @@ def register(subparsers) -> None:
     p.add_argument("--platforms", metavar="A,B", help="run only these platforms of the study (comma-separated)")
     p.add_argument("--overwrite", action="store_true",
                    help="replace an earlier hetsim run in OUT (only the files that run wrote; others stay)")
+    p.add_argument("--jobs", type=int, metavar="N",
+                   help="worker processes for the platforms and figures (default: one per CPU; 1: none)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars on stderr")
     p.set_defaults(func=run)
 
@@ -64,6 +66,9 @@ def run(args: argparse.Namespace) -> int:
     from simulator.results.report import comparison_table, format_text, overload_lines
     from simulator.study.runner import default_study, load_study, run_study, save_study
 
+    if args.jobs is not None and args.jobs < 1:
+        from simulator.errors import SimulationConfigError
+        raise SimulationConfigError(f"--jobs: got {args.jobs}; expected an integer >= 1")
     config = load_study(args.config) if args.config else default_study()
     platforms = [p.strip() for p in args.platforms.split(",")] if args.platforms is not None else None
     config = config.with_overrides(requests=args.requests, platforms=platforms, out=args.out)
@@ -73,7 +78,8 @@ def run(args: argparse.Namespace) -> int:
     with claim_output(out_dir, command="run", field=field, overwrite=args.overwrite,
                       need_bytes=need_bytes(config)) as claimed:
         started = time.perf_counter()
-        results = run_study(config, progress=not args.no_progress)
+        timings: dict[str, float] = {}
+        results = run_study(config, progress=not args.no_progress, jobs=args.jobs, timings=timings)
         simulated = time.perf_counter() - started
         first = next(iter(results.values()))
         print(f"study {config.name}: {config.model} ({config.adapter}), tasks {', '.join(config.tasks)}; "
@@ -86,9 +92,25 @@ def run(args: argparse.Namespace) -> int:
         for line in overload_lines(results):
             print(line)
         sys.stdout.flush()
-        out = save_study(results, config, claimed)
+        written = time.perf_counter()
+        out = save_study(results, config, claimed, jobs=args.jobs)
+        timings["writing"] = time.perf_counter() - written
     files = sorted(p.name for p in out.iterdir() if p.is_file() and not p.name.startswith("."))
     print(f"wrote {out_dir}/ in {time.perf_counter() - started - simulated:.1f} s: {', '.join(files)}; "
           f"CSV tables per platform in {', '.join(k + '/' for k in results)}")
+    print(time_line(timings, time.perf_counter() - started))
     sys.stdout.flush()
     return 0
+
+
+def time_line(timings: dict[str, float], total_s: float) -> str:
+    """Where the run's time went, one line: tracing (or loading traces from the cache), preparation
+    (placement, traffic), simulation (both summed over platforms; ``simulation_wall`` is their wall time
+    when platforms ran in parallel) and writing, s."""
+    parts = [f"tracing {timings.get('tracing', 0.0):.1f} s", f"preparation {timings.get('preparation', 0.0):.1f} s",
+             f"simulation {timings.get('simulation', 0.0):.1f} s"]
+    wall = timings.get("simulation_wall")
+    if wall is not None:
+        parts[-1] += f" (preparation + simulation {wall:.1f} s wall)"
+    parts.append(f"writing {timings.get('writing', 0.0):.1f} s")
+    return f"time: {', '.join(parts)}; total {total_s:.1f} s"
