@@ -2,7 +2,8 @@
 
 Every table, the summary, the power profile and the requests of a replayed run are compared with those of
 ``simulate(..., replay=False)`` (every request's events through SimPy) on random platforms, workloads and
-streams with task switches, wake-ups after idle gaps, several operating points and prefetch.
+streams with task switches, wake-ups after idle gaps, several operating points, DVFS transitions and
+prefetch.
 """
 import math
 
@@ -43,9 +44,11 @@ def _frames_close(a: pd.DataFrame, b: pd.DataFrame, what: str, atol: float = 0.0
             assert x.astype(object).tolist() == y.astype(object).tolist(), f"{what}.{c}"
 
 
-def _with_points(stream, names, draw_points):
-    return streams.RequestStream(tuple(streams.Request(r.id, r.arrival_s, r.task, p)
-                                       for r, p in zip(stream, draw_points)))
+def _with_points(stream, names, draw_points, transitions=None):
+    transitions = transitions or [(0.0, 0.0)] * len(stream)
+    return streams.RequestStream(tuple(streams.Request(r.id, r.arrival_s, r.task, p, transition_s=ts,
+                                                       transition_J=tj)
+                                       for r, p, (ts, tj) in zip(stream, draw_points, transitions)))
 
 
 def _check_equal(replayed, full) -> None:
@@ -95,7 +98,9 @@ def test_replay_equals_the_full_simulation(scenario, data):
     names = list(platform.operating_points) if hasattr(platform, "operating_points") else [None]
     points = data.draw(st.lists(st.sampled_from(names + [None]), min_size=len(workload.stream),
                                 max_size=len(workload.stream)))
-    workload = workload.with_stream(_with_points(workload.stream, names, points))
+    transitions = data.draw(st.lists(st.sampled_from([(0.0, 0.0), (2e-7, 1e-9), (0.0, 3e-10)]),
+                                     min_size=len(workload.stream), max_size=len(workload.stream)))
+    workload = workload.with_stream(_with_points(workload.stream, names, points, transitions))
     prepared = prepare(workload, platform)
     replayed = simulate(workload, platform, prepared=prepared)
     full = simulate(workload, platform, prepared=prepared, replay=False)
