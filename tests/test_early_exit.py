@@ -76,6 +76,16 @@ def test_a_request_exiting_at_layer_k_runs_exactly_its_layers_and_heads(traces, 
         assert len(layers) == (k or LAYERS)
     energy = run.requests["energy_J"].to_numpy()
     assert (np.diff(energy[:4]) > 0).all() and energy[3] == pytest.approx(energy[4], rel=1e-9)
+    # each request's lower bound is its own variant's: the bounds rise with the exit layer too
+    bounds = run.meta["lower_bound_J"]
+    keys = run.meta["request_keys"]
+    assert keys == ["mnli@exit1", "mnli@exit2", "mnli@exit3", "mnli@exit4", "mnli"]
+    assert bounds["mnli@exit1"] < bounds["mnli@exit2"] < bounds["mnli@exit3"] < bounds["mnli"]
+    assert bounds["mnli@exit4"] == pytest.approx(bounds["mnli"], rel=1e-12)
+    from simulator.results.result import Result
+    result = Result.from_run(run)
+    assert result.lower_bound_J() == pytest.approx(sum(bounds[k] for k in keys), rel=1e-12)
+    assert result.lower_bound_J() <= result.meta["total_energy_J"]
 
 
 def test_an_exit_without_a_head_is_refused(traces):

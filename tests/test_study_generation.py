@@ -60,3 +60,30 @@ def test_lightlm_beam_search_outputs_place_on_every_bundled_platform():
         table = place(workload, platform).table
         spilled = table[(table["role"] == "output") & (table["memory"] != first)]
         assert spilled["bytes"].max() >= logits, name   # the fallback took what the first choice could not hold
+
+
+def test_prosg_factor_writes_per_step_land_where_the_policy_puts_them(tmp_path):
+    import yaml
+
+    from hw_models.loader import PLATFORMS_DIR
+
+    # a variant of edge-rram whose adapters (ProSG's factors among them) live in the ReRAM backbone
+    doc = yaml.safe_load((PLATFORMS_DIR / "edge-rram.yaml").read_text())
+    doc["name"] = "rram-factors"
+    doc["placement"]["roles"]["adapter"] = ["backbone", "act_sram"]
+    (tmp_path / "rram-factors.yaml").write_text(yaml.safe_dump(doc))
+    study = {"name": "prosg", "model": "rwkv", "layers": 2, "hidden": 32, "tasks": ["chat"], "adapter": "prosg:2",
+             "generation": {"prompt_len": 3, "new_tokens": 2},
+             "scenario": {"stream": "fixed", "requests": 2, "period": "50 ms"}, "evaluator": "analytic",
+             "platforms": ["edge-rram", "rram-factors.yaml"], "outputs": {"formats": ["png"]}}
+    (tmp_path / "prosg.yaml").write_text(yaml.safe_dump(study))
+    from simulator.study.runner import load_study
+
+    results = run_study(load_study(tmp_path / "prosg.yaml"), progress=False)
+    factor_bytes = 2 * 2 * 2 * (32 + 32) * 4          # layers x (key, value) x r x (d_in + d_out) x fp32
+    sram, nvm = token_table(results["edge-rram"]), token_table(results["rram-factors"])
+    assert list(nvm["nvm_write_bytes"]) == [0.0, factor_bytes, 0.0]   # written once, after the prefill
+    assert (sram["nvm_write_bytes"] == 0).all()
+    assert sram["write_bytes"][1] == pytest.approx(nvm["write_bytes"][1])  # the same bytes, another memory
+    wear = results["rram-factors"].nvm_wear()
+    assert wear.set_index("memory").loc["backbone", "write_bytes"] == pytest.approx(2 * factor_bytes)

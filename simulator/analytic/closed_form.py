@@ -21,6 +21,7 @@ import pandas as pd
 
 from simulator.cost.tables import CostTables, Prepared, busy_power, idle_power, leakage, lower_bound, op_costs, \
     platform_params, prepare, switch_costs
+from simulator.prepare.early_exit import request_keys
 from simulator.results.run_output import LedgerBuilder, RunOutput, finish
 
 
@@ -71,7 +72,7 @@ def evaluate(workload, platform, *, placement=None, prepared: Prepared | None = 
     timeline = leakage(pp, 0, starts, ends, np.array(op_points), float(starts.min()))
     builder.leakage(timeline, intervals)
     return finish("analytic", workload, prepared, tables, builder, records, timeline, dynamic,
-                  {"prefetch_depth": 0, "max_in_flight": 1,
+                  {"prefetch_depth": 0, "max_in_flight": 1, **request_keys(workload.stream),
                    "lower_bound_J": {t: float(v[0]) for t, v in lower_bound(prepared, pp).items()}})
 
 
@@ -142,7 +143,7 @@ def evaluate_variants(prepared: Prepared, platforms: Sequence, *, chunk: int = 2
     capacity = np.array([[pl.memories[m].capacity_bytes for m in prepared.memories] for pl in platforms])
     need = np.array([prepared.placement.occupancy[m] for m in prepared.memories])
     bound = lower_bound(prepared, pp)
-    bound_mean = sum(bound[r.task] for r in stream) / n
+    bound_mean = sum(bound[r.key] for r in stream) / n
     return pd.DataFrame({
         "variant": np.arange(V), "platform": pp.names, "feasible": (need[None, :] <= capacity).all(axis=1),
         "energy_J": total, "energy_per_inference_J": total / n, "dynamic_J": dynamic, "leakage_J": leak,

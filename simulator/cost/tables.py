@@ -528,13 +528,14 @@ def leakage(pp: PlatformParams, v: int, start: np.ndarray, end: np.ndarray, op_p
 def lower_bound(prepared: Prepared, pp: PlatformParams | None = None) -> dict[str, np.ndarray]:
     """A floor on the energy of one inference per task (J), per variant: MACs × the cheapest MAC energy
     (over operating points) + other ops × the cheapest vector-op energy + compulsory bytes (every operand
-    read and written once) × the cheapest energy per byte of any memory access."""
+    read and written once) × the cheapest energy per byte of any memory access. Request variants made so
+    far (``Prepared.variants``: early exits, ``<task>@exit<k>``) get their own floor."""
     pp = pp if pp is not None else platform_params([prepared.platform], prepared.memories)
     mac = pp.mac_J.min(axis=1)
     vec = pp.vec_J.min(axis=1)
     byte = np.minimum(pp.read_J.min(axis=1), pp.write_J.min(axis=1))
     return {task: ta.macs.sum() * mac + ta.other_ops.sum() * vec + ta.compulsory_bytes.sum() * byte
-            for task, ta in prepared.tasks.items()}
+            for task, ta in {**prepared.tasks, **prepared.variants}.items()}
 
 
 # ------------------------------------------------------------------------------------------ one platform

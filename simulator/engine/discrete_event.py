@@ -30,6 +30,7 @@ import simpy
 
 from simulator.cost.tables import CostTables, Prepared, leakage, lower_bound, prepare
 from simulator.errors import SimulationConfigError
+from simulator.prepare.early_exit import request_keys
 from simulator.results.run_output import LedgerBuilder, RunOutput, finish
 
 
@@ -273,4 +274,5 @@ def simulate(workload, platform, *, placement=None, prepared: Prepared | None = 
     eng.builder.leakage(timeline, intervals)
     return finish("engine", workload, prepared, eng.tables, eng.builder, records, timeline, eng.dynamic,
                   {"prefetch_depth": depth, "max_in_flight": max_in_flight, "seed": seed,
+                   **request_keys(workload.stream),
                    "lower_bound_J": {t: float(v[0]) for t, v in lower_bound(prepared, eng.pp).items()}})

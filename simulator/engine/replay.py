@@ -22,6 +22,7 @@ import pandas as pd
 import simpy
 
 from simulator.cost.tables import Prepared, busy_power, idle_power, leakage, lower_bound, prepare
+from simulator.prepare.early_exit import request_keys
 from simulator.results.ledger import CompactLedger, Shape, categorical
 from simulator.results.run_output import LEDGER_COLUMNS, REQUEST_COLUMNS, RunOutput
 
@@ -157,6 +158,7 @@ def replay(workload, platform, *, placement=None, prepared: Prepared | None = No
             "memory_writes": _memory_writes(prepared, ledger), "tasks": list(prepared.tasks),
             "prefetch_depth": depth, "max_in_flight": 1, "seed": seed, "replay": True,
             "shapes": len(shapes),
-            "lower_bound_J": {t: float(v[0]) for t, v in lower_bound(prepared, pp).items()}}
+            "lower_bound_J": {t: float(v[0]) for t, v in lower_bound(prepared, pp).items()},
+            **request_keys(workload.stream)}
     return RunOutput(ledger=ledger, requests=req, placement=prepared.placement, platform=eng.tables.platform,
                      workload=workload, meta=meta)

@@ -114,3 +114,12 @@ def draw_exit_layers(spec: Mapping[str, Any], n: int, layers: int, exits: Sequen
         chosen.append(next((k for k in exits if row[k - 1] < float(e["threshold"])), int(layers)))
     return chosen
 
+
+
+def request_keys(stream) -> dict:
+    """``{"request_keys": [Request.key, ...]}`` for a run's meta when some request exits early (so results
+    can give each request its variant's lower bound); {} otherwise."""
+    requests = list(stream)
+    if not any(r.exit_layer is not None for r in requests):
+        return {}
+    return {"request_keys": [r.key for r in requests]}

@@ -10,6 +10,7 @@ import math
 from pathlib import Path
 from typing import Any, Iterable
 
+import numpy as np
 import pandas as pd
 
 #: Component groups of the comparison table, in column order, with their headers.
@@ -311,9 +312,13 @@ def exit_table(result: Any) -> pd.DataFrame:
 
 def token_table(result: Any) -> pd.DataFrame:
     """Per generation step of a generation run (0 = prefill, n = the n-th generated token): the mean over
-    requests of the energy of that step's ops (``energy_per_request_J``) and of its span from the first
-    op's start to the last op's end (``latency_s``); empty when the traces are not generation traces."""
-    columns = ["step", "energy_per_request_J", "latency_s"]
+    requests of the energy of that step's ops (``energy_per_request_J``), of its span from the first op's
+    start to the last op's end (``latency_s``), of the bytes its ops write into memories
+    (``write_bytes``) and into non-volatile ones (``nvm_write_bytes``: ProSG's factor writes when its
+    factors live in NVM); empty when the traces are not generation traces."""
+    from simulator.results.result import memory_kind
+
+    columns = ["step", "energy_per_request_J", "latency_s", "write_bytes", "nvm_write_bytes"]
     traces = getattr(getattr(result, "workload", None), "traces", None) or {}
     if not traces or any(t.meta.get("kind") != "generation" for t in traces.values()):
         return pd.DataFrame(columns=columns)
@@ -321,11 +326,16 @@ def token_table(result: Any) -> pd.DataFrame:
     ops = ledger[(ledger["request"] >= 0) & (ledger["op"] >= 0)]
     step_of = {(task, op.id): op.step for task, t in traces.items() for op in t.ops}
     steps = pd.Series([step_of.get(k, -1) for k in zip(ops["task"], ops["op"])], index=ops.index)
-    frame = ops.assign(step=steps.to_numpy())
+    memories = getattr(result.platform, "memories", {}) or {}
+    written = np.where(ops["category"] == "write", ops["bytes"], 0.0)
+    nvm = np.array([c in memories and memory_kind(memories[c]) == "nvm" for c in ops["component"]], dtype=bool)
+    frame = ops.assign(step=steps.to_numpy(), written=written, nvm_written=np.where(nvm, written, 0.0))
     per = frame.groupby(["request", "step"]).agg(energy=("energy_J", "sum"), start=("start_s", "min"),
-                                                 end=("end_s", "max")).reset_index()
+                                                 end=("end_s", "max"), written=("written", "sum"),
+                                                 nvm_written=("nvm_written", "sum")).reset_index()
     per["latency"] = per["end"] - per["start"]
-    table = per.groupby("step").agg(energy_per_request_J=("energy", "mean"), latency_s=("latency", "mean"))
+    table = per.groupby("step").agg(energy_per_request_J=("energy", "mean"), latency_s=("latency", "mean"),
+                                    write_bytes=("written", "mean"), nvm_write_bytes=("nvm_written", "mean"))
     return table.reset_index()[columns]
 
 
@@ -336,7 +346,8 @@ def _token_lines(result: Any) -> list[str]:
     return ["### Per generated token", "", "Mean over requests of each generation step's own ops (step 0: the "
             "prompt's prefill); leakage and switch loads are not split by token.", "", format_markdown(pd.DataFrame({
                 "step": table["step"], "energy/request (µJ)": table["energy_per_request_J"] * 1e6,
-                "latency (ms)": table["latency_s"] * 1e3})), ""]
+                "latency (ms)": table["latency_s"] * 1e3, "written (kB)": table["write_bytes"] / 1e3,
+                "into NVM (kB)": table["nvm_write_bytes"] / 1e3})), ""]
 
 
 def _exit_lines(result: Any) -> list[str]:

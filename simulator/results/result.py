@@ -545,7 +545,8 @@ class Result:
         bounds = self.meta.get("lower_bound_J")
         if not isinstance(bounds, dict) or not len(self.requests):
             return float("nan")
-        return float(sum(bounds[task] for task in self.requests["task"]))
+        keys = self.meta.get("request_keys") or list(self.requests["task"])   # early exits: their own floor
+        return float(sum(bounds[key] for key in keys))
 
     def summary(self) -> dict[str, Any]:
         """The headline numbers (SI units, unit in each key): energy per inference (total, dynamic and
