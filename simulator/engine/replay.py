@@ -24,7 +24,7 @@ import simpy
 from simulator.cost.tables import Prepared, busy_power, idle_power, leakage, lower_bound, prepare
 from simulator.prepare.early_exit import request_keys
 from simulator.results.ledger import CompactLedger, Shape, categorical
-from simulator.results.run_output import LEDGER_COLUMNS, REQUEST_COLUMNS, RunOutput
+from simulator.results.run_output import LEDGER_COLUMNS, REQUEST_COLUMNS, RunOutput, tensor_writes
 
 def _reset(eng, task: str) -> None:
     """A fresh SimPy world for one request of ``task`` (cost tables, plans and row templates kept)."""
@@ -59,23 +59,25 @@ def simulate_shape(eng, request, op_point: int, wake: bool, switch: bool) -> tup
     return Shape(key, rows, duration), float(eng.dynamic)
 
 
-def _memory_writes(prepared, ledger: CompactLedger) -> dict[str, dict[str, float]]:
-    """:func:`simulator.results.run_output._memory_writes` from the shapes: per memory the bytes written and
-    the writes its most-written cells see (one per switch load + op bytes over their region)."""
+def _memory_writes(prepared, ledger: CompactLedger, tensors: list[dict]) -> dict[str, dict[str, float]]:
+    """:func:`simulator.results.run_output._memory_writes` from the shapes: per memory the bytes written
+    (op writes and switch loads) and the writes its most-written cells see, the same rule: the largest of
+    any tensor's own cell writes (``tensors``: :func:`simulator.results.run_output.tensor_writes`) and the
+    run-time tensors' bytes over the region they cycle through."""
     counts = ledger.counts
     out = {}
     for m in prepared.memories:
-        op_bytes = load_bytes = loads = 0.0
+        op_bytes = load_bytes = 0.0
         for k, s in enumerate(ledger.shapes):
             here = s.rows["component"] == m
             op_bytes += counts[k] * float(s.rows["bytes"][here & (s.rows["category"] == "write")].sum())
-            load = here & (s.rows["category"] == "switch_load")
-            load_bytes += counts[k] * float(s.rows["bytes"][load].sum())
-            loads += counts[k] if load.any() else 0
+            load_bytes += counts[k] * float(s.rows["bytes"][here & (s.rows["category"] == "switch_load")].sum())
         mem = prepared.platform.memories[m]
+        mine = [t for t in tensors if t["memory"] == m]
+        runtime_bytes = op_bytes if mem.is_buffer else sum(t["write_bytes"] for t in mine if t["task"])
         region = prepared.placement.runtime_peak.get(m, 0.0) or (mem.capacity_bytes if mem.is_buffer else 0.0)
-        out[m] = {"bytes": op_bytes + load_bytes,
-                  "cell_writes": loads + (op_bytes / region if region > 0 else 0.0)}
+        cycled = runtime_bytes / region if region > 0 else 0.0
+        out[m] = {"bytes": op_bytes + load_bytes, "cell_writes": max([cycled] + [t["cell_writes"] for t in mine])}
     return out
 
 
@@ -153,9 +155,11 @@ def replay(workload, platform, *, placement=None, prepared: Prepared | None = No
                         "operating_point": categorical(np.asarray(pp.op_points, dtype=object)[points]),
                         "service_s": end - start, "energy_J": energy}, columns=list(REQUEST_COLUMNS))
     first = float(arrival.min()) if n else 0.0
+    tensors = tensor_writes(prepared, [{"task": t, "switch": bool(w)} for t, w in zip(tasks, switch)])
     meta = {"evaluator": "engine", "total_energy_J": dynamic_J + leak_total, "leakage_energy_J": leak_total,
             "makespan_s": float(end.max()) - first if n else 0.0, "start_s": first,
-            "memory_writes": _memory_writes(prepared, ledger), "tasks": list(prepared.tasks),
+            "memory_writes": _memory_writes(prepared, ledger, tensors), "tensor_writes": tensors,
+            "tasks": list(prepared.tasks),
             "prefetch_depth": depth, "max_in_flight": 1, "seed": seed, "replay": True,
             "shapes": len(shapes),
             "lower_bound_J": {t: float(v[0]) for t, v in lower_bound(prepared, pp).items()},
