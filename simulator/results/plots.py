@@ -243,6 +243,9 @@ def energy_vs_latency_target(results: dict[str, Any], stem: Path,
                 ax.scatter(x[ok], y[ok], marker=marker, color=colour, s=16, zorder=3)
                 ax.scatter(x[~ok], y[~ok], marker=marker, facecolors="none", edgecolors=colour, s=16, zorder=3)
             ax.set_xscale("log")
+            ticks = np.unique(curve["target_s"].to_numpy() * 1e3)[::2]          # every other target, plainly
+            ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+            ax.set_xticks(ticks, [f"{t:.3g}" for t in ticks])
             ax.set_title(key)
             ax.set_xlabel("latency target (ms)")
             ax.set_ylim(bottom=0)
