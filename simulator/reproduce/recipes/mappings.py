@@ -189,7 +189,7 @@ def _bars_figure(bars: pd.DataFrame, config) -> Figure:
                "mappings, each serving four fully fine-tuned ALBERTs (left bar) and adapter-ALBERT (right). "
                "Mappings: all-sram = every parameter resident in on-chip SRAM (map-sram-albert: 40 MiB for "
                "four ALBERTs; edge-sram: 16 MiB for adapter-ALBERT); dram-reload = the parameters of one "
-               "task in a 16 MiB SRAM, reloaded from LPDDR4 on a task switch (map-dram-reload); rram-hetero "
+               "task in a 12 MiB SRAM, reloaded from LPDDR4 on a task switch (edge-sram-reload, issue 14); rram-hetero "
                "= edge-rram: shared backbone in a 16 MiB ReRAM, adapters and activations in SRAM, the "
                "per-task ALBERT copied into the ReRAM on a switch. " + _scenario_text(config) + "."),
         published=("The adapter-ALBERT paper reports qualitatively that the heterogeneous mapping (backbone "
