@@ -105,7 +105,7 @@ def build(context: Context) -> list[Figure]:
                    "without early exit, and up to 2.5x lower than latency-unbounded early exit (early exit "
                    "run at full speed), on its 12 nm accelerator for ALBERT on GLUE; 53x against a Jetson "
                    "TX2 GPU."),
-        this_run="; ".join(parts) + ".",
+        this_run="per platform, " + "; ".join(parts) + ".",
         assumptions=("The operating points and their voltages are assumptions (EdgeBERT's are not public) and "
                      "memories are not voltage-scaled: slowing down saves V² on compute only, while every "
                      "memory that leaks while busy leaks longer, which is why DVFS gains far less here than "

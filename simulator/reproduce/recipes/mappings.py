@@ -239,9 +239,9 @@ def _switch_figure(data: pd.DataFrame, config) -> Figure:
     best_at = {p: piv.loc[p].idxmin() for p in piv.index}
     per_switch = per_switch_energy(data)
     this_run = ("energy per inference from switch probability "
-                f"{lo:g} to {hi:g} grows by " + ", ".join(f"{k} {v:.3g}x" for k, v in growth.items())
+                f"{lo:g} to {hi:g} changes by " + ", ".join(f"{k} {(v - 1) * 100:+.2f} %" for k, v in growth.items())
                 + ". Energy per task switch (slope of total energy over the number of switches): "
-                + ", ".join(f"{k} {v * 1e6:.0f} µJ" for k, v in per_switch.items())
+                + ", ".join(f"{k} {round(v * 1e6) + 0:.0f} µJ" for k, v in per_switch.items())
                 + ". Lowest energy at each probability: "
                 + ", ".join(f"{p:g}: {k}" for p, k in best_at.items()) + ".")
     caption = Caption(

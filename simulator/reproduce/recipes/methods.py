@@ -83,7 +83,7 @@ def build(context: Context) -> list[Figure]:
     ax_l.scatter(x, data["latency_p50_s"] * 1e3, marker="_", s=120, color="#E69F00", zorder=3, label="p50")
     ax_f.bar(x, data["parameter_bytes"] / 2**20, 0.6, color="#555555")
     for ax in (ax_e, ax_l, ax_f):
-        ax.set_xticks(x, data["label"], rotation=30, ha="right", fontsize=6.5)
+        ax.set_xticks(x, data["label"], rotation=45, ha="right", rotation_mode="anchor", fontsize=6.5)
         ax.grid(axis="x", visible=False)
     ax_e.set_ylabel("energy / inference (mJ)")
     ax_l.set_ylabel("latency (ms): bar p99, tick p50")
