@@ -41,5 +41,9 @@ setup(
                  "import-linter==2.17",  # the layering contract in .importlinter, run by the tests
                  ],
     },
-    entry_points={"console_scripts": ["hetsim=simulator.cli.main:main"]},
+    entry_points={
+        "console_scripts": ["hetsim=simulator.cli.main:main"],
+        # the test kit's fixtures (hetsim_check, hetsim_platform, ...) in every pytest run once installed
+        "pytest11": ["hetsim = simulator.testing.plugin"],
+    },
 )
