@@ -54,19 +54,22 @@ class Moved:
     rtol: float
 
 
+#: The folder holding hetsim's packages (``<hetsim>/`` in recorded paths).
+ROOT = Path(__file__).resolve().parents[2]
+
+
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _display(path: Path) -> str:
-    """A path as recorded: relative to the working folder or the hetsim package when inside them."""
+def _display(path: Path, base: Path) -> str:
+    """A path as recorded: ``<hetsim>/...`` inside hetsim's own folder, else relative to ``base`` (the
+    golden file's folder), so the file and its study can move together."""
     path = path.resolve()
-    for base, prefix in ((Path(__file__).resolve().parents[1], "<hetsim>/"), (Path.cwd().resolve(), "")):
-        try:
-            return prefix + path.relative_to(base).as_posix()
-        except ValueError:
-            continue
-    return path.as_posix()
+    try:
+        return "<hetsim>/" + path.relative_to(ROOT).as_posix()
+    except ValueError:
+        return Path(os.path.relpath(path, base.resolve())).as_posix()
 
 
 def input_files(config: Any) -> list[Path]:
@@ -122,16 +125,19 @@ def _study(study: str | Path | None) -> Any:
     return load_study(study) if study else default_study()
 
 
-def capture(study: str | Path | None, *, requests: int | None = None, progress: bool = False) -> dict:
-    """Run ``study`` (None: the default study) and return the golden document (not written)."""
+def capture(study: str | Path | None, *, requests: int | None = None, progress: bool = False,
+            base: str | Path = ".") -> dict:
+    """Run ``study`` (None: the default study) and return the golden document (not written); file paths
+    in it are relative to ``base``, the folder the golden file will be written to."""
+    base = Path(base)
     from simulator.study.runner import run_study
     config = _study(study).with_overrides(requests=requests)
     results = run_study(config, progress=progress)
     return {
         "kind": KIND, "format": FORMAT,
-        "study": {"file": _display(Path(config.source)) if study else "<default>", "requests": requests},
+        "study": {"file": _display(Path(config.source), base) if study else "<default>", "requests": requests},
         "captured": {"utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"), "versions": versions()},
-        "inputs": {_display(f): _sha256(f) for f in input_files(config)},
+        "inputs": {_display(f, base): _sha256(f) for f in input_files(config)},
         "tolerance": {"default_rtol": DEFAULT_RTOL},
         "metrics": metrics_of(results),
     }
@@ -156,17 +162,15 @@ def read(path: str | Path) -> dict:
 
 
 def study_of(doc: dict, golden_path: str | Path) -> str | None:
-    """The study a golden file pins, as a path usable from here (None: the default study). A relative
-    study path is tried against the working folder, then the golden file's folder."""
+    """The study a golden file pins, as a path usable from here (None: the default study); a relative
+    path is relative to the golden file's folder."""
     ref = doc["study"].get("file")
     if ref in (None, "<default>"):
         return None
     if ref.startswith("<hetsim>/"):
-        return str(Path(__file__).resolve().parents[1] / ref[len("<hetsim>/"):])
+        return str(ROOT / ref[len("<hetsim>/"):])
     candidate = Path(ref)
-    if candidate.is_absolute() or candidate.exists():
-        return str(candidate)
-    return str(Path(golden_path).parent / candidate)
+    return str(candidate if candidate.is_absolute() else Path(golden_path).parent / candidate)
 
 
 def compare(golden: dict, now: dict, *, rtol: float | None = None) -> list[Moved]:
@@ -229,13 +233,13 @@ def format_moved(moved: list[Moved]) -> str:
     return "\n".join(lines)
 
 
-def write(doc: dict, path: str | Path, *, replace: bool = False) -> Path:
-    """Write ``doc`` to ``path`` atomically. An existing file is replaced only when ``replace`` is true
-    and it is a golden file itself (never anything else of the user's)."""
+def claim(path: str | Path, *, replace: bool = False) -> Path:
+    """Check, before any work, that a golden file may be written at ``path``: a new file, or (with
+    ``replace``) an existing golden file; never a folder or another file of the user's."""
     path = Path(path)
+    if path.is_dir():
+        raise SimulationConfigError(f"{path}: -o: is a folder; expected a file name such as golden.json")
     if path.exists():
-        if path.is_dir():
-            raise SimulationConfigError(f"{path}: -o: is a folder; expected a file name such as golden.json")
         try:
             ours = json.loads(path.read_text(encoding="utf-8")).get("kind") == KIND
         except (ValueError, UnicodeDecodeError, AttributeError):
@@ -246,6 +250,15 @@ def write(doc: dict, path: str | Path, *, replace: bool = False) -> Path:
         if not replace:
             raise SimulationConfigError(f"{path}: -o: a golden file exists; expected `hetsim golden update "
                                         f"{path}` (or --overwrite) to re-capture it")
+    parent = path.parent if str(path.parent) else Path(".")
+    if parent.exists() and not os.access(parent, os.W_OK):
+        raise SimulationConfigError(f"{path}: -o: the folder {parent} is not writable; expected a writable folder")
+    return path
+
+
+def write(doc: dict, path: str | Path, *, replace: bool = False) -> Path:
+    """Write ``doc`` to ``path`` atomically (a temporary file renamed into place) after :func:`claim`."""
+    path = claim(path, replace=replace)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -261,6 +274,7 @@ def write(doc: dict, path: str | Path, *, replace: bool = False) -> Path:
 def check(path: str | Path, *, rtol: float | None = None, progress: bool = False) -> tuple[list[Moved], list[str], dict]:
     """Re-run the study a golden file pins; returns (moved metrics, changed inputs/versions, new document)."""
     golden = read(path)
-    now = capture(study_of(golden, path), requests=golden["study"].get("requests"), progress=progress)
+    now = capture(study_of(golden, path), requests=golden["study"].get("requests"), progress=progress,
+                  base=Path(path).parent)
     now["study"] = golden["study"]
     return compare(golden, now, rtol=rtol), changed_inputs(golden, now), now

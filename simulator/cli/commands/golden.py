@@ -56,7 +56,9 @@ def _capture(args: argparse.Namespace) -> int:
     from simulator.errors import SimulationConfigError
     if args.requests is not None and args.requests < 1:
         raise SimulationConfigError(f"--requests: got {args.requests}; expected an integer >= 1")
-    doc = golden.capture(args.study, requests=args.requests)
+    from pathlib import Path
+    golden.claim(args.out, replace=args.overwrite)          # before the study runs, not after
+    doc = golden.capture(args.study, requests=args.requests, base=Path(args.out).parent)
     path = golden.write(doc, args.out, replace=args.overwrite)
     n = sum(len(m) for m in doc["metrics"].values())
     print(f"wrote {path}: {n} metrics of {len(doc['metrics'])} platforms, {len(doc['inputs'])} input files hashed")
@@ -92,7 +94,9 @@ def _check(args: argparse.Namespace) -> int:
 def _update(args: argparse.Namespace) -> int:
     from simulator.study import golden
     old = golden.read(args.golden)
-    doc = golden.capture(golden.study_of(old, args.golden), requests=old["study"].get("requests"))
+    from pathlib import Path
+    doc = golden.capture(golden.study_of(old, args.golden), requests=old["study"].get("requests"),
+                         base=Path(args.golden).parent)
     doc["study"] = old["study"]
     doc["tolerance"] = old["tolerance"]
     moved = golden.compare(old, doc)
