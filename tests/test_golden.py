@@ -162,7 +162,8 @@ def _readme_table() -> dict[str, dict[str, float]]:
 
 
 #: README column -> (golden metric, factor from SI to the column's unit)
-README_COLUMNS = {"energy/inf (mJ)": ("energy_per_inference_J", 1e3), "compute (mJ)": ("compute_energy_per_inference_J", 1e3),
+README_COLUMNS = {"energy/inf (mJ)": ("energy_per_inference_J", 1e3),
+                  "compute (mJ)": ("compute_energy_per_inference_J", 1e3),
                   "SRAM (mJ)": ("sram_energy_per_inference_J", 1e3), "NVM (mJ)": ("nvm_energy_per_inference_J", 1e3),
                   "DRAM (mJ)": ("dram_energy_per_inference_J", 1e3),
                   "links (mJ)": ("interconnect_energy_per_inference_J", 1e3), "leakage (%)": ("leakage_share", 100),

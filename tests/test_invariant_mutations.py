@@ -8,7 +8,6 @@ from dataclasses import replace
 
 import pytest
 
-from hw_models import load_platform
 from hw_models.compute import MacArray
 from hw_models.memory import Memory
 from simulator.cost import tables as costs

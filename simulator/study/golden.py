@@ -271,7 +271,8 @@ def write(doc: dict, path: str | Path, *, replace: bool = False) -> Path:
     return path
 
 
-def check(path: str | Path, *, rtol: float | None = None, progress: bool = False) -> tuple[list[Moved], list[str], dict]:
+def check(path: str | Path, *, rtol: float | None = None,
+          progress: bool = False) -> tuple[list[Moved], list[str], dict]:
     """Re-run the study a golden file pins; returns (moved metrics, changed inputs/versions, new document)."""
     golden = read(path)
     now = capture(study_of(golden, path), requests=golden["study"].get("requests"), progress=progress,

@@ -253,10 +253,36 @@ MATMULS = ((1, 1, 1), (1, 8, 8), (8, 8, 8), (8, 64, 8), (16, 64, 64), (64, 64, 6
 ELEMENTS = (0, 1, 15, 16, 17, 256, 4096, 100_000)
 
 
+#: Vector op kinds the unit laws probe.
+VECTOR_KINDS = ("elementwise", "reduction", "softmax", "norm", "gelu", "embedding_lookup", "copy")
+
+
+def probe_ops() -> list[tuple[str, Any, Any]]:
+    """(kind, work, op) along the work ladders: matmuls of :data:`MATMULS` and vector ops of
+    :data:`VECTOR_KINDS` over :data:`ELEMENTS`, as trace ops (``workloads.trace.OpInfo``)."""
+    from workloads.trace import OpInfo
+    ops = [("matmul", (m, k, n), OpInfo(0, "probe", "probe", "aten.mm", "matmul", m * k * n, 0,
+                                        {0: m * k, 1: k * n}, {2: m * n}, (), (1, m, k, n)))
+           for m, k, n in MATMULS]
+    ops += [(kind, n, OpInfo(0, "probe", "probe", f"aten.{kind}", kind, 0, n, {0: n}, {1: n}, (), None))
+            for kind in VECTOR_KINDS for n in ELEMENTS]
+    return ops
+
+
 def _unit_costs(unit: Any, op_point: Any = None) -> list[tuple[str, Any, float, float]]:
-    """(kind, work, cycles, energy J) along the work ladder of ``unit``."""
+    """(kind, work, cycles, energy J) along the work ladders of the ops ``unit`` can run. A unit behind the
+    compute-unit protocol (``can_run(op)``, ``work(op)`` -> cycles and action counts,
+    ``action_energy_J(op_point)``) is asked through it; otherwise a MAC array through ``matmul_cycles`` and
+    ``energy_per_mac_J``, a vector unit through ``cycles(kind, n)`` and ``energy_per_op_J``."""
     rows = []
-    if _is_mac(unit):
+    if hasattr(unit, "work") and hasattr(unit, "can_run"):
+        energy = unit.action_energy_J(op_point)
+        for kind, w, op in probe_ops():
+            if unit.can_run(op):
+                work = unit.work(op)
+                rows.append((kind, w, float(work.cycles),
+                             float(sum(count * energy[action] for action, count in work.counts.items()))))
+    elif _is_mac(unit):
         for w in MATMULS:
             rows.append(("matmul", w, float(unit.matmul_cycles(*w)),
                          float(w[0] * w[1] * w[2] * unit.energy_per_mac_J(op_point))))
@@ -293,9 +319,9 @@ def lower_voltage_never_costs_more(unit: Any) -> None:
     from hw_models.dvfs import OperatingPoint
     f = unit.clock_hz
     high, low = OperatingPoint("high", 0.8, f, 0.8), OperatingPoint("low", 0.6, f / 2, 0.8)
-    per_op = (lambda op: unit.energy_per_mac_J(op)) if _is_mac(unit) else (lambda op: unit.energy_per_op_J(op))
-    assert _le(per_op(low), per_op(high)), f"{type(unit).__name__}: {per_op(low):g} J per op at 0.6 V > " \
-        f"{per_op(high):g} J at 0.8 V"
+    for (kind, w, _, e_high), (_, _, _, e_low) in zip(_unit_costs(unit, high), _unit_costs(unit, low)):
+        assert _le(e_low, e_high), f"{type(unit).__name__}: {kind} of {w} costs {e_low:g} J at 0.6 V > " \
+            f"{e_high:g} J at 0.8 V"
     assert _le(unit.leakage_at(low), unit.leakage_at(high)), \
         f"{type(unit).__name__}: leaks {unit.leakage_at(low):g} W at 0.6 V > {unit.leakage_at(high):g} W at 0.8 V"
 
@@ -532,6 +558,15 @@ def _bigger(buffer: Any, node_m: float | None) -> Any:
 PLATFORM_LAWS = [name for name, inv in CATALOGUE.items() if inv.subject == "platform"]
 
 
+def platform_units(platform: Any) -> dict[str, Any]:
+    """A platform's compute units by name: its ``compute`` collection when it has one, else its MAC array
+    and vector unit."""
+    compute = getattr(platform, "compute", None)
+    if isinstance(compute, dict) and compute:
+        return dict(compute)
+    return {"mac_array": platform.mac_array, "vector_unit": platform.vector_unit}
+
+
 # ================================================================================================ hetsim_check
 @dataclass
 class Outcome:
@@ -565,7 +600,7 @@ def _kind(thing: Any) -> str:
         return "platform"
     if hasattr(thing, "read_energy") and hasattr(thing, "read_time"):
         return "memory"
-    if hasattr(thing, "matmul_cycles") or hasattr(thing, "cycles"):
+    if hasattr(thing, "matmul_cycles") or hasattr(thing, "cycles") or hasattr(thing, "work"):
         return "unit"
     raise TypeError(f"hetsim_check: cannot tell what {type(thing).__name__} is; expected a technology (file "
                     "or object), a memory, a compute unit or a platform")
@@ -646,9 +681,9 @@ def hetsim_check(model: Any, *, skip: Iterable[str] = (), workload: Workload | N
         for mem in model.memories.values():
             for name in MEMORY_LAWS:
                 run(name, mem, f"{model.name}.{mem.name}")
-        for unit in (model.mac_array, model.vector_unit):
+        for label, unit in platform_units(model).items():
             for name in (n for n, inv in CATALOGUE.items() if inv.subject == "unit"):
-                run(name, unit, f"{model.name}.{type(unit).__name__}")
+                run(name, unit, f"{model.name}.{label}")
     if raise_on_failure and report.failed:
         raise InvariantViolation(f"{len(report.failed)} law(s) broken by {getattr(model, 'name', model)}:\n" +
                                  "\n".join(f"  {o.law} ({o.subject}): {CATALOGUE[o.law].law}\n    {o.message}"
