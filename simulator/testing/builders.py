@@ -83,13 +83,13 @@ def make_platform(name: str = "synthetic", memories: dict[str, Memory] | None = 
 
 def make_trace(task: str | None = "t0", *, layers: int = 2, seq: int = 8, hidden: int = 16,
                bottleneck: int = 4, vocab: int = 64, weight_bits: int = 8, act_bits: int = 16,
-               adapter_per_layer: bool = True, weight_update: bool = False) -> Trace:
+               adapter_per_layer: bool = True, weight_update: bool | int = False) -> Trace:
     """A small adapter-transformer-like trace: an embedding lookup, then per layer a shared projection
     (matmul), a task-owned bottleneck adapter (down matmul, elementwise, up matmul), a residual add and a
     norm, then a task-owned head. Shared tensors have the same names for every task; task-owned ones
     contain the task name. Element counts are exact, so bytes follow from bits. ``weight_update``: after
     the head, an op rewrites the shared projection weight in place (a low-rank update at inference, as in
-    ProSG): a parameter written while serving."""
+    ProSG): a parameter written while serving; an integer gives that many such ops."""
     owner = task or "shared"
     tensors: dict[int, TensorInfo] = {}
     ops: list[OpInfo] = []
@@ -146,7 +146,7 @@ def make_trace(task: str | None = "t0", *, layers: int = 2, seq: int = 8, hidden
     out = tensor("head.out", "output", (seq, 2), act_bits)
     op("head", "head", "matmul", {x: seq * hidden, head: 2 * hidden}, {out: seq * 2}, macs=seq * hidden * 2,
        gemm=(1, seq, hidden, 2))
-    if weight_update:
+    for _ in range(int(weight_update)):
         op("update.proj", "update", "elementwise", {proj: hidden * hidden}, {proj: hidden * hidden},
            other=hidden * hidden)
     return Trace("synthetic-adapter", task, tensors, ops, {"seq": seq, "hidden": hidden})
