@@ -3,7 +3,8 @@ random hardware from the kit's strategies, and the strategies taking a user's pi
 
 Two laws were added for defects a user's SOT-MRAM suite found (an extra bank lowered access energy and raised
 bandwidth at no cost; a parameter written at inference into an NVM added no cell writes); they were marked
-``xfail(strict=True)`` until #11's CACTI-calibrated banks and wear accounting landed, and hold now.
+``xfail(strict=True)`` until #11's CACTI-calibrated banks and wear accounting landed (and, for wear, until the
+replay of request shapes counted it the same way), and hold now.
 """
 from pathlib import Path
 
@@ -43,16 +44,10 @@ def test_every_bundled_technology_keeps_the_memory_laws_at_every_size(tech, law)
         CATALOGUE[law](memory)
 
 
-REPLAY_WEAR = pytest.mark.xfail(strict=True, reason="the replay of request shapes (simulator/engine/replay.py, "
-                                "the default with one request in flight) counts NVM wear with its own copy of the "
-                                "pre-#11 formula: a parameter written at inference adds no cell writes there")
-
-
 def _platform_cases():
     for name in list_platforms():
         for law in PLATFORM_LAWS:
-            marks = [REPLAY_WEAR] if law == "nvm_writes_are_wear" and name in NVM_PLATFORMS else []
-            yield pytest.param(name, law, id=f"{name}-{law}", marks=marks)
+            yield pytest.param(name, law, id=f"{name}-{law}")
 
 
 @pytest.mark.parametrize("name", NVM_PLATFORMS)
@@ -168,12 +163,10 @@ def test_renaming_builders_are_bijections_that_keep_every_reference():
 
 
 def test_hetsim_check_on_a_users_technology_file_reports_every_law_that_applies():
-    report = ht.hetsim_check(SOT, raise_on_failure=False, skip=["nvm_writes_are_wear"])  # replay: see above
+    report = ht.hetsim_check(SOT, raise_on_failure=False)
     laws = {o.law for o in report.outcomes}
     assert laws == set(CATALOGUE) - set(UNIT_LAWS)
     assert not report.failed, str(report)
-    with pytest.raises(InvariantViolation, match="nvm_writes_are_wear"):     # until replay counts wear
-        ht.hetsim_check(SOT)
 
 
 @pytest.mark.slow
