@@ -35,6 +35,7 @@ setup(
         "pyyaml==6.0.3",
         "pydantic==2.14.3",   # validated platform / study YAML with field paths in errors
         "tqdm==4.70.1",       # progress bars on long work (tracing many models, sweeps)
+        "pyarrow==25.0.1",    # Parquet for the large tables of long runs (per_request, the ledger)
     ],
     extras_require={
         "test": ["pytest==9.2.0", "hypothesis==6.170.15", "pytest-xdist==3.8.0",
