@@ -29,8 +29,8 @@ from simulator.results.run_output import LEDGER_COLUMNS, REQUEST_COLUMNS, RunOut
 def _reset(eng, task: str) -> None:
     """A fresh SimPy world for one request of ``task`` (cost tables, plans and row templates kept)."""
     eng.env = simpy.Environment()
-    eng.mem = [simpy.Resource(eng.env, 1) for _ in eng.prepared.memories]
-    eng.units = [simpy.Resource(eng.env, 1), simpy.Resource(eng.env, 1)]
+    eng.mem = [eng.resource(eng.env, 1) for _ in eng.prepared.memories]
+    eng.units = [eng.resource(eng.env, 1), eng.resource(eng.env, 1)]
     eng.builder.blocks = []
     eng.records, eng.intervals, eng.op_points = [], [], []
     eng.dynamic = 0.0
