@@ -76,6 +76,10 @@ def _check_equal(replayed, full) -> None:
     for m, w in full.meta["memory_writes"].items():
         for key, v in w.items():
             _close(replayed.meta["memory_writes"][m][key], v, f"memory_writes.{m}.{key}")
+    assert len(replayed.meta["tensor_writes"]) == len(full.meta["tensor_writes"])
+    for ta, tb in zip(replayed.meta["tensor_writes"], full.meta["tensor_writes"]):
+        for key, v in tb.items():
+            _close(ta[key], v, f"tensor_writes.{tb['tensor']}.{key}")
     # the materialised ledger: the same rows per (request, op, component, category)
     keys = ["request", "op", "component", "category"]
 
