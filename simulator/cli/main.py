@@ -13,7 +13,7 @@ import sys
 from simulator._version import __version__
 
 #: Command modules, in the order ``--help`` lists them.
-COMMANDS = ("run", "models", "trace", "platforms", "reproduce", "golden")
+COMMANDS = ("run", "sweep", "models", "trace", "platforms", "reproduce", "golden")
 
 EPILOG = """\
 examples:

@@ -1,0 +1,141 @@
+"""Evaluating one group of sweep points: the points that share a workload, a request stream and the
+platform structure a preparation depends on. Runs in a worker process or on a Dask worker.
+
+The traces come from the trace cache (the parent traced each workload once before dispatching); the
+group prepares once and serves every variant :func:`simulator.sweep.mapcheck.served` accepts, then
+prepares again for the first variant it does not, and so on. A group whose placement fails gives one
+``feasible = false`` row per point with the reason.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import traceback
+from typing import Any, Sequence
+
+import numpy as np
+
+from simulator.errors import SimulationConfigError
+from simulator.sweep.metrics import METRICS, SUMMARY_METRICS
+
+
+def arrival_rate(study) -> float:
+    """The scenario's mean arrival rate (Hz): ``rate`` for Poisson arrivals, else 1 / ``period``."""
+    sc = study.scenario
+    return float(sc.rate) if sc.stream == "poisson" else 1.0 / float(sc.period)
+
+
+def workload_of(study, mode: str):
+    """The study's Workload for serving ``mode`` (traces through the trace cache)."""
+    from simulator.study import build_stream, build_traces
+    from simulator.workload import Workload
+
+    meta = {"study": study.name, "model": study.model, "mode": mode,
+            "adapter": study.adapter if mode == "adapters" else None,
+            "compression": study.compression.model_dump(), "seed": study.scenario.seed}
+    return Workload(f"{study.name}:{mode}", build_traces(study, mode), build_stream(study), meta)
+
+
+def _base_row(r, evaluator: str) -> dict:
+    from simulator._version import __version__
+
+    return {"point_id": r.point_id, "point": r.index, "platform": r.platform_key, "mode": r.mode,
+            **r.values, "point_json": json.dumps(r.point, sort_keys=True, default=str), "evaluator": evaluator, "hetsim_version": __version__}
+
+
+def _failed(r, evaluator: str, reason: str) -> dict:
+    return {**_base_row(r, evaluator), **{m: math.nan for m in METRICS}, "feasible": False,
+            "overloaded": False, "reason": reason}
+
+
+def _finish_row(r, evaluator: str, metrics: dict, refetch: dict[str, float]) -> dict:
+    lam = arrival_rate(r.study)
+    util = lam * metrics["service_mean_s"]
+    row = {**_base_row(r, evaluator), **{m: float(metrics.get(m, math.nan)) for m in METRICS}}
+    row["utilisation"] = util
+    row["feasible"] = bool(metrics.get("feasible", True))
+    row["overloaded"] = bool(util >= 1.0)
+    row["reason"] = "" if row["feasible"] else "placement exceeds a memory's capacity"
+    row.update({f"refetch_{m}": float(v) for m, v in refetch.items()})
+    return row
+
+
+def evaluate_group(points: Sequence, evaluator: str = "analytic") -> list[dict]:
+    """Rows (dicts: point_id, axis columns, metrics, feasible, overloaded, reason, evaluator, ...) of the
+    resolved ``points`` (one group: same workload, stream and placement-relevant structure)."""
+    from simulator.costs import platform_params, prepare
+    from simulator.sweep.fast import evaluate_fast, refetch
+    from simulator.sweep.mapcheck import served
+    from simulator.study import build_stream
+
+    points = list(points)
+    first = points[0]
+    try:
+        workload = workload_of(first.study, first.mode)
+        streams = {}
+        for r in points:
+            if r.stream_key not in streams:
+                streams[r.stream_key] = workload.with_stream(build_stream(r.study)) \
+                    if r.study is not first.study else workload
+        platforms = [r.platform() for r in points]
+    except SimulationConfigError as exc:
+        return [_failed(r, evaluator, str(exc).splitlines()[0]) for r in points]
+    rows: dict[int, dict] = {}
+    todo = list(range(len(points)))
+    while todo:
+        base = todo[0]
+        try:
+            prepared = prepare(workload, platforms[base])
+        except SimulationConfigError as exc:
+            reason = str(exc).splitlines()[0]
+            for i in todo:
+                rows[i] = _failed(points[i], evaluator, reason)
+            break
+        group = [platforms[i] for i in todo]
+        ok = served(prepared, group, platform_params(group, prepared.memories))
+        ok[0] = True
+        mine = [i for i, keep in zip(todo, ok) if keep]
+        ref = refetch(prepared)
+        for key, wl in streams.items():
+            here = [i for i in mine if points[i].stream_key == key]
+            if not here:
+                continue
+            prep = dataclasses.replace(prepared, workload=wl)
+            if evaluator == "analytic":
+                table = evaluate_fast(prep, [platforms[i] for i in here])
+                for i, rec in zip(here, table.to_dict("records")):
+                    rows[i] = _finish_row(points[i], evaluator, rec, ref)
+            else:
+                for i in here:
+                    rows[i] = _finish_row(points[i], evaluator,
+                                          engine_metrics(wl, prep, platforms[i], points[i].study), ref)
+        todo = [i for i, keep in zip(todo, ok) if not keep]
+    return [rows[i] for i in range(len(points))]
+
+
+def engine_metrics(workload, prepared, platform, study) -> dict:
+    """Every summary metric of the SimPy engine on ``platform`` (served by ``prepared``)."""
+    from simulator.engine import simulate
+    from simulator.results import Result
+
+    prepared = dataclasses.replace(prepared, platform=platform)
+    result = Result.from_run(simulate(workload, platform, prepared=prepared, seed=study.scenario.seed),
+                             prepared=prepared)
+    summary = result.summary()
+    out = {m: summary.get(m, math.nan) for m in SUMMARY_METRICS}
+    out["service_mean_s"] = float(result.requests["service_s"].mean()) if len(result.requests) else math.nan
+    cap = {m: platform.memories[m].capacity_bytes for m in prepared.memories}
+    out["feasible"] = all(prepared.placement.occupancy.get(m, 0.0) <= cap[m] for m in cap)
+    return out
+
+
+def safe_evaluate_group(points: Sequence, evaluator: str = "analytic") -> list[dict]:
+    """:func:`evaluate_group`, with an unexpected error turned into ``feasible = false`` rows that carry
+    the error (a sweep never aborts for one group); user errors keep their one line."""
+    try:
+        return evaluate_group(points, evaluator)
+    except Exception as exc:   # noqa: BLE001 - reported per point, not swallowed
+        line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        tb = traceback.format_exc(limit=1).strip().splitlines()[-1]
+        return [_failed(r, evaluator, f"error: {type(exc).__name__}: {line}" if line else tb) for r in points]

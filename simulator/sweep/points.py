@@ -1,0 +1,307 @@
+"""From a sweep's axes to points, and from a point to the platform and study it stands for.
+
+A point is ``{axis path: value as written in YAML}``. :func:`resolve` applies it to copies of the base
+platform and study files and builds them **through the normal loaders** (pydantic validation,
+:func:`hw_models.loader.build_platform`, :func:`simulator.study.study_from_dict`), so a point's figures
+are exactly those of the YAML file a user would write for it. The point's id is a hash of the resolved
+configuration (validated platform and study, evaluator, and the technology data files it reads).
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hw_models.errors import HardwareConfigError
+from simulator.errors import SimulationConfigError
+from simulator.sweep.spec import Axis, SweepSpec, read_yaml
+
+#: Study fields a workload (the traces) depends on; the scenario makes the request stream.
+WORKLOAD_FIELDS = ("model", "adapter", "per_repetition", "tasks", "seq_len", "layers", "hidden", "compression")
+#: Memory fields that change only cost figures (energies, bandwidths, latencies, leakage, area), never
+#: the placement or the set of candidate mappings. The mapping *choice* can still depend on them: the
+#: evaluator checks it per variant (:mod:`simulator.sweep.mapcheck`).
+COST_ONLY_MEMORY_FIELDS = ("technology", "word_bits", "banks", "ports", "clock", "description")
+#: Platform fields that change only cost figures (see COST_ONLY_MEMORY_FIELDS).
+COST_ONLY_PLATFORM_FIELDS = ("name", "description", "node", "nominal_voltage", "leakage_voltage_exponent",
+                             "operating_points", "default_operating_point", "prefetch_depth", "assumptions")
+
+
+def _digest(obj: Any, n: int = 16) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=repr).encode()).hexdigest()[:n]
+
+
+@lru_cache(maxsize=None)
+def _file_digest(path: str) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+
+
+@dataclass
+class Base:
+    """The base files of a sweep: the study (parsed YAML and its path) and each base platform (parsed
+    YAML, its path, serving mode)."""
+    study_data: dict
+    study_source: str
+    platforms: list[tuple[str, dict, Path, str]]   #: (key, parsed YAML, file, mode)
+
+
+def load_base(spec: SweepSpec) -> Base:
+    """Read the sweep's base study and platforms (bundled names or paths relative to the sweep file)."""
+    from hw_models.loader import list_platforms, platform_path
+    from simulator.study import STUDIES_DIR, study_from_dict
+
+    name = spec.study
+    bundled = STUDIES_DIR / f"{name}.yaml"
+    if name in [p.stem for p in STUDIES_DIR.glob("*.yaml")]:
+        study_path = bundled
+    else:
+        study_path = Path(name) if Path(name).is_absolute() else spec.base_dir / name
+        if not study_path.is_file():
+            raise SimulationConfigError(f"{spec.source}: study: {name!r} is neither a bundled study nor a study "
+                                        f"YAML file; expected one of {', '.join(sorted(p.stem for p in STUDIES_DIR.glob('*.yaml')))} or a path")
+    study_data = read_yaml(study_path, "study")
+    study = study_from_dict(study_data, str(study_path))          # the base itself must be valid
+    entries = spec.platforms or [{"platform": e.platform, "mode": e.mode} for e in study.platforms]
+    platforms = []
+    for i, entry in enumerate(entries):
+        ref = entry["platform"]
+        if ref in list_platforms():
+            path = platform_path(ref)
+        else:
+            where = spec.base_dir if spec.platforms else Path(study_path).parent
+            path = Path(ref) if Path(ref).is_absolute() else where / ref
+            if not path.is_file():
+                field = f"platforms.{i}" if spec.platforms else "study"
+                raise SimulationConfigError(f"{spec.source}: {field}: platform {ref!r} is neither bundled nor a "
+                                            f"file; expected one of {', '.join(list_platforms())} or a path")
+        data = read_yaml(path, "platform")
+        key = Path(ref).stem if not ref in list_platforms() else ref
+        if entry["mode"] != "adapters":
+            key = f"{key}:{entry['mode']}"
+        platforms.append((key, data, path, entry["mode"]))
+    return Base(study_data, str(study_path), platforms)
+
+
+def _set(doc: Any, keys: list[str], value: Any, where: str) -> Any:
+    """A copy of ``doc`` with ``doc[k0][k1]...`` set to ``value`` (list indexes as integers; the last key
+    may be new: the schema checks it). Only the containers along the path are copied."""
+    if not keys:
+        return copy.deepcopy(value)
+    key, rest = keys[0], keys[1:]
+    if isinstance(doc, list):
+        if not key.isdigit() or int(key) >= len(doc):
+            raise SimulationConfigError(f"{where}: {key!r} is not an index of a list of {len(doc)}; "
+                                        f"expected 0..{len(doc) - 1}")
+        out = list(doc)
+        out[int(key)] = _set(doc[int(key)], rest, value, where)
+        return out
+    if not isinstance(doc, dict):
+        raise SimulationConfigError(f"{where}: holds {doc!r}, not a mapping; expected a path to a field")
+    out = dict(doc)
+    out[key] = _set(doc.get(key, {}) if rest else None, rest, value, where)
+    return out
+
+
+def _get(obj: Any, keys: list[str]) -> Any:
+    """The value at ``keys`` inside a validated pydantic model (dicts, lists, attributes)."""
+    for key in keys:
+        if isinstance(obj, dict):
+            obj = obj[key]
+        elif isinstance(obj, (list, tuple)):
+            obj = obj[int(key)]
+        else:
+            obj = getattr(obj, key)
+    return obj
+
+
+def si_value(value: Any) -> Any:
+    """An axis value as stored: numbers as float, lists joined with commas, everything else as text."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, (list, tuple)):
+        return ",".join(map(str, value))
+    if hasattr(value, "model_dump"):
+        return json.dumps(value.model_dump(mode="json"), sort_keys=True)
+    return str(value)
+
+
+@dataclass
+class Resolved:
+    """One point, resolved: its axis values (as written and in SI), the validated platform file and
+    study, the built platform, its serving mode and keys for grouping."""
+    index: int
+    point: dict
+    values: dict                 #: axis path -> SI value (the store's axis columns)
+    platform_spec: Any           #: hw_models.schema.PlatformFile
+    platform_source: str
+    platform_dir: Path
+    study: Any                   #: simulator.study.StudyConfig
+    mode: str
+    platform_key: str
+    point_id: str
+    workload_key: str
+    prep_key: str                #: workload and placement-relevant platform structure: one preparation
+    stream_key: str              #: the request scenario
+
+    def platform(self):
+        """The point's Platform, built by the normal loader from its resolved file."""
+        from hw_models.loader import build_platform
+
+        try:
+            return build_platform(self.platform_spec, source=self.platform_source, base_dir=self.platform_dir)
+        except HardwareConfigError as exc:
+            raise HardwareConfigError(f"{self.platform_source}: {exc}") from None
+
+
+def _technology_files(spec_dump: dict, base_dir: Path) -> list[str]:
+    from hw_models.technology import TECHNOLOGIES_DIR
+
+    out = []
+    for mem in spec_dump["memories"].values():
+        tech = str(mem["technology"])
+        path = Path(tech) if tech.endswith((".yaml", ".yml")) else TECHNOLOGIES_DIR / f"{tech}.yaml"
+        path = path if path.is_absolute() else (base_dir / path if tech.endswith((".yaml", ".yml")) else path)
+        out.append(_file_digest(str(path)) if path.is_file() else tech)
+    return out
+
+
+def resolve(spec: SweepSpec, base: Base, index: int, point: dict) -> Resolved:
+    """Apply ``point`` to the base files and validate them through the normal loaders. Errors name the
+    sweep file and the axis."""
+    from hw_models.schema import PlatformFile, validate
+
+    key = point.get("platform", base.platforms[0][0])
+    pkey, pdata, ppath, mode = next(p for p in base.platforms if p[0] == key)
+    sdata = base.study_data
+    for path, value in point.items():
+        if path == "platform":
+            continue
+        target, *keys = path.split(".")
+        where = f"{spec.source}: axes.{path}"
+        if target == "platform":
+            pdata = _set(pdata, keys, value, where)
+        else:
+            sdata = _set(sdata, keys, value, where)
+    sdata = dict(sdata)
+    if spec.requests is not None:
+        sdata["scenario"] = {**sdata.get("scenario", {}), "requests": spec.requests}
+    sdata["platforms"] = [{"platform": str(ppath), "mode": mode}]
+    sdata["evaluator"] = spec.evaluator
+    what = ", ".join(f"{p}={v}" for p, v in point.items())
+    try:
+        pspec = validate(PlatformFile, pdata, str(ppath))
+        study = _study(json.dumps(sdata, sort_keys=True, default=str), base.study_source)
+    except (HardwareConfigError, SimulationConfigError) as exc:
+        line = str(exc).splitlines()[0]
+        raise SimulationConfigError(f"{spec.source}: axes ({what}): {line}") from None
+    values = {}
+    for path in point:
+        if path == "platform":
+            values[path] = key
+            continue
+        target, *keys = path.split(".")
+        values[path] = si_value(_get(pspec if target == "platform" else study, keys))
+    pdump = pspec.model_dump(mode="json")
+    workload_key, stream_key, study_key = _study_keys(study, mode)
+    structure = {k: v for k, v in pdump.items() if k not in COST_ONLY_PLATFORM_FIELDS}
+    structure["memories"] = {name: {k: v for k, v in mem.items() if k not in COST_ONLY_MEMORY_FIELDS}
+                             for name, mem in pdump["memories"].items()}
+    structure["links"] = [(li["src"], li["dst"]) for li in structure["links"]]
+    structure["operating_points"] = sorted(pdump["operating_points"])
+    prep_key = _digest([workload_key, structure])
+    point_id = _digest({"platform": pdump, "technologies": _technology_files(pdump, ppath.parent),
+                        "study": study_key, "mode": mode})
+    return Resolved(index, dict(point), values, pspec, str(ppath), ppath.parent, study, mode, pkey, point_id,
+                    workload_key, prep_key, stream_key)
+
+
+_STUDY_KEYS: dict = {}
+
+
+def _study_keys(study, mode: str) -> tuple[str, str, str]:
+    """(workload key, scenario key, digest of the whole study as evaluated) of a validated study."""
+    key = (id(study), mode)
+    hit = _STUDY_KEYS.get(key)
+    if hit is not None and hit[0] is study:
+        return hit[1]
+    from simulator._version import __version__
+
+    sdump = study.model_dump(mode="json")
+    workload = {k: sdump[k] for k in WORKLOAD_FIELDS}
+    workload["mode"] = mode
+    if mode != "adapters":
+        workload["adapter"] = None
+    keys = (_digest(workload), _digest(sdump["scenario"]),
+            _digest([{k: v for k, v in sdump.items() if k not in ("name", "description", "outputs", "platforms")},
+                     __version__]))
+    _STUDY_KEYS[key] = (study, keys)
+    return keys
+
+
+@lru_cache(maxsize=4096)
+def _study(text: str, source: str):
+    """A validated StudyConfig from its JSON text (memoised: most points share a study)."""
+    from simulator.study import study_from_dict
+
+    return study_from_dict(json.loads(text), source)
+
+
+def validate_axes(spec: SweepSpec, base: Base) -> None:
+    """Apply every axis value on its own to the base (every base platform) and validate it; a range is
+    checked at both ends. Raises the first problem as one line before any work starts."""
+    for axis in spec.axes:
+        values = axis.values if axis.discrete else (axis.value_at(0.0), axis.written(axis.high))
+        for value in values:
+            for key, *_ in base.platforms:
+                point = {"platform": key, axis.path: value} if len(base.platforms) > 1 else {axis.path: value}
+                try:
+                    try:
+                        resolve(spec, base, -1, point).platform()
+                    except HardwareConfigError as exc:
+                        raise SimulationConfigError(f"{spec.source}: axes (x): {exc}") from None
+                except SimulationConfigError as exc:
+                    text = str(exc).splitlines()[0]
+                    inner = text.split("): ", 1)[1] if text.startswith(f"{spec.source}: axes (") else text
+                    # "<file>: <field>: <problem>" of the base file -> name the axis instead
+                    parts = inner.split(": ", 2)
+                    problem = parts[2] if len(parts) == 3 else inner
+                    raise SimulationConfigError(f"{spec.source}: axes.{axis.path}: value {value!r}: {problem}") from None
+
+
+def generate(spec: SweepSpec, base: Base) -> list[dict]:
+    """The points of a grid, random or lhs sweep, in a fixed order (the same for the same file). With
+    several base platforms, ``platform`` is the first axis."""
+    axes = list(spec.axes)
+    if len(base.platforms) > 1:
+        axes = [Axis("platform", tuple(p[0] for p in base.platforms))] + axes
+    if spec.method == "grid":
+        import itertools
+
+        combos = itertools.product(*(a.values for a in axes))
+        return [dict(zip((a.path for a in axes), c)) for c in combos]
+    d = len(axes)
+    if spec.method == "random":
+        u = np.random.default_rng(spec.seed).random((spec.n, d))
+    elif spec.method == "lhs":
+        from scipy.stats import qmc
+
+        u = qmc.LatinHypercube(d=d, seed=np.random.default_rng(spec.seed)).random(spec.n)
+    else:
+        raise ValueError(f"generate: method {spec.method!r} has no fixed point list")
+    points = [{a.path: a.value_at(float(x)) for a, x in zip(axes, row)} for row in u]
+    unique = {json.dumps(p, sort_keys=True, default=str): p for p in points}   # repeats of a discrete draw
+    return list(unique.values())
+
+
+def is_finite(x: Any) -> bool:
+    """True for a finite float."""
+    return isinstance(x, float) and math.isfinite(x)
