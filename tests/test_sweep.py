@@ -14,8 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hw_models.loader import load_platform, platform_path
-from simulator import cli
-from simulator.study import load_study, run_study
+from simulator.cli import main as cli
+from simulator.study.runner import load_study, run_study
 from simulator.sweep import load_sweep, pareto_mask, run_sweep
 from simulator.sweep.metrics import SUMMARY_METRICS, TIMELINE_METRICS
 

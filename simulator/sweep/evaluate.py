@@ -28,8 +28,8 @@ def arrival_rate(study) -> float:
 
 def workload_of(study, mode: str):
     """The study's Workload for serving ``mode`` (traces through the trace cache)."""
-    from simulator.study import build_stream, build_traces
-    from simulator.workload import Workload
+    from simulator.study.runner import build_stream, build_traces
+    from simulator.prepare.served_workload import Workload
 
     meta = {"study": study.name, "model": study.model, "mode": mode,
             "adapter": study.adapter if mode == "adapters" else None,
@@ -64,10 +64,10 @@ def _finish_row(r, evaluator: str, metrics: dict, refetch: dict[str, float]) -> 
 def evaluate_group(points: Sequence, evaluator: str = "analytic") -> list[dict]:
     """Rows (dicts: point_id, axis columns, metrics, feasible, overloaded, reason, evaluator, ...) of the
     resolved ``points`` (one group: same workload, stream and placement-relevant structure)."""
-    from simulator.costs import platform_params, prepare
+    from simulator.cost.tables import platform_params, prepare
     from simulator.sweep.fast import evaluate_fast, refetch
     from simulator.sweep.mapcheck import served
-    from simulator.study import build_stream
+    from simulator.study.runner import build_stream
 
     points = list(points)
     first = points[0]
@@ -117,7 +117,7 @@ def evaluate_group(points: Sequence, evaluator: str = "analytic") -> list[dict]:
 def engine_metrics(workload, prepared, platform, study) -> dict:
     """Every summary metric of the SimPy engine on ``platform`` (served by ``prepared``)."""
     from simulator.engine import simulate
-    from simulator.results import Result
+    from simulator.results.result import Result
 
     prepared = dataclasses.replace(prepared, platform=platform)
     result = Result.from_run(simulate(workload, platform, prepared=prepared, seed=study.scenario.seed),

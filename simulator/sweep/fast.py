@@ -7,7 +7,7 @@ per-task totals (bytes read and written per memory, MACs, other ops, bytes over 
 variant's per-byte and per-op energies; a request's service time is a sum over ops of a non-linear
 per-op time, computed once per *distinct* op (a model repeats its layers: ALBERT's 12 repetitions share
 one set of op shapes and homes) and weighted by how often it occurs. Leakage follows from the service
-intervals. The figures equal :func:`simulator.analytic.evaluate` + :meth:`simulator.results.Result.summary`
+intervals. The figures equal :func:`simulator.analytic.evaluate` + :meth:`simulator.results.result.Result.summary`
 on each variant to rounding (tests/test_sweep.py).
 """
 from __future__ import annotations
@@ -19,9 +19,9 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from simulator.costs import (Prepared, TaskArrays, busy_power, idle_power, lower_bound, op_costs,
+from simulator.cost.tables import (Prepared, TaskArrays, busy_power, idle_power, lower_bound, op_costs,
                              platform_params, switch_costs)
-from simulator.results import CATEGORIES, DEFAULT_POWER_WINDOW_S, DYNAMIC_CATEGORIES, STATIC_CATEGORIES, \
+from simulator.results.result import CATEGORIES, DEFAULT_POWER_WINDOW_S, DYNAMIC_CATEGORIES, STATIC_CATEGORIES, \
     memory_kind
 from simulator.sweep.metrics import SUMMARY_METRICS
 
@@ -219,7 +219,7 @@ def _switches(stream) -> int:
 
 def _wear(prepared, platforms, kinds, writes_M, loads_M, n_loads, span):
     """NVM bytes written, and the shortest lifetime (s) of the hottest cells and with ideal levelling, as
-    :meth:`simulator.results.Result.nvm_wear` computes them from the ledger."""
+    :meth:`simulator.results.result.Result.nvm_wear` computes them from the ledger."""
     V, M = writes_M.shape
     nvm_bytes = np.zeros(V)
     life, levelled = np.full(V, math.inf), np.full(V, math.inf)
@@ -241,6 +241,6 @@ def _wear(prepared, platforms, kinds, writes_M, loads_M, n_loads, span):
 
 
 def _slice(pp, lo: int, hi: int):
-    from simulator.analytic import _slice as cut
+    from simulator.analytic.closed_form import _slice as cut
 
     return cut(pp, lo, hi) if (lo, hi) != (0, pp.n_variants) and pp.n_variants > hi - lo else pp

@@ -1,6 +1,6 @@
 """Which platform variants a preparation serves exactly.
 
-A preparation (:func:`simulator.costs.prepare`) fixes the placement and, for every op tiled through the
+A preparation (:func:`simulator.cost.tables.prepare`) fixes the placement and, for every op tiled through the
 staging buffer, the mapping that minimised the objective on the *prepared* platform's per-byte costs.
 Variants in one sweep group share everything the placement and the candidate mappings depend on
 (capacities, buffer, MAC array, roles; see :mod:`simulator.sweep.points`) but may have other per-byte
@@ -20,7 +20,7 @@ from typing import Sequence
 
 import numpy as np
 
-from simulator import mapping as mp
+from simulator.prepare import mapping as mp
 
 #: Relative margin by which the prepared mapping must stay the cheapest for a variant to be served.
 MARGIN = 1e-9
@@ -76,7 +76,7 @@ def _candidate_bytes(prepared) -> list[tuple[np.ndarray, int]]:
 def served(prepared, platforms: Sequence, pp=None) -> np.ndarray:
     """(V,) bool: True where ``prepared`` (placement and mappings) is exactly what preparing on that
     platform would give. ``pp``: the variants' PlatformParams if already built."""
-    from simulator.costs import platform_params
+    from simulator.cost.tables import platform_params
 
     platforms = list(platforms)
     if prepared.objective != "energy":

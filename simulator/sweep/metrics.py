@@ -2,7 +2,7 @@
 the sweep's own columns."""
 from __future__ import annotations
 
-from simulator.results import CATEGORIES
+from simulator.results.result import CATEGORIES
 
 #: Every scalar summary metric of a run (SI units, unit in each name), as in summary.csv.
 SUMMARY_METRICS = (

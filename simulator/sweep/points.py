@@ -2,7 +2,7 @@
 
 A point is ``{axis path: value as written in YAML}``. :func:`resolve` applies it to copies of the base
 platform and study files and builds them **through the normal loaders** (pydantic validation,
-:func:`hw_models.loader.build_platform`, :func:`simulator.study.study_from_dict`), so a point's figures
+:func:`hw_models.loader.build_platform`, :func:`simulator.study.runner.study_from_dict`), so a point's figures
 are exactly those of the YAML file a user would write for it. The point's id is a hash of the resolved
 configuration (validated platform and study, evaluator, and the technology data files it reads).
 """
@@ -55,7 +55,7 @@ class Base:
 def load_base(spec: SweepSpec) -> Base:
     """Read the sweep's base study and platforms (bundled names or paths relative to the sweep file)."""
     from hw_models.loader import list_platforms, platform_path
-    from simulator.study import STUDIES_DIR, study_from_dict
+    from simulator.study.runner import STUDIES_DIR, study_from_dict
 
     name = spec.study
     bundled = STUDIES_DIR / f"{name}.yaml"
@@ -144,7 +144,7 @@ class Resolved:
     platform_spec: Any           #: hw_models.schema.PlatformFile
     platform_source: str
     platform_dir: Path
-    study: Any                   #: simulator.study.StudyConfig
+    study: Any                   #: simulator.study.runner.StudyConfig
     mode: str
     platform_key: str
     point_id: str
@@ -250,7 +250,7 @@ def _study_keys(study, mode: str) -> tuple[str, str, str]:
 @lru_cache(maxsize=4096)
 def _study(text: str, source: str):
     """A validated StudyConfig from its JSON text (memoised: most points share a study)."""
-    from simulator.study import study_from_dict
+    from simulator.study.runner import study_from_dict
 
     return study_from_dict(json.loads(text), source)
 

@@ -45,7 +45,7 @@ def _units(resolved: Sequence) -> list[list]:
 
 def _trace_once(resolved: Sequence) -> None:
     """Trace every distinct workload once (into the trace cache) before the workers load them."""
-    from simulator.study import build_traces
+    from simulator.study.runner import build_traces
 
     seen = set()
     for r in resolved:

@@ -94,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"{n} points: {feasible} feasible, {overloaded} overloaded; Pareto front of "
           f"{', '.join(spec.objectives)}: {len(table)} points")
     if len(table):
-        from simulator.report import format_text
+        from simulator.results.report import format_text
         from simulator.sweep.report import display
 
         show = table.drop(columns=[c for c in ("point_id", "point", "evaluator") if c in table.columns]).head(15).copy()
