@@ -203,7 +203,7 @@ def test_a_folder_holding_something_else_is_refused(small, capsys):
     out.mkdir()
     (out / "thesis.tex").write_text("precious")
     assert cli.main(["sweep", str(spec), "-o", str(out), "--no-progress"]) == 2
-    assert "output folder" in capsys.readouterr().err
+    assert "--out: holds files hetsim did not write (such as thesis.tex)" in capsys.readouterr().err
     assert (out / "thesis.tex").read_text() == "precious" and sorted(p.name for p in out.iterdir()) == ["thesis.tex"]
 
 

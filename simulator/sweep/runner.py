@@ -283,9 +283,12 @@ def _search(spec, base, runner, done_keys, stats, bar) -> None:
 
 def load_sweep(out_dir: str | os.PathLike) -> pd.DataFrame:
     """The stored rows of the sweep in ``out_dir`` (one per point and evaluator, ordered by point)."""
-    from simulator.sweep.store import DATASET, MANIFEST
+    from simulator.outdir import read_marker
+    from simulator.sweep.store import DATASET
 
     path = Path(out_dir)
-    if not (path / MANIFEST).is_file() or not (path / DATASET).is_dir():
-        raise SimulationConfigError(f"{out_dir}: not a sweep folder; expected {MANIFEST} and {DATASET}/ in it")
+    marker = read_marker(path) if path.is_dir() else None
+    if marker is None or marker.get("command") != "sweep" or not (path / DATASET).is_dir():
+        raise SimulationConfigError(f"{out_dir}: not a sweep folder; expected hetsim's sweep marker and "
+                                    f"{DATASET}/ in it")
     return read_dataset(path / DATASET)

@@ -47,20 +47,8 @@ _CONSTRAINT = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(<=|>=|<|>)\s*(.+?)\s*
 
 def read_yaml(path: Path, what: str) -> Any:
     """Parse a user's YAML file with hetsim's safe reader (one-line SimulationConfigError on any problem)."""
-    try:
-        from hw_models.yamlio import load_yaml
-    except ImportError:  # pragma: no cover - before the safe reader exists
-        import yaml
+    from hw_models.yamlio import load_yaml
 
-        if not path.is_file():
-            raise FileNotFoundError(2, "no such file", str(path)) from None
-        try:
-            return yaml.safe_load(path.read_text(encoding="utf-8"))
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f"line {mark.line + 1}" if mark is not None else "(top level)"
-            raise SimulationConfigError(f"{path}: {where}: {getattr(exc, 'problem', None) or 'unreadable'}; "
-                                        "expected valid YAML") from None
     return load_yaml(path, what=what, error=SimulationConfigError)
 
 

@@ -4,7 +4,8 @@
 Rows are appended in chunks; each chunk is written to a hidden temporary file in the dataset folder,
 flushed to disk and renamed into place (``os.replace``, atomic on POSIX), so a reader or a sweep killed at
 any moment sees whole chunks only; a leftover temporary file is removed when the store is opened again.
-``DIR/sweep.json`` says which sweep the folder belongs to: a folder holding anything else is refused,
+hetsim's output marker (``DIR/.hetsim-run.json``, :mod:`simulator.outdir`: command ``sweep``, identity
+the sweep's name) says which sweep the folder belongs to: a folder holding anything else is refused,
 never overwritten. A resumed sweep evaluates only the points whose ``point_id`` has no row yet.
 """
 from __future__ import annotations
@@ -19,48 +20,44 @@ import pandas as pd
 from simulator.errors import SimulationConfigError
 
 DATASET = "points.parquet"
-MANIFEST = "sweep.json"
-#: Files a sweep writes into its folder besides the dataset (so a re-run may replace them).
-OUTPUT_FILES = ("sweep.yaml", "sweep.md", "pareto.csv")
-OUTPUT_SUFFIXES = (".png", ".pdf")
+#: Files and folders a sweep writes into its folder (listed in hetsim's marker, simulator.outdir).
+OUTPUT_FILES = (DATASET, "sweep.yaml", "sweep.md", "pareto.csv", "figures")
 
 
-def _foreign(folder: Path) -> list[str]:
-    """Entries of ``folder`` a sweep did not write."""
-    out = []
-    for p in folder.iterdir():
-        if p.name in (DATASET, MANIFEST, "figures") or p.name in OUTPUT_FILES or p.name.startswith(".sweep-"):
-            continue
-        out.append(p.name)
-    return out
+def _marker():
+    from simulator import outdir
+
+    return outdir
 
 
 def check_sweep_dir(folder: str | os.PathLike, name: str) -> Path:
-    """``folder`` if sweep ``name`` may write there: it does not exist, is empty, or holds this sweep's
-    store (its ``sweep.json`` names the sweep). Anything else raises SimulationConfigError."""
+    """``folder`` if sweep ``name`` may write there: it does not exist, is empty, or carries hetsim's
+    marker (:mod:`simulator.outdir`) of this sweep (command ``sweep``, identity ``sweep: name``) and
+    nothing a sweep does not write. Anything else raises one-line SimulationConfigError; nothing is
+    touched."""
+    outdir = _marker()
     path = Path(folder)
     if not path.exists():
         return path
     if not path.is_dir():
-        raise SimulationConfigError(f"{folder}: output folder: is a file; expected a folder for the sweep's store")
-    entries = list(path.iterdir())
+        raise SimulationConfigError(f"{folder}: --out: is a file, not a folder; expected a folder for the sweep's store")
+    outdir.clean_stale(path)
+    entries = sorted(p.name for p in path.iterdir())
     if not entries:
         return path
-    manifest = path / MANIFEST
-    if not manifest.is_file():
-        raise SimulationConfigError(f"{folder}: output folder: holds {entries[0].name!r} and no {MANIFEST}; "
+    marker = outdir.read_marker(path)
+    if marker is None:
+        raise SimulationConfigError(f"{folder}: --out: holds files hetsim did not write (such as {entries[0]}); "
                                     "expected a new or empty folder, or this sweep's earlier store")
-    try:
-        owner = json.loads(manifest.read_text(encoding="utf-8")).get("sweep")
-    except (ValueError, AttributeError):
-        owner = None
-    if owner != name:
-        raise SimulationConfigError(f"{folder}: output folder: holds the store of sweep {owner!r}; expected "
-                                    f"sweep {name!r}'s store or a new folder")
-    foreign = _foreign(path)
+    owner = (marker.get("identity") or {}).get("sweep")
+    if marker.get("command") != "sweep" or owner != name:
+        what = f"sweep {owner!r}" if marker.get("command") == "sweep" else f"hetsim {marker.get('command')}"
+        raise SimulationConfigError(f"{folder}: --out: holds the output of {what}; expected sweep {name!r}'s "
+                                    "store or a new folder")
+    foreign = [n for n in entries if n not in OUTPUT_FILES and n != outdir.MARKER and not n.startswith(".sweep-")]
     if foreign:
-        raise SimulationConfigError(f"{folder}: output folder: holds {foreign[0]!r}, which a sweep does not "
-                                    "write; expected only the sweep's store and outputs")
+        raise SimulationConfigError(f"{folder}: --out: holds {foreign[0]}, which a sweep does not write; "
+                                    "expected only the sweep's store and outputs")
     return path
 
 
@@ -86,9 +83,17 @@ class Store:
             tmp.unlink()
         for tmp in self.root.glob(".sweep-*.tmp"):
             tmp.unlink()
-        manifest = self.root / MANIFEST
-        if not manifest.exists():
-            write_atomic(manifest, json.dumps({"sweep": name, "spec_digest": digest}, indent=2).encode() + b"\n")
+        outdir = _marker()
+        if outdir.read_marker(self.root) is None:
+            from datetime import datetime, timezone
+
+            from simulator._version import __version__
+
+            marker = {"tool": "hetsim", "format": outdir.MARKER_FORMAT, "command": "sweep",
+                      "identity": {"sweep": name, "spec_sha256": digest}, "hetsim": __version__,
+                      "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                      "files": list(OUTPUT_FILES)}
+            write_atomic(self.root / outdir.MARKER, json.dumps(marker, indent=1).encode() + b"\n")
         self._next = 1 + max((int(p.stem.split("-")[1]) for p in self.dataset.glob("part-*.parquet")), default=-1)
 
     def parts(self) -> list[Path]:

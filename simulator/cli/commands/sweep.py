@@ -56,14 +56,15 @@ def run(args: argparse.Namespace) -> int:
     from simulator.sweep.report import pareto_table
     from simulator.sweep.runner import run_sweep
     from simulator.sweep.spec import load_spec
-    from simulator.sweep.store import MANIFEST, check_sweep_dir
+    from simulator.outdir import read_marker
+    from simulator.sweep.store import check_sweep_dir
 
     spec = load_spec(args.sweep)
     if args.workers is not None and args.workers < 1:
         raise SimulationConfigError(f"--workers: got {args.workers}; expected an integer >= 1")
     out = Path(args.out) if args.out else Path("results") / f"sweep-{spec.name}"
     check_sweep_dir(out, spec.name)
-    if args.resume and not (out / MANIFEST).is_file():
+    if args.resume and read_marker(out) is None:
         raise SimulationConfigError(f"{out}: --resume: no sweep store here; expected the folder of an earlier "
                                     "run of this sweep")
     client = None
