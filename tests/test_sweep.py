@@ -107,6 +107,50 @@ def test_a_points_row_equals_hetsim_run_on_the_same_configuration(agreement):
         _agree(row, result, skip=TIMELINE_METRICS)
         assert math.isnan(row["peak_power_W"])        # needs the timeline: not given by the closed form
         assert row["feasible"] and row["reason"] == ""
+        per_memory = result.per_memory().set_index("memory")["refetch"]
+        for mem, factor in per_memory.items():       # the store's re-fetch column is per_memory.csv's
+            if math.isnan(factor):
+                assert f"refetch_{mem}" not in row or math.isnan(row[f"refetch_{mem}"])
+            else:
+                assert row[f"refetch_{mem}"] == pytest.approx(factor, rel=1e-12)
+        assert (per_memory.dropna() >= 1.0 - 1e-12).all()
+
+
+def test_refetch_grows_as_the_staging_buffer_shrinks(agreement):
+    _, frame = agreement
+    by_buffer = frame.groupby("platform.memories.buffer.capacity")["refetch_act_sram"].max()
+    assert by_buffer.iloc[0] > by_buffer.iloc[-1] >= 1.0     # 32 KiB re-fetches more than 256 KiB
+
+
+def test_mapping_table_counts_the_candidates_each_search_evaluated(agreement):
+    from simulator.cost.tables import prepare
+    from simulator.prepare import mapping as mp
+    from simulator.sweep.evaluate import workload_of
+
+    root, _ = agreement
+    result = _by_hand(root, "cands", {})
+    table = result.mapping_table()
+    assert "candidates" in table and (table["candidates"] >= 1).all()
+    study = yaml.safe_load(SMALL_STUDY)
+    platform = load_platform("edge-rram")
+    config = load_study(root / "hand-cands-study.yaml")
+    workload = workload_of(config, "adapters")
+    prepared = prepare(workload, platform)
+    buffer = mp.staging_buffer(platform)
+    hw = mp.hardware(platform, buffer)
+    checked = 0
+    for task, ta in prepared.tasks.items():
+        trace = workload.traces[task]
+        homes = prepared.placement.homes(trace)
+        for op, tr in zip(trace.ops, ta.traffic):
+            if tr.mapping is None or op.kind == "attention":
+                continue
+            gemm, _ = mp.gemm_of(op, trace, homes, platform.mac_array.acc_bits)
+            want = len(mp.candidates(gemm, hw, "energy"))
+            got = table[(table["task"] == task) & (table["op"] == op.id)]["candidates"].iloc[0]
+            assert got == want
+            checked += 1
+    assert checked > 0 and study
 
 
 def test_overloaded_when_the_arrival_rate_exceeds_what_the_platform_serves(agreement):

@@ -15,7 +15,7 @@ import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
@@ -209,6 +209,10 @@ class Result:
             table = mapping_table_of(prepared)
             if len(table):
                 meta["mappings"] = table
+        if prepared is not None and "refetch" not in meta:
+            requests = getattr(run_output, "requests", None)
+            tasks = list(requests["task"]) if requests is not None and len(requests) else list(prepared.tasks)
+            meta["refetch"] = refetch_factors(prepared, tasks)
         ledger = run_output.compact if getattr(run_output, "compact", None) is not None else run_output.ledger
         return cls(ledger=ledger, requests=run_output.requests, platform=run_output.platform,
                    placement=run_output.placement, workload=getattr(run_output, "workload", None),
@@ -356,7 +360,9 @@ class Result:
         """One row per memory of the platform: technology, kind, capacity (bytes), ``read_bytes``,
         ``write_bytes`` (bytes landed in it, task-switch loads included), ``reads``/``writes`` (word
         accesses), energy per category (J), ``dynamic_energy_J``, ``leakage_energy_J``, ``energy_J``,
-        ``peak_occupancy_bytes`` and ``area_m2``."""
+        ``peak_occupancy_bytes``, ``refetch`` (bytes the ops moved to and from it over its compulsory bytes,
+        every operand read and written once: 1.0 is no re-fetch; NaN for a memory without compulsory
+        traffic, such as a staging buffer, or without the run's preparation) and ``area_m2``."""
         return self._cached("per_memory", self._per_memory)
 
     def _per_memory(self) -> pd.DataFrame:
@@ -382,6 +388,7 @@ class Result:
                 "dynamic_energy_J": dynamic, "leakage_energy_J": float(e["leakage_energy_J"]),
                 "energy_J": float(e.sum()),
                 "peak_occupancy_bytes": float(occupancy.get(name, 0.0)),
+                "refetch": float((self.meta.get("refetch") or {}).get(name, float("nan"))),
                 "area_m2": getattr(mem, "area_m2", float("nan")),
             })
         return pd.DataFrame.from_records(records)
@@ -771,8 +778,9 @@ Result.compact = None  # the CompactLedger of a replayed run, else None
 
 def mapping_table_of(prepared: Any) -> pd.DataFrame:
     """One row per (task, op) whose traffic has a tiling mapping (:class:`simulator.prepare.mapping.Mapping`):
-    loop order, tiles (elements), the mapped GEMM, operand fetch counts, MAC-array cycles, utilisation
-    and the buffer bytes the tiles occupy."""
+    loop order, tiles (elements), the mapped GEMM, operand fetch counts, MAC-array cycles, utilisation,
+    the buffer bytes the tiles occupy, the objective and ``candidates``: how many mappings the search
+    evaluated for the op (its search budget)."""
     records = []
     for task, arrays in prepared.tasks.items():
         for op_id, module, traffic in zip(arrays.op_ids, arrays.modules, arrays.traffic):
@@ -784,8 +792,26 @@ def mapping_table_of(prepared: Any) -> pd.DataFrame:
                             "tile_n": m.tiles[2], "batch": m.gemm[0], "m": m.gemm[1], "k": m.gemm[2],
                             "n": m.gemm[3], **{f"fetches_{k}": v for k, v in sorted(m.fetches.items())},
                             "cycles": m.cycles, "utilisation": m.utilisation,
-                            "footprint_bytes": m.footprint_bytes, "objective": m.objective})
+                            "footprint_bytes": m.footprint_bytes, "objective": m.objective,
+                            "candidates": m.candidates_evaluated})
     return pd.DataFrame.from_records(records)
+
+
+def refetch_factors(prepared: Any, tasks: Sequence[str]) -> dict[str, float]:
+    """Per home memory: bytes the ops moved to and from it over their compulsory bytes (every operand read
+    and written once), over one request of each task in ``tasks`` (a run's request tasks, repeats
+    counted). 1.0 means no re-fetch; memories without compulsory traffic (a staging buffer) are left
+    out."""
+    from collections import Counter
+
+    moved: dict[str, float] = {}
+    base: dict[str, float] = {}
+    for task, n in Counter(tasks).items():
+        for tr in prepared.tasks[task].traffic:
+            for m in set(tr.compulsory_reads) | set(tr.compulsory_writes):
+                base[m] = base.get(m, 0.0) + n * (tr.compulsory_reads.get(m, 0.0) + tr.compulsory_writes.get(m, 0.0))
+                moved[m] = moved.get(m, 0.0) + n * (tr.reads.get(m, 0.0) + tr.writes.get(m, 0.0))
+    return {m: moved[m] / base[m] for m in prepared.memories if base.get(m, 0.0) > 0}
 
 
 def write_perfetto(results: list[Result], path: str | os.PathLike, *,

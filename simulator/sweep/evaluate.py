@@ -66,7 +66,7 @@ def evaluate_group(points: Sequence, evaluator: str = "analytic") -> list[dict]:
     resolved ``points`` (one group: same workload, stream and placement-relevant structure)."""
     from simulator.cost.tables import platform_params, prepare
     from simulator.sweep.fast import evaluate_fast, refetch
-    from simulator.sweep.mapcheck import served
+    from simulator.sweep.mapcheck import placement_served, served
     from simulator.study.runner import build_stream
 
     points = list(points)
@@ -88,20 +88,26 @@ def evaluate_group(points: Sequence, evaluator: str = "analytic") -> list[dict]:
         try:
             prepared = prepare(workload, platforms[base])
         except SimulationConfigError as exc:
+            # the same failure for every point with these capacities (the rest of the group's structure
+            # is shared); points with other capacities are prepared on their own
             reason = str(exc).splitlines()[0]
+            caps = {m: mem.capacity_bytes for m, mem in platforms[base].memories.items()}
             for i in todo:
-                rows[i] = _failed(points[i], evaluator, reason)
-            break
+                if {m: mem.capacity_bytes for m, mem in platforms[i].memories.items()} == caps:
+                    rows[i] = _failed(points[i], evaluator, reason)
+            todo = [i for i in todo if i not in rows]
+            continue
         group = [platforms[i] for i in todo]
-        ok = served(prepared, group, platform_params(group, prepared.memories))
+        ok = placement_served(prepared, group)
+        ok &= served(prepared, group, platform_params(group, prepared.memories))
         ok[0] = True
         mine = [i for i, keep in zip(todo, ok) if keep]
-        ref = refetch(prepared)
         for key, wl in streams.items():
             here = [i for i in mine if points[i].stream_key == key]
             if not here:
                 continue
             prep = dataclasses.replace(prepared, workload=wl)
+            ref = refetch(prep)
             if evaluator == "analytic":
                 table = evaluate_fast(prep, [platforms[i] for i in here])
                 for i, rec in zip(here, table.to_dict("records")):
@@ -139,3 +145,36 @@ def safe_evaluate_group(points: Sequence, evaluator: str = "analytic") -> list[d
         line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         tb = traceback.format_exc(limit=1).strip().splitlines()[-1]
         return [_failed(r, evaluator, f"error: {type(exc).__name__}: {line}" if line else tb) for r in points]
+
+
+class _Unresolved:
+    """What a failed row needs of a point that could not be resolved."""
+
+    def __init__(self, index: int, point: dict, point_id: str, platform_key: str, mode: str):
+        self.index, self.point, self.point_id, self.platform_key, self.mode = index, point, point_id, platform_key, mode
+        self.values = {p: (v if isinstance(v, str) else float(v) if isinstance(v, (int, float)) else str(v))
+                       for p, v in point.items()}
+
+
+def evaluate_unit(spec, base, items: Sequence[tuple[int, dict, str]], evaluator: str | None = None) -> list[dict]:
+    """Resolve ``items`` ((index, point, point_id)) through the normal loaders and evaluate them, grouped by
+    preparation. A point that does not resolve (a combination of values the loaders refuse) is a
+    ``feasible = false`` row with the loader's message. Runs in a worker process or on a Dask worker."""
+    from simulator.sweep.points import resolve
+
+    evaluator = evaluator or spec.evaluator
+    rows: dict[int, dict] = {}
+    groups: dict[str, list] = {}
+    for index, point, pid in items:
+        try:
+            r = resolve(spec, base, index, point, pid)
+        except SimulationConfigError as exc:
+            key = point.get("platform", base.platforms[0][0])
+            mode = next(p[3] for p in base.platforms if p[0] == key)
+            rows[index] = _failed(_Unresolved(index, point, pid, key, mode), evaluator, str(exc).splitlines()[0])
+            continue
+        groups.setdefault(r.prep_key, []).append(r)
+    for group in groups.values():
+        for r, row in zip(group, safe_evaluate_group(group, evaluator)):
+            rows[r.index] = row
+    return [rows[index] for index, _, _ in items]

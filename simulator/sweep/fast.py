@@ -52,17 +52,11 @@ def distinct_ops(ta: TaskArrays) -> tuple[TaskArrays, np.ndarray]:
 
 
 def refetch(prepared: Prepared) -> dict[str, float]:
-    """Per home memory: bytes the ops move (reads + writes) over their compulsory bytes (every operand
-    read and written once), over one request of each task; 1.0 means no re-fetch. Memories without
-    compulsory traffic (a staging buffer) are left out."""
-    moved: dict[str, float] = {}
-    base: dict[str, float] = {}
-    for ta in prepared.tasks.values():
-        for tr in ta.traffic:
-            for m in set(tr.compulsory_reads) | set(tr.compulsory_writes):
-                base[m] = base.get(m, 0.0) + tr.compulsory_reads.get(m, 0.0) + tr.compulsory_writes.get(m, 0.0)
-                moved[m] = moved.get(m, 0.0) + tr.reads.get(m, 0.0) + tr.writes.get(m, 0.0)
-    return {m: moved[m] / base[m] for m in prepared.memories if base.get(m, 0.0) > 0}
+    """Per home memory: bytes moved over compulsory bytes over the prepared workload's requests (as
+    ``per_memory.csv``'s ``refetch``: :func:`simulator.results.result.refetch_factors`)."""
+    from simulator.results.result import refetch_factors
+
+    return refetch_factors(prepared, [r.task for r in prepared.workload.stream])
 
 
 def evaluate_fast(prepared: Prepared, platforms: Sequence, *, chunk: int = 512) -> pd.DataFrame:

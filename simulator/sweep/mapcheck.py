@@ -98,3 +98,28 @@ def served(prepared, platforms: Sequence, pp=None) -> np.ndarray:
         if len(others):
             ok &= (others > E[b] * (1.0 + MARGIN) + 1e-300).all(axis=0)
     return ok
+
+
+def placement_served(prepared, platforms: Sequence) -> np.ndarray:
+    """(V,) bool: True where placing the workload on that platform gives ``prepared``'s placement.
+
+    Placement puts each tensor into the first memory of its role's list where it fits. When every tensor
+    of the prepared placement is in its first choice, a variant whose every memory holds at least the
+    prepared peak occupancy gets the same placement (each tensor found at least the room it found here);
+    otherwise only variants with the very same capacities are served."""
+    placement = prepared.placement
+    base = prepared.platform
+    same = np.array([all(p.memories[m].capacity_bytes == base.memories[m].capacity_bytes for m in prepared.memories)
+                     for p in platforms], dtype=bool)
+    table = getattr(placement, "table", None)
+    roles = base.placement.roles
+    try:
+        first = bool(len(table)) and all(roles.get(r, [None])[0] == m for r, m in zip(table["role"], table["memory"]))
+    except (KeyError, TypeError):
+        first = False
+    if not first:
+        return same
+    need = placement.occupancy
+    fits = np.array([all(p.memories[m].capacity_bytes >= need.get(m, 0.0) for m in prepared.memories)
+                     for p in platforms], dtype=bool)
+    return same | fits

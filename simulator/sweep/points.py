@@ -162,23 +162,24 @@ class Resolved:
             raise HardwareConfigError(f"{self.platform_source}: {exc}") from None
 
 
-def _technology_files(spec_dump: dict, base_dir: Path) -> list[str]:
+@lru_cache(maxsize=1024)
+def _technology_file(tech: str, base_dir: Path) -> str:
     from hw_models.technology import TECHNOLOGIES_DIR
 
-    out = []
-    for mem in spec_dump["memories"].values():
-        tech = str(mem["technology"])
-        path = Path(tech) if tech.endswith((".yaml", ".yml")) else TECHNOLOGIES_DIR / f"{tech}.yaml"
-        path = path if path.is_absolute() else (base_dir / path if tech.endswith((".yaml", ".yml")) else path)
-        out.append(_file_digest(str(path)) if path.is_file() else tech)
-    return out
+    if tech.endswith((".yaml", ".yml")):
+        path = Path(tech) if Path(tech).is_absolute() else base_dir / tech
+    else:
+        path = TECHNOLOGIES_DIR / f"{tech}.yaml"
+    return _file_digest(str(path)) if path.is_file() else tech
 
 
-def resolve(spec: SweepSpec, base: Base, index: int, point: dict) -> Resolved:
+def _technology_files(pspec, base_dir: Path) -> list[str]:
+    return [_technology_file(str(m.technology), base_dir) for m in pspec.memories.values()]
+
+
+def resolve(spec: SweepSpec, base: Base, index: int, point: dict, point_id: str | None = None) -> Resolved:
     """Apply ``point`` to the base files and validate them through the normal loaders. Errors name the
     sweep file and the axis."""
-    from hw_models.schema import PlatformFile, validate
-
     key = point.get("platform", base.platforms[0][0])
     pkey, pdata, ppath, mode = next(p for p in base.platforms if p[0] == key)
     sdata = base.study_data
@@ -198,7 +199,7 @@ def resolve(spec: SweepSpec, base: Base, index: int, point: dict) -> Resolved:
     sdata["evaluator"] = spec.evaluator
     what = ", ".join(f"{p}={v}" for p, v in point.items())
     try:
-        pspec = validate(PlatformFile, pdata, str(ppath))
+        pspec = _validate_platform(pdata, str(ppath))
         study = _study(json.dumps(sdata, sort_keys=True, default=str), base.study_source)
     except (HardwareConfigError, SimulationConfigError) as exc:
         line = str(exc).splitlines()[0]
@@ -210,16 +211,16 @@ def resolve(spec: SweepSpec, base: Base, index: int, point: dict) -> Resolved:
             continue
         target, *keys = path.split(".")
         values[path] = si_value(_get(pspec if target == "platform" else study, keys))
-    pdump = pspec.model_dump(mode="json")
-    workload_key, stream_key, study_key = _study_keys(study, mode)
-    structure = {k: v for k, v in pdump.items() if k not in COST_ONLY_PLATFORM_FIELDS}
-    structure["memories"] = {name: {k: v for k, v in mem.items() if k not in COST_ONLY_MEMORY_FIELDS}
-                             for name, mem in pdump["memories"].items()}
-    structure["links"] = [(li["src"], li["dst"]) for li in structure["links"]]
-    structure["operating_points"] = sorted(pdump["operating_points"])
+    workload_key, stream_key, _ = _study_keys(study, mode)
+    buffer = next((n for n, m in pspec.memories.items() if m.is_buffer), None)
+    structure = [
+        [(n, m.backed_by, m.is_buffer, m.double_buffered, m.channels, m.capacity if m.is_buffer else None)
+         for n, m in pspec.memories.items()],
+        pspec.compute.model_dump_json(), pspec.placement.model_dump_json(),
+        [(li.src, li.dst) for li in pspec.links], sorted(pspec.operating_points), buffer]
     prep_key = _digest([workload_key, structure])
-    point_id = _digest({"platform": pdump, "technologies": _technology_files(pdump, ppath.parent),
-                        "study": study_key, "mode": mode})
+    point_id = point_id or _digest([pspec.model_dump_json(), _technology_files(pspec, ppath.parent),
+                                    _study_keys(study, mode)[2], mode])
     return Resolved(index, dict(point), values, pspec, str(ppath), ppath.parent, study, mode, pkey, point_id,
                     workload_key, prep_key, stream_key)
 
@@ -245,6 +246,43 @@ def _study_keys(study, mode: str) -> tuple[str, str, str]:
                      __version__]))
     _STUDY_KEYS[key] = (study, keys)
     return keys
+
+
+def _validate_platform(data: dict, source: str):
+    """:func:`hw_models.schema.validate` of a platform file, with its memories, links, operating points,
+    compute and placement validated once per distinct content (a sweep varies a few fields of one file;
+    pydantic takes the already validated parts as they are). Any problem is reported by the plain
+    validation of the whole file, so messages are the loader's."""
+    from pydantic import ValidationError
+
+    from hw_models.schema import PlatformFile, validate
+
+    try:
+        parts = dict(data)
+        if isinstance(data.get("memories"), dict):
+            parts["memories"] = {n: _part("MemorySpec", m) for n, m in data["memories"].items()}
+        if isinstance(data.get("links"), list):
+            parts["links"] = [_part("LinkSpec", li) for li in data["links"]]
+        if isinstance(data.get("operating_points"), dict):
+            parts["operating_points"] = {n: _part("OperatingPointSpec", o) for n, o in data["operating_points"].items()}
+        for key, model in (("compute", "ComputeSpec"), ("placement", "PlacementSpec")):
+            if key in data:
+                parts[key] = _part(model, data[key])
+        return PlatformFile.model_validate(parts)
+    except (ValidationError, TypeError, ValueError):
+        return validate(PlatformFile, data, source)
+
+
+def _part(model: str, value: Any):
+    return _part_cached(model, json.dumps(value, sort_keys=True, default=str) if isinstance(value, (dict, list))
+                        else repr(value))
+
+
+@lru_cache(maxsize=8192)
+def _part_cached(model: str, text: str):
+    from hw_models import schema
+
+    return getattr(schema, model).model_validate(json.loads(text))
 
 
 @lru_cache(maxsize=4096)
@@ -305,3 +343,77 @@ def generate(spec: SweepSpec, base: Base) -> list[dict]:
 def is_finite(x: Any) -> bool:
     """True for a finite float."""
     return isinstance(x, float) and math.isfinite(x)
+
+
+#: Link fields that change only cost figures.
+COST_ONLY_LINK_FIELDS = ("width_bits", "clock", "energy_per_bit")
+
+
+@lru_cache(maxsize=1)
+def _data_digest() -> str:
+    """A digest of every bundled hardware data file (technologies, scaling tables, compute figures)."""
+    from hw_models.technology import TECHNOLOGIES_DIR
+
+    data = TECHNOLOGIES_DIR.parent
+    return _digest([(str(p.relative_to(data)), _file_digest(str(p))) for p in sorted(data.rglob("*.yaml"))])
+
+
+class Keys:
+    """Per-point keys computed without building anything (the parent process does this for every point):
+
+    - ``point_id``: a hash of everything the point's resolved configuration follows from: the base platform
+      and study files as parsed, the point's axis values, the sweep's request override, the bundled hardware
+      data files, any technology file the point names by path, and the hetsim version;
+    - ``group``: the values of the axes a preparation depends on (workload, staging buffer, MAC array,
+      roles, topology); points with equal groups go to one worker, which splits further where the
+      placement or a mapping choice differs (:mod:`simulator.sweep.mapcheck`)."""
+
+    def __init__(self, spec: SweepSpec, base: Base):
+        from simulator._version import __version__
+
+        self.spec, self.base = spec, base
+        common = [json.dumps(base.study_data, sort_keys=True, default=str), spec.requests, _data_digest(),
+                  __version__]
+        self._base = {key: _digest([json.dumps(data, sort_keys=True, default=str), mode, common])
+                      for key, data, _, mode in base.platforms}
+        self._dir = {key: path.parent for key, _, path, _ in base.platforms}
+        self._buffers = {key: {n for n, m in (data.get("memories") or {}).items()
+                               if isinstance(m, dict) and m.get("is_buffer")} for key, data, _, _ in base.platforms}
+        self._structural = {a.path: None for a in spec.axes}
+
+    def point_id(self, point: dict) -> str:
+        """The point's id (see the class docstring)."""
+        key = point.get("platform", self.base.platforms[0][0])
+        extra = [_technology_file(str(v), self._dir[key]) for p, v in point.items()
+                 if p.endswith(".technology") and str(v).endswith((".yaml", ".yml"))]
+        return _digest([self._base[key], sorted((p, repr(v)) for p, v in point.items()), extra])
+
+    def structural(self, path: str, platform_key: str) -> bool:
+        """Whether axis ``path`` can change a preparation (placement or candidate mappings)."""
+        target, *keys = path.split(".")
+        if target == "study":
+            return keys[0] != "scenario"
+        if keys[0] == "memories" and len(keys) >= 3:
+            if keys[2] in COST_ONLY_MEMORY_FIELDS:
+                return False
+            if keys[2] == "capacity" and keys[1] not in self._buffers[platform_key] and \
+                    not any(a.path.endswith(".is_buffer") for a in self.spec.axes):
+                return False                     # placement checked per variant (mapcheck.placement_served)
+            return True
+        if keys[0] == "links" and len(keys) >= 3:
+            return keys[2] not in COST_ONLY_LINK_FIELDS
+        return keys[0] not in COST_ONLY_PLATFORM_FIELDS
+
+    def group(self, point: dict) -> str:
+        """The group of the point (see the class docstring)."""
+        key = point.get("platform", self.base.platforms[0][0])
+        return _digest([key, sorted((p, repr(v)) for p, v in point.items()
+                                    if p != "platform" and self.structural(p, key))])
+
+    def workload(self, point: dict) -> str:
+        """Which workload (traces) the point needs: its platform's serving mode and its study axes
+        outside the scenario."""
+        key = point.get("platform", self.base.platforms[0][0])
+        mode = next(p[3] for p in self.base.platforms if p[0] == key)
+        return _digest([mode, sorted((p, repr(v)) for p, v in point.items()
+                                     if p.startswith("study.") and not p.startswith("study.scenario."))])

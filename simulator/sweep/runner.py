@@ -11,8 +11,8 @@ from typing import Any, Callable, Iterable, Sequence
 import pandas as pd
 
 from simulator.errors import SimulationConfigError
-from simulator.sweep.evaluate import safe_evaluate_group
-from simulator.sweep.points import generate, load_base, resolve, validate_axes
+from simulator.sweep.evaluate import evaluate_unit
+from simulator.sweep.points import Keys, generate, load_base, resolve, validate_axes
 from simulator.sweep.spec import SweepSpec, load_spec, spec_from_dict
 from simulator.sweep.store import Store, read_dataset
 
@@ -31,34 +31,42 @@ def as_spec(spec: SweepSpec | str | os.PathLike | dict | None) -> SweepSpec:
     return load_spec(spec)
 
 
-def _units(resolved: Sequence) -> list[list]:
-    """Work units: the points of each preparation group (workload + placement-relevant structure),
-    in order of first appearance, split into parts of at most MAX_UNIT points."""
+def _units(keys: Keys, items: Sequence[tuple[int, dict, str]]) -> list[list]:
+    """Work units: the (index, point, point_id) items of each group (:meth:`Keys.group`), largest first,
+    split into parts of at most MAX_UNIT points."""
     groups: "OrderedDict[str, list]" = OrderedDict()
-    for r in resolved:
-        groups.setdefault(r.prep_key, []).append(r)
+    for item in items:
+        groups.setdefault(keys.group(item[1]), []).append(item)
     units = []
     for pts in groups.values():
         units.extend(pts[i:i + MAX_UNIT] for i in range(0, len(pts), MAX_UNIT))
-    return units
+    return sorted(units, key=len, reverse=True)
 
 
-def _trace_once(resolved: Sequence) -> None:
+def _trace_once(spec: SweepSpec, base, keys: Keys, items: Sequence[tuple[int, dict, str]]) -> None:
     """Trace every distinct workload once (into the trace cache) before the workers load them."""
     from simulator.study.runner import build_traces
 
     seen = set()
-    for r in resolved:
-        if r.workload_key not in seen:
-            seen.add(r.workload_key)
-            build_traces(r.study, r.mode)
+    for index, point, pid in items:
+        key = keys.workload(point)
+        if key in seen:
+            continue
+        seen.add(key)
+        try:
+            r = resolve(spec, base, index, point, pid)
+        except SimulationConfigError:
+            continue                               # reported as that point's row by the worker
+        build_traces(r.study, r.mode)
 
 
 class _Runner:
     """Evaluates work units serially, in a process pool or on a Dask cluster, and streams the rows into
     the store in chunks."""
 
-    def __init__(self, store: Store, chunk_rows: int, workers: int, client: Any, bar: Any):
+    def __init__(self, spec: SweepSpec, base: Any, store: Store, chunk_rows: int, workers: int, client: Any,
+                 bar: Any):
+        self.spec, self.base = spec, base
         self.store, self.chunk_rows, self.workers, self.client, self.bar = store, chunk_rows, workers, client, bar
         self.pending: list[dict] = []
         self.last_flush = time.monotonic()
@@ -90,12 +98,13 @@ class _Runner:
         if self.client is not None:
             from distributed import as_completed
 
-            futures = [self.client.submit(safe_evaluate_group, u, evaluator, pure=False) for u in units]
+            futures = [self.client.submit(evaluate_unit, self.spec, self.base, u, evaluator, pure=False)
+                       for u in units]
             for fut in as_completed(futures):
                 take(fut.result())
         elif self.workers <= 1 or len(units) == 1:
             for u in units:
-                take(safe_evaluate_group(u, evaluator))
+                take(evaluate_unit(self.spec, self.base, u, evaluator))
         else:
             from concurrent.futures import ProcessPoolExecutor, as_completed as done
 
@@ -103,7 +112,7 @@ class _Runner:
                 import multiprocessing as mp
 
                 self._pool = ProcessPoolExecutor(self.workers, mp_context=mp.get_context("fork"))
-            futures = [self._pool.submit(safe_evaluate_group, u, evaluator) for u in units]
+            futures = [self._pool.submit(evaluate_unit, self.spec, self.base, u, evaluator) for u in units]
             for fut in done(futures):
                 take(fut.result())
         self.flush()
@@ -138,23 +147,24 @@ def run_sweep(spec: SweepSpec | str | os.PathLike | dict | None, out_dir: str | 
     done_keys = store.keys()
     bar = tqdm(total=0, desc=f"sweep {spec.name}", unit="pt", file=sys.stderr, disable=not progress,
                dynamic_ncols=True)
-    runner = _Runner(store, spec.chunk_rows, workers, client, bar)
+    runner = _Runner(spec, base, store, spec.chunk_rows, workers, client, bar)
+    keys = Keys(spec, base)
     stats = {"evaluated": 0, "stored_before": 0}
     try:
         if spec.method == "search":
-            _search(spec, base, runner, done_keys, stats, bar)
+            _search(spec, base, keys, runner, done_keys, stats, bar)
         else:
             points = generate(spec, base)
-            resolved = [resolve(spec, base, i, p) for i, p in enumerate(points)]
-            ids = [r.point_id for r in resolved]
-            todo = [r for r in resolved if (r.point_id, spec.evaluator) not in done_keys]
-            stats["stored_before"] = len(resolved) - len(todo)
-            say(f"sweep {spec.name}: {len(resolved)} points ({stats['stored_before']} already stored), "
+            ids = [keys.point_id(p) for p in points]
+            todo = [(i, p, pid) for i, (p, pid) in enumerate(zip(points, ids))
+                    if (pid, spec.evaluator) not in done_keys]
+            stats["stored_before"] = len(points) - len(todo)
+            say(f"sweep {spec.name}: {len(points)} points ({stats['stored_before']} already stored), "
                 f"{spec.evaluator} evaluator")
             bar.reset(total=len(todo))
             if todo:
-                _trace_once(todo)
-            units = _units(todo)
+                _trace_once(spec, base, keys, todo)
+            units = _units(keys, todo)
             runner.run(units, spec.evaluator)
             stats["evaluated"] = len(todo)
             stats["groups"] = len(units)
@@ -162,7 +172,7 @@ def run_sweep(spec: SweepSpec | str | os.PathLike | dict | None, out_dir: str | 
         runner.flush()
         frame = _current(store, spec, stats.get("ids"))
         if spec.confirm_front and spec.evaluator == "analytic":
-            frame = _confirm(spec, base, frame, store, runner, stats)
+            frame = _confirm(spec, keys, frame, store, runner, stats)
     finally:
         runner.close()
         bar.close()
@@ -183,18 +193,18 @@ def _current(store: Store, spec: SweepSpec, ids: Sequence[str] | None) -> pd.Dat
     return frame[frame["point_id"].isin(set(ids))].reset_index(drop=True)
 
 
-def _confirm(spec, base, frame, store, runner, stats) -> pd.DataFrame:
+def _confirm(spec, keys, frame, store, runner, stats) -> pd.DataFrame:
     """Re-run the analytic front's points in the engine; store those rows (evaluator ``engine``)."""
     from simulator.sweep.pareto import front
 
     analytic = frame[frame["evaluator"] == "analytic"]
     top = front(analytic, spec.objectives, spec.constraints)
     done = set(frame.loc[frame["evaluator"] == "engine", "point_id"])
-    points = [resolve(spec, base, int(row.point), _point_of(spec, row)) for row in top.itertuples()
-              if row.point_id not in done]
+    items = [(int(row.point), _point_of(spec, row), row.point_id) for row in top.itertuples()
+             if row.point_id not in done]
     stats["confirmed"] = len(top)
-    if points:
-        runner.run(_units(points), "engine")
+    if items:
+        runner.run(_units(keys, items), "engine")
     runner.flush()
     return _current(store, spec, stats.get("ids") or list(frame["point_id"]))
 
@@ -212,7 +222,7 @@ def _spec_yaml(spec: SweepSpec) -> str:
     return f"# the sweep as run ({spec.source})\n" + yaml.safe_dump(spec.raw, sort_keys=False)
 
 
-def _search(spec, base, runner, done_keys, stats, bar) -> None:
+def _search(spec, base, keys, runner, done_keys, stats, bar) -> None:
     """Multi-objective search with optuna's NSGA-II sampler: batches of one population, each evaluated
     (grouped, in parallel) and told; stored points are looked up, not evaluated again."""
     import math
@@ -224,26 +234,20 @@ def _search(spec, base, runner, done_keys, stats, bar) -> None:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     population = min(50, max(4, spec.n // 4))
 
-    def constraints(trial):
-        return trial.user_attrs.get("violation", [0.0])
-
-    sampler = optuna.samplers.NSGAIISampler(population_size=population, seed=spec.seed,
-                                            constraints_func=constraints)
+    sampler = optuna.samplers.NSGAIISampler(population_size=population, seed=spec.seed)
     directions = ["minimize" if s == "min" else "maximize" for s in spec.objectives.values()]
     study = optuna.create_study(directions=directions, sampler=sampler)
     axes = list(spec.axes)
     plat = [p[0] for p in base.platforms] if len(base.platforms) > 1 else None
-    stored = {}
-    frame = store_frame = runner.store.load()
-    if not store_frame.empty:
-        stored = {pid: row for pid, row in zip(store_frame["point_id"], store_frame.to_dict("records"))
-                  if row["evaluator"] == spec.evaluator}
+    frame = runner.store.load()
+    stored = {} if frame.empty else {row["point_id"]: row for row in frame.to_dict("records")
+                                     if row["evaluator"] == spec.evaluator}
     bar.reset(total=spec.n)
     ids: list[str] = []
     index = 0
     while index < spec.n:
         batch = min(population, spec.n - index)
-        trials, resolved = [], []
+        trials, items = [], []
         for _ in range(batch):
             trial = study.ask()
             point = {}
@@ -257,28 +261,24 @@ def _search(spec, base, runner, done_keys, stats, bar) -> None:
                 else:
                     point[a.path] = a.written(trial.suggest_float(a.path, a.low, a.high, log=a.scale == "log"))
             trials.append(trial)
-            resolved.append(resolve(spec, base, index, point))
+            items.append((index, point, keys.point_id(point)))
             index += 1
-        todo = {r.point_id: r for r in resolved if r.point_id not in stored}
-        rows = runner.run(_units(list(todo.values())), spec.evaluator)
+        todo = list({pid: (i, p, pid) for i, p, pid in items if pid not in stored}.values())
+        rows = runner.run(_units(keys, todo), spec.evaluator)
         stats["evaluated"] = stats.get("evaluated", 0) + len(todo)
-        bar.update(len(resolved) - len(todo))
+        bar.update(len(items) - len(todo))
         stored.update({row["point_id"]: row for row in rows})
-        for trial, r in zip(trials, resolved):
-            row = stored[r.point_id]
-            ids.append(r.point_id)
-            if not row["feasible"]:
+        for trial, (_, _, pid) in zip(trials, items):
+            row = stored[pid]
+            ids.append(pid)
+            values = [float(row[m]) for m in spec.objectives]
+            if not row["feasible"] or any(math.isnan(v) for v in values):
                 study.tell(trial, state=optuna.trial.TrialState.FAIL)
                 continue
             ok = eligible(pd.DataFrame([row]), spec.objectives, spec.constraints)[0]
-            values = [float(row[m]) for m in spec.objectives]
-            if any(math.isnan(v) for v in values):
-                study.tell(trial, state=optuna.trial.TrialState.FAIL)
-                continue
-            trial.set_user_attr("violation", [0.0 if ok else 1.0])
+            trial.set_constraint("eligible", 0.0 if ok else 1.0)   # constraints met, not overloaded
             study.tell(trial, [v if math.isfinite(v) else 1e300 for v in values])
     stats["ids"] = ids
-    del frame
 
 
 def load_sweep(out_dir: str | os.PathLike) -> pd.DataFrame:
