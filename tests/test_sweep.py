@@ -89,7 +89,7 @@ def _agree(row: pd.Series, result, skip=()) -> None:
 @pytest.fixture(scope="module")
 def agreement(small):
     spec = _sweep(small, "agree", {"platform.memories.backbone.technology": TECHS,
-                                   "platform.memories.buffer.capacity": ["32 KiB", "256 KiB"],
+                                   "platform.memories.buffer.capacity": ["4 KiB", "256 KiB"],
                                    "study.scenario.rate": ["5 Hz", "20 kHz"]})
     frame = run_sweep(spec, small / "agree-out", workers=1)
     return small, frame
@@ -119,7 +119,7 @@ def test_a_points_row_equals_hetsim_run_on_the_same_configuration(agreement):
 def test_refetch_grows_as_the_staging_buffer_shrinks(agreement):
     _, frame = agreement
     by_buffer = frame.groupby("platform.memories.buffer.capacity")["refetch_act_sram"].max()
-    assert by_buffer.iloc[0] > by_buffer.iloc[-1] >= 1.0     # 32 KiB re-fetches more than 256 KiB
+    assert by_buffer.iloc[0] > by_buffer.iloc[-1] >= 1.0     # 4 KiB re-fetches more than 256 KiB
 
 
 def test_mapping_table_counts_the_candidates_each_search_evaluated(agreement):

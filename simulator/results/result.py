@@ -210,9 +210,9 @@ class Result:
             if len(table):
                 meta["mappings"] = table
         if prepared is not None and "refetch" not in meta:
-            requests = getattr(run_output, "requests", None)
-            tasks = list(requests["task"]) if requests is not None and len(requests) else list(prepared.tasks)
-            meta["refetch"] = refetch_factors(prepared, tasks)
+            stream = getattr(getattr(run_output, "workload", None), "stream", None)
+            keys = [r.key for r in stream] if stream is not None else list(prepared.tasks)
+            meta["refetch"] = refetch_factors(prepared, keys)
         ledger = run_output.compact if getattr(run_output, "compact", None) is not None else run_output.ledger
         return cls(ledger=ledger, requests=run_output.requests, platform=run_output.platform,
                    placement=run_output.placement, workload=getattr(run_output, "workload", None),
@@ -800,14 +800,15 @@ def mapping_table_of(prepared: Any) -> pd.DataFrame:
 def refetch_factors(prepared: Any, tasks: Sequence[str]) -> dict[str, float]:
     """Per home memory: bytes the ops moved to and from it over their compulsory bytes (every operand read
     and written once), over one request of each task in ``tasks`` (a run's request tasks, repeats
-    counted). 1.0 means no re-fetch; memories without compulsory traffic (a staging buffer) are left
-    out."""
+    counted; a request key of an early exit counts its prefix of ops). 1.0 means no re-fetch; memories
+    without compulsory traffic (a staging buffer) are left out."""
     from collections import Counter
 
     moved: dict[str, float] = {}
     base: dict[str, float] = {}
     for task, n in Counter(tasks).items():
-        for tr in prepared.tasks[task].traffic:
+        arrays = prepared.arrays(task) if hasattr(prepared, "arrays") else prepared.tasks[task]
+        for tr in arrays.traffic:
             for m in set(tr.compulsory_reads) | set(tr.compulsory_writes):
                 base[m] = base.get(m, 0.0) + n * (tr.compulsory_reads.get(m, 0.0) + tr.compulsory_writes.get(m, 0.0))
                 moved[m] = moved.get(m, 0.0) + n * (tr.reads.get(m, 0.0) + tr.writes.get(m, 0.0))

@@ -26,15 +26,18 @@ def arrival_rate(study) -> float:
     return float(sc.rate) if sc.stream == "poisson" else 1.0 / float(sc.period)
 
 
-def workload_of(study, mode: str):
-    """The study's Workload for serving ``mode`` (traces through the trace cache)."""
-    from simulator.study.runner import build_stream, build_traces
+def workload_of(study, mode: str, model: str | None = None, adapter: str | None = None):
+    """The study's Workload for serving ``mode`` with ``model``/``adapter`` (default: the study's): traces
+    through the trace cache, the stream with its early-exit layers, as ``hetsim run`` builds them."""
     from simulator.prepare.served_workload import Workload
+    from simulator.study.runner import build_stream, build_traces, exit_stream
 
-    meta = {"study": study.name, "model": study.model, "mode": mode,
-            "adapter": study.adapter if mode == "adapters" else None,
+    model = model or study.model
+    adapter = (adapter or study.adapter) if mode == "adapters" else None
+    meta = {"study": study.name, "model": model, "mode": mode, "adapter": adapter,
             "compression": study.compression.model_dump(), "seed": study.scenario.seed}
-    return Workload(f"{study.name}:{mode}", build_traces(study, mode), build_stream(study), meta)
+    traces = build_traces(study, mode, model=model, adapter=adapter)
+    return Workload(f"{study.name}:{mode}", traces, exit_stream(study, build_stream(study), traces), meta)
 
 
 def _base_row(r, evaluator: str) -> dict:
@@ -67,16 +70,19 @@ def evaluate_group(points: Sequence, evaluator: str = "analytic") -> list[dict]:
     from simulator.cost.tables import platform_params, prepare
     from simulator.sweep.fast import evaluate_fast, refetch
     from simulator.sweep.mapcheck import placement_served, served
-    from simulator.study.runner import build_stream
+    from simulator.study.runner import build_stream, exit_stream
 
     points = list(points)
     first = points[0]
     try:
-        workload = workload_of(first.study, first.mode)
+        entry = first.study.platforms[0]
+        model, mode, adapter = entry.serves(first.study)
+        workload = workload_of(first.study, mode, model, adapter)
         streams = {}
         for r in points:
             if r.stream_key not in streams:
-                streams[r.stream_key] = workload.with_stream(build_stream(r.study)) \
+                streams[r.stream_key] = workload.with_stream(exit_stream(r.study, build_stream(r.study),
+                                                                         workload.traces)) \
                     if r.study is not first.study else workload
         platforms = [r.platform() for r in points]
     except SimulationConfigError as exc:
@@ -108,26 +114,39 @@ def evaluate_group(points: Sequence, evaluator: str = "analytic") -> list[dict]:
                 continue
             prep = dataclasses.replace(prepared, workload=wl)
             ref = refetch(prep)
-            if evaluator == "analytic":
+            if evaluator == "analytic" and points[here[0]].study.dvfs is None:
                 table = evaluate_fast(prep, [platforms[i] for i in here])
                 for i, rec in zip(here, table.to_dict("records")):
                     rows[i] = _finish_row(points[i], evaluator, rec, ref)
             else:
-                for i in here:
-                    rows[i] = _finish_row(points[i], evaluator,
-                                          engine_metrics(wl, prep, platforms[i], points[i].study), ref)
+                for i in here:     # the engine, or the closed form per point (DVFS assigns per platform)
+                    rows[i] = _finish_row(points[i], evaluator, run_metrics(wl, prep, platforms[i], points[i].study,
+                                                                            evaluator), ref)
         todo = [i for i, keep in zip(todo, ok) if not keep]
     return [rows[i] for i in range(len(points))]
 
 
-def engine_metrics(workload, prepared, platform, study) -> dict:
-    """Every summary metric of the SimPy engine on ``platform`` (served by ``prepared``)."""
-    from simulator.engine import simulate
+def run_metrics(workload, prepared, platform, study, evaluator: str = "engine") -> dict:
+    """Every summary metric of one run on ``platform`` (served by ``prepared``) through the study's own
+    path: DVFS assignment when the study has one, then the SimPy engine or the closed form, then
+    :meth:`Result.summary`."""
     from simulator.results.result import Result
 
-    prepared = dataclasses.replace(prepared, platform=platform)
-    result = Result.from_run(simulate(workload, platform, prepared=prepared, seed=study.scenario.seed),
-                             prepared=prepared)
+    prepared = dataclasses.replace(prepared, platform=platform, workload=workload)
+    if study.dvfs is not None:
+        from simulator.study.runner import _apply_dvfs
+
+        workload, _ = _apply_dvfs(study, study.platforms[0], platform, workload, prepared)
+        prepared.workload = workload
+    if evaluator == "engine":
+        from simulator.engine.discrete_event import simulate
+
+        run = simulate(workload, platform, prepared=prepared, seed=study.scenario.seed)
+    else:
+        from simulator.analytic.closed_form import evaluate
+
+        run = evaluate(workload, platform, prepared=prepared)
+    result = Result.from_run(run, prepared=prepared)
     summary = result.summary()
     out = {m: summary.get(m, math.nan) for m in SUMMARY_METRICS}
     out["service_mean_s"] = float(result.requests["service_s"].mean()) if len(result.requests) else math.nan

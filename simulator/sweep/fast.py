@@ -56,7 +56,7 @@ def refetch(prepared: Prepared) -> dict[str, float]:
     ``per_memory.csv``'s ``refetch``: :func:`simulator.results.result.refetch_factors`)."""
     from simulator.results.result import refetch_factors
 
-    return refetch_factors(prepared, [r.task for r in prepared.workload.stream])
+    return refetch_factors(prepared, [r.key for r in prepared.workload.stream])
 
 
 def evaluate_fast(prepared: Prepared, platforms: Sequence, *, chunk: int = 512) -> pd.DataFrame:
@@ -76,13 +76,17 @@ def evaluate_fast(prepared: Prepared, platforms: Sequence, *, chunk: int = 512) 
     link_of = {name: M + 2 + i for i, name in enumerate(pp.links)}
 
     # per (task, op point): service time (V,) and energy per component and category (V, 8, C)
-    reduced = {t: distinct_ops(ta) for t, ta in prepared.tasks.items()}
+    if any(r.transition_s or r.transition_J for r in stream):
+        raise ValueError("evaluate_fast: the stream has DVFS transitions; expected run_metrics per point")
+    reduced: dict = {}
     service: dict = {}
     energy: dict = {}
-    for key in dict.fromkeys(zip((r.task for r in stream), points)):
-        task, p = key
-        ta = prepared.tasks[task]
-        sub, counts = reduced[task]
+    for key in dict.fromkeys(zip((r.key for r in stream), points)):     # (task or early-exit prefix, op point)
+        rkey, p = key
+        ta = prepared.arrays(rkey)
+        if rkey not in reduced:
+            reduced[rkey] = distinct_ops(ta)
+        sub, counts = reduced[rkey]
         s = np.zeros(V)
         for lo in range(0, V, chunk):
             part = _slice(pp, lo, lo + chunk)
@@ -150,9 +154,9 @@ def evaluate_fast(prepared: Prepared, platforms: Sequence, *, chunk: int = 512) 
             loads_M += switch_W[r.task]
             n_loads += switch_W[r.task] > 0
         loaded = r.task
-        end = t + service[(r.task, p)]
-        acc += energy[(r.task, p)]
-        writes_M += prepared.tasks[r.task].writes.sum(axis=0)
+        end = t + service[(r.key, p)]
+        acc += energy[(r.key, p)]
+        writes_M += prepared.arrays(r.key).writes.sum(axis=0)
         busy_E = (end - start)[:, None] * busy[p]
         acc[:, _CAT["leakage"], :M] += busy_E[:, :M] * (1.0 - share)
         acc[:, _CAT["refresh"], :M] += busy_E[:, :M] * share

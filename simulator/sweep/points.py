@@ -49,7 +49,7 @@ class Base:
     YAML, its path, serving mode)."""
     study_data: dict
     study_source: str
-    platforms: list[tuple[str, dict, Path, str]]   #: (key, parsed YAML, file, mode)
+    platforms: list[tuple[str, dict, Path, str, dict]]   #: (key, parsed YAML, file, mode, model/adapter)
 
 
 def load_base(spec: SweepSpec) -> Base:
@@ -68,7 +68,7 @@ def load_base(spec: SweepSpec) -> Base:
                                         f"YAML file; expected one of {', '.join(sorted(p.stem for p in STUDIES_DIR.glob('*.yaml')))} or a path")
     study_data = read_yaml(study_path, "study")
     study = study_from_dict(study_data, str(study_path))          # the base itself must be valid
-    entries = spec.platforms or [{"platform": e.platform, "mode": e.mode} for e in study.platforms]
+    entries = spec.platforms or [e.model_dump(exclude_none=True, exclude={"label"}) for e in study.platforms]
     platforms = []
     for i, entry in enumerate(entries):
         ref = entry["platform"]
@@ -82,10 +82,14 @@ def load_base(spec: SweepSpec) -> Base:
                 raise SimulationConfigError(f"{spec.source}: {field}: platform {ref!r} is neither bundled nor a "
                                             f"file; expected one of {', '.join(list_platforms())} or a path")
         data = read_yaml(path, "platform")
-        key = Path(ref).stem if not ref in list_platforms() else ref
-        if entry["mode"] != "adapters":
-            key = f"{key}:{entry['mode']}"
-        platforms.append((key, data, path, entry["mode"]))
+        key = Path(ref).stem if ref not in list_platforms() else ref
+        mode = entry.get("mode", "adapters")
+        if mode != "adapters":
+            key = f"{key}:{mode}"
+        if entry.get("model") or entry.get("adapter"):
+            key = f"{key}:{entry.get('model') or ''}{'+' if entry.get('model') and entry.get('adapter') else ''}{entry.get('adapter') or ''}"
+        extra = {k: entry[k] for k in ("model", "adapter") if entry.get(k)}
+        platforms.append((key, data, path, mode, extra))
     return Base(study_data, str(study_path), platforms)
 
 
@@ -181,7 +185,7 @@ def resolve(spec: SweepSpec, base: Base, index: int, point: dict, point_id: str 
     """Apply ``point`` to the base files and validate them through the normal loaders. Errors name the
     sweep file and the axis."""
     key = point.get("platform", base.platforms[0][0])
-    pkey, pdata, ppath, mode = next(p for p in base.platforms if p[0] == key)
+    pkey, pdata, ppath, mode, extra = next(p for p in base.platforms if p[0] == key)
     sdata = base.study_data
     for path, value in point.items():
         if path == "platform":
@@ -195,7 +199,7 @@ def resolve(spec: SweepSpec, base: Base, index: int, point: dict, point_id: str 
     sdata = dict(sdata)
     if spec.requests is not None:
         sdata["scenario"] = {**sdata.get("scenario", {}), "requests": spec.requests}
-    sdata["platforms"] = [{"platform": str(ppath), "mode": mode}]
+    sdata["platforms"] = [{"platform": str(ppath), "mode": mode, **extra}]
     sdata["evaluator"] = spec.evaluator
     what = ", ".join(f"{p}={v}" for p, v in point.items())
     try:
@@ -237,10 +241,9 @@ def _study_keys(study, mode: str) -> tuple[str, str, str]:
     from simulator._version import __version__
 
     sdump = study.model_dump(mode="json")
-    workload = {k: sdump[k] for k in WORKLOAD_FIELDS}
-    workload["mode"] = mode
-    if mode != "adapters":
-        workload["adapter"] = None
+    workload = {k: sdump.get(k) for k in WORKLOAD_FIELDS}
+    workload["served"] = study.platforms[0].serves(study)    # (model, mode, adapter) of the platform entry
+    workload["early_exit"] = sdump.get("early_exit")
     keys = (_digest(workload), _digest(sdump["scenario"]),
             _digest([{k: v for k, v in sdump.items() if k not in ("name", "description", "outputs", "platforms")},
                      __version__]))
@@ -374,11 +377,11 @@ class Keys:
         self.spec, self.base = spec, base
         common = [json.dumps(base.study_data, sort_keys=True, default=str), spec.requests, _data_digest(),
                   __version__]
-        self._base = {key: _digest([json.dumps(data, sort_keys=True, default=str), mode, common])
-                      for key, data, _, mode in base.platforms}
-        self._dir = {key: path.parent for key, _, path, _ in base.platforms}
+        self._base = {key: _digest([json.dumps(data, sort_keys=True, default=str), mode, extra, common])
+                      for key, data, _, mode, extra in base.platforms}
+        self._dir = {key: path.parent for key, _, path, _, _ in base.platforms}
         self._buffers = {key: {n for n, m in (data.get("memories") or {}).items()
-                               if isinstance(m, dict) and m.get("is_buffer")} for key, data, _, _ in base.platforms}
+                               if isinstance(m, dict) and m.get("is_buffer")} for key, data, _, _, _ in base.platforms}
         self._structural = {a.path: None for a in spec.axes}
 
     def point_id(self, point: dict) -> str:
@@ -414,6 +417,6 @@ class Keys:
         """Which workload (traces) the point needs: its platform's serving mode and its study axes
         outside the scenario."""
         key = point.get("platform", self.base.platforms[0][0])
-        mode = next(p[3] for p in self.base.platforms if p[0] == key)
-        return _digest([mode, sorted((p, repr(v)) for p, v in point.items()
+        mode, extra = next((p[3], p[4]) for p in self.base.platforms if p[0] == key)
+        return _digest([mode, extra, sorted((p, repr(v)) for p, v in point.items()
                                      if p.startswith("study.") and not p.startswith("study.scenario."))])

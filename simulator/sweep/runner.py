@@ -57,7 +57,8 @@ def _trace_once(spec: SweepSpec, base, keys: Keys, items: Sequence[tuple[int, di
             r = resolve(spec, base, index, point, pid)
         except SimulationConfigError:
             continue                               # reported as that point's row by the worker
-        build_traces(r.study, r.mode)
+        model, mode, adapter = r.study.platforms[0].serves(r.study)
+        build_traces(r.study, mode, model=model, adapter=adapter)
 
 
 class _Runner:

@@ -281,10 +281,11 @@ def spec_from_dict(data: Any, source: str = "<sweep>") -> SweepSpec:
         for i, entry in enumerate(raw_platforms):
             entry = {"platform": entry} if isinstance(entry, str) else entry
             if not isinstance(entry, dict) or not isinstance(entry.get("platform"), str) or \
-                    set(entry) - {"platform", "mode"} or entry.get("mode", "adapters") not in ("adapters", "per-task-model"):
+                    set(entry) - {"platform", "mode", "model", "adapter"} or \
+                    entry.get("mode", "adapters") not in ("adapters", "per-task-model"):
                 raise _err(source, f"platforms.{i}", f"got {entry!r}; expected a platform name or path, or "
-                           "{platform: NAME, mode: adapters|per-task-model}")
-            platforms.append({"platform": entry["platform"], "mode": entry.get("mode", "adapters")})
+                           "{platform: NAME, mode: adapters|per-task-model, model: ..., adapter: ...}")
+            platforms.append({"mode": "adapters", **entry})
     method, n = _method(source, data.get("method"))
     axes_raw = data.get("axes")
     if not isinstance(axes_raw, dict) or not axes_raw:
