@@ -53,12 +53,9 @@ def _failed(r, evaluator: str, reason: str) -> dict:
 
 
 def _finish_row(r, evaluator: str, metrics: dict, refetch: dict[str, float]) -> dict:
-    lam = arrival_rate(r.study)
-    util = lam * metrics["service_mean_s"]
     row = {**_base_row(r, evaluator), **{m: float(metrics.get(m, math.nan)) for m in METRICS}}
-    row["utilisation"] = util
     row["feasible"] = bool(metrics.get("feasible", True))
-    row["overloaded"] = bool(util >= 1.0)
+    row["overloaded"] = bool(metrics.get("overloaded", False))
     row["reason"] = "" if row["feasible"] else "placement exceeds a memory's capacity"
     row.update({f"refetch_{m}": float(v) for m, v in refetch.items()})
     return row
@@ -150,6 +147,7 @@ def run_metrics(workload, prepared, platform, study, evaluator: str = "engine") 
     summary = result.summary()
     out = {m: summary.get(m, math.nan) for m in SUMMARY_METRICS}
     out["service_mean_s"] = float(result.requests["service_s"].mean()) if len(result.requests) else math.nan
+    out["overloaded"] = bool(summary.get("overloaded", False))
     cap = {m: platform.memories[m].capacity_bytes for m in prepared.memories}
     out["feasible"] = all(prepared.placement.occupancy.get(m, 0.0) <= cap[m] for m in cap)
     return out

@@ -128,8 +128,8 @@ def evaluate_fast(prepared: Prepared, platforms: Sequence, *, chunk: int = 512) 
     acc = np.zeros((V, len(CATEGORIES), C))
     writes_M = np.zeros((V, M))            # bytes written by ops
     loads_M = np.zeros((V, M))             # bytes loaded on task switches
-    n_loads = np.zeros(M)                  # requests with a switch load into the memory
     latency, served = np.zeros((n, V)), np.zeros((n, V))
+    starts, ends = np.zeros((n, V)), np.zeros((n, V))
     prev_end = None
     loaded = None
     first_arrival = stream[0].arrival_s if n else 0.0
@@ -152,7 +152,6 @@ def evaluate_fast(prepared: Prepared, platforms: Sequence, *, chunk: int = 512) 
             t = t + switch_t[r.task]
             acc += switch_E[r.task]
             loads_M += switch_W[r.task]
-            n_loads += switch_W[r.task] > 0
         loaded = r.task
         end = t + service[(r.key, p)]
         acc += energy[(r.key, p)]
@@ -162,6 +161,7 @@ def evaluate_fast(prepared: Prepared, platforms: Sequence, *, chunk: int = 512) 
         acc[:, _CAT["refresh"], :M] += busy_E[:, :M] * share
         acc[:, _CAT["leakage"], M:M + 2] += busy_E[:, M:]
         latency[k], served[k] = end - a, end - start
+        starts[k], ends[k] = start, end
         prev_end = end
 
     cats = acc.sum(axis=2)                                            # (V, 8)
@@ -197,11 +197,13 @@ def evaluate_fast(prepared: Prepared, platforms: Sequence, *, chunk: int = 512) 
             **{f"{kind}_energy_per_inference_J": np.where(kinds == kind, per_comp, 0.0).sum(axis=1) / nn
                for kind in KINDS},
         }
-    nvm_bytes, life, levelled = _wear(prepared, platforms, kinds[:, :M], writes_M, loads_M, n_loads, span)
+    nvm_bytes, life, levelled = _wear(prepared, platforms, kinds[:, :M], writes_M, loads_M, span)
     out.update(nvm_write_bytes=nvm_bytes, nvm_lifetime_s=life, nvm_lifetime_levelled_s=levelled)
+    out.update(_load(np.array([r.arrival_s for r in stream]), starts, ends))
     capacity = np.array([[pl.memories[m].capacity_bytes for m in mems] for pl in platforms], dtype=float)
     need = np.array([prepared.placement.occupancy.get(m, 0.0) for m in mems])
     table = pd.DataFrame({k: out[k] for k in SUMMARY_METRICS})
+    table["overloaded"] = out["overloaded"]
     table["service_mean_s"] = served.mean(axis=0) if n else np.nan
     table["feasible"] = (need[None, :] <= capacity).all(axis=1)
     return table
@@ -215,24 +217,59 @@ def _switches(stream) -> int:
     return count
 
 
-def _wear(prepared, platforms, kinds, writes_M, loads_M, n_loads, span):
-    """NVM bytes written, and the shortest lifetime (s) of the hottest cells and with ideal levelling, as
-    :meth:`simulator.results.result.Result.nvm_wear` computes them from the ledger."""
+def _load(arrival: np.ndarray, start: np.ndarray, end: np.ndarray) -> dict[str, np.ndarray]:
+    """:meth:`simulator.results.result.Result.load` for V variants: arrival rate over the arrivals (Hz),
+    offered utilisation (rate × mean service time), queue growth (least-squares slope of the waiting
+    time against the arrival time) and overloaded (offered utilisation > 1). ``start``/``end``: (n, V)."""
+    n, V = start.shape
+    if n < 2:
+        return {"arrival_rate_Hz": np.full(V, np.nan), "offered_utilisation": np.full(V, np.nan),
+                "queue_growth": np.zeros(V), "overloaded": np.zeros(V, dtype=bool)}
+    span = float(arrival.max() - arrival.min())
+    rate = (n - 1) / span if span > 0 else math.inf
+    service = (end - start).mean(axis=0)
+    wait = start - arrival[:, None]
+    a = arrival - arrival.mean()
+    denom = float(np.dot(a, a))
+    growth = (a @ (wait - wait.mean(axis=0))) / denom if denom > 0 else np.zeros(V)
+    rho = rate * service
+    return {"arrival_rate_Hz": np.full(V, rate), "offered_utilisation": rho, "queue_growth": growth,
+            "overloaded": rho > 1.0}
+
+
+def _wear(prepared, platforms, kinds, writes_M, loads_M, span):
+    """NVM bytes written, and the shortest lifetime (s) of the most-written cells and with ideal
+    levelling, as :meth:`simulator.results.result.Result.nvm_wear` gives them: the cell writes of a memory
+    are the largest of any tensor's own (:func:`simulator.results.run_output.tensor_writes`) and the
+    run-time region's cycling (bytes only: the same for every variant of a preparation)."""
+    from simulator.results.run_output import tensor_writes
+
     V, M = writes_M.shape
+    stream = list(prepared.workload.stream)
+    records, loaded = [], None
+    for r in stream:
+        records.append({"task": r.task, "switch": r.task != loaded})
+        loaded = r.task
+    tensors = tensor_writes(prepared, records)
+    cells = np.zeros(M)
+    for k, m in enumerate(prepared.memories):
+        mem = prepared.platform.memories[m]
+        mine = [t for t in tensors if t["memory"] == m]
+        runtime = writes_M[0, k] if mem.is_buffer else sum(t["write_bytes"] for t in mine if t["task"])
+        region = prepared.placement.runtime_peak.get(m, 0.0) or (mem.capacity_bytes if mem.is_buffer else 0.0)
+        cells[k] = max([runtime / region if region > 0 else 0.0] + [t["cell_writes"] for t in mine])
     nvm_bytes = np.zeros(V)
     life, levelled = np.full(V, math.inf), np.full(V, math.inf)
     for v, pl in enumerate(platforms):
+        s = span[v]
         for k, m in enumerate(prepared.memories):
             if kinds[v, k] != "nvm":
                 continue
             mem = pl.memories[m]
-            op_bytes, written = writes_M[v, k], writes_M[v, k] + loads_M[v, k]
+            written = writes_M[v, k] + loads_M[v, k]
             nvm_bytes[v] += written
-            region = prepared.placement.runtime_peak.get(m, 0.0) or (mem.capacity_bytes if mem.is_buffer else 0.0)
-            cell_writes = n_loads[k] + (op_bytes / region if region > 0 else 0.0)
             endurance = float(getattr(mem, "endurance_writes", math.inf))
-            s = span[v]
-            rate, cell_rate = (written / s, cell_writes / s) if s > 0 else (0.0, 0.0)
+            rate, cell_rate = (written / s, cells[k] / s) if s > 0 else (0.0, 0.0)
             life[v] = min(life[v], endurance / cell_rate if cell_rate > 0 else math.inf)
             levelled[v] = min(levelled[v], mem.capacity_bytes * endurance / rate if rate > 0 else math.inf)
     return nvm_bytes, life, levelled

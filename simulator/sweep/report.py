@@ -42,7 +42,7 @@ def pareto_table(spec, frame: pd.DataFrame) -> pd.DataFrame:
     rows = main_rows(spec, frame)
     top = front(rows, spec.objectives, spec.constraints)
     cols = ["point_id", "point"] + spec.axis_paths + list(spec.objectives) + \
-        [c for c in ("utilisation", "overloaded", "evaluator") if c in top.columns]
+        [c for c in ("offered_utilisation", "overloaded", "evaluator") if c in top.columns]
     cols = list(dict.fromkeys(c for c in cols if c in top.columns))
     table = top[cols].copy()
     engine = frame[frame["evaluator"] == "engine"] if spec.evaluator != "engine" and not frame.empty else None
@@ -86,7 +86,7 @@ def sweep_markdown(spec, frame: pd.DataFrame, table: pd.DataFrame, stats: dict,
             f"{a.written(a.low)} .. {a.written(a.high)} ({a.scale}, continuous)"
         w(f"| `{a.path}` | {vals} |\n")
     w(f"\n**{n} points**: {feasible} feasible, {n - feasible} not (placement failed), {overloaded} overloaded "
-      f"(arrival rate × mean service time ≥ 1: the queue grows without bound, latency not ranked); "
+      f"(offered utilisation = arrival rate × mean service time > 1: the queue grows without bound, latency not ranked); "
       f"{ok} meet the constraints{' (' + '; '.join(c.text for c in spec.constraints) + ')' if spec.constraints else ''}. "
       f"{stats.get('evaluated', 0)} evaluated in this run{stored}"
       f" in {stats.get('seconds', 0.0):.1f} s.\n\n")
