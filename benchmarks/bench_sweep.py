@@ -50,7 +50,7 @@ def main() -> int:
     args = parser.parse_args()
 
     from simulator.sweep import run_sweep
-    from simulator.sweep.points import generate, load_base, resolve
+    from simulator.sweep.points import Keys, generate, load_base
     from simulator.sweep.runner import _trace_once, as_spec
 
     tmp = Path(tempfile.mkdtemp(prefix="hetsim-bench-sweep-"))
@@ -58,13 +58,8 @@ def main() -> int:
         for doc in (PLATFORM_SWEEP, WORKLOAD_SWEEP):          # warm the trace cache (not timed)
             spec = as_spec(doc)
             base = load_base(spec)
-            seen, warm = set(), []
-            for i, p in enumerate(generate(spec, base)):
-                r = resolve(spec, base, i, p)
-                if r.workload_key not in seen:
-                    seen.add(r.workload_key)
-                    warm.append(r)
-            _trace_once(warm)
+            keys = Keys(spec, base)
+            _trace_once(spec, base, keys, [(i, p, keys.point_id(p)) for i, p in enumerate(generate(spec, base))])
 
         # today's path: evaluate_variants over one preparation (the default platform), for the ratio
         from hw_models import load_platform
@@ -75,6 +70,7 @@ def main() -> int:
 
         study = default_study()
         workload = Workload("bench", build_traces(study), build_stream(study))
+        load = os.getloadavg()[0]
         platform = load_platform("edge-rram")
         prepared = prepare(workload, platform)
         t0 = time.perf_counter()
@@ -86,6 +82,8 @@ def main() -> int:
         wall = time.perf_counter() - t0
         n = len(frame)
         store = _size(tmp / "platform" / "points.parquet")
+        print(f"load average before: {load:.1f} on {os.cpu_count()} cores (other work on the machine slows every "
+              "figure here)")
         print(f"platform sweep: {n} points, {args.workers} workers, stored: {wall:.1f} s wall "
               f"({n / wall:,.0f} points/s; target < 10 s for 10,000)")
         print(f"  evaluate_variants in this run, one process: {old_rate:,.0f} variants/s "

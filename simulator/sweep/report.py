@@ -106,6 +106,8 @@ def sweep_markdown(spec, frame: pd.DataFrame, table: pd.DataFrame, stats: dict,
                 v = row[c]
                 if c in spec.objectives or c.startswith("engine_"):
                     v = v / display(c)[1] if isinstance(v, (float, np.floating)) else v
+                elif c.endswith(".capacity") and isinstance(v, (float, np.floating)):
+                    v = f"{v / 1024:g} KiB"
                 cells.append(f"{v:.4g}" if isinstance(v, (float, np.floating)) else str(v))
             w("| " + " | ".join(cells) + " |\n")
         if len(table) > 40:
