@@ -174,8 +174,8 @@ def evaluate_fast(prepared: Prepared, platforms: Sequence, *, chunk: int = 512) 
     for v, pl in enumerate(platforms):
         kinds[v, :M] = [memory_kind(pl.memories[m]) for m in mems]
     per_comp = acc.sum(axis=1)                                        # (V, C)
-    bound = lower_bound(prepared, pp)
-    bound_total = sum(bound[r.task] for r in stream) if n else np.full(V, np.nan)
+    bound = lower_bound(prepared, pp)          # per task and per early-exit variant made above
+    bound_total = sum(bound[r.key] for r in stream) if n else np.full(V, np.nan)
     dyn = [_CAT[c] for c in DYNAMIC_CATEGORIES]
     static = [_CAT[c] for c in STATIC_CATEGORIES]
     with np.errstate(divide="ignore", invalid="ignore"):
