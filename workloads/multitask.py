@@ -107,6 +107,9 @@ def _trace_all(model_name: str, tasks: list[str], family: str, options: dict) ->
                               layers=options["layers"], hidden=options["hidden"], seed=options["seed"],
                               **options["overrides"])
     hidden = model.config.dim if hasattr(model.config, "dim") else model.config.hidden_size
+    if spec is not None and spec.size > hidden:
+        raise WorkloadError(f"adapter: {spec}: a {'rank' if spec.is_lora else 'bottleneck'} of {spec.size} "
+                            f"on a model of hidden width {hidden}; expected at most {hidden}")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(options["seed"] + 1000)
         backbone = model

@@ -30,7 +30,7 @@ import yaml
 from pydantic import (BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_serializer,
                       field_validator, model_validator)
 
-from hw_models.schema import Energy, Frequency, PositiveTime, Time, explain_error
+from hw_models.schema import Energy, Frequency, PositiveTime, Time, explain_error, within
 from simulator.errors import SimulationConfigError
 from simulator.prepare.streams import MAX_REQUESTS, check_count
 
@@ -72,8 +72,8 @@ class ScenarioConfig(_Strict):
     ``task_mix`` weights (default: equal), an explicit ``sequence`` of tasks (fixed) and the ``seed``."""
     stream: Literal["poisson", "round_robin", "fixed"] = "poisson"
     requests: Annotated[int, Field(ge=1, le=MAX_REQUESTS, strict=True)] = 100
-    rate: Frequency = 10.0
-    period: PositiveTime = 0.1
+    rate: Annotated[Frequency, within(None, 1e9, "at most 1 GHz")] = 10.0
+    period: Annotated[PositiveTime, within(1e-9, 1e6, "1 ns to 1e6 s")] = 0.1
     switch_probability: Annotated[float, Field(ge=0.0, le=1.0)] = 0.3
     task_mix: dict[str, Annotated[float, Field(ge=0.0)]] | None = None
     sequence: list[str] | None = None
@@ -209,8 +209,8 @@ class OutputsConfig(_Strict):
     dir: str | None = None
     formats: list[Literal["png", "pdf", "svg"]] = ["png", "pdf"]
     ledger: bool = False
-    perfetto_requests: Annotated[int, Field(ge=0, strict=True)] = 4
-    timeline_requests: Annotated[int, Field(ge=1, strict=True)] = 4
+    perfetto_requests: Annotated[int, Field(ge=0, le=MAX_REQUESTS, strict=True)] = 4
+    timeline_requests: Annotated[int, Field(ge=1, le=MAX_REQUESTS, strict=True)] = 4
     figures: bool = True
 
 
@@ -223,9 +223,9 @@ class StudyConfig(_Strict):
     adapter: str = "houlsby:8"
     per_repetition: bool = True
     tasks: Annotated[list[Name], Field(min_length=1)]
-    seq_len: Annotated[int, Field(ge=1, strict=True)] = 128
-    layers: Annotated[int, Field(ge=1, strict=True)] | None = None
-    hidden: Annotated[int, Field(ge=1, strict=True)] | None = None
+    seq_len: Annotated[int, Field(ge=1, le=65536, strict=True)] = 128
+    layers: Annotated[int, Field(ge=1, le=1024, strict=True)] | None = None
+    hidden: Annotated[int, Field(ge=1, le=65536, strict=True)] | None = None
     compression: CompressionConfig = CompressionConfig()
     scenario: ScenarioConfig = ScenarioConfig()
     platforms: Annotated[list[PlatformEntry], Field(min_length=1)]
