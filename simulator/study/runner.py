@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import shutil
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -31,6 +32,7 @@ from pydantic import (BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
                       field_validator, model_validator)
 
 from hw_models.schema import Energy, Frequency, PositiveTime, Time, explain_error, within
+from hw_models.yamlio import shorten
 from simulator.errors import SimulationConfigError
 from simulator.prepare.streams import MAX_REQUESTS, check_count
 
@@ -441,9 +443,10 @@ def exit_stream(config: StudyConfig, stream, traces: dict[str, Any]):
     return stream.with_fields(exit_layer=layers)
 
 
-def _load_platform(config: StudyConfig, index: int):
-    """Platform ``index`` of the study: a bundled name, or a path relative to the study file."""
-    from hw_models import list_platforms, load_platform
+def platform_reference(config: StudyConfig, index: int) -> str | Path:
+    """Platform ``index`` of the study: its bundled name (str), or the path of its platform YAML file,
+    relative to the study file when it is found there, else to the current folder."""
+    from hw_models import list_platforms
 
     ref = config.platforms[index].platform
     candidate = Path(ref)
@@ -451,12 +454,66 @@ def _load_platform(config: StudyConfig, index: int):
         beside = Path(config.source).parent / candidate
         candidate = beside if beside.exists() else candidate
     if ref in list_platforms():
-        return load_platform(ref)
+        return ref
     if candidate.suffix in (".yaml", ".yml") and candidate.exists():
-        return load_platform(str(candidate))
-    raise SimulationConfigError(f"{config.source}: platforms.{index}.platform: {ref!r} is neither a bundled "
-                                f"platform nor a platform YAML file; expected one of "
+        return candidate
+    raise SimulationConfigError(f"{config.source}: platforms.{index}.platform: {shorten(ref)} is neither a "
+                                f"bundled platform nor a platform YAML file; expected one of "
                                 f"{', '.join(list_platforms())} or a path")
+
+
+def _load_platform(config: StudyConfig, index: int):
+    """Platform ``index`` of the study, loaded (see :func:`platform_reference`)."""
+    from hw_models import load_platform
+
+    ref = platform_reference(config, index)
+    return load_platform(ref if isinstance(ref, str) else str(ref))
+
+
+def _unique(name: str, taken: set[str]) -> str:
+    stem, suffix, n = Path(name).stem, Path(name).suffix, 2
+    while name in taken:
+        name, n = f"{stem}-{n}{suffix}", n + 1
+    taken.add(name)
+    return name
+
+
+def copy_inputs(config: StudyConfig, folder: Path) -> dict[int, str]:
+    """Copy every platform file of the study that is not bundled, and every technology file such a platform
+    names by path, into ``folder`` (beside ``study.yaml``), so the run folder is self-contained. A platform
+    naming technology files is written with those references pointing at the copies; others are copied
+    byte for byte. Returns ``{entry index: file name in folder}`` for :func:`study_document`."""
+    from hw_models.yamlio import load_yaml
+
+    taken = {"study.yaml"}
+    by_source: dict[Path, str] = {}
+    copies: dict[int, str] = {}
+    for index in range(len(config.platforms)):
+        ref = platform_reference(config, index)
+        if isinstance(ref, str):
+            continue  # bundled: part of this hetsim version, named in the identity
+        source = ref.resolve()
+        if source not in by_source:
+            name = _unique(f"{source.stem}.yaml", taken)
+            doc = load_yaml(source, what="platform")
+            changed = False
+            for memory in (doc.get("memories") or {}).values() if isinstance(doc, dict) else ():
+                tech = memory.get("technology") if isinstance(memory, dict) else None
+                if isinstance(tech, str) and tech.endswith((".yaml", ".yml")):
+                    tech_path = (source.parent / tech).resolve()
+                    if tech_path not in by_source:
+                        by_source[tech_path] = _unique(f"{tech_path.stem}.yaml", taken)
+                        shutil.copyfile(tech_path, folder / by_source[tech_path])
+                    memory["technology"] = by_source[tech_path]
+                    changed = True
+            if changed:
+                (folder / name).write_text(yaml.safe_dump(doc, sort_keys=False, allow_unicode=True),
+                                           encoding="utf-8")
+            else:
+                shutil.copyfile(source, folder / name)
+            by_source[source] = name
+        copies[index] = by_source[source]
+    return copies
 
 
 #: What a worker of :func:`run_study`'s process pool reads (set before the pool forks, so the traces
@@ -621,7 +678,10 @@ def study_document(config: StudyConfig, platform_files: dict[int, str] | None = 
     doc = config.model_dump(mode="json")
     doc["outputs"]["dir"] = None
     for index, name in (platform_files or {}).items():
-        doc["platforms"][index]["platform"] = name
+        entry = doc["platforms"][index]
+        if Path(name).stem != config.platforms[index].key:
+            entry["label"] = config.platforms[index].key  # results keep their names
+        entry["platform"] = name
     return doc
 
 
@@ -670,8 +730,10 @@ def save_study(results: dict[str, Any], config: StudyConfig, out_dir: Any = None
                overwrite: bool = False, jobs: int | None = None) -> Path:
     """Write the run folder: ``summary.csv``/``summary.json`` (one row per platform), ``<platform>/`` with
     its tables, ``report.md``, the figures, ``timeline.perfetto.json`` and ``study.yaml`` (the study as
-    run). ``out_dir`` is a folder already claimed (:class:`simulator.outdir.OutputFolder`, as ``hetsim
-    run`` does before simulating) or a path, claimed here (``overwrite``: replace an earlier run of
+    run, with every platform and technology file it used copied beside it: :func:`copy_inputs`, so
+    ``hetsim run <folder>/study.yaml`` repeats the run from anywhere). ``out_dir`` is a folder already
+    claimed (:class:`simulator.outdir.OutputFolder`, as ``hetsim run`` does before simulating) or a path,
+    claimed here (``overwrite``: replace an earlier run of
     hetsim's there). Atomic: on error the folder is as it was. The figures are drawn in ``jobs`` worker
     processes (default: up to one per CPU; 1: in this process) while the tables are written. Returns the
     folder."""
@@ -707,7 +769,8 @@ def save_study(results: dict[str, Any], config: StudyConfig, out_dir: Any = None
                 figures[name] = paths
         write_perfetto(list(results.values()), tmp / "timeline.perfetto.json",
                        max_detail_requests=config.outputs.perfetto_requests)
-        study_text = yaml.safe_dump(study_document(config), sort_keys=False)
+        copies = copy_inputs(config, tmp)
+        study_text = yaml.safe_dump(study_document(config, copies), sort_keys=False)
         (tmp / "study.yaml").write_text(study_text, encoding="utf-8")
         report.write_report(results, config, tmp / "report.md",
                             {k: [p.relative_to(tmp) for p in v] for k, v in figures.items()})

@@ -72,7 +72,8 @@ def run(args: argparse.Namespace) -> int:
     config = load_study(args.config) if args.config else default_study()
     platforms = [p.strip() for p in args.platforms.split(",")] if args.platforms is not None else None
     config = config.with_overrides(requests=args.requests, platforms=platforms, out=args.out)
-    field = "--out" if args.out else "outputs.dir" if config.outputs.dir else "the default run folder"
+    field = "--out" if args.out else f"outputs.dir of {config.source}" if config.outputs.dir else \
+        "the default run folder"
     out_dir = config.run_dir() if config.outputs.dir else unused_run_dir(config)
     # every check of the output folder (kind, permission, free space) before simulating, not after
     with claim_output(out_dir, command="run", field=field, overwrite=args.overwrite,
