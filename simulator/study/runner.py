@@ -178,8 +178,9 @@ class GenerationConfig(_Strict):
 
 class PlatformEntry(_Strict):
     """A platform to run: ``platform`` (a bundled name or a path to a platform YAML), how it serves the
-    tasks (``mode``), the ``label`` it gets in tables (default: the platform's name) and, to compare
-    methods in one study, the ``model`` and ``adapter`` spec this entry serves (default: the study's)."""
+    tasks (``mode``), the ``label`` it gets in tables (default: the bundled name, or the file's stem:
+    ``my-chip`` for ``chips/my-chip.yaml``, whatever its ``name:`` says) and, to compare methods in one
+    study, the ``model`` and ``adapter`` spec this entry serves (default: the study's)."""
     platform: str = Field(min_length=1)
     mode: Literal["adapters", "per-task-model"] = "adapters"
     label: Name | None = None
