@@ -257,7 +257,7 @@ def traces() -> None:
     write("trace/not-json.trace.json", "this is not json\n", "not JSON")
     write("trace/truncated.trace.json", json.dumps(doc)[:200], "not JSON")
     write("trace/top-level-list.trace.json", "[1, 2, 3]\n", "format")
-    write("trace/damaged-gzip.trace.json.gz", gzip.compress(json.dumps(doc).encode())[:100], "damaged gzip")
+    write("trace/damaged-gzip.trace.json.gz", gzip.compress(json.dumps(doc).encode(), mtime=0)[:100], "damaged gzip")
 
 
 def main() -> None:
