@@ -44,9 +44,10 @@ def register(subparsers) -> None:
 
 
 def need_bytes(config) -> float:
-    """A generous estimate of the run folder's size (bytes), demanded free before simulating: 16 MiB of
-    figures and summaries plus about 2 KiB per request and platform in the tables (30 KiB with the
-    ledger, measured on the default study: 100 requests, 4 platforms)."""
+    """The free space (bytes) demanded before simulating: 16 MiB for figures, summaries and the per-op
+    tables, plus 2 KiB per request and platform for the per-request rows (30 KiB with the full ledger, one
+    row per cost event). An assumption meant to be generous, not a measurement: a disk that fills anyway
+    is caught while writing and leaves the folder as it was."""
     per_request = 30 * 1024 if config.outputs.ledger else 2 * 1024
     return 16 * 2**20 + per_request * config.scenario.requests * len(config.platforms)
 
