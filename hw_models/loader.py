@@ -23,14 +23,21 @@ def list_platforms() -> list[str]:
 
 
 def platform_path(path_or_name: str | Path) -> Path:
-    """The file of a bundled platform name, or ``path_or_name`` itself when it is a path."""
+    """The file of a bundled platform name, or ``path_or_name`` itself when it is a path (HardwareConfigError
+    for an unknown name or a folder, FileNotFoundError for a missing file)."""
     text = str(path_or_name)
+    if len(text) > 4096 or "\0" in text:
+        raise HardwareConfigError(f"{text[:60]}...: not a platform name or path; expected a platform name "
+                                  f"or a path to a platform YAML file")
     if text in list_platforms():
         return PLATFORMS_DIR / f"{text}.yaml"
     path = Path(text)
     if path.suffix not in (".yaml", ".yml") and not path.exists():
         raise HardwareConfigError(f"{text}: unknown platform; expected one of {', '.join(list_platforms())} "
                                   f"or a path to a platform YAML file")
+    if path.is_dir():
+        raise HardwareConfigError(f"{text}: is a folder; expected a platform YAML file or one of "
+                                  f"{', '.join(list_platforms())}")
     if not path.is_file():
         raise FileNotFoundError(2, "no such file", str(path))
     return path

@@ -13,7 +13,7 @@ import types
 import typing
 from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from hw_models.errors import HardwareConfigError
 from hw_models.units import parse_quantity
@@ -32,6 +32,16 @@ def _dimensionless_or_inf(value: Any) -> Any:
     return math.inf if value == "inf" else value
 
 
+def within(low: float | None, high: float, shown: str):
+    """A plausibility bound: values outside ``[low, high]`` (SI) fail with ``got <v>; expected <shown>``."""
+    def check(value: float | None) -> float | None:
+        if value is not None and (value > high or (low is not None and value < low)):
+            raise ValueError(f"got {value:.4g} (SI units); expected {shown}, hetsim's plausible range")
+        return value
+    return AfterValidator(check)
+
+
+# Generic quantities (also used by study files: a request rate, a period).
 Bytes = Annotated[float, _quantity("bytes"), Field(gt=0)]
 Energy = Annotated[float, _quantity("energy"), Field(ge=0)]
 Time = Annotated[float, _quantity("time"), Field(ge=0)]
@@ -46,6 +56,29 @@ Length = Annotated[float, _quantity("length"), Field(gt=0)]
 PowerDensity = Annotated[float, _quantity("power_density"), Field(ge=0)]
 Rate = Annotated[float, _quantity("rate"), Field(gt=0)]
 Count = Annotated[int, Field(gt=0, strict=True)]
+
+# Hardware quantities with plausibility bounds (issue 9): generous for any edge-to-datacentre part, but a
+# capacity of 1e30 B or a clock of 1 mHz is a typo, not a design point.
+Capacity = Annotated[Bytes, within(1, 2.0**40, "1 B to 1 TiB")]
+AccessEnergy = Annotated[Energy, within(None, 1e-6, "at most 1 uJ per access or bit")]
+WakeupEnergy = Annotated[Energy, within(None, 1e-3, "at most 1 mJ")]
+Latency = Annotated[PositiveTime, within(None, 1.0, "at most 1 s")]
+WakeupTime = Annotated[Time, within(None, 1.0, "at most 1 s")]
+StaticPower = Annotated[Power, within(None, 1e3, "at most 1 kW")]
+ChipArea = Annotated[Area, within(None, 1e-2, "at most 10000 mm2")]
+Clock = Annotated[Frequency, within(1e3, 1e11, "1 kHz to 100 GHz")]
+TransferRate = Annotated[Rate, within(1e3, 1e11, "1 kT/s to 100 GT/s")]
+SupplyVoltage = Annotated[Voltage, within(0.05, 5.0, "0.05 V to 5 V")]
+SupplyCurrent = Annotated[Current, within(None, 100.0, "at most 100 A")]
+Node = Annotated[Length, within(1e-9, 1e-5, "1 nm to 10 um")]
+LeakageDensity = Annotated[PowerDensity, within(None, 1e7, "at most 1e7 W/m2 (10 W/mm2)")]
+
+
+def _count(high: int):
+    """A whole number from 1 to ``high`` (a plausibility bound on widths, ranks, counts)."""
+    return Annotated[int, Field(gt=0, le=high, strict=True)]
+
+
 Name = Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_.\-]+$")]
 
 
@@ -57,35 +90,35 @@ class _Strict(BaseModel):
 
 class ReferencePointSpec(_Strict):
     """The cited operating point of an on-chip array: at exactly these, a memory returns these figures."""
-    node: Length
-    capacity: Bytes
-    word_bits: Count
-    read_energy: Energy
-    write_energy: Energy
-    read_latency: PositiveTime
-    write_latency: PositiveTime
-    leakage: Power
-    area: Area
+    node: Node
+    capacity: Capacity
+    word_bits: _count(65536)
+    read_energy: AccessEnergy
+    write_energy: AccessEnergy
+    read_latency: Latency
+    write_latency: Latency
+    leakage: StaticPower
+    area: ChipArea
 
 
 class RailCurrentsSpec(_Strict):
     """The datasheet currents (IDD) of one supply rail of one DRAM channel, and the rail's voltage."""
-    voltage: Voltage
-    idd0: Current        # one bank activate-precharge, tRC apart
-    idd2n: Current       # precharge standby (all banks closed, clock on)
-    idd2p: Current       # precharge power-down
-    idd3n: Current       # active standby (a bank open)
-    idd4r: Current       # burst read
-    idd4w: Current       # burst write
-    idd5ab: Current      # all-bank refresh, averaged over the refresh interval
-    idd6: Current        # self-refresh
+    voltage: SupplyVoltage
+    idd0: SupplyCurrent        # one bank activate-precharge, tRC apart
+    idd2n: SupplyCurrent       # precharge standby (all banks closed, clock on)
+    idd2p: SupplyCurrent       # precharge power-down
+    idd3n: SupplyCurrent       # active standby (a bank open)
+    idd4r: SupplyCurrent       # burst read
+    idd4w: SupplyCurrent       # burst write
+    idd5ab: SupplyCurrent      # all-bank refresh, averaged over the refresh interval
+    idd6: SupplyCurrent        # self-refresh
 
 
 class DramCurrentsSpec(_Strict):
     """A DRAM channel described by its datasheet currents per rail, the way DRAMPower reads a memspec:
     the clock, tRC and tRAS (clock cycles) for the activate energy, tXP / tXSR (cycles) for the exits."""
     rails: Annotated[dict[Name, RailCurrentsSpec], Field(min_length=1)]
-    clock: Frequency
+    clock: Clock
     tRC: Count
     tRAS: Count
     tXP: Count
@@ -97,23 +130,23 @@ class DramSpec(_Strict):
     ``currents`` (per channel; the figures below are then derived, see :mod:`hw_models.dram`) or the final
     figures: energies per bit transferred (I/O included), ``activate_energy`` per row opened and closed
     in one channel (``row_bytes`` per row), powers per device."""
-    device_capacity: Bytes
-    channels: Count
-    channel_width_bits: Count
-    data_rate: Rate
-    access_latency: PositiveTime
-    row_bytes: Bytes
+    device_capacity: Capacity
+    channels: _count(64)
+    channel_width_bits: _count(1024)
+    data_rate: TransferRate
+    access_latency: Latency
+    row_bytes: Capacity
     currents: DramCurrentsSpec | None = None
-    read_energy_per_bit: Energy | None = None
-    write_energy_per_bit: Energy | None = None
-    activate_energy: Energy | None = None
-    background_power: Power | None = None        # precharge standby: on, idle, banks closed
-    active_standby_power: Power | None = None    # a bank open (charged while transferring)
-    refresh_power: Power | None = None           # average refresh on top of standby
-    power_down_power: Power | None = None        # precharge power-down
-    power_down_exit_latency: Time | None = None
-    self_refresh_power: Power | None = None
-    self_refresh_exit_latency: Time | None = None
+    read_energy_per_bit: AccessEnergy | None = None
+    write_energy_per_bit: AccessEnergy | None = None
+    activate_energy: AccessEnergy | None = None
+    background_power: StaticPower | None = None        # precharge standby: on, idle, banks closed
+    active_standby_power: StaticPower | None = None    # a bank open (charged while transferring)
+    refresh_power: StaticPower | None = None           # average refresh on top of standby
+    power_down_power: StaticPower | None = None        # precharge power-down
+    power_down_exit_latency: WakeupTime | None = None
+    self_refresh_power: StaticPower | None = None
+    self_refresh_exit_latency: WakeupTime | None = None
 
 
 class ScalingSpec(_Strict):
@@ -131,8 +164,8 @@ class CactiSpec(_Strict):
     and at which ``wakeup_energy`` is given (it scales with the array's leakage)."""
     table: Name = "sram"
     flavour: Literal["itrs-hp", "itrs-lstp"]
-    reference_capacity: Bytes
-    reference_word_bits: Count = 64
+    reference_capacity: Capacity
+    reference_word_bits: _count(65536) = 64
 
 
 class TechnologyFile(_Strict):
@@ -147,8 +180,8 @@ class TechnologyFile(_Strict):
     dram: DramSpec | None = None
     endurance: Annotated[float, BeforeValidator(_dimensionless_or_inf), Field(gt=0)]
     retention: TimeOrInf
-    wakeup_latency: Time
-    wakeup_energy: Energy
+    wakeup_latency: WakeupTime
+    wakeup_energy: WakeupEnergy
     gated_leakage_fraction: Annotated[float, Field(ge=0, le=1)]
     scaling: ScalingSpec | None = None
     sources: dict[str, Annotated[str, Field(min_length=3)]]
@@ -156,14 +189,14 @@ class TechnologyFile(_Strict):
 
 class ComputeDataFile(_Strict):
     """``hw_models/data/compute.yaml``: reference figures of the arithmetic the compute units are built of."""
-    node: Length
-    int_multiplier_32b_energy: Energy
-    int_adder_32b_energy: Energy
-    register_energy_per_bit: Energy
-    int_multiplier_32b_area: Area
-    int_adder_32b_area: Area
-    register_area_per_bit: Area
-    logic_leakage_per_area: PowerDensity
+    node: Node
+    int_multiplier_32b_energy: AccessEnergy
+    int_adder_32b_energy: AccessEnergy
+    register_energy_per_bit: AccessEnergy
+    int_multiplier_32b_area: ChipArea
+    int_adder_32b_area: ChipArea
+    register_area_per_bit: ChipArea
+    logic_leakage_per_area: LeakageDensity
     sources: dict[str, str]
 
 
@@ -172,33 +205,33 @@ class ComputeDataFile(_Strict):
 class MemorySpec(_Strict):
     """One memory instance of a platform."""
     technology: Annotated[str, Field(min_length=1)]
-    capacity: Bytes
-    word_bits: Count = 64
-    banks: Count = 1
-    ports: Count = 1
-    clock: Frequency | None = None
+    capacity: Capacity
+    word_bits: _count(65536) = 64
+    banks: _count(65536) = 1
+    ports: _count(64) = 1
+    clock: Clock | None = None
     backed_by: Name | None = None
     is_buffer: bool = False
     double_buffered: bool = False
-    channels: Count | None = None
+    channels: _count(64) | None = None
     description: str = ""
 
 
 class MacArraySpec(_Strict):
     """The systolic MAC array; its clock is the platform's operating-point frequency."""
-    rows: Count
-    cols: Count
+    rows: _count(4096)
+    cols: _count(4096)
     dataflow: Literal["ws", "os", "is"]
-    weight_bits: Count
-    act_bits: Count
-    acc_bits: Count
+    weight_bits: _count(64)
+    act_bits: _count(64)
+    acc_bits: _count(128)
 
 
 class VectorUnitSpec(_Strict):
     """The vector / special-function unit."""
-    lanes: Count
-    op_bits: Count = 16
-    cycles_per_element: dict[Name, Count] = {}
+    lanes: _count(65536)
+    op_bits: _count(64) = 16
+    cycles_per_element: dict[Name, _count(10**6)] = {}
 
 
 class ComputeSpec(_Strict):
@@ -210,9 +243,9 @@ class LinkSpec(_Strict):
     """A link between two memories or a memory and ``compute``."""
     src: Name
     dst: Name
-    width_bits: Count
-    clock: Frequency
-    energy_per_bit: Energy
+    width_bits: _count(65536)
+    clock: Clock
+    energy_per_bit: AccessEnergy
 
 
 class PlacementSpec(_Strict):
@@ -223,24 +256,24 @@ class PlacementSpec(_Strict):
 
 
 class OperatingPointSpec(_Strict):
-    voltage: Voltage
-    frequency: Frequency
+    voltage: SupplyVoltage
+    frequency: Clock
 
 
 class PlatformFile(_Strict):
     """One platform YAML file."""
     name: Name
     description: str = ""
-    node: Length
-    nominal_voltage: Voltage
-    leakage_voltage_exponent: Annotated[float, Field(ge=0)] = 1.0
+    node: Node
+    nominal_voltage: SupplyVoltage
+    leakage_voltage_exponent: Annotated[float, Field(ge=0, le=10)] = 1.0
     memories: Annotated[dict[Name, MemorySpec], Field(min_length=1)]
     compute: ComputeSpec
     links: Annotated[list[LinkSpec], Field(min_length=1)]
     placement: PlacementSpec
     operating_points: Annotated[dict[Name, OperatingPointSpec], Field(min_length=1)]
     default_operating_point: Name
-    prefetch_depth: Annotated[int, Field(ge=0, strict=True)] = 0
+    prefetch_depth: Annotated[int, Field(ge=0, le=1024, strict=True)] = 0
     assumptions: list[str] = []
 
 

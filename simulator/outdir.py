@@ -58,8 +58,8 @@ OLD_PREFIX = ".hetsim-old-"
 TMP_MARKER = ".hetsim-tmp.json"
 #: Free space demanded when the command gives no estimate (bytes).
 DEFAULT_NEED_BYTES = 16 * 2**20
-#: Version of the marker's format.
-MARKER_FORMAT = 1
+#: Version of the marker's format (2: ``tree`` lists every file below the folder hetsim wrote).
+MARKER_FORMAT = 2
 
 
 def _process_start(pid: int) -> str | None:
@@ -129,6 +129,31 @@ def clean_stale(folder: str | os.PathLike) -> list[Path]:
     return removed
 
 
+def _tree(folder: Path) -> list[str]:
+    """Every file (and symlink) below ``folder``, as relative POSIX paths, sorted."""
+    found = []
+    for root, dirs, files in os.walk(folder):
+        base = Path(root).relative_to(folder)
+        found += [(base / name).as_posix() for name in files]
+        found += [(base / name).as_posix() for name in dirs if (Path(root) / name).is_symlink()]
+    return sorted(found)
+
+
+def foreign_inside(folder: Path, previous: dict) -> list[str]:
+    """Files inside the folders an earlier run wrote (listed in its marker ``previous``) that the marker's
+    ``tree`` does not list: a user's files, which replacing that run must not delete. Empty for a marker
+    without ``tree`` (format 1)."""
+    if "tree" not in previous:
+        return []
+    written = set(previous["tree"])
+    stray = []
+    for name in previous.get("files", []):
+        entry = folder / name if _plain_name(name) else None
+        if entry is not None and entry.is_dir() and not entry.is_symlink():
+            stray += [f"{name}/{rel}" for rel in _tree(entry) if f"{name}/{rel}" not in written]
+    return stray
+
+
 def _mib(n: float) -> str:
     return f"{n / 2**20:.0f} MiB" if n >= 2**20 else f"{n / 1024:.0f} KiB"
 
@@ -183,7 +208,8 @@ class OutputFolder:
     def commit(self, identity: dict[str, Any] | None = None) -> Path:
         """Move everything written into :attr:`tmp` into the folder, replacing only the earlier run's own
         files, and write the marker (``tool``, ``format``, ``command``, ``identity``, ``hetsim`` version,
-        ``created`` (UTC, ISO 8601), ``files``: the top-level entries written). Returns :attr:`path`.
+        ``created`` (UTC, ISO 8601), ``files``: the top-level entries written, ``tree``: every file
+        written, relative). Returns :attr:`path`.
 
         Refuses (SimulationConfigError, nothing changed) to replace an entry hetsim did not write."""
         from simulator._version import __version__
@@ -195,9 +221,15 @@ class OutputFolder:
         if foreign:
             raise self.error(f"{foreign[0]} is there and hetsim did not write it", "a folder without files of "
                              "the names hetsim writes (nothing was changed)")
+        inside = foreign_inside(self.path, self.previous) if self.previous else []
+        if inside:
+            raise self.error(f"{inside[0]} was added inside the earlier run's files", "it moved out of that "
+                             "folder first (nothing was changed)")
+        tree = [f for f in _tree(self.tmp) if f != TMP_MARKER]
         marker = {"tool": "hetsim", "format": MARKER_FORMAT, "command": self._command,
                   "identity": identity or {}, "hetsim": __version__,
-                  "created": datetime.now(timezone.utc).isoformat(timespec="seconds"), "files": entries}
+                  "created": datetime.now(timezone.utc).isoformat(timespec="seconds"), "files": entries,
+                  "tree": tree}
         staged = self.tmp / MARKER
         staged.write_text(json.dumps(marker, indent=1, sort_keys=False) + "\n", encoding="utf-8")
         held = _hold_signals()
@@ -281,6 +313,10 @@ def claim_output(path: str | os.PathLike, *, command: str, field: str = "--out",
             if previous is None:
                 raise fail(f"holds files hetsim did not write (such as {names[0]})", "a new or empty folder "
                            "(hetsim never writes among other files)")
+            inside = foreign_inside(final, previous)
+            if inside:
+                raise fail(f"{inside[0]} was added inside an earlier hetsim run's files", "it moved out of "
+                           "that folder first (replacing the run would delete it)")
             if not overwrite:
                 ident = previous.get("identity") or {}
                 what = ", ".join(f"{k} {v}" for k, v in list(ident.items())[:2] if isinstance(v, (str, int)))

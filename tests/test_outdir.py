@@ -129,3 +129,25 @@ def test_a_stale_temporary_of_a_killed_process_is_removed_and_a_live_one_kept(tm
     os.rmdir(tmp_path / f"{TMP_PREFIX}unmarked")
     with claim_output(tmp_path, command="run", need_bytes=0) as out:
         out.commit()
+
+
+def test_a_user_file_inside_an_earlier_runs_folder_blocks_the_overwrite(tmp_path):
+    with claim_output(tmp_path, command="run", need_bytes=0) as out:
+        (out.tmp / "edge-sram").mkdir()
+        _write(out, **{"edge-sram/per_op.csv": "1", "summary.csv": "1"})
+        out.commit()
+    assert read_marker(tmp_path)["tree"] == ["edge-sram/per_op.csv", "summary.csv"]
+    (tmp_path / "edge-sram" / "my-plot.py").write_text("mine")
+    with pytest.raises(SimulationConfigError, match="edge-sram/my-plot.py was added inside"):
+        claim_output(tmp_path, command="run", overwrite=True, need_bytes=0)
+    with claim_output(tmp_path / "other", command="run", need_bytes=0) as out:  # added during a run
+        (out.tmp / "d").mkdir()
+        _write(out, **{"d/a.csv": "1"})
+        out.commit()
+    with pytest.raises(SimulationConfigError, match="d/late.txt was added inside"):
+        with claim_output(tmp_path / "other", command="run", overwrite=True, need_bytes=0) as out:
+            (tmp_path / "other" / "d" / "late.txt").write_text("mine")
+            _write(out, **{"a.csv": "2"})
+            out.commit()
+    assert (tmp_path / "edge-sram" / "my-plot.py").read_text() == "mine"
+    assert (tmp_path / "other" / "d" / "late.txt").read_text() == "mine"

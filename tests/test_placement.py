@@ -84,7 +84,8 @@ def test_overflow_error_names_tensor_size_and_memory():
     with pytest.raises(SimulationConfigError) as err:
         place(w, platform)
     msg = str(err.value)
-    assert "embeddings.word" in msg and "3,200 B" in msg and "memory nvm" in msg and "\n" not in msg
+    assert "embeddings.word" in msg and "(3.12 KiB)" in msg and "fits in none of nvm" in msg and "\n" not in msg
+    assert "more in nvm (or on_overflow: next)" in msg  # says what would fit
     assert re.search(r"placement\.roles\.embedding: .*; expected ", msg)
 
 
@@ -92,7 +93,7 @@ def test_overflow_error_when_nothing_fits():
     w = ht.make_workload(("a",), hidden=32)
     small = {m: ht.make_memory(m, capacity_bytes=64) for m in ("sram", "dram")}
     roles = {r: ["sram", "dram"] for r in ("weight", "embedding", "adapter", "activation", "input", "output")}
-    with pytest.raises(SimulationConfigError, match=r"does not fit in memory dram"):
+    with pytest.raises(SimulationConfigError, match=r"fits in none of sram, dram: dram has .* free of 64 B"):
         place(w, ht.make_platform(memories=small, roles=roles))
 
 

@@ -234,6 +234,13 @@ def test_perfetto_events_carry_all_non_leakage_energy(tmp_path_factory, result):
     assert math.isclose(sum(e["args"]["energy_J"] for e in spans), expected, rel_tol=1e-9, abs_tol=1e-21)
     assert sum(e["ph"] == "X" and e["tid"] == 0 for e in events) == result.n_requests
     assert all(e["dur"] >= 0 for e in spans)
+    first_event = next(i for i, e in enumerate(events) if e["ph"] != "M")
+    assert all(e["ph"] != "M" for e in events[first_event:])  # metadata first
+    last: dict = {}
+    for e in events[first_event:]:  # then each track in time order (the file is not sorted by readers)
+        track = (e["pid"], e.get("tid"), e["ph"])
+        assert e["ts"] >= last.get(track, -math.inf)
+        last[track] = e["ts"]
 
 
 def test_mapping_table_lists_exactly_the_mapped_ops():
@@ -292,3 +299,20 @@ def test_compute_utilisation_over_service_time_bounds_the_one_over_the_run(resul
         assert row["service_utilisation"] <= 1 + 1e-9
         expected = row["busy_s"] / served if served > 0 else 0.0
         assert math.isclose(row["service_utilisation"], expected, rel_tol=1e-9, abs_tol=1e-15)
+
+
+@settings(max_examples=15, deadline=None)
+@given(scenario=scenarios(), in_flight=st.integers(1, 3))
+def test_perfetto_tracks_of_a_simulated_run_are_in_time_order(scenario, in_flight):
+    from simulator.engine.discrete_event import simulate
+
+    workload, platform = scenario
+    events = Result.from_run(simulate(workload, platform, max_in_flight=in_flight)).perfetto_events()
+    last: dict = {}
+    for e in events:
+        if e["ph"] == "M":
+            assert not last, "metadata after events"
+            continue
+        track = (e["pid"], e.get("tid"), e["ph"])
+        assert e["ts"] >= last.get(track, -math.inf), f"track {track} steps back"
+        last[track] = e["ts"]

@@ -253,15 +253,24 @@ def add_lora(model: nn.Module, task: str, rank: int):
     LoRA is then kept, inactive). Returns the peft model, in eval mode (``get_peft_model`` returns train
     mode). LoRA's B factor starts at zero in peft; it is filled with random values here, as after
     fine-tuning, so a merge really changes the weights."""
+    import warnings
+
     from peft import LoraConfig, PeftModel, get_peft_model
 
-    if isinstance(model, PeftModel):
-        config = LoraConfig(r=rank, lora_alpha=2 * rank, target_modules=lora_targets(model.base_model.model))
-        model.add_adapter(task, config)
-        model.set_adapter(task)
-    else:
-        config = LoraConfig(r=rank, lora_alpha=2 * rank, target_modules=lora_targets(model))
-        model = get_peft_model(model, config, adapter_name=task)
+    with warnings.catch_warnings():
+        # library chatter a user cannot act on, printed on every LoRA run: transformers' deprecation of
+        # is_gradient_checkpointing (called by peft), peft's note on adapter names inside "lora_" (we
+        # never reload adapters by name)
+        warnings.filterwarnings("ignore", category=FutureWarning, module=r"transformers\.")
+        warnings.filterwarnings("ignore", message=r"Adapter name .* should not be contained in the prefix")
+        if isinstance(model, PeftModel):
+            config = LoraConfig(r=rank, lora_alpha=2 * rank,
+                                target_modules=lora_targets(model.base_model.model))
+            model.add_adapter(task, config)
+            model.set_adapter(task)
+        else:
+            config = LoraConfig(r=rank, lora_alpha=2 * rank, target_modules=lora_targets(model))
+            model = get_peft_model(model, config, adapter_name=task)
     with torch.no_grad():
         for name, p in model.named_parameters():
             if f"lora_B.{task}." in name:

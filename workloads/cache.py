@@ -83,17 +83,28 @@ def _stem(parts: Mapping) -> str:
 
 
 def load(parts: Mapping, *, directory: str | os.PathLike | None = None) -> dict[str, Trace] | None:
-    """The traces stored under ``parts`` (name -> Trace), or None when not cached (or damaged)."""
+    """The traces stored under ``parts`` (name -> Trace), or None when not cached, damaged, or not the
+    entry of this request: the index must record this request's full key and each trace file's SHA-256."""
     directory = Path(directory) if directory is not None else cache_dir()
+    key = cache_key(parts)
     stem = _stem(parts)
     index = directory / f"{stem}.index.json"
     if not index.exists():
         return None
     try:
-        names = json.loads(index.read_text())["traces"]
-        return {n: load_trace(directory / f"{stem}.{_slug(n)}.trace.json.gz") for n in names}
+        doc = json.loads(index.read_text())
+        if doc["key"] != key:  # another request's entry (a shortened-key collision, or a copied file)
+            return None
+        traces = {}
+        for name in doc["traces"]:
+            path = directory / f"{stem}.{_slug(name)}.trace.json.gz"
+            data = path.read_bytes()
+            if hashlib.sha256(data).hexdigest() != doc["sha256"][name]:
+                return None  # the file is not the one stored with this key
+            traces[name] = load_trace(path)
+        return traces
     except (OSError, KeyError, TypeError, ValueError):
-        return None  # a damaged entry is rebuilt
+        return None  # a damaged entry (or one of an older layout) is rebuilt
 
 
 def save(parts: Mapping, traces: Mapping[str, Trace], *, directory: str | os.PathLike | None = None) -> Path:
@@ -101,11 +112,14 @@ def save(parts: Mapping, traces: Mapping[str, Trace], *, directory: str | os.Pat
     so a reader never sees a partial entry."""
     directory = Path(directory) if directory is not None else cache_dir()
     stem = _stem(parts)
+    digests = {}
     for name, trace in traces.items():
-        trace.save(directory / f"{stem}.{_slug(name)}.trace.json.gz")
+        path = trace.save(directory / f"{stem}.{_slug(name)}.trace.json.gz")
+        digests[name] = hashlib.sha256(Path(path).read_bytes()).hexdigest()
     index = directory / f"{stem}.index.json"
     tmp = index.with_name(f".{index.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps({"parts": parts, "traces": list(traces)}, sort_keys=True))
+    tmp.write_text(json.dumps({"key": cache_key(parts), "parts": parts, "traces": list(traces),
+                               "sha256": digests}, sort_keys=True))
     os.replace(tmp, index)
     return index
 

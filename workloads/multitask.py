@@ -40,7 +40,7 @@ def trace_tasks(model_name: str, tasks: Sequence[str], *, adapter: str | None = 
                 batch: int = 1, compression=None, per_repetition: bool = False, heads: bool = True,
                 layers: int | None = None, hidden: int | None = None, seed: int = 0, cache: bool = True,
                 exits: Sequence[int] | None = None, exit_pooler: bool = False,
-                **overrides: Any) -> dict[str, Trace]:
+                info: dict | None = None, **overrides: Any) -> dict[str, Trace]:
     """One Trace per task of zoo model ``model_name`` adapted with ``adapter`` (see
     :func:`workloads.adapters.parse_adapter_spec`; None: the plain backbone, heads only).
 
@@ -52,7 +52,8 @@ def trace_tasks(model_name: str, tasks: Sequence[str], *, adapter: str | None = 
     ``exits``: early exit (:mod:`workloads.early_exit`): a highway head per task after each of these layer
     counts (1 .. L-1; ``"all"``: after every layer but the last), with ``exit_pooler`` DeeBERT's pooler in each; every head runs in the trace and
     ``trace.meta["early_exit"]`` says which prefix of ops each exit runs.
-    Returns ``{task: Trace}`` in the order of ``tasks``."""
+    Returns ``{task: Trace}`` in the order of ``tasks``; ``info`` (a dict), when given, gets
+    ``from_cache`` (bool): whether they came from the cache."""
     from workloads import cache as trace_cache
     from workloads import zoo
 
@@ -70,6 +71,8 @@ def trace_tasks(model_name: str, tasks: Sequence[str], *, adapter: str | None = 
         options.update(exits="all" if exits == "all" else check_exits(exits), exit_pooler=bool(exit_pooler))
     parts = {"kind": "multitask", "model": model_name, "tasks": tasks, **options}
     traces = trace_cache.load(parts) if cache else None
+    if info is not None:
+        info["from_cache"] = traces is not None
     if traces is None:  # the spec is parsed (and checked) here: a malformed one is never in the cache
         traces = _trace_all(model_name, tasks, family, options)
         if cache:
@@ -107,6 +110,11 @@ def _trace_all(model_name: str, tasks: list[str], family: str, options: dict) ->
                               layers=options["layers"], hidden=options["hidden"], seed=options["seed"],
                               **options["overrides"])
     hidden = model.config.dim if hasattr(model.config, "dim") else model.config.hidden_size
+    # a rank above the width adds nothing; a "bottleneck" many times the width is a typo (plausibility bound)
+    widest = hidden if spec is not None and spec.is_lora else 4 * hidden
+    if spec is not None and spec.size > widest:
+        raise WorkloadError(f"adapter: {spec}: a {'rank' if spec.is_lora else 'bottleneck'} of {spec.size} "
+                            f"on a model of hidden width {hidden}; expected at most {widest}")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(options["seed"] + 1000)
         backbone = model

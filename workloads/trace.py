@@ -280,6 +280,19 @@ def _fail(where: str, field_path: str, problem: str, expected: str) -> WorkloadE
     return WorkloadError(f"{where}: {field_path}: {problem}; expected {expected}")
 
 
+def _count(where: str, field_path: str, value: Any, low: int = 0, high: int | None = None) -> None:
+    """Raise WorkloadError unless ``value`` is a whole number in ``[low, high]``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < low or (high is not None and value > high):
+        bound = f"{low}..{high}" if high is not None else f">= {low}"
+        raise _fail(where, field_path, f"got {str(value)[:40]}", f"a whole number {bound}")
+
+
+def _fraction(where: str, field_path: str, value: Any, high: float) -> None:
+    """Raise WorkloadError unless ``value`` is a finite number in ``[0, high]``."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= high:
+        raise _fail(where, field_path, f"got {str(value)[:40]}", f"a number from 0 to {high:g}")
+
+
 def trace_from_dict(doc: Mapping[str, Any], where: str = "<trace>") -> Trace:
     """Rebuild a Trace from the JSON document of :meth:`Trace.to_dict`. Raises WorkloadError naming the
     field when the document is not a hetsim trace of a supported version."""
@@ -299,6 +312,16 @@ def trace_from_dict(doc: Mapping[str, Any], where: str = "<trace>") -> Trace:
                 enumerate(doc["tensors"]):
             if role not in ROLES:
                 raise _fail(where, f"tensors[{i}].role", f"unknown role {role!r}", f"one of {', '.join(ROLES)}")
+            at = f"tensors[{i}]"
+            _count(where, f"{at}.id", tid)
+            if tid in tensors:
+                raise _fail(where, f"{at}.id", f"id {tid} repeats", "distinct tensor ids")
+            _count(where, f"{at}.numel", numel)
+            for j, dim in enumerate(shape):
+                _count(where, f"{at}.shape[{j}]", dim)
+            _count(where, f"{at}.bits", bits, low=1, high=64)
+            _fraction(where, f"{at}.sparsity", sparsity, high=1.0)
+            _fraction(where, f"{at}.mask_bits", mask_bits, high=64.0)
             tensors[tid] = TensorInfo(tid, name, role, tuple(shape), numel, bits, sparsity, mask_bits, owner,
                                       dtype)
         strings = doc["strings"]
@@ -312,6 +335,25 @@ def trace_from_dict(doc: Mapping[str, Any], where: str = "<trace>") -> Trace:
             if missing:
                 raise _fail(where, f"ops[{i}].reads/writes", f"tensor id {missing[0]!r} not in tensors",
                             "ids of the file's tensors")
+            at = f"ops[{i}]"
+            if oid != i:
+                raise _fail(where, f"{at}.id", f"id {oid!r} at position {i}", "ops numbered 0, 1, ... in order")
+            for field_name, value in (("macs", macs), ("other_ops", other), ("step", step),
+                                      *((f"reads.{k}", v) for k, v in reads.items()),
+                                      *((f"writes.{k}", v) for k, v in writes.items())):
+                _count(where, f"{at}.{field_name}", value)
+            stray = [d for d in deps if not (isinstance(d, int) and 0 <= d < i)]
+            if stray:
+                raise _fail(where, f"{at}.deps", f"op id {stray[0]!r} does not resolve", "ids of earlier ops")
+            if gemm is not None:
+                if len(gemm) != 4:
+                    raise _fail(where, f"{at}.gemm", f"{len(gemm)} numbers", "[batch, m, k, n] or null")
+                for j, dim in enumerate(gemm):
+                    _count(where, f"{at}.gemm[{j}]", dim)
+            for field_name, index in (("module", module), ("layer", layer), ("aten", aten)):
+                if not (isinstance(index, int) and not isinstance(index, bool) and 0 <= index < len(strings)):
+                    raise _fail(where, f"{at}.{field_name}", f"string index {index!r} does not resolve",
+                                f"an index into strings (0..{len(strings) - 1})")
             ops.append(OpInfo(oid, strings[module], strings[layer], strings[aten], kind, macs, other,
                               reads, writes, tuple(deps), None if gemm is None else tuple(gemm), step))
     except WorkloadError:

@@ -25,8 +25,9 @@ examples:
   hetsim reproduce all               the seed studies' figures, PNG/PDF/CSV and reproduce.md
   hetsim golden check golden.json    re-run a pinned study; exit 1 if a figure moved
 
-Every command has its own --help. Units: SI inside; reports print pJ, µs, mm².
-"""
+Every command has its own --help. Units: SI inside; `run` prints energies per inference in mJ (or the unit
+that reads best), latencies in ms, power in mW, area in mm²; `platforms show` prints pJ per access, ns,
+mW, mm². Exit code 2: a bad input or output folder (one line on stderr); 130: interrupted."""
 
 
 def user_error_types() -> tuple[type[BaseException], ...]:

@@ -20,11 +20,13 @@ Sizes are ``TensorInfo.stored_bytes`` (bytes, after compression).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from hw_models.loader import PLATFORMS_DIR
 from simulator.errors import SimulationConfigError
 
 #: Roles whose tensors are parameters (the rest are placed by liveness). Same as workloads.trace.
@@ -66,8 +68,12 @@ class Placement:
                 for tid, t in trace.tensors.items()}
 
 
-def _fmt_bytes(n: float) -> str:
-    return f"{n:,.0f} B"
+def _readable(n: float) -> str:
+    """Bytes in the largest binary unit that keeps the number >= 1 (``"1.5 MiB"``)."""
+    for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if n >= size:
+            return f"{n / size:.3g} {unit}"
+    return f"{n:.0f} B"
 
 
 class _Placer:
@@ -82,7 +88,10 @@ class _Placer:
         self.static = dict.fromkeys(self.mems, 0.0)          # shared + resident task-owned parameters
         self.region = {m: {t: 0.0 for t in workload.traces} for m in self.mems}  # per-task switch regions
         self.rows: list[tuple] = []
-        self.where = platform.source or platform.name
+        source = getattr(platform, "source", "")
+        bundled = not source or Path(source).resolve().parent == PLATFORMS_DIR.resolve()
+        # a bundled platform is not the user's file to blame: name it; a user's platform file is named
+        self.where = f"platform {platform.name}" if bundled else source
         for role, names in self.policy.roles.items():
             for i, m in enumerate(names):
                 if m not in self.mems:
@@ -112,12 +121,13 @@ class _Placer:
             if self.policy.on_overflow == "error":
                 break
         m = prefs[i]
-        hint = "a larger memory or on_overflow: next" if self.policy.on_overflow == "error" else \
-            "larger memories or a smaller model"
+        free = max(free_in(m), 0.0)
+        hint = " (or on_overflow: next)" if self.policy.on_overflow == "error" else ""
         raise SimulationConfigError(
-            f"{self.where}: placement.roles.{role}: tensor {name} ({_fmt_bytes(size)}) does not fit in "
-            f"memory {m} ({_fmt_bytes(max(free_in(m), 0.0))} free of {_fmt_bytes(self.capacity[m])}); "
-            f"expected {hint}")
+            f"{self.where}: placement.roles.{role}: tensor {name} ({_readable(size)}) fits in none of "
+            f"{', '.join(prefs[:i + 1])}: {m} has {_readable(free)} free of {_readable(self.capacity[m])} "
+            f"({_readable(self.static[m])} of it parameters); expected {_readable(size - free)} more in {m}"
+            f"{hint}, or a smaller workload (fewer tasks, a shorter seq_len, fewer layers)")
 
 
 def _parameters(workload) -> tuple[list, list]:

@@ -27,7 +27,10 @@ HATCHES = ("", "..", "xx", "\\\\")
 #: Matplotlib style of every figure: readable print sizes.
 STYLE = {"font.size": 9, "axes.titlesize": 10, "axes.labelsize": 9, "legend.fontsize": 8,
          "xtick.labelsize": 8, "ytick.labelsize": 8, "axes.spines.top": False, "axes.spines.right": False,
-         "savefig.bbox": "tight", "pdf.fonttype": 42}
+         "savefig.bbox": "tight", "pdf.fonttype": 42, "svg.hashsalt": "hetsim"}
+#: File metadata per format: no creation date, so the same run gives the same bytes.
+_METADATA = {"png": {"Creator": "hetsim"}, "pdf": {"Creator": "hetsim", "CreationDate": None},
+             "svg": {"Creator": "hetsim", "Date": None}}
 #: Resolution of raster outputs, dots per inch.
 PNG_DPI = 200
 
@@ -37,7 +40,7 @@ def _save(fig, stem: Path, formats: Sequence[str]) -> list[Path]:
     paths = []
     for fmt in formats:
         path = stem.with_suffix(f".{fmt}")
-        fig.savefig(path, dpi=PNG_DPI if fmt == "png" else None, metadata={"Creator": "hetsim"})
+        fig.savefig(path, dpi=PNG_DPI if fmt == "png" else None, metadata=_METADATA.get(fmt, {}))
         paths.append(path)
     plt.close(fig)
     return paths

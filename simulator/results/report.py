@@ -148,13 +148,31 @@ def format_markdown(table: pd.DataFrame) -> str:
     return "\n".join([head, align, *body])
 
 
+def _is_bottleneck(adapter: str | None) -> bool:
+    """Whether ``adapter`` is a module-inserting kind (houlsby, pfeiffer, mixture), the kinds that can have
+    one adapter per repetition of ALBERT's shared layer (LoRA adapts the shared weights themselves)."""
+    return bool(adapter) and str(adapter).split(":")[0].strip().lower() in ("houlsby", "pfeiffer", "mixture")
+
+
+def power_text(watts: float) -> str:
+    """A power in W, mW or µW with at most three digits before the point (``"1.02 W"``, not ``1e+03 mW``)."""
+    for unit, scale in (("W", 1.0), ("mW", 1e-3), ("µW", 1e-6)):
+        if abs(watts) >= scale:
+            return f"{watts / scale:.3g} {unit}"
+    return f"{watts / 1e-9:.3g} nW"
+
+
 def _memory_lines(result: Any) -> Iterable[str]:
     mem = result.per_memory()
     memories = getattr(result.platform, "memories", {}) or {}
+    staging = [bool(getattr(memories.get(m), "is_buffer", False)) for m in mem["memory"]]
+    # a staging buffer holds no placed tensor: data passes through it (see read/written), so its resident
+    # peak would read 0; it is marked instead
+    resident = [("staging" if buf else f"{b / 1024:.4g}") for b, buf in zip(mem["peak_occupancy_bytes"], staging)]
     view = pd.DataFrame({
         "memory": mem["memory"], "technology": mem["technology"], "kind": mem["kind"],
         "figures from": [getattr(memories.get(m), "source", "") or "-" for m in mem["memory"]],
-        "capacity (KiB)": mem["capacity_bytes"] / 1024, "peak use (KiB)": mem["peak_occupancy_bytes"] / 1024,
+        "capacity (KiB)": mem["capacity_bytes"] / 1024, "placed peak (KiB)": resident,
         "read (MB)": mem["read_bytes"] / 1e6, "written (MB)": mem["write_bytes"] / 1e6,
         "dynamic (mJ)": mem["dynamic_energy_J"] * 1e3, "leakage (mJ)": mem["leakage_energy_J"] * 1e3,
     })
@@ -206,7 +224,8 @@ def write_report(results: dict[str, Any], config: Any, path: Path,
         lines += [config.description.strip(), ""]
     lines += [
         f"- model: `{config.model}`, adapter `{config.adapter}`"
-        f"{' (one per repetition)' if config.per_repetition else ''}, sequence length {config.seq_len}",
+        f"{' (one per repetition)' if config.per_repetition and _is_bottleneck(config.adapter) else ''}"
+        f", sequence length {config.seq_len}",
         f"- tasks: {', '.join(config.tasks)}",
         f"- compression: bits {dict(config.compression.bits)}, sparsity {dict(config.compression.sparsity)}",
         f"- scenario: {sc.stream}, {first.n_requests} requests, seed {sc.seed}"
@@ -251,7 +270,7 @@ def write_report(results: dict[str, Any], config: Any, path: Path,
         s = result.summary()
         lines += [f"## {key} ({result.meta.get('mode', '')})", "",
                   f"Throughput {s['throughput_rps']:.3g} requests/s, peak power "
-                  f"{s['peak_power_W'] * 1e3:.3g} mW over {s['power_window_s'] * 1e6:g} µs windows, "
+                  f"{power_text(s['peak_power_W'])} over {s['power_window_s'] * 1e6:g} µs windows, "
                   f"total energy {s['energy_J'] * 1e3:.4g} mJ over {s['makespan_s']:.3g} s.", "",
                   "### Memories", "", *_memory_lines(result), "", "### Tasks", "", *_task_lines(result), "",
                   *_exit_lines(result), *_dvfs_lines(result), *_token_lines(result)]

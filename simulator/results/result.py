@@ -730,7 +730,8 @@ class Result:
         """Chrome trace events (times in µs) for this run: a power counter (W, about
         ``PERFETTO_POWER_POINTS`` samples), a track of requests, then one track per component with an event
         per (request, op, component, category) carrying its energy (J) and bytes. Only the first
-        ``max_detail_requests`` requests get op-level events (all when ``None``)."""
+        ``max_detail_requests`` requests get op-level events (all when ``None``). Metadata comes first,
+        then the events of each track in time order."""
         events: list[dict] = [{"ph": "M", "pid": pid, "name": "process_name", "args": {"name": self.name}}]
         tids = {"requests": 0}
         for comp in list(COMPUTE_UNITS) + list(getattr(self.platform, "memories", {}) or {}) + sorted(
@@ -765,6 +766,10 @@ class Result:
                            "ts": round(start * 1e6, 4), "dur": round(max(0.0, (end - start) * 1e6), 4),
                            "args": {"request": int(request), "op": int(op), "task": task,
                                     "energy_J": float(energy), "bytes": float(nbytes)}})
+        # in time order per track (the counter, then each thread; an enclosing event before what it holds):
+        # Perfetto sorts on load, other readers of the format do not
+        head = 1 + len(tids)
+        events[head:] = sorted(events[head:], key=lambda e: (e.get("tid", -1), e["ts"], -e.get("dur", 0.0)))
         return events
 
     def to_perfetto(self, path: str | os.PathLike, *, max_detail_requests: int | None = None) -> Path:

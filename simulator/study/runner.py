@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import shutil
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -30,7 +31,8 @@ import yaml
 from pydantic import (BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_serializer,
                       field_validator, model_validator)
 
-from hw_models.schema import Energy, Frequency, PositiveTime, Time, explain_error
+from hw_models.schema import Energy, Frequency, PositiveTime, Time, explain_error, within
+from hw_models.yamlio import shorten
 from simulator.errors import SimulationConfigError
 from simulator.prepare.streams import MAX_REQUESTS, check_count
 
@@ -72,8 +74,8 @@ class ScenarioConfig(_Strict):
     ``task_mix`` weights (default: equal), an explicit ``sequence`` of tasks (fixed) and the ``seed``."""
     stream: Literal["poisson", "round_robin", "fixed"] = "poisson"
     requests: Annotated[int, Field(ge=1, le=MAX_REQUESTS, strict=True)] = 100
-    rate: Frequency = 10.0
-    period: PositiveTime = 0.1
+    rate: Annotated[Frequency, within(None, 1e9, "at most 1 GHz")] = 10.0
+    period: Annotated[PositiveTime, within(1e-9, 1e6, "1 ns to 1e6 s")] = 0.1
     switch_probability: Annotated[float, Field(ge=0.0, le=1.0)] = 0.3
     task_mix: dict[str, Annotated[float, Field(ge=0.0)]] | None = None
     sequence: list[str] | None = None
@@ -176,8 +178,9 @@ class GenerationConfig(_Strict):
 
 class PlatformEntry(_Strict):
     """A platform to run: ``platform`` (a bundled name or a path to a platform YAML), how it serves the
-    tasks (``mode``), the ``label`` it gets in tables (default: the platform's name) and, to compare
-    methods in one study, the ``model`` and ``adapter`` spec this entry serves (default: the study's)."""
+    tasks (``mode``), the ``label`` it gets in tables (default: the bundled name, or the file's stem:
+    ``my-chip`` for ``chips/my-chip.yaml``, whatever its ``name:`` says) and, to compare methods in one
+    study, the ``model`` and ``adapter`` spec this entry serves (default: the study's)."""
     platform: str = Field(min_length=1)
     mode: Literal["adapters", "per-task-model"] = "adapters"
     label: Name | None = None
@@ -209,8 +212,8 @@ class OutputsConfig(_Strict):
     dir: str | None = None
     formats: list[Literal["png", "pdf", "svg"]] = ["png", "pdf"]
     ledger: bool = False
-    perfetto_requests: Annotated[int, Field(ge=0, strict=True)] = 4
-    timeline_requests: Annotated[int, Field(ge=1, strict=True)] = 4
+    perfetto_requests: Annotated[int, Field(ge=0, le=MAX_REQUESTS, strict=True)] = 4
+    timeline_requests: Annotated[int, Field(ge=1, le=MAX_REQUESTS, strict=True)] = 4
     figures: bool = True
 
 
@@ -223,9 +226,9 @@ class StudyConfig(_Strict):
     adapter: str = "houlsby:8"
     per_repetition: bool = True
     tasks: Annotated[list[Name], Field(min_length=1)]
-    seq_len: Annotated[int, Field(ge=1, strict=True)] = 128
-    layers: Annotated[int, Field(ge=1, strict=True)] | None = None
-    hidden: Annotated[int, Field(ge=1, strict=True)] | None = None
+    seq_len: Annotated[int, Field(ge=1, le=65536, strict=True)] = 128
+    layers: Annotated[int, Field(ge=1, le=1024, strict=True)] | None = None
+    hidden: Annotated[int, Field(ge=1, le=65536, strict=True)] | None = None
     compression: CompressionConfig = CompressionConfig()
     scenario: ScenarioConfig = ScenarioConfig()
     platforms: Annotated[list[PlatformEntry], Field(min_length=1)]
@@ -441,11 +444,10 @@ def exit_stream(config: StudyConfig, stream, traces: dict[str, Any]):
     return stream.with_fields(exit_layer=layers)
 
 
-def resolve_platform(config: StudyConfig, index: int) -> Path:
-    """The file of platform ``index`` of the study: a bundled platform's YAML, or a path relative to the
-    study file (or the working folder). SimulationConfigError when it is neither."""
+def platform_reference(config: StudyConfig, index: int) -> str | Path:
+    """Platform ``index`` of the study: its bundled name (str), or the path of its platform YAML file,
+    relative to the study file when it is found there, else to the current folder."""
     from hw_models import list_platforms
-    from hw_models.loader import platform_path
 
     ref = config.platforms[index].platform
     candidate = Path(ref)
@@ -453,19 +455,75 @@ def resolve_platform(config: StudyConfig, index: int) -> Path:
         beside = Path(config.source).parent / candidate
         candidate = beside if beside.exists() else candidate
     if ref in list_platforms():
-        return platform_path(ref)
+        return ref
     if candidate.suffix in (".yaml", ".yml") and candidate.exists():
         return candidate
-    raise SimulationConfigError(f"{config.source}: platforms.{index}.platform: {ref!r} is neither a bundled "
-                                f"platform nor a platform YAML file; expected one of "
+    raise SimulationConfigError(f"{config.source}: platforms.{index}.platform: {shorten(ref)} is neither a "
+                                f"bundled platform nor a platform YAML file; expected one of "
                                 f"{', '.join(list_platforms())} or a path")
 
 
+def resolve_platform(config: StudyConfig, index: int) -> Path:
+    """The YAML file of platform ``index`` of the study: a bundled platform's file, or the user's file (see
+    :func:`platform_reference`). SimulationConfigError when it is neither."""
+    from hw_models.loader import platform_path
+
+    ref = platform_reference(config, index)
+    return platform_path(ref) if isinstance(ref, str) else ref
+
+
 def _load_platform(config: StudyConfig, index: int):
-    """Platform ``index`` of the study: a bundled name, or a path relative to the study file."""
+    """Platform ``index`` of the study, loaded (see :func:`platform_reference`)."""
     from hw_models import load_platform
 
-    return load_platform(str(resolve_platform(config, index)))
+    ref = platform_reference(config, index)
+    return load_platform(ref if isinstance(ref, str) else str(ref))
+
+
+def _unique(name: str, taken: set[str]) -> str:
+    stem, suffix, n = Path(name).stem, Path(name).suffix, 2
+    while name in taken:
+        name, n = f"{stem}-{n}{suffix}", n + 1
+    taken.add(name)
+    return name
+
+
+def copy_inputs(config: StudyConfig, folder: Path) -> dict[int, str]:
+    """Copy every platform file of the study that is not bundled, and every technology file such a platform
+    names by path, into ``folder`` (beside ``study.yaml``), so the run folder is self-contained. A platform
+    naming technology files is written with those references pointing at the copies; others are copied
+    byte for byte. Returns ``{entry index: file name in folder}`` for :func:`study_document`."""
+    from hw_models.yamlio import load_yaml
+
+    taken = {"study.yaml"}
+    by_source: dict[Path, str] = {}
+    copies: dict[int, str] = {}
+    for index in range(len(config.platforms)):
+        ref = platform_reference(config, index)
+        if isinstance(ref, str):
+            continue  # bundled: part of this hetsim version, named in the identity
+        source = ref.resolve()
+        if source not in by_source:
+            name = _unique(f"{source.stem}.yaml", taken)
+            doc = load_yaml(source, what="platform")
+            changed = False
+            for memory in (doc.get("memories") or {}).values() if isinstance(doc, dict) else ():
+                tech = memory.get("technology") if isinstance(memory, dict) else None
+                if isinstance(tech, str) and tech.endswith((".yaml", ".yml")):
+                    tech_path = (source.parent / tech).resolve()
+                    if tech_path not in by_source:
+                        by_source[tech_path] = _unique(f"{tech_path.stem}.yaml", taken)
+                        shutil.copyfile(tech_path, folder / by_source[tech_path])
+                    memory["technology"] = by_source[tech_path]
+                    changed = True
+            if changed:
+                (folder / name).write_text(yaml.safe_dump(doc, sort_keys=False, allow_unicode=True),
+                                           encoding="utf-8")
+            else:
+                shutil.copyfile(source, folder / name)
+            by_source[source] = name
+        copies[index] = by_source[source]
+    return copies
 
 
 #: What a worker of :func:`run_study`'s process pool reads (set before the pool forks, so the traces
@@ -630,7 +688,10 @@ def study_document(config: StudyConfig, platform_files: dict[int, str] | None = 
     doc = config.model_dump(mode="json")
     doc["outputs"]["dir"] = None
     for index, name in (platform_files or {}).items():
-        doc["platforms"][index]["platform"] = name
+        entry = doc["platforms"][index]
+        if Path(name).stem != config.platforms[index].key:
+            entry["label"] = config.platforms[index].key  # results keep their names
+        entry["platform"] = name
     return doc
 
 
@@ -679,8 +740,10 @@ def save_study(results: dict[str, Any], config: StudyConfig, out_dir: Any = None
                overwrite: bool = False, jobs: int | None = None) -> Path:
     """Write the run folder: ``summary.csv``/``summary.json`` (one row per platform), ``<platform>/`` with
     its tables, ``report.md``, the figures, ``timeline.perfetto.json`` and ``study.yaml`` (the study as
-    run). ``out_dir`` is a folder already claimed (:class:`simulator.outdir.OutputFolder`, as ``hetsim
-    run`` does before simulating) or a path, claimed here (``overwrite``: replace an earlier run of
+    run, with every platform and technology file it used copied beside it: :func:`copy_inputs`, so
+    ``hetsim run <folder>/study.yaml`` repeats the run from anywhere). ``out_dir`` is a folder already
+    claimed (:class:`simulator.outdir.OutputFolder`, as ``hetsim run`` does before simulating) or a path,
+    claimed here (``overwrite``: replace an earlier run of
     hetsim's there). Atomic: on error the folder is as it was. The figures are drawn in ``jobs`` worker
     processes (default: up to one per CPU; 1: in this process) while the tables are written. Returns the
     folder."""
@@ -716,7 +779,8 @@ def save_study(results: dict[str, Any], config: StudyConfig, out_dir: Any = None
                 figures[name] = paths
         write_perfetto(list(results.values()), tmp / "timeline.perfetto.json",
                        max_detail_requests=config.outputs.perfetto_requests)
-        study_text = yaml.safe_dump(study_document(config), sort_keys=False)
+        copies = copy_inputs(config, tmp)
+        study_text = yaml.safe_dump(study_document(config, copies), sort_keys=False)
         (tmp / "study.yaml").write_text(study_text, encoding="utf-8")
         report.write_report(results, config, tmp / "report.md",
                             {k: [p.relative_to(tmp) for p in v] for k, v in figures.items()})

@@ -44,9 +44,10 @@ def register(subparsers) -> None:
 
 
 def need_bytes(config) -> float:
-    """A generous estimate of the run folder's size (bytes), demanded free before simulating: 16 MiB of
-    figures and summaries plus about 2 KiB per request and platform in the tables (30 KiB with the
-    ledger, measured on the default study: 100 requests, 4 platforms)."""
+    """The free space (bytes) demanded before simulating: 16 MiB for figures, summaries and the per-op
+    tables, plus 2 KiB per request and platform for the per-request rows (30 KiB with the full ledger, one
+    row per cost event). An assumption meant to be generous, not a measurement: a disk that fills anyway
+    is caught while writing and leaves the folder as it was."""
     per_request = 30 * 1024 if config.outputs.ledger else 2 * 1024
     return 16 * 2**20 + per_request * config.scenario.requests * len(config.platforms)
 
@@ -72,7 +73,8 @@ def run(args: argparse.Namespace) -> int:
     config = load_study(args.config) if args.config else default_study()
     platforms = [p.strip() for p in args.platforms.split(",")] if args.platforms is not None else None
     config = config.with_overrides(requests=args.requests, platforms=platforms, out=args.out)
-    field = "--out" if args.out else "outputs.dir" if config.outputs.dir else "the default run folder"
+    field = "--out" if args.out else f"outputs.dir of {config.source}" if config.outputs.dir else \
+        "the default run folder"
     out_dir = config.run_dir() if config.outputs.dir else unused_run_dir(config)
     # every check of the output folder (kind, permission, free space) before simulating, not after
     with claim_output(out_dir, command="run", field=field, overwrite=args.overwrite,

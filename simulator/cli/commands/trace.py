@@ -85,9 +85,10 @@ def _build_traces(args, tasks: list[str] | None) -> tuple[dict, bool | None]:
                                               task=tasks[0] if tasks else None, **sizes)}
     elif tasks:
         from workloads.multitask import trace_tasks
+        info: dict = {}
         traces = trace_tasks(args.model, tasks, adapter=args.adapter, per_repetition=args.per_repetition,
-                             cache=not args.no_cache, **sizes)
-        return traces, None
+                             cache=not args.no_cache, info=info, **sizes)
+        return traces, info.get("from_cache", False)
     else:
         parts = {"kind": "model", "model": args.model, **sizes}
 
@@ -115,6 +116,23 @@ def _output_path(args, name: str, several: bool) -> Path:
     text = base.name
     stem, dot, rest = text.partition(".")
     return base.with_name(f"{stem}.{name}{dot}{rest}" if dot else f"{stem}.{name}")
+
+
+def _check_replaceable(path: Path) -> None:
+    """WorkloadError unless ``path`` is new or a hetsim trace file (which ``-o`` may replace): a user's file
+    of the same name is never overwritten."""
+    from workloads import load_trace
+    from workloads.errors import WorkloadError
+
+    if not (path.exists() or path.is_symlink()):
+        return
+    if path.is_dir():
+        raise WorkloadError(f"{path}: -o: is a folder; expected a trace file name")
+    try:
+        load_trace(path)
+    except (WorkloadError, OSError):
+        raise WorkloadError(f"{path}: -o: exists and is not a hetsim trace; expected a new file name "
+                            "(hetsim replaces only its own trace files)") from None
 
 
 def _mb(nbytes: float) -> str:
@@ -169,8 +187,11 @@ def run(args) -> int:
                             + (" and --new-tokens" if args.new_tokens is not None else "")
                             + "; expected a bottleneck --adapter (houlsby:M, pfeiffer:M, mixture:ExM) "
                             "on a multi-task trace")
+    outputs = [_output_path(args, t, len(tasks or ()) > 1) for t in (tasks or ["trace"])]
+    for out in outputs:  # before any torch work: never replace a file hetsim did not write
+        _check_replaceable(out)
     traces, hit = _build_traces(args, tasks)
-    source = {True: "loaded from cache", False: "traced", None: "traces"}[hit]
+    source = "loaded from cache" if hit else "traced"
     print(f"{source}: {args.model}, sequence {args.seq_len}, "
           f"batch {args.batch}" + (f", adapter {args.adapter}" if args.adapter else ""))
     for name, trace in traces.items():
