@@ -570,7 +570,28 @@ def _simulate_entry(index: int) -> tuple[str, Any, float, float]:
     return entry.key, result, t1 - t0, t2 - t1
 
 
+def _die_with_parent() -> None:
+    """Make this worker process end when the hetsim process that forked it dies (Linux ``prctl``
+    PR_SET_PDEATHSIG): a SIGKILLed ``hetsim run`` must not leave workers behind that keep its output pipe
+    open or keep drawing into a folder nobody will commit. Elsewhere a no-op."""
+    import ctypes
+    import os
+    import signal
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return
+    parent = os.getppid()
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL))  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # the parent died before the request took effect
+        os._exit(1)
+
+
 def _init_worker() -> None:
+    _die_with_parent()
     _JOB["worker"] = True
 
 
@@ -716,7 +737,8 @@ def _draw_figures(results: dict[str, Any], config: StudyConfig, folder: Path, jo
         return {name: (lambda fn=fn, a=a, k=k: fn(*a, **k)) for name, (fn, a, k) in work.items()}
     _FIGURES.clear()
     _FIGURES.update(work)
-    pool = ProcessPoolExecutor(max_workers=min(jobs, len(work)), mp_context=multiprocessing.get_context("fork"))
+    pool = ProcessPoolExecutor(max_workers=min(jobs, len(work)), mp_context=multiprocessing.get_context("fork"),
+                               initializer=_die_with_parent)
     futures = {name: pool.submit(_draw, name) for name in work}
     pool.shutdown(wait=False)
 
