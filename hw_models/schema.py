@@ -18,6 +18,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 from hw_models.errors import HardwareConfigError
 from hw_models.units import parse_quantity
 from hw_models.yamlio import shorten
+from hw_models.vocabulary import ADAPTER_MODES, ON_OVERFLOW
 
 
 def _quantity(dimension: str, allow_inf: bool = False):
@@ -217,8 +218,8 @@ class LinkSpec(_Strict):
 
 class PlacementSpec(_Strict):
     roles: dict[Name, Annotated[list[Name], Field(min_length=1)]]
-    on_overflow: Literal["next", "error"] = "next"
-    adapters: Literal["resident", "load_on_switch"] = "resident"
+    on_overflow: Literal[ON_OVERFLOW] = "next"              # type: ignore[valid-type]
+    adapters: Literal[ADAPTER_MODES] = "resident"           # type: ignore[valid-type]
     power_gating: bool = False
 
 

@@ -16,7 +16,8 @@ from hw_models.compute import MacArray, VectorUnit
 from hw_models.dvfs import OperatingPoint
 from hw_models.link import COMPUTE, Link
 from hw_models.memory import Memory
-from hw_models.placement_policy import ROLES, PlacementPolicy
+from hw_models.placement_policy import PlacementPolicy
+from hw_models.vocabulary import ADAPTER_MODES, ON_OVERFLOW, ROLES
 from hw_models.platform import Platform
 from hw_models.technology import list_technologies, load_technology
 
@@ -80,8 +81,8 @@ def platforms(draw, with_dram: bool | None = None) -> Platform:
             links.append(Link(name, COMPUTE, draw(st.sampled_from([32, 64, 128])), clock, draw(energy)))
     homes = [n for n in mems if n != "buffer"]
     roles = {role: draw(st.permutations(homes)) for role in ROLES}
-    placement = PlacementPolicy(roles=roles, on_overflow=draw(st.sampled_from(["next", "error"])),
-                                adapters=draw(st.sampled_from(["resident", "load_on_switch"])),
+    placement = PlacementPolicy(roles=roles, on_overflow=draw(st.sampled_from(ON_OVERFLOW)),
+                                adapters=draw(st.sampled_from(ADAPTER_MODES)),
                                 power_gating=draw(st.booleans()))
     return Platform(name="random", memories=mems, mac_array=draw(mac_arrays(node, clock)),
                     vector_unit=VectorUnit(lanes=draw(st.sampled_from([4, 8, 16, 32])), clock_hz=clock,

@@ -37,6 +37,7 @@ from hw_models.link import Link
 from hw_models.memory import Memory
 from hw_models.placement_policy import PlacementPolicy
 from hw_models.platform import Platform
+from hw_models.vocabulary import ADAPTER_MODES, ROLES
 from simulator.prepare import streams
 from simulator.results.run_output import LEDGER_COLUMNS, REQUEST_COLUMNS, RunOutput
 from simulator.prepare.served_workload import Workload
@@ -206,15 +207,14 @@ def platforms(draw, *, adapters: str | None = None, power_gating: bool | None = 
     if kind != "none":
         buf = draw(memories("buf", capacity_bytes=draw(st.sampled_from([64, 512, 4096, 65536]))))
         mems["buf"] = replace(buf, is_buffer=True, double_buffered=kind == "double")
-    roles = {role: draw(perm) for role in ("weight", "embedding", "adapter", "activation", "input", "output",
-                                           "kv_cache", "state")}
+    roles = {role: draw(perm) for role in ROLES}
     freq = draw(st.floats(2e8, 2e9))
     points = {"nominal": (0.8, freq)}
     if draw(st.booleans()):
         points["low"] = (draw(st.floats(0.5, 0.8)), freq * draw(st.floats(0.2, 1.0)))
     return make_platform(
         "random", mems, roles=roles,
-        adapters=adapters or draw(st.sampled_from(["resident", "load_on_switch"])),
+        adapters=adapters or draw(st.sampled_from(ADAPTER_MODES)),
         power_gating=draw(st.booleans()) if power_gating is None else power_gating,
         prefetch_depth=draw(st.integers(0, 3)) if prefetch_depth is None else prefetch_depth,
         rows=draw(st.sampled_from([4, 8, 16])), cols=draw(st.sampled_from([4, 8, 16])), clock_hz=freq,

@@ -40,6 +40,7 @@ import weakref
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable
 
+from hw_models.vocabulary import PARAMETER_ROLES
 from simulator.errors import SimulationConfigError
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
@@ -52,7 +53,7 @@ ORDERS = ("mkn", "mnk", "kmn", "knm", "nmk", "nkm")
 ROW_KINDS = ("softmax", "norm")
 """Vector-op kinds that need a whole row (the last dimension of their input) before they can write."""
 
-WEIGHT_ROLES = ("weight", "embedding", "adapter")
+WEIGHT_ROLES = PARAMETER_ROLES
 """Tensor roles preferred as the W operand when element counts alone do not tell A from W."""
 
 

@@ -25,10 +25,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from hw_models.vocabulary import PARAMETER_ROLES  # parameters are placed once; the rest by liveness
 from simulator.errors import SimulationConfigError
 
-#: Roles whose tensors are parameters (the rest are placed by liveness). Same as workloads.trace.
-PARAMETER_ROLES = ("weight", "embedding", "adapter")
 
 #: Columns of :attr:`Placement.table`.
 TABLE_COLUMNS = ("tensor", "role", "owner", "task", "bytes", "memory", "reason", "loaded_on_switch",

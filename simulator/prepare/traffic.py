@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from hw_models.vocabulary import MATMUL_KINDS
 from simulator.errors import SimulationConfigError
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
@@ -21,7 +22,7 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
     from simulator.prepare.mapping import Mapping
     from workloads.trace import OpInfo, Trace
 
-MAC_KINDS = ("matmul", "attention")
+MAC_KINDS = MATMUL_KINDS
 """Op kinds that run on the MAC array when the trace gives their GEMM dimensions."""
 
 OBJECTIVES = ("energy", "latency", "edp")

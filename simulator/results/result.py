@@ -20,16 +20,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+# Ledger cost categories (docs/interfaces.md) from the shared vocabulary: dynamic (something was done),
+# static (time passed or a power state changed), and those whose bytes land in the row's component.
+from hw_models.vocabulary import DYNAMIC_CATEGORIES, STATIC_CATEGORIES, WRITE_CATEGORIES
+from hw_models.vocabulary import LEDGER_CATEGORIES as CATEGORIES
 from simulator.results.run_output import ledger_property
 
-#: Ledger cost categories (docs/interfaces.md).
-CATEGORIES = ("read", "write", "compute", "leakage", "wakeup", "refresh", "switch_load", "transfer")
-#: Categories that cost energy because something was done (as opposed to time passing).
-DYNAMIC_CATEGORIES = ("read", "write", "compute", "switch_load", "transfer")
-#: Categories that cost energy because time passed or power state changed.
-STATIC_CATEGORIES = ("leakage", "wakeup", "refresh")
-#: Ledger categories whose bytes land in (are written to) the row's component.
-WRITE_CATEGORIES = ("write", "switch_load")
 #: Compute components of every platform.
 COMPUTE_UNITS = ("mac_array", "vector_unit")
 #: Default averaging window of the peak-power figure, s.

@@ -11,12 +11,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from hw_models.vocabulary import LEDGER_CATEGORIES
+
 #: One row per cost event. Energies in J, bytes in bytes, times in s.
 LEDGER_COLUMNS = ("request", "task", "op", "module", "layer", "component", "category",
                   "energy_J", "bytes", "start_s", "end_s")
 
-#: The ledger's ``category`` values.
-CATEGORIES = ("read", "write", "compute", "leakage", "wakeup", "refresh", "switch_load", "transfer")
+#: The ledger's ``category`` values (the shared vocabulary's LEDGER_CATEGORIES).
+CATEGORIES = LEDGER_CATEGORIES
 
 #: One row per request. Times in s; ``latency_s = end_s - arrival_s`` (queueing included),
 #: ``service_s = end_s - start_s``; ``energy_J`` is the request's share of the ledger (its rows).

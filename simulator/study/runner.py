@@ -31,6 +31,7 @@ from pydantic import (BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
                       field_validator, model_validator)
 
 from hw_models.schema import Energy, Frequency, PositiveTime, Time, explain_error
+from hw_models.vocabulary import PARAMETER_ROLES
 from simulator.errors import SimulationConfigError
 from simulator.prepare.streams import MAX_REQUESTS, check_count
 
@@ -40,8 +41,6 @@ STUDIES_DIR = Path(__file__).parent.parent / "studies"
 DEFAULT_STUDY = STUDIES_DIR / "default.yaml"
 #: Serving modes of a platform (see the module docstring).
 MODES = ("adapters", "per-task-model")
-#: Roles whose tensors are parameters (the ones a per-task model owns).
-PARAMETER_ROLES = ("weight", "embedding", "adapter")
 
 Name = Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_.\-]+$")]
 
@@ -58,7 +57,7 @@ class CompressionConfig(_Strict):
     @field_validator("bits", "sparsity")
     @classmethod
     def _known_roles(cls, value: dict) -> dict:
-        from workloads.trace import ROLES
+        from hw_models.vocabulary import ROLES
 
         unknown = [r for r in value if r not in ROLES]
         if unknown:
