@@ -53,3 +53,14 @@ def test_vocabulary_imports_nothing():
     tree = ast.parse((ROOT / "hw_models" / "vocabulary.py").read_text(encoding="utf-8"))
     imports = [n for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom))]
     assert all(isinstance(n, ast.ImportFrom) and n.module == "__future__" for n in imports)
+
+
+def test_every_registered_unit_kind_is_in_the_vocabulary_and_keeps_the_protocol():
+    from hw_models.registry import UNIT_TYPES
+
+    assert tuple(UNIT_TYPES) == V.UNIT_KINDS
+    for kind, (spec, cls) in UNIT_TYPES.items():
+        assert cls.kind == kind and spec.model_fields["kind"].annotation.__args__ == (kind,)
+        for name in ("can_run", "work", "absorb", "action_energy_J", "leakage_at", "from_spec"):
+            assert callable(getattr(cls, name)), (kind, name)
+        assert set(cls.actions) and isinstance(cls.takes, tuple)

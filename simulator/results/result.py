@@ -26,8 +26,15 @@ from hw_models.vocabulary import DYNAMIC_CATEGORIES, STATIC_CATEGORIES, WRITE_CA
 from hw_models.vocabulary import LEDGER_CATEGORIES as CATEGORIES
 from simulator.results.run_output import ledger_property
 
-#: Compute components of every platform.
+#: Compute components of a platform that does not name its units (``platform.compute``).
 COMPUTE_UNITS = ("mac_array", "vector_unit")
+
+
+def compute_units(platform: Any) -> tuple[str, ...]:
+    """Names of the platform's compute units, in its order (the MAC array and the vector unit for a
+    platform object that does not list them)."""
+    compute = getattr(platform, "compute", None)
+    return tuple(compute) if compute else COMPUTE_UNITS
 #: Default averaging window of the peak-power figure, s.
 DEFAULT_POWER_WINDOW_S = 1e-6
 #: Most grid points a power profile is evaluated on (the window widens past this).
@@ -52,7 +59,7 @@ REGULATOR = "dvfs_regulator"
 
 def component_kind(component: str, platform: Any) -> str:
     """The group a ledger component belongs to: ``compute``, ``sram``, ``nvm``, ``dram`` or ``interconnect``."""
-    if component in COMPUTE_UNITS or component == REGULATOR:
+    if component in compute_units(platform) or component == REGULATOR:
         return "compute"
     memories = getattr(platform, "memories", {})
     if component in memories:
@@ -376,7 +383,7 @@ class Result:
         all_rows = self._rows()
         makespan = self.makespan_s
         service = _union_length(self.requests["start_s"].to_numpy(float), self.requests["end_s"].to_numpy(float))
-        for unit in COMPUTE_UNITS:
+        for unit in compute_units(self.platform):
             rows = all_rows[all_rows["component"] == unit]
             compute = rows[rows["category"] == "compute"]
             if self.compact is not None:
@@ -675,8 +682,9 @@ class Result:
         ``max_detail_requests`` requests get op-level events (all when ``None``)."""
         events: list[dict] = [{"ph": "M", "pid": pid, "name": "process_name", "args": {"name": self.name}}]
         tids = {"requests": 0}
-        for comp in list(COMPUTE_UNITS) + list(getattr(self.platform, "memories", {}) or {}) + sorted(
-                set(self._rows()["component"].astype(object)) - set(COMPUTE_UNITS)):
+        units = compute_units(self.platform)
+        for comp in list(units) + list(getattr(self.platform, "memories", {}) or {}) + sorted(
+                set(self._rows()["component"].astype(object)) - set(units)):
             tids.setdefault(comp, len(tids))
         for comp, tid in tids.items():
             events.append({"ph": "M", "pid": pid, "tid": tid, "name": "thread_name", "args": {"name": comp}})

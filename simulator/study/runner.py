@@ -327,7 +327,7 @@ def load_study(path: str | Path) -> StudyConfig:
 
 
 def default_study() -> StudyConfig:
-    """The default study (``simulator/studies/default.yaml``): adapter-ALBERT on four edge platforms."""
+    """The default study (``simulator/studies/default.yaml``): adapter-ALBERT on five edge platforms."""
     return load_study(DEFAULT_STUDY)
 
 
