@@ -36,6 +36,7 @@ their homes. Vector-unit ops stream once, softmax and norm twice when a row does
 from __future__ import annotations
 
 import dataclasses
+from collections import OrderedDict
 import weakref
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable
@@ -388,7 +389,10 @@ def candidates(gemm: Gemm, hw: Hardware, objective: str = "energy") -> list[tupl
     return [(order, t) for t in tiles for order in candidate_orders(t, gemm)]
 
 
-_CACHE: dict[tuple, Mapping] = {}
+#: Most mappings remembered (least recently used dropped first). Keys are values (Gemm, Hardware, objective;
+#: Hardware compares by its figures), so equal questions share an answer across platform objects.
+CACHE_SIZE = 1 << 16
+_CACHE: "OrderedDict[tuple, Mapping]" = OrderedDict()
 
 
 def _search(key: tuple, make_candidates: Callable[[], list], score: Callable[..., Mapping],
@@ -397,6 +401,7 @@ def _search(key: tuple, make_candidates: Callable[[], list], score: Callable[...
     ``too_small()`` is the error message when no candidate fits the buffer."""
     hit = _CACHE.get(key)
     if hit is not None:
+        _CACHE.move_to_end(key)
         return hit
     cands = make_candidates()
     if not cands:
@@ -408,6 +413,8 @@ def _search(key: tuple, make_candidates: Callable[[], list], score: Callable[...
             best = m
     best = dataclasses.replace(best, candidates_evaluated=len(cands))
     _CACHE[key] = best
+    if len(_CACHE) > CACHE_SIZE:
+        _CACHE.popitem(last=False)
     return best
 
 
