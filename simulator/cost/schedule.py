@@ -2,7 +2,8 @@
 
 Requests are served in arrival order. A request starts at ``max(arrival, end of the previous one)``; it
 first wakes the gated memories when it arrives after an idle gap (:func:`needs_wake`), settles a DVFS
-transition if it has one, then loads its task's switch set when its task differs from the loaded one (:func:`needs_switch`), then runs its ops.
+transition if it has one, then loads its task's switch set when its task differs from the loaded one
+(:func:`needs_switch`), then runs its ops.
 :func:`fcfs` computes this schedule for V platform variants at once (the closed form: one request at a
 time, no contention); the engine (:mod:`simulator.engine.discrete_event`) applies the same two rules at
 admission and adds only contention (several requests in flight sharing units and memories).

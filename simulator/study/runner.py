@@ -120,7 +120,8 @@ class EarlyExitConfig(_Strict):
         return self
 
     def distribution(self) -> dict:
-        """The one distribution given, as ``{kind: value}`` for :func:`simulator.prepare.early_exit.draw_exit_layers`."""
+        """The one distribution given, as ``{kind: value}`` for
+        :func:`simulator.prepare.early_exit.draw_exit_layers`."""
         for k in ("table", "entropy", "per_request"):
             value = getattr(self, k)
             if value is not None:
