@@ -328,7 +328,7 @@ def load_study(path: str | Path) -> StudyConfig:
 
 
 def default_study() -> StudyConfig:
-    """The default study (``simulator/studies/default.yaml``): adapter-ALBERT on five edge platforms."""
+    """The default study (``simulator/studies/default.yaml``): adapter-ALBERT on six edge platforms."""
     return load_study(DEFAULT_STUDY)
 
 
