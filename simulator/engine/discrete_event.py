@@ -77,16 +77,7 @@ class _Engine:
         self.max_in_flight = max_in_flight
         self.env = simpy.Environment()
         self.mem = [simpy.Resource(self.env, 1) for _ in prepared.memories]
-        # one resource per pool of equal units: a single unit is a Resource; a pool of several is a
-        # store of its free unit indices, lowest first (the closed form always uses the first)
-        self.units = []
-        for pool in prepared.units.pools:
-            if len(pool) == 1:
-                self.units.append(simpy.Resource(self.env, 1))
-            else:
-                store = simpy.PriorityStore(self.env, capacity=len(pool))
-                store.items.extend(sorted(pool))
-                self.units.append(store)
+        self.units = self.make_units()
         self.pooled = any(len(p) > 1 for p in prepared.units.pools)
         self.builder = LedgerBuilder(prepared, self.pp)
         self.plans: dict[tuple[str, int], _Plan] = {}
@@ -99,6 +90,19 @@ class _Engine:
         self.exclusive = any(ta.switch_loads for ta in prepared.tasks.values())
 
     # ---------------------------------------------------------------- helpers
+    def make_units(self) -> list:
+        """One resource per pool of equal units: a single unit is a Resource; a pool of several is a store
+        of its free unit indices, lowest first (the closed form always uses the first)."""
+        units: list = []
+        for pool in self.prepared.units.pools:
+            if len(pool) == 1:
+                units.append(simpy.Resource(self.env, 1))
+            else:
+                store = simpy.PriorityStore(self.env, capacity=len(pool))
+                store.items.extend(sorted(pool))
+                units.append(store)
+        return units
+
     def _plan(self, task: str, p: int) -> _Plan:
         key = (task, p)
         if key not in self.plans:

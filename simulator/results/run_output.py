@@ -322,6 +322,20 @@ def tensor_writes(prepared, records: list[dict]) -> list[dict]:
     return out
 
 
+def program_writes(prepared, m: str) -> dict[str, float]:
+    """A compute-in-memory crossbar's cells (memory ``m`` with ``in_unit``): its weights are programmed once,
+    before the run: ``program_bytes``, ``program_energy_J`` and ``program_cell_writes`` (NVM wear that is
+    not a rate). Empty for any other memory."""
+    mem = prepared.platform.memories[m]
+    if not getattr(mem, "in_unit", None):
+        return {}
+    table = prepared.placement.table
+    params = table[(table["memory"] == m) & table["role"].isin(PARAMETER_ROLES)]
+    program = float(params.drop_duplicates(["owner", "tensor"])["bytes"].sum())
+    return {"program_bytes": program, "program_energy_J": mem.write_energy(program),
+            "program_cell_writes": 1.0 if program > 0 else 0.0}
+
+
 def _memory_writes(prepared, cols: dict[str, np.ndarray], tensors: list[dict]) -> dict[str, dict[str, float]]:
     """Per memory: ``bytes`` written (op writes and switch loads, from the ledger) and ``cell_writes``,
     the writes the most-written cells see over the run (no wear levelling): the largest of (a) any tensor's
@@ -344,12 +358,7 @@ def _memory_writes(prepared, cols: dict[str, np.ndarray], tensors: list[dict]) -
         cycled = runtime_bytes / region if region > 0 else 0.0
         out[m] = {"bytes": op_bytes + float(cols["bytes"][loads].sum()),
                   "cell_writes": max([cycled] + [t["cell_writes"] for t in mine])}
-        if getattr(mem, "in_unit", None):   # a crossbar's cells: its weights are programmed once, before the run
-            table = prepared.placement.table
-            params = table[(table["memory"] == m) & table["role"].isin(PARAMETER_ROLES)]
-            program = float(params.drop_duplicates(["owner", "tensor"])["bytes"].sum())
-            out[m].update(program_bytes=program, program_energy_J=mem.write_energy(program),
-                          program_cell_writes=1.0 if program > 0 else 0.0)
+        out[m].update(program_writes(prepared, m))
     return out
 
 
