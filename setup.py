@@ -21,7 +21,7 @@ setup(
         "hw_models": ["data/**/*.yaml", "data/*.yaml", "platforms/*.yaml"],
         "workloads": ["*.md"],
         "simulator": ["studies/*.yaml", "reproduce/*.mplstyle", "reproduce/recipes/*.yaml",
-                      "reproduce/recipes/platforms/*.yaml"],
+                      "reproduce/recipes/platforms/*.yaml", "sweep/sweeps/*.yaml"],
     },
     install_requires=[
         # torch is pinned to the local CPU build: a bare `torch` pulls gigabytes of CUDA.
@@ -35,6 +35,11 @@ setup(
         "pyyaml==6.0.3",
         "pydantic==2.14.3",   # validated platform / study YAML with field paths in errors
         "tqdm==4.70.1",       # progress bars on long work (tracing many models, sweeps)
+        "scipy==1.17.1",      # sweeps: Latin-hypercube sampling (scipy.stats.qmc)
+        "pyarrow==25.0.1",    # Parquet: the sweep result store, the large tables of long runs
+        "optuna==5.0.0",      # sweeps: multi-objective search (NSGA-II sampler)
+        "dask[distributed]==2026.8.0",  # sweeps on a cluster (--scheduler)
+        "distributed==2026.8.0",
     ],
     extras_require={
         "test": ["pytest==9.2.0", "hypothesis==6.170.15", "pytest-xdist==3.8.0",
@@ -43,5 +48,9 @@ setup(
                  "mypy==2.4.0",          # types of the public hardware/cost API (mypy.ini), same test
                  ],
     },
-    entry_points={"console_scripts": ["hetsim=simulator.cli.main:main"]},
+    entry_points={
+        "console_scripts": ["hetsim=simulator.cli.main:main"],
+        # the test kit's fixtures (hetsim_check, hetsim_platform, ...) in every pytest run once installed
+        "pytest11": ["hetsim = simulator.testing.plugin"],
+    },
 )

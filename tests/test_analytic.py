@@ -146,7 +146,7 @@ def test_variants_flag_capacity_below_the_placement_and_reject_other_structures(
         evaluate_variants(prepared, [other])
 
 
-@given(memory=ht.memories("m"))
+@given(memory=ht.synthetic_memories("m"))
 @settings(max_examples=50, deadline=None)
 def test_memory_models_keep_the_cost_invariants(memory):
     ht.check_memory_costs(memory)

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hw_models import (COMPUTE, ROLES, HardwareConfigError, Link, MacArray, Memory, OperatingPoint,
                        PlacementPolicy, Platform, VectorUnit, list_platforms, load_platform)
 from hw_models.loader import PLATFORMS_DIR
-from hw_models.strategies import platforms
+from simulator.testing.strategies import technology_platforms as platforms
 from hw_models.technology import TECHNOLOGIES_DIR, technology_from_file
 from simulator.cli.main import main as cli_main
 

@@ -76,6 +76,10 @@ def _check_equal(replayed, full) -> None:
     for m, w in full.meta["memory_writes"].items():
         for key, v in w.items():
             _close(replayed.meta["memory_writes"][m][key], v, f"memory_writes.{m}.{key}")
+    assert len(replayed.meta["tensor_writes"]) == len(full.meta["tensor_writes"])
+    for ta, tb in zip(replayed.meta["tensor_writes"], full.meta["tensor_writes"]):
+        for key, v in tb.items():
+            _close(ta[key], v, f"tensor_writes.{tb['tensor']}.{key}")
     # the materialised ledger: the same rows per (request, op, component, category)
     keys = ["request", "op", "component", "category"]
 
@@ -157,3 +161,50 @@ def test_replay_tables_equal_full_tables_on_a_fixed_case(depth):
     assert int(full.requests["switch"].sum()) >= 4
     assert (full.ledger["category"] == "wakeup").any()
     _check_equal(replayed, full)
+
+
+def _replayed_result():
+    platform = ht.make_platform(power_gating=True, adapters="load_on_switch")
+    stream = streams.poisson({"t0": 1.0, "t1": 1.0}, 40, 1e4, 0.4, 3)
+    return Result.from_run(simulate(ht.make_workload(("t0", "t1"), stream=stream), platform))
+
+
+def test_large_tables_are_parquet_and_read_back_equal(tmp_path, monkeypatch):
+    from simulator.results import result as result_module
+
+    monkeypatch.setattr(result_module, "PARQUET_ROWS", 30)
+    res = _replayed_result()
+    written = {p.name for p in res.write_into(tmp_path, ledger=True)}
+    assert {"per_request.parquet", "ledger.parquet", "per_memory.csv", "summary.json"} <= written
+    assert "per_request.csv" not in written
+    _frames_close(pd.read_parquet(tmp_path / "per_request.parquet"), res.per_request().assign(
+        task=lambda t: t["task"].astype(object), operating_point=lambda t: t["operating_point"].astype(object)),
+        "per_request.parquet")
+    back = pd.read_parquet(tmp_path / "ledger.parquet")
+    full = res.ledger
+    assert len(back) == len(full)
+    keys = ["request", "op", "component", "category", "start_s"]
+    a = back.sort_values(keys, kind="stable").reset_index(drop=True)
+    b = full.assign(**{c: full[c].astype(object) for c in ("task", "module", "layer", "component", "category")}
+                    ).sort_values(keys, kind="stable").reset_index(drop=True)
+    _frames_close(a, b, "ledger.parquet")
+
+
+def test_each_table_is_computed_once_per_result(monkeypatch):
+    calls: dict[str, int] = {}
+    for name in ("_per_memory", "_per_component", "_per_request", "_nvm_wear", "_per_op"):
+        original = getattr(Result, name)
+
+        def counted(self, _original=original, _name=name):
+            calls[_name] = calls.get(_name, 0) + 1
+            return _original(self)
+        monkeypatch.setattr(Result, name, counted)
+    res = _replayed_result()
+    res.tables()
+    res.summary()
+    res.nvm_wear()
+    res.per_task()
+    table = res.per_memory()
+    table["energy_J"] = -1.0                         # a caller's copy: the cached table is untouched
+    assert (res.per_memory()["energy_J"] >= 0).all()
+    assert calls == {name: 1 for name in calls} and len(calls) == 5

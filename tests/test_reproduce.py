@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import matplotlib
 import numpy as np
@@ -13,7 +14,9 @@ import pytest
 
 from simulator.cli.main import main
 from simulator.reproduce import core, style
+from simulator.reproduce.recipes import early_exit as early_exit_recipe
 from simulator.reproduce.recipes import mappings as mappings_recipe
+from simulator.reproduce.recipes import methods as methods_recipe
 from simulator.reproduce.recipes import nvm_choice
 
 RECIPES_DIR = core.RECIPES_DIR
@@ -147,6 +150,64 @@ def test_nvm_choice_point_equals_hetsim_run_of_an_edited_platform(quick_run, tmp
     assert row["energy_per_inference_J"].iloc[0] == pytest.approx(expected, rel=1e-9)
 
 
+def _quick_study(name: str, recipe, tmp_path: Path) -> Path:
+    """The recipe's bundled study as --quick runs it (fewer requests, shorter sequence), for hetsim run."""
+    import yaml
+
+    study = yaml.safe_load((RECIPES_DIR / name).read_text())
+    study["seq_len"] = recipe.QUICK_SEQ_LEN
+    study["scenario"]["requests"] = recipe.QUICK_REQUESTS
+    for p in study["platforms"]:
+        if isinstance(p, dict) and "/" in p["platform"]:
+            p["platform"] = str(RECIPES_DIR / p["platform"])
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(study))
+    return path
+
+
+@pytest.mark.slow
+def test_early_exit_curves_equal_hetsim_runs_energy_vs_latency_target(quick_run, tmp_path):
+    _, out = quick_run
+    study = _quick_study("early-exit.yaml", early_exit_recipe, tmp_path)
+    assert main(["run", str(study), "-o", str(tmp_path / "run"), "--no-progress"]) == 0
+    data = pd.read_csv(out / "early-exit.csv")
+    for platform, rows in data.groupby("platform"):
+        ref = pd.read_csv(tmp_path / "run" / platform / "energy_vs_latency_target.csv")
+        mine = rows.sort_values(["target_s", "configuration"]).reset_index(drop=True)
+        ref = ref.sort_values(["target_s", "configuration"]).reset_index(drop=True)
+        assert len(mine) == len(ref) > 0
+        assert np.allclose(mine["target_s"], ref["target_s"])
+        assert list(mine["configuration"]) == list(ref["configuration"])
+        assert np.allclose(mine["energy_per_inference_J"], ref["energy_per_inference_J"], rtol=1e-9)
+        assert list(mine["missed"]) == list(ref["missed"])
+
+
+def test_early_exit_ratios_are_energy_over_dvfs_energy():
+    curve = pd.DataFrame({"target_s": [0.1] * 3 + [0.2] * 3,
+                          "configuration": ["no early exit", "early exit", "early exit + DVFS"] * 2,
+                          "energy_per_inference_J": [7.0, 2.5, 1.0, 6.0, 3.0, 2.0], "missed": [0, 0, 0, 0, 0, 1]})
+    r = early_exit_recipe.ratios(curve)
+    assert list(r["no_exit_over_dvfs"]) == [7.0, 3.0]
+    assert list(r["exit_over_dvfs"]) == [2.5, 1.5]
+    assert list(r["dvfs_meets_target"]) == [True, False]
+
+
+@pytest.mark.slow
+def test_methods_equal_hetsim_run_and_footprint_equals_the_placement_table(quick_run, tmp_path):
+    _, out = quick_run
+    study = _quick_study("methods.yaml", methods_recipe, tmp_path)
+    assert main(["run", str(study), "-o", str(tmp_path / "run"), "--no-progress"]) == 0
+    summary = pd.read_csv(tmp_path / "run" / "summary.csv").set_index("platform")
+    data = pd.read_csv(out / "methods.csv").set_index("label")
+    assert sorted(data.index) == sorted(summary.index)
+    for label, row in data.iterrows():
+        for col in ("energy_per_inference_J", "latency_p99_s", "area_m2"):
+            assert row[col] == pytest.approx(summary.loc[label, col], rel=1e-9), (label, col)
+        placement = pd.read_csv(tmp_path / "run" / label / "placement.csv")
+        params = placement[placement["role"].isin(["weight", "embedding", "adapter"])]
+        assert row["parameter_bytes"] == pytest.approx(params["bytes"].sum(), rel=1e-12)
+
+
 # -- pieces, fast ----------------------------------------------------------------------------------------
 
 def test_crossovers_lie_where_the_interpolated_curves_meet():
@@ -225,6 +286,6 @@ def test_a_folder_with_a_users_file_is_refused_and_kept(capsys, tmp_path):
 def test_bundled_studies_validate():
     from simulator.study.runner import load_study
 
-    for name in ("mappings.yaml", "nvm-choice.yaml"):
+    for name in ("mappings.yaml", "nvm-choice.yaml", "early-exit.yaml", "methods.yaml"):
         config = load_study(RECIPES_DIR / name)
         assert config.platforms

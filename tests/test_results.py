@@ -239,12 +239,13 @@ def test_perfetto_events_carry_all_non_leakage_energy(tmp_path_factory, result):
 def test_mapping_table_lists_exactly_the_mapped_ops():
     mapping = SimpleNamespace(buffer="buf", loop_order="mnk", tiles=(16, 32, 64), gemm=(1, 128, 768, 768),
                               fetches={"A": 3, "W": 1, "O": 1}, cycles=1000, utilisation=0.5,
-                              footprint_bytes=4096.0, objective="energy")
+                              footprint_bytes=4096.0, objective="energy", candidates_evaluated=42)
     arrays = SimpleNamespace(op_ids=np.array([0, 1, 2]), modules=np.array(["a", "b", "c"], dtype=object),
                              traffic=[SimpleNamespace(mapping=None), SimpleNamespace(mapping=mapping),
                                       SimpleNamespace(mapping=None)])
     table = R.mapping_table_of(SimpleNamespace(tasks={"t": arrays}))
-    assert table[["task", "op", "module", "tile_k", "fetches_A", "k"]].values.tolist() == [["t", 1, "b", 32, 3, 768]]
+    assert table[["task", "op", "module", "tile_k", "fetches_A", "k", "candidates"]].values.tolist() == \
+        [["t", 1, "b", 32, 3, 768, 42]]
     empty = R.mapping_table_of(SimpleNamespace(tasks={"t": SimpleNamespace(op_ids=[], modules=[], traffic=[])}))
     assert empty.empty
 

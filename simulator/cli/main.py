@@ -13,7 +13,7 @@ import sys
 from simulator._version import __version__
 
 #: Command modules, in the order ``--help`` lists them.
-COMMANDS = ("run", "models", "trace", "platforms", "reproduce")
+COMMANDS = ("run", "sweep", "models", "trace", "platforms", "reproduce", "golden")
 
 EPILOG = """\
 examples:
@@ -23,6 +23,7 @@ examples:
   hetsim trace albert-base-v2 --adapter houlsby:64 --tasks sst2,mnli
   hetsim platforms show edge-rram    memories, bandwidths, energies, area of a platform
   hetsim reproduce all               the seed studies' figures, PNG/PDF/CSV and reproduce.md
+  hetsim golden check golden.json    re-run a pinned study; exit 1 if a figure moved
 
 Every command has its own --help. Units: SI inside; reports print pJ, µs, mm².
 """

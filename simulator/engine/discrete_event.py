@@ -2,11 +2,12 @@
 
 Model (costs from :mod:`simulator.cost.tables`, identical to the analytic evaluator's):
 
-- each memory is a ``simpy.Resource`` of capacity 1 (its ports and banks together: ``Memory.read_time``
-  already uses the memory's peak bandwidth over all of them, so one transfer occupies the memory and
-  concurrent transfers queue); each compute unit serves one op at a time. An op runs on its pool of
-  equal units (:mod:`simulator.prepare.assign`): on whichever is free first (the lowest-numbered free one),
-  so two MAC arrays serve two requests' matmuls in parallel;
+- each memory is a resource of capacity 1 (:class:`_Slot`: ``simpy.Resource``'s grant order without its
+  per-request events; its ports and banks together: ``Memory.read_time`` already uses the memory's peak
+  bandwidth over all of them, so one transfer occupies the memory and concurrent transfers queue); each
+  compute unit serves one op at a time. An op runs on its pool of equal units
+  (:mod:`simulator.prepare.assign`): on whichever is free first (the lowest-numbered free one), so two MAC
+  arrays serve two requests' matmuls in parallel;
 - a dispatcher admits requests in arrival order, up to ``max_in_flight`` at once; with adapters loaded on
   a switch, a request of another task waits until the in-flight ones finish (one task's adapters are
   resident at a time). A request after an idle period first wakes the gated memories; a request whose
@@ -27,6 +28,8 @@ Times in s, energies in J. One request of adapter-ALBERT (~600 ops) takes a few 
 """
 from __future__ import annotations
 
+from collections import deque
+
 import numpy as np
 import simpy
 
@@ -45,6 +48,55 @@ def _per_memory(times: np.ndarray) -> tuple[list[list[tuple[int, float]]], list[
     for i, m, t in zip(ii.tolist(), mm.tolist(), times[ii, mm].tolist()):
         items[i].append((m, t))
     return items, times.max(axis=1, initial=0.0).tolist()
+
+
+class _Granted:
+    """What :meth:`_Slot.request` returns when the slot was free: already granted, nothing to wait for."""
+    __slots__ = ()
+    triggered = True
+
+
+_GRANTED = _Granted()
+
+
+class _Slot:
+    """A capacity-1 resource that grants in exactly ``simpy.Resource``'s order, without its machinery.
+
+    ``simpy.Resource(env, 1)`` builds a Request event per request (scheduled even when granted at once)
+    and a Release event per release whose processing grants the head of the queue; that was a third of
+    the engine's time. Here a request on a free slot with nobody queued returns :data:`_GRANTED` (no
+    event); otherwise it queues an event. A release frees the slot now and, like SimPy's Release event,
+    grants the head of the queue when an event scheduled now is processed; a request arriving in between
+    first grants the head (SimPy's put queue is served in order). Same grants at the same times in the
+    same order, so the same numbers (tests/test_engine_lean.py compares with ``simpy.Resource``)."""
+    __slots__ = ("env", "free", "queue")
+
+    def __init__(self, env: simpy.Environment, capacity: int = 1):
+        self.env, self.free, self.queue = env, True, deque()
+
+    def request(self):
+        """An event that fires when the slot is granted (or :data:`_GRANTED` when it is at once)."""
+        if self.free:
+            if not self.queue:
+                self.free = False
+                return _GRANTED
+            self.free = False
+            self.queue.popleft().succeed()
+        ev = simpy.Event(self.env)
+        self.queue.append(ev)
+        return ev
+
+    def release(self, _request=None) -> None:
+        """Free the slot; the next in the queue is granted when an event scheduled now is processed."""
+        self.free = True
+        ev = simpy.Event(self.env)
+        ev.callbacks.append(self._grant)
+        ev.succeed()
+
+    def _grant(self, _event) -> None:
+        if self.free and self.queue:
+            self.free = False
+            self.queue.popleft().succeed()
 
 
 class _Plan:
@@ -69,6 +121,9 @@ class _Plan:
 
 
 class _Engine:
+    #: The capacity-1 resource of memories and units (``simpy.Resource`` gives the same numbers, slower).
+    resource = _Slot
+
     def __init__(self, workload, prepared: Prepared, platform, max_in_flight: int, prefetch_depth: int):
         self.prepared = prepared
         self.tables = CostTables(prepared, platform, split=prefetch_depth > 0, workload=workload)
@@ -76,7 +131,7 @@ class _Engine:
         self.depth = prefetch_depth
         self.max_in_flight = max_in_flight
         self.env = simpy.Environment()
-        self.mem = [simpy.Resource(self.env, 1) for _ in prepared.memories]
+        self.mem = [self.resource(self.env, 1) for _ in prepared.memories]
         self.units = self.make_units()
         self.pooled = any(len(p) > 1 for p in prepared.units.pools)
         self.builder = LedgerBuilder(prepared, self.pp)
@@ -91,12 +146,12 @@ class _Engine:
 
     # ---------------------------------------------------------------- helpers
     def make_units(self) -> list:
-        """One resource per pool of equal units: a single unit is a Resource; a pool of several is a store
-        of its free unit indices, lowest first (the closed form always uses the first)."""
+        """One resource per pool of equal units: a single unit is a :attr:`resource`; a pool of several is a
+        store of its free unit indices, lowest first (the closed form always uses the first)."""
         units: list = []
         for pool in self.prepared.units.pools:
             if len(pool) == 1:
-                units.append(simpy.Resource(self.env, 1))
+                units.append(self.resource(self.env, 1))
             else:
                 store = simpy.PriorityStore(self.env, capacity=len(pool))
                 store.items.extend(sorted(pool))

@@ -31,7 +31,7 @@ from simulator.results.run_output import (LEDGER_COLUMNS, REQUEST_COLUMNS, RunOu
 def _reset(eng, task: str) -> None:
     """A fresh SimPy world for one request of ``task`` (cost tables, plans and row templates kept)."""
     eng.env = simpy.Environment()
-    eng.mem = [simpy.Resource(eng.env, 1) for _ in eng.prepared.memories]
+    eng.mem = [eng.resource(eng.env, 1) for _ in eng.prepared.memories]
     eng.units = eng.make_units()
     eng.builder.blocks = []
     eng.records, eng.intervals, eng.op_points = [], [], []

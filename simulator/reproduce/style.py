@@ -20,8 +20,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 #: The style file of every reproduce figure.
 STYLE_FILE = Path(__file__).with_name("hetsim.mplstyle")
-#: Okabe & Ito (2008): colours distinguishable under the common colour-vision deficiencies (the style's cycle).
-PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000")
+#: Okabe & Ito (2008): colours distinguishable under the common colour-vision deficiencies (the style's cycle);
+#: yellow last (it reads poorly on white as a thin line).
+PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#000000", "#F0E442")
 #: Markers paired with the palette, so series also differ in greyscale.
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 #: Hatches for bar segments beyond colour.

@@ -15,7 +15,7 @@ import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
@@ -153,6 +153,23 @@ def _union_length(starts: np.ndarray, ends: np.ndarray) -> float:
     return float(np.sum(np.clip(reach - np.maximum(s, prev_reach), 0.0, None)))
 
 
+#: Tables longer than this (rows) are written as Parquet instead of CSV (``per_request`` of a run of more
+#: than 100,000 requests, the ledger of all but the shortest runs).
+PARQUET_ROWS = 100_000
+
+
+def write_table(table: pd.DataFrame, folder: Path, stem: str) -> Path:
+    """``table`` as ``folder/<stem>.csv``, or ``<stem>.parquet`` when it has more than
+    :data:`PARQUET_ROWS` rows. Returns the path."""
+    if len(table) > PARQUET_ROWS:
+        path = folder / f"{stem}.parquet"
+        _plain_text(table.copy()).to_parquet(path, index=False)
+    else:
+        path = folder / f"{stem}.csv"
+        table.to_csv(path, index=False)
+    return path
+
+
 def _plain_text(table: pd.DataFrame) -> pd.DataFrame:
     """``table`` with its categorical columns as plain text (tables look the same whatever the ledger's
     column types)."""
@@ -195,6 +212,10 @@ class Result:
             table = mapping_table_of(prepared)
             if len(table):
                 meta["mappings"] = table
+        if prepared is not None and "refetch" not in meta:
+            stream = getattr(getattr(run_output, "workload", None), "stream", None)
+            keys = [r.key for r in stream] if stream is not None else list(prepared.tasks)
+            meta["refetch"] = refetch_factors(prepared, keys)
         ledger = run_output.compact if getattr(run_output, "compact", None) is not None else run_output.ledger
         return cls(ledger=ledger, requests=run_output.requests, platform=run_output.platform,
                    placement=run_output.placement, workload=getattr(run_output, "workload", None),
@@ -342,7 +363,9 @@ class Result:
         """One row per memory of the platform: technology, kind, capacity (bytes), ``read_bytes``,
         ``write_bytes`` (bytes landed in it, task-switch loads included), ``reads``/``writes`` (word
         accesses), energy per category (J), ``dynamic_energy_J``, ``leakage_energy_J``, ``energy_J``,
-        ``peak_occupancy_bytes`` and ``area_m2``."""
+        ``peak_occupancy_bytes``, ``refetch`` (bytes the ops moved to and from it over its compulsory bytes,
+        every operand read and written once: 1.0 is no re-fetch; NaN for a memory without compulsory
+        traffic, such as a staging buffer, or without the run's preparation) and ``area_m2``."""
         return self._cached("per_memory", self._per_memory)
 
     def _per_memory(self) -> pd.DataFrame:
@@ -368,6 +391,7 @@ class Result:
                 "dynamic_energy_J": dynamic, "leakage_energy_J": float(e["leakage_energy_J"]),
                 "energy_J": float(e.sum()),
                 "peak_occupancy_bytes": float(occupancy.get(name, 0.0)),
+                "refetch": float((self.meta.get("refetch") or {}).get(name, float("nan"))),
                 "area_m2": getattr(mem, "area_m2", float("nan")),
             })
         return pd.DataFrame.from_records(records)
@@ -548,8 +572,9 @@ class Result:
         bounds = self.meta.get("lower_bound_J")
         if not isinstance(bounds, dict) or not len(self.requests):
             return float("nan")
-        keys = self.meta.get("request_keys") or list(self.requests["task"])   # early exits: their own floor
-        return float(sum(bounds[key] for key in keys))
+        keys = self.meta.get("request_keys")                                  # early exits: their own floor
+        counts = (pd.Series(keys, dtype=object) if keys else self.requests["task"].astype(object)).value_counts()
+        return float(sum(bounds[key] * float(k) for key, k in counts.items()))
 
     def summary(self) -> dict[str, Any]:
         """The headline numbers (SI units, unit in each key): energy per inference (total, dynamic and
@@ -636,15 +661,17 @@ class Result:
         return json_safe({"summary": self.summary(), "meta": meta})
 
     def write_into(self, folder: Path, *, ledger: bool = False) -> list[Path]:
-        """Write the tables (CSV), ``summary.json`` and optionally ``ledger.csv`` into an existing folder
-        (no atomicity: see :meth:`save`). Returns the files written."""
-        written = []
-        for stem, table in self.tables().items():
-            written.append(folder / f"{stem}.csv")
-            table.to_csv(written[-1], index=False)
+        """Write the tables, ``summary.json`` and optionally the ledger into an existing folder (no
+        atomicity: see :meth:`save`). A table of more than :data:`PARQUET_ROWS` rows (``per_request`` of a
+        long run, the ledger) is written as Parquet (``<stem>.parquet``: typed columns, compressed, fast);
+        the others as CSV, to open by hand. Returns the files written."""
+        written = [write_table(table, folder, stem) for stem, table in self.tables().items()]
         if ledger:
-            written.append(folder / "ledger.csv")
-            self.write_ledger_csv(written[-1])
+            rows = len(self.compact) if self.compact is not None else len(self.ledger)
+            if rows > PARQUET_ROWS:
+                written.append(self.write_ledger_parquet(folder / "ledger.parquet"))
+            else:
+                written.append(self.write_ledger_csv(folder / "ledger.csv"))
         written.append(folder / "summary.json")
         written[-1].write_text(json.dumps(self.summary_document(), indent=2, default=str) + "\n")
         return written
@@ -662,6 +689,33 @@ class Result:
                 part.to_csv(fh, index=False, header=lo == 0)
             idle = self.compact.frame([], idle=True)
             idle.to_csv(fh, index=False, header=len(ids) == 0)
+        return path
+
+    def write_ledger_parquet(self, path: Path, chunk_requests: int = 20_000) -> Path:
+        """Write the full ledger as Parquet, a compact ledger ``chunk_requests`` requests at a time (one
+        row group each, so memory stays bounded), then its idle rows. Text columns are plain strings."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        def arrow(frame: pd.DataFrame):
+            return pa.Table.from_pandas(_plain_text(frame.copy()), preserve_index=False)
+
+        if self.compact is None:
+            pq.write_table(arrow(self.ledger), path)
+            return path
+        ids = self.compact.request
+        writer = None
+        try:
+            parts = [ids[lo:lo + chunk_requests] for lo in range(0, len(ids), chunk_requests)]
+            for part in [*parts, None]:
+                frame = self.compact.frame([], idle=True) if part is None else self.compact.frame(part, idle=False)
+                table = arrow(frame)
+                if writer is None:
+                    writer = pq.ParquetWriter(path, table.schema)
+                writer.write_table(table.cast(writer.schema))
+        finally:
+            if writer is not None:
+                writer.close()
         return path
 
     def save(self, path: str | os.PathLike, *, ledger: bool = False, overwrite: bool = False) -> Path:
@@ -728,8 +782,9 @@ Result.compact = None  # the CompactLedger of a replayed run, else None
 
 def mapping_table_of(prepared: Any) -> pd.DataFrame:
     """One row per (task, op) whose traffic has a tiling mapping (:class:`simulator.prepare.mapping.Mapping`):
-    loop order, tiles (elements), the mapped GEMM, operand fetch counts, MAC-array cycles, utilisation
-    and the buffer bytes the tiles occupy."""
+    loop order, tiles (elements), the mapped GEMM, operand fetch counts, MAC-array cycles, utilisation,
+    the buffer bytes the tiles occupy, the objective and ``candidates``: how many mappings the search
+    evaluated for the op (its search budget)."""
     records = []
     for task, arrays in prepared.tasks.items():
         for op_id, module, traffic in zip(arrays.op_ids, arrays.modules, arrays.traffic):
@@ -741,8 +796,27 @@ def mapping_table_of(prepared: Any) -> pd.DataFrame:
                             "tile_n": m.tiles[2], "batch": m.gemm[0], "m": m.gemm[1], "k": m.gemm[2],
                             "n": m.gemm[3], **{f"fetches_{k}": v for k, v in sorted(m.fetches.items())},
                             "cycles": m.cycles, "utilisation": m.utilisation,
-                            "footprint_bytes": m.footprint_bytes, "objective": m.objective})
+                            "footprint_bytes": m.footprint_bytes, "objective": m.objective,
+                            "candidates": m.candidates_evaluated})
     return pd.DataFrame.from_records(records)
+
+
+def refetch_factors(prepared: Any, tasks: Sequence[str]) -> dict[str, float]:
+    """Per home memory: bytes the ops moved to and from it over their compulsory bytes (every operand read
+    and written once), over one request of each task in ``tasks`` (a run's request tasks, repeats
+    counted; a request key of an early exit counts its prefix of ops). 1.0 means no re-fetch; memories
+    without compulsory traffic (a staging buffer) are left out."""
+    from collections import Counter
+
+    moved: dict[str, float] = {}
+    base: dict[str, float] = {}
+    for task, n in Counter(tasks).items():
+        arrays = prepared.arrays(task) if hasattr(prepared, "arrays") else prepared.tasks[task]
+        for tr in arrays.traffic:
+            for m in set(tr.compulsory_reads) | set(tr.compulsory_writes):
+                base[m] = base.get(m, 0.0) + n * (tr.compulsory_reads.get(m, 0.0) + tr.compulsory_writes.get(m, 0.0))
+                moved[m] = moved.get(m, 0.0) + n * (tr.reads.get(m, 0.0) + tr.writes.get(m, 0.0))
+    return {m: moved[m] / base[m] for m in prepared.memories if base.get(m, 0.0) > 0}
 
 
 def write_perfetto(results: list[Result], path: str | os.PathLike, *,

@@ -441,9 +441,11 @@ def exit_stream(config: StudyConfig, stream, traces: dict[str, Any]):
     return stream.with_fields(exit_layer=layers)
 
 
-def _load_platform(config: StudyConfig, index: int):
-    """Platform ``index`` of the study: a bundled name, or a path relative to the study file."""
-    from hw_models import list_platforms, load_platform
+def resolve_platform(config: StudyConfig, index: int) -> Path:
+    """The file of platform ``index`` of the study: a bundled platform's YAML, or a path relative to the
+    study file (or the working folder). SimulationConfigError when it is neither."""
+    from hw_models import list_platforms
+    from hw_models.loader import platform_path
 
     ref = config.platforms[index].platform
     candidate = Path(ref)
@@ -451,12 +453,19 @@ def _load_platform(config: StudyConfig, index: int):
         beside = Path(config.source).parent / candidate
         candidate = beside if beside.exists() else candidate
     if ref in list_platforms():
-        return load_platform(ref)
+        return platform_path(ref)
     if candidate.suffix in (".yaml", ".yml") and candidate.exists():
-        return load_platform(str(candidate))
+        return candidate
     raise SimulationConfigError(f"{config.source}: platforms.{index}.platform: {ref!r} is neither a bundled "
                                 f"platform nor a platform YAML file; expected one of "
                                 f"{', '.join(list_platforms())} or a path")
+
+
+def _load_platform(config: StudyConfig, index: int):
+    """Platform ``index`` of the study: a bundled name, or a path relative to the study file."""
+    from hw_models import load_platform
+
+    return load_platform(str(resolve_platform(config, index)))
 
 
 #: What a worker of :func:`run_study`'s process pool reads (set before the pool forks, so the traces

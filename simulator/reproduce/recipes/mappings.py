@@ -189,7 +189,7 @@ def _bars_figure(bars: pd.DataFrame, config) -> Figure:
                "mappings, each serving four fully fine-tuned ALBERTs (left bar) and adapter-ALBERT (right). "
                "Mappings: all-sram = every parameter resident in on-chip SRAM (map-sram-albert: 40 MiB for "
                "four ALBERTs; edge-sram: 16 MiB for adapter-ALBERT); dram-reload = the parameters of one "
-               "task in a 16 MiB SRAM, reloaded from LPDDR4 on a task switch (map-dram-reload); rram-hetero "
+               "task in a 12 MiB SRAM, reloaded from LPDDR4 on a task switch (edge-sram-reload, issue 14); rram-hetero "
                "= edge-rram: shared backbone in a 16 MiB ReRAM, adapters and activations in SRAM, the "
                "per-task ALBERT copied into the ReRAM on a switch. " + _scenario_text(config) + "."),
         published=("The adapter-ALBERT paper reports qualitatively that the heterogeneous mapping (backbone "
@@ -239,9 +239,9 @@ def _switch_figure(data: pd.DataFrame, config) -> Figure:
     best_at = {p: piv.loc[p].idxmin() for p in piv.index}
     per_switch = per_switch_energy(data)
     this_run = ("energy per inference from switch probability "
-                f"{lo:g} to {hi:g} grows by " + ", ".join(f"{k} {v:.3g}x" for k, v in growth.items())
+                f"{lo:g} to {hi:g} changes by " + ", ".join(f"{k} {(v - 1) * 100:+.2f} %" for k, v in growth.items())
                 + ". Energy per task switch (slope of total energy over the number of switches): "
-                + ", ".join(f"{k} {v * 1e6:.0f} µJ" for k, v in per_switch.items())
+                + ", ".join(f"{k} {round(v * 1e6) + 0:.0f} µJ" for k, v in per_switch.items())
                 + ". Lowest energy at each probability: "
                 + ", ".join(f"{p:g}: {k}" for p, k in best_at.items()) + ".")
     caption = Caption(

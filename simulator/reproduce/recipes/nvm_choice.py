@@ -165,8 +165,8 @@ def build(context: Context) -> list[Figure]:
         bottom.plot(rows["rate_Hz"], rows["leakage_share"] * 100, **kw)
     envelope = _envelope_changes(data, cross)
     if len(cross):
-        top.scatter(cross["rate_Hz"], cross["energy_per_inference_J"] * 1e3, marker="x", s=14, color="#000000",
-                    linewidths=0.8, zorder=4, label="crossover")
+        top.scatter(cross["rate_Hz"], cross["energy_per_inference_J"] * 1e3, marker="o", s=34,
+                    facecolors="none", edgecolors="#777777", linewidths=0.9, zorder=4, label="crossover")
     for n, row in enumerate(envelope.itertuples()):
         top.annotate(f"{row.rate_Hz:.2g} Hz", (row.rate_Hz, row.energy_per_inference_J * 1e3),
                      xytext=(4, 6 + 8 * (n % 2)), textcoords="offset points", fontsize=6)
@@ -197,7 +197,7 @@ def build(context: Context) -> list[Figure]:
     caption = Caption(
         shows=(f"Energy per inference (top, log), the same relative to the cheapest technology at each "
                f"rate (middle) and the static (leakage, refresh, wake-up) share of it (bottom) against the Poisson request rate, for each technology of the shared backbone "
-               f"memory ({MEMORY}, 16 MiB, 8 banks) of {platform}; x marks where two curves cross. "
+               f"memory ({MEMORY}, 16 MiB, 8 banks) of {platform}; grey circles mark where two curves cross. "
                f"adapter-ALBERT (Houlsby m=8 per repetition), 4 tasks, switch probability "
                f"{config.scenario.switch_probability:g}, {config.scenario.requests} requests per point, "
                f"evaluator {config.evaluator}.{missing_text}"),

@@ -1,0 +1,281 @@
+"""The closed-form evaluator of :mod:`simulator.analytic`, vectorised over platform variants that share
+one preparation, with every summary metric of a run (except the windowed peak power, which needs the
+event timeline).
+
+Why it is fast: a request's energy is linear in the per-variant figures, so it is a dot product of the
+per-task totals (bytes read and written per memory, MACs, other ops, bytes over each link) with each
+variant's per-byte and per-op energies; a request's service time is a sum over ops of a non-linear
+per-op time, computed once per *distinct* op (a model repeats its layers: ALBERT's 12 repetitions share
+one set of op shapes and homes) and weighted by how often it occurs. Leakage follows from the service
+intervals. The figures equal :func:`simulator.analytic.evaluate` + :meth:`simulator.results.result.Result.summary`
+on each variant to rounding (tests/test_sweep.py).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from simulator.cost.tables import (Prepared, TaskArrays, busy_power, idle_power, lower_bound, op_costs,
+                             platform_params, switch_costs)
+from simulator.results.result import CATEGORIES, DEFAULT_POWER_WINDOW_S, DYNAMIC_CATEGORIES, STATIC_CATEGORIES, \
+    memory_kind
+from simulator.sweep.metrics import SUMMARY_METRICS
+
+_CAT = {c: i for i, c in enumerate(CATEGORIES)}
+KINDS = ("compute", "sram", "nvm", "dram", "interconnect")
+
+
+def distinct_ops(ta: TaskArrays) -> tuple[TaskArrays, np.ndarray]:
+    """``ta`` reduced to its distinct ops (same bytes per memory, cycles, unit, staging, tile ends, MACs
+    and other ops) and how many times each occurs: the per-op time is the same for equal rows."""
+    n, M = ta.reads.shape
+    staged = ta.staged if ta.staged is not None else np.zeros(n, dtype=bool)
+    first = ta.first_reads if ta.first_reads is not None else np.zeros((n, M))
+    last = ta.last_writes if ta.last_writes is not None else np.zeros((n, M))
+    rows = np.concatenate([ta.reads, ta.writes, ta.param_reads, ta.cycles[:, None], ta.on_mac[:, None],
+                           staged[:, None], first, last, ta.macs[:, None], ta.other_ops[:, None]], axis=1)
+    if n == 0:
+        return ta, np.zeros(0)
+    _, first_index, counts = np.unique(rows, axis=0, return_index=True, return_counts=True)
+    keep = np.sort(first_index)
+    counts = counts[np.argsort(first_index)]
+    sub = replace(ta, reads=ta.reads[keep], writes=ta.writes[keep], param_reads=ta.param_reads[keep],
+                  compulsory_bytes=ta.compulsory_bytes[keep], cycles=ta.cycles[keep], on_mac=ta.on_mac[keep],
+                  macs=ta.macs[keep], other_ops=ta.other_ops[keep], op_ids=ta.op_ids[keep],
+                  modules=ta.modules[keep], layers=ta.layers[keep], staged=staged[keep], first_reads=first[keep],
+                  last_writes=last[keep], traffic=[])
+    return sub, counts.astype(float)
+
+
+def refetch(prepared: Prepared) -> dict[str, float]:
+    """Per home memory: bytes moved over compulsory bytes over the prepared workload's requests (as
+    ``per_memory.csv``'s ``refetch``: :func:`simulator.results.result.refetch_factors`)."""
+    from simulator.results.result import refetch_factors
+
+    return refetch_factors(prepared, [r.key for r in prepared.workload.stream])
+
+
+def evaluate_fast(prepared: Prepared, platforms: Sequence, *, chunk: int = 512) -> pd.DataFrame:
+    """Every summary metric (:data:`SUMMARY_METRICS`; ``peak_power_W`` is NaN) of the closed-form
+    evaluator on each of ``platforms`` (variants of ``prepared.platform``'s structure that this
+    preparation serves: same placement and mappings), plus ``service_mean_s`` and ``feasible``
+    (the placement's peak occupancy fits every memory). One row per platform, SI units."""
+    platforms = list(platforms)
+    mems = prepared.memories
+    M = len(mems)
+    pp = platform_params(platforms, mems)
+    V, L = pp.n_variants, len(pp.links)
+    C = M + 2 + L                                   # components: memories, (vector_unit, mac_array), links
+    stream = list(prepared.workload.stream)
+    n = len(stream)
+    points = [pp.op_index(r.operating_point) for r in stream]
+    link_of = {name: M + 2 + i for i, name in enumerate(pp.links)}
+
+    # per (task, op point): service time (V,) and energy per component and category (V, 8, C)
+    if any(r.transition_s or r.transition_J for r in stream):
+        raise ValueError("evaluate_fast: the stream has DVFS transitions; expected run_metrics per point")
+    reduced: dict = {}
+    service: dict = {}
+    energy: dict = {}
+    for key in dict.fromkeys(zip((r.key for r in stream), points)):     # (task or early-exit prefix, op point)
+        rkey, p = key
+        ta = prepared.arrays(rkey)
+        if rkey not in reduced:
+            reduced[rkey] = distinct_ops(ta)
+        sub, counts = reduced[rkey]
+        s = np.zeros(V)
+        for lo in range(0, V, chunk):
+            part = _slice(pp, lo, lo + chunk)
+            s[lo:lo + chunk] = op_costs(sub, part, p).t_op @ counts
+        R, W = ta.reads.sum(axis=0), ta.writes.sum(axis=0)
+        e = np.zeros((V, len(CATEGORIES), C))
+        e[:, _CAT["read"], :M] = R * pp.read_J
+        e[:, _CAT["write"], :M] = W * pp.write_J
+        for k, m in enumerate(mems):
+            for link in prepared.link_paths[m]:
+                e[:, _CAT["transfer"], link_of[link]] += (R[k] + W[k]) * pp.link_J[:, link_of[link] - M - 2]
+        e[:, _CAT["compute"], M] = ta.other_ops.sum() * pp.vec_J[:, p]
+        e[:, _CAT["compute"], M + 1] = ta.macs.sum() * pp.mac_J[:, p]
+        service[key], energy[key] = s, e
+
+    switch_E, switch_t, switch_W = {}, {}, {}
+    for task, ta in prepared.tasks.items():
+        if not ta.switch_loads:
+            continue
+        sc = switch_costs(prepared, ta, pp)
+        e = np.zeros((V, len(CATEGORIES), C))
+        w = np.zeros(M)
+        for k, (src, dst, b) in enumerate(sc.pairs):
+            i, j = mems.index(src), mems.index(dst)
+            e[:, _CAT["read"], i] += sc.e_src[:, k]
+            e[:, _CAT["switch_load"], j] += sc.e_dst[:, k]
+            for link in sc.links[k]:
+                e[:, _CAT["transfer"], link_of[link]] += b * pp.link_J[:, link_of[link] - M - 2]
+            w[j] += b
+        switch_E[task], switch_t[task], switch_W[task] = e, sc.time, w
+
+    wake_mem = np.array([[pl.memories[m].wakeup_energy_J for m in mems] for pl in platforms]) * pp.gated
+    wakes = pp.gated.any(axis=1)
+    busy = {p: busy_power(pp, p) for p in set(points)}               # (V, M + 2)
+    idle = idle_power(pp)
+    share = np.divide(pp.refresh_W, pp.leak_W, out=np.zeros_like(pp.leak_W), where=pp.leak_W > 0)
+    idle_refresh = pp.gated & pp.is_dram                              # gated DRAM self-refreshes when idle
+
+    acc = np.zeros((V, len(CATEGORIES), C))
+    writes_M = np.zeros((V, M))            # bytes written by ops
+    loads_M = np.zeros((V, M))             # bytes loaded on task switches
+    latency, served = np.zeros((n, V)), np.zeros((n, V))
+    starts, ends = np.zeros((n, V)), np.zeros((n, V))
+    prev_end = None
+    loaded = None
+    first_arrival = stream[0].arrival_s if n else 0.0
+    for k, (r, p) in enumerate(zip(stream, points)):
+        a = r.arrival_s
+        if prev_end is None:
+            start = np.full(V, a)
+            t = start.copy()
+        else:
+            start = np.maximum(a, prev_end)
+            gap = np.maximum(a - prev_end, 0.0)[:, None]
+            idle_E = gap * idle
+            acc[:, _CAT["leakage"], :M + 2] += np.where(np.concatenate(
+                [idle_refresh, np.zeros((V, 2), dtype=bool)], axis=1), 0.0, idle_E)
+            acc[:, _CAT["refresh"], :M] += np.where(idle_refresh, idle_E[:, :M], 0.0)
+            wake = wakes & (a > prev_end)
+            t = start + np.where(wake, pp.wake_s, 0.0)
+            acc[:, _CAT["wakeup"], :M] += np.where(wake[:, None], wake_mem, 0.0)
+        if r.task != loaded and r.task in switch_E:
+            t = t + switch_t[r.task]
+            acc += switch_E[r.task]
+            loads_M += switch_W[r.task]
+        loaded = r.task
+        end = t + service[(r.key, p)]
+        acc += energy[(r.key, p)]
+        writes_M += prepared.arrays(r.key).writes.sum(axis=0)
+        busy_E = (end - start)[:, None] * busy[p]
+        acc[:, _CAT["leakage"], :M] += busy_E[:, :M] * (1.0 - share)
+        acc[:, _CAT["refresh"], :M] += busy_E[:, :M] * share
+        acc[:, _CAT["leakage"], M:M + 2] += busy_E[:, M:]
+        latency[k], served[k] = end - a, end - start
+        starts[k], ends[k] = start, end
+        prev_end = end
+
+    cats = acc.sum(axis=2)                                            # (V, 8)
+    total = cats.sum(axis=1)
+    span = prev_end - first_arrival if n else np.zeros(V)
+    nn = max(1, n)
+    kinds = np.empty((V, C), dtype=object)
+    kinds[:, M:M + 2] = "compute"
+    kinds[:, M + 2:] = "interconnect"
+    for v, pl in enumerate(platforms):
+        kinds[v, :M] = [memory_kind(pl.memories[m]) for m in mems]
+    per_comp = acc.sum(axis=1)                                        # (V, C)
+    bound = lower_bound(prepared, pp)          # per task and per early-exit variant made above
+    bound_total = sum(bound[r.key] for r in stream) if n else np.full(V, np.nan)
+    dyn = [_CAT[c] for c in DYNAMIC_CATEGORIES]
+    static = [_CAT[c] for c in STATIC_CATEGORIES]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = {
+            "requests": np.full(V, n), "switches": np.full(V, _switches(stream)),
+            "energy_J": total, "energy_per_inference_J": total / nn,
+            "dynamic_energy_per_inference_J": cats[:, dyn].sum(axis=1) / nn,
+            "leakage_energy_per_inference_J": cats[:, static].sum(axis=1) / nn,
+            "leakage_share": np.where(total > 0, cats[:, static].sum(axis=1) / total, 0.0),
+            **{f"{c}_energy_J": cats[:, _CAT[c]] for c in CATEGORIES},
+            "latency_mean_s": latency.mean(axis=0), "latency_p50_s": np.percentile(latency, 50, axis=0),
+            "latency_p99_s": np.percentile(latency, 99, axis=0), "makespan_s": span,
+            "throughput_rps": np.where(span > 0, n / span, np.nan),
+            "average_power_W": np.where(span > 0, total / span, np.nan),
+            "peak_power_W": np.full(V, np.nan), "power_window_s": np.full(V, DEFAULT_POWER_WINDOW_S),
+            "area_m2": np.array([pl.area_m2 for pl in platforms], dtype=float),
+            "lower_bound_J": bound_total, "lower_bound_per_inference_J": bound_total / nn,
+            "ratio_to_lower_bound": np.where(bound_total > 0, total / bound_total, np.nan),
+            **{f"{kind}_energy_per_inference_J": np.where(kinds == kind, per_comp, 0.0).sum(axis=1) / nn
+               for kind in KINDS},
+        }
+    nvm_bytes, life, levelled = _wear(prepared, platforms, kinds[:, :M], writes_M, loads_M, span)
+    out.update(nvm_write_bytes=nvm_bytes, nvm_lifetime_s=life, nvm_lifetime_levelled_s=levelled)
+    out.update(_load(np.array([r.arrival_s for r in stream]), starts, ends))
+    capacity = np.array([[pl.memories[m].capacity_bytes for m in mems] for pl in platforms], dtype=float)
+    need = np.array([prepared.placement.occupancy.get(m, 0.0) for m in mems])
+    table = pd.DataFrame({k: out[k] for k in SUMMARY_METRICS})
+    table["overloaded"] = out["overloaded"]
+    table["service_mean_s"] = served.mean(axis=0) if n else np.nan
+    table["feasible"] = (need[None, :] <= capacity).all(axis=1)
+    return table
+
+
+def _switches(stream) -> int:
+    loaded, count = None, 0
+    for r in stream:
+        count += r.task != loaded
+        loaded = r.task
+    return count
+
+
+def _load(arrival: np.ndarray, start: np.ndarray, end: np.ndarray) -> dict[str, np.ndarray]:
+    """:meth:`simulator.results.result.Result.load` for V variants: arrival rate over the arrivals (Hz),
+    offered utilisation (rate × mean service time), queue growth (least-squares slope of the waiting
+    time against the arrival time) and overloaded (offered utilisation > 1). ``start``/``end``: (n, V)."""
+    n, V = start.shape
+    if n < 2:
+        return {"arrival_rate_Hz": np.full(V, np.nan), "offered_utilisation": np.full(V, np.nan),
+                "queue_growth": np.zeros(V), "overloaded": np.zeros(V, dtype=bool)}
+    span = float(arrival.max() - arrival.min())
+    rate = (n - 1) / span if span > 0 else math.inf
+    service = (end - start).mean(axis=0)
+    wait = start - arrival[:, None]
+    a = arrival - arrival.mean()
+    denom = float(np.dot(a, a))
+    growth = (a @ (wait - wait.mean(axis=0))) / denom if denom > 0 else np.zeros(V)
+    rho = rate * service
+    return {"arrival_rate_Hz": np.full(V, rate), "offered_utilisation": rho, "queue_growth": growth,
+            "overloaded": rho > 1.0}
+
+
+def _wear(prepared, platforms, kinds, writes_M, loads_M, span):
+    """NVM bytes written, and the shortest lifetime (s) of the most-written cells and with ideal
+    levelling, as :meth:`simulator.results.result.Result.nvm_wear` gives them: the cell writes of a memory
+    are the largest of any tensor's own (:func:`simulator.results.run_output.tensor_writes`) and the
+    run-time region's cycling (bytes only: the same for every variant of a preparation)."""
+    from simulator.results.run_output import tensor_writes
+
+    V, M = writes_M.shape
+    stream = list(prepared.workload.stream)
+    records, loaded = [], None
+    for r in stream:
+        records.append({"task": r.task, "switch": r.task != loaded})
+        loaded = r.task
+    tensors = tensor_writes(prepared, records)
+    cells = np.zeros(M)
+    for k, m in enumerate(prepared.memories):
+        mem = prepared.platform.memories[m]
+        mine = [t for t in tensors if t["memory"] == m]
+        runtime = writes_M[0, k] if mem.is_buffer else sum(t["write_bytes"] for t in mine if t["task"])
+        region = prepared.placement.runtime_peak.get(m, 0.0) or (mem.capacity_bytes if mem.is_buffer else 0.0)
+        cells[k] = max([runtime / region if region > 0 else 0.0] + [t["cell_writes"] for t in mine])
+    nvm_bytes = np.zeros(V)
+    life, levelled = np.full(V, math.inf), np.full(V, math.inf)
+    for v, pl in enumerate(platforms):
+        s = span[v]
+        for k, m in enumerate(prepared.memories):
+            if kinds[v, k] != "nvm":
+                continue
+            mem = pl.memories[m]
+            written = writes_M[v, k] + loads_M[v, k]
+            nvm_bytes[v] += written
+            endurance = float(getattr(mem, "endurance_writes", math.inf))
+            rate, cell_rate = (written / s, cells[k] / s) if s > 0 else (0.0, 0.0)
+            life[v] = min(life[v], endurance / cell_rate if cell_rate > 0 else math.inf)
+            levelled[v] = min(levelled[v], mem.capacity_bytes * endurance / rate if rate > 0 else math.inf)
+    return nvm_bytes, life, levelled
+
+
+def _slice(pp, lo: int, hi: int):
+    from simulator.analytic.closed_form import _slice as cut
+
+    return cut(pp, lo, hi) if (lo, hi) != (0, pp.n_variants) and pp.n_variants > hi - lo else pp
