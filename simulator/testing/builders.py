@@ -17,6 +17,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from hw_models.cim import array_name
 from hw_models.compute import MacArray, VectorUnit
 from hw_models.dvfs import OperatingPoint
 from hw_models.link import COMPUTE, Link
@@ -181,18 +182,20 @@ def all_memories_faster(platform: Platform, factor: float) -> Any:
 
 def with_clock(platform: Platform, factor: float) -> Platform:
     """``platform`` with every operating point's frequency (and so the MAC array's and vector unit's clock)
-    multiplied by ``factor`` at the same voltage; memories and links keep their own clocks."""
+    multiplied by ``factor`` at the same voltage (every compute unit's clock with it); memories and links keep
+    their own clocks."""
     points = {n: replace(op, frequency_Hz=op.frequency_Hz * factor) for n, op in platform.operating_points.items()}
-    return replace(platform, operating_points=points,
-                   mac_array=replace(platform.mac_array, clock_hz=platform.mac_array.clock_hz * factor),
-                   vector_unit=replace(platform.vector_unit, clock_hz=platform.vector_unit.clock_hz * factor))
+    units = {n: replace(u, clock_hz=u.clock_hz * factor) for n, u in platform.compute.items()}
+    return replace(platform, operating_points=points, compute=units)
 
 
 def rename_memories(platform: Platform, rename: Callable[[str], str] | dict[str, str]) -> Platform:
     """``platform`` with its memories renamed (a function or a mapping old -> new, a bijection) everywhere a
-    name appears: the memories themselves, ``backed_by``, links and the placement's role lists."""
+    name appears: the memories themselves, ``backed_by``, links and the placement's role lists. A compute
+    unit's own cells (a CiM crossbar's ``<unit>.array``) keep their name: it is the unit's."""
     f = rename.get if isinstance(rename, dict) else rename
-    new = {n: (f(n) or n) for n in platform.memories}
+    owned = {array_name(u) for u in platform.compute}
+    new = {n: n if n in owned else (f(n) or n) for n in platform.memories}
     if len(set(new.values())) != len(new):
         raise ValueError(f"rename_memories: {new} is not one-to-one")
     end = lambda n: n if n == COMPUTE else new[n]  # noqa: E731
