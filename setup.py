@@ -44,6 +44,8 @@ setup(
     extras_require={
         "test": ["pytest==9.2.0", "hypothesis==6.170.15", "pytest-xdist==3.8.0",
                  "import-linter==2.17",  # the layering contract in .importlinter, run by the tests
+                 "ruff==0.17.6",         # lint (ruff.toml), run by tests/test_static_checks.py
+                 "mypy==2.4.0",          # types of the public hardware/cost API (mypy.ini), same test
                  ],
     },
     entry_points={

@@ -1,4 +1,10 @@
-"""Compute units: the systolic MAC array and the vector / special-function unit.
+"""Compute units: the systolic MAC array and the vector / special-function unit, behind one protocol.
+
+Every unit kind (these two, :class:`hw_models.cim.CimCrossbar`, any added later) satisfies
+:class:`ComputeUnit`: which ops it can run, the :class:`Work` (cycles of its clock and counts of its named
+energy *actions*) of running one, the energy of each action at an operating point, leakage and area. In the
+spirit of hwcomponents' components, whose actions return energy and latency. :data:`UNIT_CLASSES` maps each
+kind (``hw_models.vocabulary.UNIT_KINDS``) to its class; a platform holds any number of named units.
 
 Energies come from the Aladdin 40 nm arithmetic figures in ``hw_models/data/compute.yaml`` (multiplier
 energy grows with the product of the operand widths, adder energy linearly, as hwcomponents does), scaled to
@@ -8,15 +14,17 @@ element are assumptions stated in that file.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from functools import lru_cache
 from pathlib import Path
+from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
 
 from hw_models.dvfs import OperatingPoint, dynamic_scale, leakage_scale
 from hw_models.errors import HardwareConfigError, check_fields
-from hw_models.yamlio import load_yaml
-from hw_models.schema import ComputeDataFile, validate
+from hw_models.schema import ComputeDataFile, Count, Name, StrictSpec, validate
 from hw_models.techscaling import area_factor, energy_factor, leakage_factor
+from hw_models.vocabulary import MATMUL_KINDS
+from hw_models.yamlio import load_yaml
 
 COMPUTE_DATA = Path(__file__).parent / "data" / "compute.yaml"
 DATAFLOWS = ("ws", "os", "is")
@@ -31,6 +39,89 @@ def compute_data() -> ComputeDataFile:
             raise HardwareConfigError(f"{COMPUTE_DATA}: sources.{figure}: missing; expected a citation or "
                                       f"'assumption: <why>'")
     return data
+
+
+@dataclass(frozen=True)
+class Work:
+    """What running one op costs a unit: ``cycles`` of the unit's clock, ``counts`` of each of its energy
+    actions (``{action: count}``; energy = Σ count × :meth:`ComputeUnit.action_energy_J`), and
+    ``utilisation`` (useful fraction of the unit's peak over those cycles, 0..1)."""
+    cycles: int
+    counts: dict[str, float]
+    utilisation: float
+
+
+@runtime_checkable
+class ComputeUnit(Protocol):
+    """The protocol every compute unit kind satisfies. Ops are duck-typed (``workloads.trace.OpInfo``:
+    ``kind``, ``gemm``, ``macs``, ``other_ops``, ``reads``, ``writes``); hw_models never imports workloads.
+
+    ``kind`` (class constant, one of ``UNIT_KINDS``); ``actions``: the names of its energy actions;
+    ``takes``: which of an op's arithmetic quantities (``"macs"``, ``"other_ops"``) it can absorb for an
+    op that runs on another unit (a MAC op's bias adds go to a vector unit); ``clock_hz`` (Hz at the
+    nominal operating point), ``area_m2`` (m²), ``leakage_W`` (W at nominal voltage)."""
+    kind: ClassVar[str]
+    actions: ClassVar[tuple[str, ...]]
+    takes: ClassVar[tuple[str, ...]]
+    clock_hz: float
+    area_m2: float
+    leakage_W: float
+
+    def can_run(self, op: Any) -> bool:
+        """True when this unit can execute ``op`` (its kind and shape)."""
+        ...
+
+    def work(self, op: Any) -> Work:
+        """Cycles and action counts of running ``op`` whole (no tiling) on this unit."""
+        ...
+
+    def absorb(self, quantity: str, amount: float) -> dict[str, float]:
+        """Action counts for ``amount`` of ``quantity`` (one of ``takes``) done for an op run elsewhere."""
+        ...
+
+    def action_energy_J(self, op_point: OperatingPoint | None = None) -> dict[str, float]:
+        """Energy (J) of one of each action at ``op_point`` (nominal when None)."""
+        ...
+
+    def leakage_at(self, op_point: OperatingPoint | None = None) -> float:
+        """Leakage power (W) at ``op_point``."""
+        ...
+
+
+def unit_signature(unit: Any) -> tuple:
+    """A value key of a unit: its kind and the values of its constructor fields. Two units with equal
+    signatures are interchangeable (same costs): the engine pools them."""
+    return (unit.kind,) + tuple((f.name, repr(getattr(unit, f.name))) for f in fields(unit) if f.init)
+
+
+def is_matmul(op: Any) -> bool:
+    """True for a matrix product whose GEMM dimensions the trace gives (MAC arrays and crossbars run it)."""
+    return op.kind in MATMUL_KINDS and op.gemm is not None
+
+
+def vector_elements(op: Any) -> int:
+    """Elements a vector-unit op processes: the largest element count it reads from or writes to one
+    tensor (an element-wise add of two N-element tensors processes N). An ``unknown`` op (no counting
+    rule in the tracer) is costed conservatively: see :func:`unknown_op_elements`."""
+    if op.kind == "unknown":
+        return unknown_op_elements(op)
+    counts = list(op.reads.values()) + list(op.writes.values())
+    return int(max(counts)) if counts else 0
+
+
+def unknown_op_elements(op: Any) -> int:
+    """The conservative stand-in for an op the tracer could not classify (kind ``unknown``, 0 MACs
+    recorded): one vector operation, and one vector-unit element slot, per element it reads and per
+    element it writes, summed over its tensors (assumption: an upper bound for element-wise, copy and
+    reduction work; a hidden gemm is still undercounted, which is why the tracer warns and the report
+    names these ops)."""
+    return int(sum(op.reads.values()) + sum(op.writes.values()))
+
+
+def other_ops(op: Any) -> float:
+    """The op's non-MAC operations as costed: the trace's count, or for an ``unknown`` op at least
+    :func:`unknown_op_elements`."""
+    return float(max(op.other_ops, unknown_op_elements(op)) if op.kind == "unknown" else op.other_ops)
 
 
 @dataclass(frozen=True)
@@ -74,10 +165,34 @@ def systolic_cycles(rows: int, cols: int, dataflow: str, m: int, k: int, n: int)
     return max(folds * (temporal + fill_drain) - 1, folds * temporal)
 
 
+class MacArraySpec(StrictSpec):
+    """A systolic MAC array in platform YAML; its clock is the platform's operating-point frequency."""
+    kind: Literal["mac_array"] = "mac_array"
+    rows: Count
+    cols: Count
+    dataflow: Literal["ws", "os", "is"]
+    weight_bits: Count
+    act_bits: Count
+    acc_bits: Count
+
+
+class VectorUnitSpec(StrictSpec):
+    """A vector / special-function unit in platform YAML; its clock is the platform's operating-point
+    frequency."""
+    kind: Literal["vector_unit"] = "vector_unit"
+    lanes: Count
+    op_bits: Count = 16
+    cycles_per_element: dict[Name, Count] = {}
+
+
 @dataclass(eq=False)
 class MacArray:
     """A rows×cols systolic MAC array. ``dataflow``: "ws" (weight-), "os" (output-) or "is" (input-
-    stationary); operand widths in bits; ``clock_hz`` (Hz) at nominal voltage; ``node_m`` (m)."""
+    stationary); operand widths in bits; ``clock_hz`` (Hz) at nominal voltage; ``node_m`` (m).
+    One action, ``mac`` (J per multiply-accumulate)."""
+    kind: ClassVar[str] = "mac_array"
+    actions: ClassVar[tuple[str, ...]] = ("mac",)
+    takes: ClassVar[tuple[str, ...]] = ("macs",)
     rows: int = 16
     cols: int = 16
     dataflow: str = "ws"
@@ -92,6 +207,12 @@ class MacArray:
     leakage_W: float = field(init=False)
     #: area of the whole array (m²)
     area_m2: float = field(init=False)
+
+    @classmethod
+    def from_spec(cls, spec: MacArraySpec, *, clock_hz: float, node_m: float) -> "MacArray":
+        """The array of a validated YAML spec at the platform's nominal clock (Hz) and node (m)."""
+        return cls(rows=spec.rows, cols=spec.cols, dataflow=spec.dataflow, weight_bits=spec.weight_bits,
+                   act_bits=spec.act_bits, acc_bits=spec.acc_bits, clock_hz=clock_hz, node_m=node_m)
 
     def __post_init__(self) -> None:
         if self.dataflow not in DATAFLOWS:
@@ -143,6 +264,31 @@ class MacArray:
         """Leakage power of the array (W) at ``op_point``."""
         return self.leakage_W * leakage_scale(op_point)
 
+    # ---- the ComputeUnit protocol ---------------------------------------------------------------------
+    def can_run(self, op: Any) -> bool:
+        """Matrix products with GEMM dimensions (``matmul``, fused ``attention``)."""
+        return is_matmul(op)
+
+    def work(self, op: Any) -> Work:
+        """Cycles of the whole GEMM (batch × :meth:`matmul_cycles`; a fused attention is Q·Kᵀ then P·V)
+        and its MACs; utilisation = MACs / (cycles × rows × cols)."""
+        batch, m, k, n = op.gemm
+        cycles = int(self.matmul_cycles(m, k, n))
+        ev = op.macs // (batch * m * n) - k if op.kind == "attention" and batch * m * n else 0
+        if ev > 0:   # fused attention: Q·Kᵀ (m×k×n) then P·V (m×n×ev)
+            cycles += int(self.matmul_cycles(m, n, ev))
+        cycles *= int(batch)
+        peak = cycles * self.rows * self.cols
+        return Work(cycles, {"mac": float(op.macs)}, min(1.0, op.macs / peak) if peak > 0 else 0.0)
+
+    def absorb(self, quantity: str, amount: float) -> dict[str, float]:
+        """MACs of an op run elsewhere, one ``mac`` action each."""
+        return {"mac": float(amount)}
+
+    def action_energy_J(self, op_point: OperatingPoint | None = None) -> dict[str, float]:
+        """``{"mac": J per MAC}`` at ``op_point``."""
+        return {"mac": self.energy_per_mac_J(op_point)}
+
 
 #: Default cycles per element per lane for each op kind (assumptions; a platform may override them):
 #: softmax = max, subtract-and-exp (LUT), sum, divide; norm = mean, variance, scale-and-shift; gelu = LUT
@@ -153,7 +299,11 @@ DEFAULT_CYCLES_PER_ELEMENT = {"elementwise": 1, "reduction": 1, "softmax": 4, "n
 
 @dataclass(eq=False)
 class VectorUnit:
-    """A ``lanes``-wide vector / special-function unit of ``op_bits``-bit datapaths at ``clock_hz`` (Hz)."""
+    """A ``lanes``-wide vector / special-function unit of ``op_bits``-bit datapaths at ``clock_hz`` (Hz).
+    One action, ``op`` (J per element operation)."""
+    kind: ClassVar[str] = "vector_unit"
+    actions: ClassVar[tuple[str, ...]] = ("op",)
+    takes: ClassVar[tuple[str, ...]] = ("other_ops",)
     lanes: int = 16
     clock_hz: float = 1e9
     op_bits: int = 16
@@ -163,6 +313,12 @@ class VectorUnit:
     op_energy_J: float = field(init=False)
     leakage_W: float = field(init=False)
     area_m2: float = field(init=False)
+
+    @classmethod
+    def from_spec(cls, spec: VectorUnitSpec, *, clock_hz: float, node_m: float) -> "VectorUnit":
+        """The unit of a validated YAML spec at the platform's nominal clock (Hz) and node (m)."""
+        return cls(lanes=spec.lanes, clock_hz=clock_hz, op_bits=spec.op_bits, node_m=node_m,
+                   cycles_per_element=dict(spec.cycles_per_element))
 
     def __post_init__(self) -> None:
         check_fields(self, "compute.vector_unit", ("lanes", "clock_hz", "op_bits", "node_m"))
@@ -192,3 +348,24 @@ class VectorUnit:
     def leakage_at(self, op_point: OperatingPoint | None = None) -> float:
         """Leakage power of the unit (W) at ``op_point``."""
         return self.leakage_W * leakage_scale(op_point)
+
+    # ---- the ComputeUnit protocol ---------------------------------------------------------------------
+    def can_run(self, op: Any) -> bool:
+        """Any op whose kind has a cycles-per-element figure (every trace kind by default)."""
+        return op.kind in self.cycles_per_element
+
+    def work(self, op: Any) -> Work:
+        """``ceil(elements / lanes) × cycles per element`` cycles (:func:`vector_elements`) and the op's
+        non-MAC operations; utilisation = elements / (cycles × lanes)."""
+        elements = vector_elements(op)
+        cycles = int(self.cycles(op.kind, elements)) if elements > 0 else 0
+        peak = cycles * self.lanes
+        return Work(cycles, {"op": other_ops(op)}, min(1.0, elements / peak) if peak > 0 else 0.0)
+
+    def absorb(self, quantity: str, amount: float) -> dict[str, float]:
+        """Non-MAC operations of an op run elsewhere, one ``op`` action each."""
+        return {"op": float(amount)}
+
+    def action_energy_J(self, op_point: OperatingPoint | None = None) -> dict[str, float]:
+        """``{"op": J per element operation}`` at ``op_point``."""
+        return {"op": self.energy_per_op_J(op_point)}

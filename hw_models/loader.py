@@ -3,12 +3,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hw_models.compute import MacArray, VectorUnit
+from hw_models.cim import array_name
 from hw_models.dvfs import OperatingPoint
 from hw_models.errors import HardwareConfigError
 from hw_models.link import Link
 from hw_models.memory import Memory
 from hw_models.placement_policy import PlacementPolicy
+from hw_models.registry import build_unit
 from hw_models.platform import Platform
 from hw_models.schema import PlatformFile, validate
 from hw_models.technology import load_technology
@@ -82,17 +83,21 @@ def build_platform(spec: PlatformFile, source: str = "", base_dir: Path | None =
         raise HardwareConfigError(f"default_operating_point: got {spec.default_operating_point!r}; "
                                   f"expected one of {', '.join(points)}")
     clock = points[spec.default_operating_point].frequency_Hz
-    ma, vu = spec.compute.mac_array, spec.compute.vector_unit
-    mac_array = MacArray(rows=ma.rows, cols=ma.cols, dataflow=ma.dataflow, weight_bits=ma.weight_bits,
-                         act_bits=ma.act_bits, acc_bits=ma.acc_bits, clock_hz=clock, node_m=spec.node)
-    vector_unit = VectorUnit(lanes=vu.lanes, clock_hz=clock, op_bits=vu.op_bits, node_m=spec.node,
-                             cycles_per_element=dict(vu.cycles_per_element))
+    compute = {}
+    for name, u in spec.compute.items():
+        compute[name] = build_unit(name, u, clock, spec.node)
+        if u.kind == "cim_crossbar":
+            if name in memories or array_name(name) in memories:
+                raise HardwareConfigError(f"compute.{name}: its cells are the memory {array_name(name)!r}, "
+                                          "which the memories already name; expected distinct names")
+            memories[array_name(name)] = compute[name].cells(name, relative_to=base_dir)
     links = [Link(li.src, li.dst, li.width_bits, li.clock, li.energy_per_bit) for li in spec.links]
     pl = spec.placement
     placement = PlacementPolicy(roles={r: list(ms) for r, ms in pl.roles.items()},
                                 on_overflow=pl.on_overflow, adapters=pl.adapters,
                                 power_gating=pl.power_gating)
-    return Platform(name=spec.name, memories=memories, mac_array=mac_array, vector_unit=vector_unit,
+    return Platform(name=spec.name, memories=memories, mac_array=None, vector_unit=None, compute=compute,
+                    assignment=[(a.match, a.unit) for a in spec.assignment],
                     links=links, placement=placement, operating_points=points,
                     default_operating_point=spec.default_operating_point,
                     prefetch_depth=spec.prefetch_depth, source=source, description=spec.description,

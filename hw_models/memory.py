@@ -38,6 +38,37 @@ _POSITIVE = ("capacity_bytes", "word_bits", "banks", "ports", "read_latency_s", 
              "endurance_writes")
 
 
+@dataclass(frozen=True)
+class AffineCost:
+    """The cost protocol of a memory: every transfer is affine in its bytes ``b`` (b > 0): time
+    ``latency + b / bandwidth`` (s; :func:`access_time`), energy ``b × J per byte``; leakage per power
+    state (``hw_models.vocabulary.POWER_STATES``: W). The cost layer reads these fields by name; a memory
+    kind whose costs are not affine must not claim this protocol."""
+    read_latency_s: float
+    write_latency_s: float
+    read_Bps: float
+    write_Bps: float
+    read_J_per_byte: float
+    write_J_per_byte: float
+    leakage_W: dict[str, float]
+
+    def read_time(self, nbytes):
+        """Time (s) to read ``nbytes`` (number or array)."""
+        return access_time(nbytes, self.read_latency_s, self.read_Bps)
+
+    def write_time(self, nbytes):
+        """Time (s) to write ``nbytes`` (number or array)."""
+        return access_time(nbytes, self.write_latency_s, self.write_Bps)
+
+    def read_energy(self, nbytes):
+        """Energy (J) to read ``nbytes``."""
+        return nbytes * self.read_J_per_byte
+
+    def write_energy(self, nbytes):
+        """Energy (J) to write ``nbytes``."""
+        return nbytes * self.write_J_per_byte
+
+
 @dataclass(eq=False)
 class Memory:
     """One memory of a platform. Energies in J per access of ``word_bits``, times in s, power in W, area in
@@ -77,6 +108,20 @@ class Memory:
     peak_bandwidth_Bps: float | None = None  # DRAM: channels × width × data rate (bytes/s)
     sources: dict[str, str] = field(default_factory=dict, repr=False)
     source: str = ""                      # where the figures come from, in a few words ("CACTI 7 itrs-hp", ...)
+    in_unit: str | None = None            # compute-in-memory: the unit whose crossbar cells these are
+
+    @property
+    def kind(self) -> str:
+        """The memory kind (``hw_models.vocabulary.MEMORY_KINDS``): ``dram``, ``buffer`` or ``array``."""
+        return "dram" if self.is_dram else "buffer" if self.is_buffer else "array"
+
+    def cost(self) -> AffineCost:
+        """This memory's figures as the affine cost protocol the cost layer reads."""
+        return AffineCost(read_latency_s=self.read_latency_s, write_latency_s=self.write_latency_s,
+                          read_Bps=self.bandwidth_Bps, write_Bps=self.write_bandwidth_Bps,
+                          read_J_per_byte=self.read_energy_per_byte_J,
+                          write_J_per_byte=self.write_energy_per_byte_J,
+                          leakage_W={"on": self.leakage_W, "gated": self.gated_leakage_W})
 
     def __post_init__(self) -> None:
         check_fields(self, f"memories.{self.name}", _POSITIVE, _NON_NEGATIVE)

@@ -3,11 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-#: Tensor roles (mirrors ``workloads.trace.ROLES`` in docs/interfaces.md; hw_models may not import workloads,
-#: and tests/test_hw_platform.py checks the two agree).
-ROLES = ("weight", "embedding", "adapter", "activation", "kv_cache", "state", "input", "output")
-ON_OVERFLOW = ("next", "error")
-ADAPTER_MODES = ("resident", "load_on_switch")
+from hw_models.vocabulary import ADAPTER_MODES, ON_OVERFLOW, ROLES  # noqa: F401  (the shared vocabulary)
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,11 @@
 """A platform: memories, compute units, links, placement policy and DVFS operating points, checked whole.
 
+Compute units are a named collection (``Platform.compute``: name -> unit, each a
+:class:`hw_models.compute.ComputeUnit`); ``mac_array`` / ``vector_unit`` name the first unit of that
+kind (None when there is none). ``assignment`` is the user's op -> unit mapping (``(match, unit)``
+pairs; see :mod:`simulator.prepare.assign`). A compute-in-memory unit's cells are the memory
+``<unit>.array`` (added by the loader; it needs no link: its weights are computed on in place).
+
 :class:`Platform` can be built directly from objects (tests and sweeps do) or from YAML by
 :func:`hw_models.loader.load_platform`. Construction checks everything that spans more than one field:
 names that must exist, buffers that may not be homes, and that every memory can reach the compute units.
@@ -8,7 +14,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from hw_models.compute import MacArray, VectorUnit
+from typing import Any
+
+from hw_models.compute import ComputeUnit, MacArray, VectorUnit
 from hw_models.dvfs import OperatingPoint
 from hw_models.errors import HardwareConfigError
 from hw_models.link import COMPUTE, Link
@@ -21,8 +29,8 @@ class Platform:
     """A whole accelerator. ``memories`` keep their YAML order; ``source`` is the file it came from."""
     name: str
     memories: dict[str, Memory]
-    mac_array: MacArray
-    vector_unit: VectorUnit
+    mac_array: MacArray | None
+    vector_unit: VectorUnit | None
     links: list[Link]
     placement: PlacementPolicy
     operating_points: dict[str, OperatingPoint]
@@ -32,24 +40,42 @@ class Platform:
     description: str = ""
     node_m: float = 22e-9
     assumptions: list[str] = field(default_factory=list)
+    #: the compute units by name, in YAML order (default: ``vector_unit`` and ``mac_array`` given above)
+    compute: dict[str, Any] = field(default_factory=dict)
+    #: the user's op -> unit mapping: (match, unit name) pairs, first match wins
+    assignment: list[tuple[str, str]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        if not self.compute:
+            self.compute = {n: u for n, u in (("vector_unit", self.vector_unit), ("mac_array", self.mac_array))
+                            if u is not None}
+        else:
+            self.compute = dict(self.compute)
+        self.mac_array = self.first_unit("mac_array")
+        self.vector_unit = self.first_unit("vector_unit")
         check_platform(self)
-        self._links_by_ends = {}
+        self._links_by_ends: dict[frozenset[str], Link] = {}
         for link in self.links:  # the first link listed between two endpoints wins
             self._links_by_ends.setdefault(frozenset((link.src, link.dst)), link)
 
+    def first_unit(self, kind: str) -> Any:
+        """The first compute unit of ``kind`` (YAML order), or None."""
+        return next((u for u in self.compute.values() if u.kind == kind), None)
+
+    def units_of(self, kind: str) -> list[str]:
+        """Names of the compute units of ``kind``, in YAML order."""
+        return [n for n, u in self.compute.items() if u.kind == kind]
+
     @property
     def area_m2(self) -> float:
-        """On-chip area (m²): on-chip memories, MAC array and vector unit (DRAM is off chip: 0)."""
-        return (sum(m.area_m2 for m in self.memories.values()) + self.mac_array.area_m2
-                + self.vector_unit.area_m2)
+        """On-chip area (m²): on-chip memories and every compute unit (DRAM is off chip: 0)."""
+        return sum(m.area_m2 for m in self.memories.values()) + sum(u.area_m2 for u in self.compute.values())
 
     @property
     def leakage_W(self) -> float:
         """Idle power of everything powered on, at nominal voltage (W), DRAM background included."""
-        return (sum(m.leakage_W for m in self.memories.values()) + self.mac_array.leakage_W
-                + self.vector_unit.leakage_W)
+        return (sum(m.leakage_W for m in self.memories.values())
+                + sum(u.leakage_W for u in self.compute.values()))
 
     @property
     def operating_point(self) -> OperatingPoint:
@@ -72,6 +98,18 @@ def _fail(path: str, problem: str) -> None:
 
 def check_platform(p: Platform) -> None:
     """Raise :class:`HardwareConfigError` (path without file) for any inconsistency between fields."""
+    if not p.compute:
+        _fail("compute", "empty; expected at least one compute unit")
+    for name, unit in p.compute.items():
+        if not isinstance(unit, ComputeUnit):
+            _fail(f"compute.{name}", f"got {type(unit).__name__}; expected a compute unit (kind, actions, "
+                  "can_run, work, absorb, action_energy_J, leakage_at)")
+        if name in p.memories or name == COMPUTE:
+            _fail(f"compute.{name}", "names a memory too; expected unit names distinct from memory names")
+    for i, (match, unit) in enumerate(p.assignment):
+        if unit not in p.compute:
+            _fail(f"assignment.{i}.unit", f"unknown unit {unit!r}; expected one of {', '.join(p.compute)}")
+    in_unit = {m for m, mem in p.memories.items() if getattr(mem, "in_unit", None)}
     names = set(p.memories)
     for name, mem in p.memories.items():
         if mem.name != name:
@@ -96,7 +134,7 @@ def check_platform(p: Platform) -> None:
                 reachable |= {link.src, link.dst}
                 grew = True
     for name in p.memories:
-        if name not in reachable:
+        if name not in reachable and name not in in_unit:
             _fail(f"memories.{name}", "has no link (direct or through other memories) to compute; expected "
                   f"a links entry joining {name!r} to 'compute' or to a memory that reaches it")
     for name, m in p.memories.items():

@@ -18,6 +18,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 from hw_models.errors import HardwareConfigError
 from hw_models.units import parse_quantity
 from hw_models.yamlio import shorten
+from hw_models.vocabulary import ADAPTER_MODES, ON_OVERFLOW
 
 
 def _quantity(dimension: str, allow_inf: bool = False):
@@ -84,6 +85,10 @@ Name = Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_.\-]+$")]
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+#: The base of every YAML spec model (unknown keys rejected, frozen); unit kinds define theirs on it.
+StrictSpec = _Strict
 
 
 # ---- technology files (hw_models/data/technologies/*.yaml) ------------------------------------------------
@@ -200,6 +205,22 @@ class ComputeDataFile(_Strict):
     sources: dict[str, str]
 
 
+class CimDataFile(_Strict):
+    """``hw_models/data/cim.yaml``: reference figures of a ReRAM crossbar tile and its periphery."""
+    node: Length
+    read_cycle: PositiveTime
+    adc_bits: Count
+    adc_energy: Energy
+    adc_area: Area
+    dac_energy: Energy
+    dac_area: Area
+    cell_read_energy: Energy
+    cell_area: Area
+    shift_add_energy: Energy
+    shift_add_area: Area
+    sources: dict[str, str]
+
+
 # ---- platform files (hw_models/platforms/*.yaml) ----------------------------------------------------------
 
 class MemorySpec(_Strict):
@@ -217,26 +238,35 @@ class MemorySpec(_Strict):
     description: str = ""
 
 
-class MacArraySpec(_Strict):
-    """The systolic MAC array; its clock is the platform's operating-point frequency."""
-    rows: _count(4096)
-    cols: _count(4096)
-    dataflow: Literal["ws", "os", "is"]
-    weight_bits: _count(64)
-    act_bits: _count(64)
-    acc_bits: _count(128)
+def _compute_units(value: Any) -> Any:
+    """``compute:`` as ``{name: unit mapping}``: each entry is validated against the spec of its ``kind``
+    (an entry named after a kind may omit ``kind``: the old ``{mac_array: ..., vector_unit: ...}`` form)."""
+    if not isinstance(value, dict):
+        return value
+    from hw_models.registry import UNIT_SPECS   # the unit modules import this one: look up at use
+    out = {}
+    for name, spec in value.items():
+        if isinstance(spec, dict) and "kind" not in spec and name in UNIT_SPECS:
+            spec = {"kind": name, **spec}
+        if not isinstance(spec, dict):
+            raise ValueError(f"{name}: got {type(spec).__name__}; expected a mapping with a kind")
+        kind = spec.get("kind")
+        if kind not in UNIT_SPECS:
+            raise ValueError(f"{name}.kind: got {kind!r}; expected one of {', '.join(UNIT_SPECS)}")
+        try:
+            out[name] = UNIT_SPECS[kind].model_validate(spec)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            where = ".".join(str(p) for p in (name, *err["loc"]))
+            raise ValueError(f"{where}: {explain_error(err, UNIT_SPECS[kind])}") from None
+    return out
 
 
-class VectorUnitSpec(_Strict):
-    """The vector / special-function unit."""
-    lanes: _count(65536)
-    op_bits: _count(64) = 16
-    cycles_per_element: dict[Name, _count(10**6)] = {}
-
-
-class ComputeSpec(_Strict):
-    mac_array: MacArraySpec
-    vector_unit: VectorUnitSpec
+class AssignmentSpec(_Strict):
+    """A user mapping of ops to a compute unit: ops whose kind equals ``match``, or whose module path
+    matches it as a glob (``*attention*``), run on ``unit``."""
+    match: Annotated[str, Field(min_length=1)]
+    unit: Name
 
 
 class LinkSpec(_Strict):
@@ -250,8 +280,8 @@ class LinkSpec(_Strict):
 
 class PlacementSpec(_Strict):
     roles: dict[Name, Annotated[list[Name], Field(min_length=1)]]
-    on_overflow: Literal["next", "error"] = "next"
-    adapters: Literal["resident", "load_on_switch"] = "resident"
+    on_overflow: Literal[ON_OVERFLOW] = "next"              # type: ignore[valid-type]
+    adapters: Literal[ADAPTER_MODES] = "resident"           # type: ignore[valid-type]
     power_gating: bool = False
 
 
@@ -268,7 +298,8 @@ class PlatformFile(_Strict):
     nominal_voltage: SupplyVoltage
     leakage_voltage_exponent: Annotated[float, Field(ge=0, le=10)] = 1.0
     memories: Annotated[dict[Name, MemorySpec], Field(min_length=1)]
-    compute: ComputeSpec
+    compute: Annotated[dict[Name, Any], BeforeValidator(_compute_units), Field(min_length=1)]
+    assignment: list[AssignmentSpec] = []
     links: Annotated[list[LinkSpec], Field(min_length=1)]
     placement: PlacementSpec
     operating_points: Annotated[dict[Name, OperatingPointSpec], Field(min_length=1)]
@@ -335,6 +366,10 @@ def validate(model: type[Model], data: Any, source: str) -> Model:
     except ValidationError as exc:
         err = exc.errors()[0]
         path = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        raise HardwareConfigError(f"{source}: {path}: {explain_error(err, model)}") from None
+        text = explain_error(err, model)
+        if err["type"] == "value_error" and err["loc"] == ("compute",) and ": " in text:
+            inner, text = text.split(": ", 1)       # a unit's own field path (see _compute_units)
+            path = f"compute.{inner}"
+        raise HardwareConfigError(f"{source}: {path}: {text}") from None
 
 

@@ -44,7 +44,7 @@ import sys
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from simulator.errors import SimulationConfigError
 

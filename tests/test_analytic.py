@@ -90,7 +90,8 @@ def test_cost_arrays_match_hw_models_functions(platform, nbytes):
     st.floats(0.25, 4.0), min_size=1, max_size=5))
 @settings(max_examples=30, deadline=None)
 def test_variants_agree_with_one_platform_evaluation(workload, base, factors):
-    variants = [ht.with_memory(base, "sram", read_energy_per_access_J=base.memories["sram"].read_energy_per_access_J * f,
+    sram = base.memories["sram"]
+    variants = [ht.with_memory(base, "sram", read_energy_per_access_J=sram.read_energy_per_access_J * f,
                                read_latency_s=base.memories["sram"].read_latency_s * f,
                                leakage_W=base.memories["sram"].leakage_W * f) for f in factors]
     prepared = prepare(workload, base)

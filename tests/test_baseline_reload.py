@@ -44,4 +44,4 @@ def test_the_default_study_bundles_both_baselines_next_to_the_adapter_platforms(
     config = default_study()
     modes = {p.key: p.mode for p in config.platforms}
     assert modes["edge-sram-dram"] == modes["edge-sram-reload"] == "per-task-model"
-    assert {k for k, m in modes.items() if m == "adapters"} == {"edge-sram", "edge-rram", "edge-mram"}
+    assert {k for k, m in modes.items() if m == "adapters"} == {"edge-sram", "edge-rram", "edge-mram", "edge-cim"}

@@ -207,7 +207,7 @@ def test_default_study_end_to_end_is_reproducible(tmp_path, capsys):
     for name in ("report.md", "summary.csv", "summary.json", "energy_breakdown.png", "energy_breakdown.pdf",
                  "timeline.png", "timeline.pdf", "timeline.perfetto.json", "study.yaml"):
         assert (outs[0] / name).is_file(), name
-    for key in ("edge-sram-dram", "edge-sram-reload", "edge-sram", "edge-rram", "edge-mram"):
+    for key in ("edge-sram-dram", "edge-sram-reload", "edge-sram", "edge-rram", "edge-mram", "edge-cim"):
         for table in ("per_op", "per_layer", "per_memory", "per_compute", "per_task", "per_request",
                       "placement"):
             assert (outs[0] / key / f"{table}.csv").is_file()
@@ -220,7 +220,7 @@ def test_default_study_end_to_end_is_reproducible(tmp_path, capsys):
     assert summary.loc["edge-sram-dram", "dram_energy_per_inference_J"] > \
         summary.loc["edge-rram", "dram_energy_per_inference_J"]
     doc = json.loads((outs[0] / "summary.json").read_text())
-    assert set(doc) == {"edge-sram-dram", "edge-sram-reload", "edge-sram", "edge-rram", "edge-mram"}
+    assert set(doc) == {"edge-sram-dram", "edge-sram-reload", "edge-sram", "edge-rram", "edge-mram", "edge-cim"}
     events = json.loads((outs[0] / "timeline.perfetto.json").read_text())["traceEvents"]
     assert sum(e["ph"] == "X" and e.get("tid") == 0 for e in events) == 12 * len(doc)
     again = yaml.safe_load((outs[0] / "study.yaml").read_text())

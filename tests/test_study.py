@@ -25,7 +25,7 @@ def test_default_study_is_the_one_the_issue_asks_for():
     assert c.scenario.requests == 100 and c.scenario.switch_probability > 0
     assert [(p.key, p.mode) for p in c.platforms] == [
         ("edge-sram-dram", "per-task-model"), ("edge-sram-reload", "per-task-model"), ("edge-sram", "adapters"),
-        ("edge-rram", "adapters"), ("edge-mram", "adapters")]
+        ("edge-rram", "adapters"), ("edge-mram", "adapters"), ("edge-cim", "adapters")]
     assert c.source == str(DEFAULT_STUDY)
 
 

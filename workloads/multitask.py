@@ -50,7 +50,8 @@ def trace_tasks(model_name: str, tasks: Sequence[str], *, adapter: str | None = 
     :func:`workloads.zoo.build`. With ``cache`` (default) the traces come from the trace cache
     (:mod:`workloads.cache`) when an identical request was traced before; a cache hit imports no torch.
     ``exits``: early exit (:mod:`workloads.early_exit`): a highway head per task after each of these layer
-    counts (1 .. L-1; ``"all"``: after every layer but the last), with ``exit_pooler`` DeeBERT's pooler in each; every head runs in the trace and
+    counts (1 .. L-1; ``"all"``: after every layer but the last), with ``exit_pooler`` DeeBERT's pooler in
+    each; every head runs in the trace and
     ``trace.meta["early_exit"]`` says which prefix of ops each exit runs.
     Returns ``{task: Trace}`` in the order of ``tasks``; ``info`` (a dict), when given, gets
     ``from_cache`` (bool): whether they came from the cache."""

@@ -18,17 +18,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
+# Tensor roles and op kinds are the shared vocabulary (hw_models/vocabulary.py: torch-free, imports nothing).
+from hw_models.vocabulary import OP_KINDS as KINDS
+from hw_models.vocabulary import PARAMETER_ROLES, ROLES, RUNTIME_ROLES
+
 from .errors import WorkloadError
 
-#: Tensor roles. Parameters are ``weight``, ``embedding`` and ``adapter`` (see :data:`PARAMETER_ROLES`).
-ROLES = ("weight", "embedding", "adapter", "activation", "kv_cache", "state", "input", "output")
-#: Op kinds. ``attention`` is a fused attention kernel (two gemms and a softmax).
-KINDS = ("matmul", "attention", "elementwise", "reduction", "softmax", "norm",
-         "embedding_lookup", "copy", "unknown")
-#: Roles whose tensors are model parameters (their bytes are "weight bytes").
-PARAMETER_ROLES = ("weight", "embedding", "adapter")
-#: Roles whose tensors are produced or consumed at run time (their bytes are "activation bytes").
-RUNTIME_ROLES = ("activation", "kv_cache", "state", "input", "output")
 
 FORMAT_NAME = "hetsim-trace"
 #: Version of the file format written by :meth:`Trace.save`; see FORMAT.md for the history.

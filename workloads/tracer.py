@@ -52,6 +52,8 @@ from torch.multiprocessing.reductions import StorageWeakRef
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import flop_registry
 
+from hw_models.vocabulary import MATMUL_KINDS
+
 from .cache import package_version
 from .errors import WorkloadError
 from .trace import FORMAT_VERSION, ROLES, TRACER_VERSION, OpInfo, TensorInfo, Trace
@@ -580,7 +582,7 @@ class Tracer:
         op_id = len(self._ops)
         kind = rule.kind
         gemm, macs, other = None, 0, 0
-        if kind in ("matmul", "attention"):
+        if kind in MATMUL_KINDS:
             gemm, macs, other = _gemm_of(rule.base, args, out)
         elif kind == "reduction":
             other = sum(reads.values())

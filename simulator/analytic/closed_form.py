@@ -1,10 +1,10 @@
 """The analytic evaluator: the engine's costs in closed form, without contention or prefetch overlap.
 
-Requests are served one at a time in arrival order (first come, first served):
-``start_k = max(arrival_k, end_{k-1})``; a request's service time is its wake-up (after a gated idle
-period), its task-switch copies, and the sum over its ops of fetch + compute + store, all from
-:mod:`simulator.cost.tables`. Energy is the same per-op, per-switch and per-wake-up figures plus leakage over
-the service intervals and the idle gaps.
+Requests are served one at a time in arrival order (first come, first served, the one rule of
+:func:`simulator.cost.schedule.fcfs`): ``start_k = max(arrival_k, end_{k-1})``; a request's service time is
+its wake-up (after a gated idle period), its task-switch copies, and the sum over its ops of fetch +
+compute + store, all from :mod:`simulator.cost.tables`. Energy is the same per-op, per-switch and
+per-wake-up figures plus leakage over the service intervals and the idle gaps.
 
 With prefetch off and one request in flight, :func:`simulator.engine.simulate` must agree with
 :func:`evaluate` to 1e-9 (tests/test_analytic.py); with contention the engine can only be slower.
@@ -19,6 +19,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+from simulator.cost.schedule import fcfs
 from simulator.cost.tables import CostTables, Prepared, busy_power, idle_power, leakage, lower_bound, op_costs, \
     platform_params, prepare, switch_costs
 from simulator.prepare.early_exit import request_keys
@@ -32,14 +33,24 @@ def evaluate(workload, platform, *, placement=None, prepared: Prepared | None = 
     tables = CostTables(prepared, platform, workload=workload)
     pp = tables.pp
     builder = LedgerBuilder(prepared, pp)
-    records, intervals, op_points = [], [], []
-    prev_end, loaded, dynamic = None, None, 0.0
-    for r in workload.stream:
-        p = pp.op_index(r.operating_point)
-        oc = tables.ops(r.key, p)
-        start = r.arrival_s if prev_end is None else max(r.arrival_s, prev_end)
-        t = start
-        if prev_end is not None and tables.wakes and r.arrival_s > prev_end:
+    stream = list(workload.stream)
+    points = [pp.op_index(r.operating_point) for r in stream]
+    switch_s = {t: tables.switch(t).time for t, ta in prepared.tasks.items()
+                if ta.switch_loads and t in {r.task for r in stream}}
+    op_start: dict[int, np.ndarray] = {}
+
+    def serve(k: int, t: np.ndarray) -> np.ndarray:
+        """The ops of request k one after another from t: fetch + compute phase + store each."""
+        t_op = tables.ops(stream[k].key, points[k]).t_op[0]
+        op_start[k] = float(t[0]) + np.concatenate([[0.0], np.cumsum(t_op)[:-1]])
+        return np.array([float(op_start[k][-1] + t_op[-1]) if len(t_op) else float(t[0])])
+
+    sched = fcfs([r.arrival_s for r in stream], [r.task for r in stream], pp.wake_s[:1],
+                 np.array([tables.wakes]), switch_s, serve, [r.transition_s for r in stream])
+    records, intervals, dynamic = [], [], 0.0
+    for k, (r, p) in enumerate(zip(stream, points)):
+        start, t, end = float(sched.start[k, 0]), float(sched.start[k, 0]), float(sched.end[k, 0])
+        if sched.wake[k, 0]:
             builder.wakeup(r.id, r.task, t, t + pp.wake_s[0])
             t += pp.wake_s[0]
             dynamic += pp.wake_J[0]
@@ -47,26 +58,19 @@ def evaluate(workload, platform, *, placement=None, prepared: Prepared | None = 
             builder.transition(r.id, r.task, t, t + r.transition_s, r.transition_J)
             t += r.transition_s
             dynamic += r.transition_J
-        switch = r.task != loaded
-        if switch and prepared.tasks[r.task].switch_loads:
+        if sched.switch[k] and r.task in switch_s:
             sc = tables.switch(r.task)
-            starts = t + np.concatenate([[0.0], np.cumsum(sc.t[0])[:-1]])
-            builder.switch(r.id, r.task, sc, starts)
-            t += sc.time[0]
+            builder.switch(r.id, r.task, sc, t + np.concatenate([[0.0], np.cumsum(sc.t[0])[:-1]]))
             dynamic += sc.energy[0]
-        loaded = r.task
-        t_op = oc.t_op[0]
-        op_start = t + np.concatenate([[0.0], np.cumsum(t_op)[:-1]])
-        comp_start = op_start + oc.t_fetch[0]
-        phases = np.stack([op_start, comp_start, comp_start + oc.t_stream[0], op_start])
+        oc = tables.ops(r.key, p)
+        comp_start = op_start[k] + oc.t_fetch[0]
+        phases = np.stack([op_start[k], comp_start, comp_start + oc.t_stream[0], op_start[k]])
         builder.ops(r.id, r.task, p, oc, phases, prefetch=False, key=r.key)
         dynamic += float(oc.energy()[0])
-        end = float(op_start[-1] + t_op[-1]) if len(t_op) else t
         records.append(dict(request=r.id, task=r.task, arrival_s=r.arrival_s, start_s=start, end_s=end,
-                            switch=switch, operating_point=pp.op_points[p]))
+                            switch=bool(sched.switch[k]), operating_point=pp.op_points[p]))
         intervals.append((r.id, r.task, start, end))
-        op_points.append(p)
-        prev_end = end
+    op_points = points
     starts = np.array([iv[2] for iv in intervals])
     ends = np.array([iv[3] for iv in intervals])
     timeline = leakage(pp, 0, starts, ends, np.array(op_points), float(starts.min()))
@@ -108,36 +112,25 @@ def evaluate_variants(prepared: Prepared, platforms: Sequence, *, chunk: int = 2
             e[lo:lo + chunk] = oc.energy()
         service[key], energy[key] = s, e
     switches = {t: switch_costs(prepared, ta, pp) for t, ta in prepared.tasks.items() if ta.switch_loads}
-    wakes = pp.gated.any(axis=1)
     busy = {p: busy_power(pp, p).sum(axis=1) for p in set(points)}
     idle_W = idle_power(pp).sum(axis=1)
-
-    prev_end = np.full(V, np.nan)
-    loaded = None
+    sched = fcfs([r.arrival_s for r in stream], [r.task for r in stream], pp.wake_s, pp.gated.any(axis=1),
+                 {t: sc.time for t, sc in switches.items()},
+                 lambda k, t: t + service[(stream[k].key, points[k])], [r.transition_s for r in stream])
     dynamic, leak = np.zeros(V), np.zeros(V)
     latency = np.zeros((len(stream), V))
     for k, (r, p) in enumerate(zip(stream, points)):
-        a = r.arrival_s
-        if k == 0:
-            start = np.full(V, a)
-            t = start.copy()
-        else:
-            start = np.maximum(a, prev_end)
-            leak += idle_W * np.maximum(a - prev_end, 0.0)
-            wake = wakes & (a > prev_end)
-            t = start + np.where(wake, pp.wake_s, 0.0)
-            dynamic += np.where(wake, pp.wake_J, 0.0)
-        t = t + r.transition_s
+        start, end = sched.start[k], sched.end[k]
+        if k:
+            leak += idle_W * np.maximum(r.arrival_s - sched.end[k - 1], 0.0)
+            dynamic += np.where(sched.wake[k], pp.wake_J, 0.0)
         dynamic += r.transition_J
-        if r.task != loaded and r.task in switches:
-            t = t + switches[r.task].time
+        if sched.switch[k] and r.task in switches:
             dynamic += switches[r.task].energy
-        loaded = r.task
-        end = t + service[(r.key, p)]
         dynamic += energy[(r.key, p)]
         leak += busy[p] * (end - start)
-        latency[k] = end - a
-        prev_end = end
+        latency[k] = end - r.arrival_s
+    prev_end = sched.end[-1]
     total = dynamic + leak
     n = len(stream)
     capacity = np.array([[pl.memories[m].capacity_bytes for m in prepared.memories] for pl in platforms])

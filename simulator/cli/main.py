@@ -17,7 +17,7 @@ COMMANDS = ("run", "sweep", "models", "trace", "platforms", "reproduce", "golden
 
 EPILOG = """\
 examples:
-  hetsim run                         the default study: adapter-ALBERT on four platforms
+  hetsim run                         the default study: adapter-ALBERT on six platforms
   hetsim run study.yaml              a study of your own (see README)
   hetsim models                      the model zoo with parameter counts
   hetsim trace albert-base-v2 --adapter houlsby:64 --tasks sst2,mnli

@@ -25,8 +25,10 @@ Cost model (no contention; the engine adds contention on top):
   next tile fills one half while the array works on the other): first tile fill +
   ``max(busiest home's reads + writes - first fill - last write-back, compute phase)`` + last
   write-back, where a tile set is the mapping's footprint (one half) spread over the homes by traffic.
-  MAC energy ``macs × energy_per_mac(op point)``, vector energy
-  ``other_ops × energy_per_op(op point)`` (both scale by V²);
+  Compute energy is the op's action counts times each action's energy at the operating point (scaled by
+  V²): on the unit that runs the op (:mod:`simulator.prepare.assign`; a crossbar's DAC/cell/ADC/shift-add
+  actions, a MAC array's MACs, a vector unit's element ops) plus the arithmetic its unit does not take
+  (a MAC op's other ops on the first vector unit, a vector op's MACs on the first MAC array);
 - a task switch (adapters ``load_on_switch``) copies each (backing → home) set one after another:
   ``max(read time in the backing store, write time in the home, link time)``;
 - between requests a memory leaks ``leakage_W``, or, with ``power_gating``, ``gated_leakage_W`` when it
@@ -42,15 +44,15 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from hw_models.compute import other_ops
 from hw_models.memory import access_time
 from simulator.errors import SimulationConfigError
+from simulator.prepare.assign import UnitPlan, assign_ops, unit_plan
 from simulator.prepare.placement import PARAMETER_ROLES, Placement, place
 from simulator.prepare.mapping import staging_buffer
-from simulator.prepare.traffic import op_traffic, unknown_op_elements
+from simulator.prepare.traffic import op_traffic
 
 COMPUTE = "compute"
-#: Compute components of the ledger, in index order of ``TaskArrays.on_mac`` (False → 0, True → 1).
-UNITS = ("vector_unit", "mac_array")
 
 
 # ---------------------------------------------------------------------------------------------- prepare
@@ -63,7 +65,10 @@ class TaskArrays:
     param_reads: np.ndarray    #: (n, M) reads prefetch may start early (homes the op reads only parameters from)
     compulsory_bytes: np.ndarray  #: (n,) bytes of every operand read and written once
     cycles: np.ndarray         #: (n,) cycles of the op's compute unit (at its nominal clock)
-    on_mac: np.ndarray         #: (n,) True when the op runs on the MAC array
+    on_mac: np.ndarray         #: (n,) True when the op runs on a MAC array
+    unit: np.ndarray           #: (n,) index (U axis) of the unit whose figures cost the op (its pool's first)
+    pool: np.ndarray           #: (n,) index of the op's pool of interchangeable units (Prepared.units.pools)
+    counts: np.ndarray         #: (n, A) count of each action (Prepared.actions) the op costs
     macs: np.ndarray           #: (n,) multiply-accumulates
     other_ops: np.ndarray      #: (n,) non-MAC arithmetic operations
     op_ids: np.ndarray         #: (n,) OpInfo.id
@@ -103,6 +108,8 @@ class Prepared:
 
             found = variant_arrays(self, key)
         return found
+    units: UnitPlan | None = None             #: compute unit names (the U axis) and pools
+    actions: tuple[tuple[int, str], ...] = ()  #: (unit index, action name): the A axis of ``counts``
 
     def memory_index(self, name: str) -> int:
         """Position of memory ``name`` on the M axis."""
@@ -131,10 +138,17 @@ def prepare(workload, platform, placement: Placement | None = None, *, objective
     placement = placement if placement is not None else place(workload, platform)
     memories = tuple(platform.memories)
     index = {m: i for i, m in enumerate(memories)}
+    plan = unit_plan(platform)
+    units = [platform.compute[n] for n in plan.names]
+    actions = tuple((u, a) for u, unit in enumerate(units) for a in unit.actions)
+    column = {ua: c for c, ua in enumerate(actions)}
     tasks: dict[str, TaskArrays] = {}
     for task, trace in workload.traces.items():
         homes = placement.homes(trace)
         n, M = len(trace.ops), len(memories)
+        pools = assign_ops(trace, homes, platform, plan)
+        unit_of = np.array([plan.pools[k][0] for k in pools], dtype=int)
+        counts = np.zeros((n, len(actions)))
         reads, writes, param = np.zeros((n, M)), np.zeros((n, M)), np.zeros((n, M))
         compulsory, cycles = np.zeros(n), np.zeros(n)
         on_mac, staged = np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
@@ -147,7 +161,9 @@ def prepare(workload, platform, placement: Placement | None = None, *, objective
                 raise SimulationConfigError(
                     f"traces.{task}.ops[{i}].deps: op {op.id} depends on op {late[0]}, which does not run "
                     "before it; expected ops in execution (dependency) order")
-            tr = op_traffic(op, trace, homes, platform, objective=objective)
+            u = int(unit_of[i])
+            tr = op_traffic(op, trace, homes, platform, objective=objective, unit=plan.names[u])
+            _count_actions(op, u, units, plan, column, counts[i])
             traffic.append(tr)
             for m, b in tr.reads.items():
                 reads[i, index[m]] += b
@@ -165,23 +181,40 @@ def prepare(workload, platform, placement: Placement | None = None, *, objective
                     param[i, index[m]] = reads[i, index[m]]
             compulsory[i] = sum(tr.compulsory_reads.values()) + sum(tr.compulsory_writes.values())
             cycles[i] = tr.cycles
-            on_mac[i] = tr.compute_unit == "mac_array"
+            on_mac[i] = units[u].kind == "mac_array"
             if tr.mapping is not None:
                 staged[i] = True
                 _tile_ends(tr, platform, index, first[i], last[i])
         loads = tuple((backing, home, b) for (backing, home), b in placement.switch_loads.get(task, {}).items())
         tasks[task] = TaskArrays(
             task=task, reads=reads, writes=writes, param_reads=param, compulsory_bytes=compulsory,
-            cycles=cycles, on_mac=on_mac, staged=staged, first_reads=first, last_writes=last,
+            cycles=cycles, on_mac=on_mac, unit=unit_of, pool=np.array(pools, dtype=int), counts=counts,
+            staged=staged, first_reads=first, last_writes=last,
             macs=np.array([op.macs for op in trace.ops], dtype=float),
-            other_ops=np.array([max(op.other_ops, unknown_op_elements(op)) if op.kind == "unknown"
-                                else op.other_ops for op in trace.ops], dtype=float),
+            other_ops=np.array([other_ops(op) for op in trace.ops], dtype=float),
             op_ids=np.array([op.id for op in trace.ops], dtype=int),
             modules=np.array([op.module for op in trace.ops], dtype=object),
             layers=np.array([op.layer for op in trace.ops], dtype=object),
             switch_loads=loads, traffic=traffic)
     paths = {m: tuple(link.name for link in links) for m, links in _link_paths(platform).items()}
-    return Prepared(workload, platform, placement, memories, tasks, paths, objective)
+    return Prepared(workload, platform, placement, memories, tasks, paths, objective, units=plan, actions=actions)
+
+
+def _count_actions(op, u: int, units, plan: UnitPlan, column: dict, out: np.ndarray) -> None:
+    """Fill ``out`` (A,) with the action counts of ``op`` run on unit ``u``: its own work, plus the MACs
+    or other ops it does not take, absorbed by the unit that takes them (``plan.taker``)."""
+    for action, count in units[u].work(op).counts.items():
+        out[column[(u, action)]] += count
+    for quantity in ("macs", "other_ops"):
+        amount = op.macs if quantity == "macs" else other_ops(op)
+        if amount and quantity not in units[u].takes:
+            t = plan.taker[quantity]
+            if t < 0:
+                raise SimulationConfigError(
+                    f"compute: op {op.id} ({op.kind}) has {quantity} its unit {plan.names[u]} does not do and "
+                    f"no unit takes; expected a {'MAC array' if quantity == 'macs' else 'vector unit'}")
+            for action, count in units[t].absorb(quantity, amount).items():
+                out[column[(t, action)]] += count
 
 
 def _tile_ends(tr, platform, index: dict[str, int], first: np.ndarray, last: np.ndarray) -> None:
@@ -226,11 +259,14 @@ class PlatformParams:
     double_buffered: np.ndarray  #: (V,) bool: the staging buffer is double-buffered (home traffic overlaps compute)
     wake_J: np.ndarray          #: (V,) energy to wake every gated memory
     wake_s: np.ndarray          #: (V,) the longest wake-up latency of the gated memories
-    mac_J: np.ndarray           #: (V, P) J per MAC
-    vec_J: np.ndarray           #: (V, P) J per vector op
-    clock: np.ndarray           #: (V, P, 2) Hz of (vector unit, MAC array) at each operating point
-    unit_leak_W: np.ndarray     #: (V, P, 2) leakage of (vector unit, MAC array) at each operating point
-    unit_idle_W: np.ndarray     #: (V, 2) leakage of the compute units between requests
+    units: tuple[str, ...]      #: compute unit names, the U axis
+    actions: tuple[tuple[int, str], ...]  #: (unit index, action name), the A axis
+    action_J: np.ndarray        #: (V, P, A) J per action at each operating point
+    clock: np.ndarray           #: (V, P, U) Hz of each unit at each operating point
+    unit_leak_W: np.ndarray     #: (V, P, U) leakage of each unit at each operating point
+    unit_idle_W: np.ndarray     #: (V, U) leakage of the compute units between requests
+
+    kinds: tuple[str, ...] = ()  #: kind of each unit (U axis)
 
     @property
     def n_variants(self) -> int:
@@ -256,19 +292,20 @@ def _memory_figures(platform, memories: Sequence[str]) -> dict[str, list[float]]
                                             "gated", "is_dram", "buffer", "wake_J", "wake_lat")}
     for name in memories:
         m = platform.memories[name]
+        c = m.cost()          # the affine cost protocol (hw_models.memory.AffineCost), read by name
         gated = gating and (m.is_dram or not m.volatile)
         links = paths[name]
-        out["read_J"].append(m.read_energy(1.0))
-        out["write_J"].append(m.write_energy(1.0))
-        out["read_lat"].append(m.read_latency_s)
-        out["write_lat"].append(m.write_latency_s)
-        out["read_bw"].append(m.bandwidth_Bps)
-        out["write_bw"].append(m.write_bandwidth_Bps)
+        out["read_J"].append(c.read_J_per_byte)
+        out["write_J"].append(c.write_J_per_byte)
+        out["read_lat"].append(c.read_latency_s)
+        out["write_lat"].append(c.write_latency_s)
+        out["read_bw"].append(c.read_Bps)
+        out["write_bw"].append(c.write_Bps)
         out["path_bw"].append(min((lk.bandwidth_Bps for lk in links), default=np.inf))
         out["path_J"].append(sum(lk.transfer_energy(1.0) for lk in links))
-        out["leak_W"].append(m.leakage_W)
+        out["leak_W"].append(c.leakage_W["on"])
         out["refresh_W"].append(m.refresh_power_W if m.is_dram else 0.0)
-        out["idle_W"].append(m.gated_leakage_W if gated else m.leakage_W)
+        out["idle_W"].append(c.leakage_W["gated" if gated else "on"])
         out["gated"].append(gated)
         out["is_dram"].append(m.is_dram)
         out["buffer"].append(m.is_buffer)
@@ -285,12 +322,16 @@ def platform_params(platforms: Sequence[Any], memories: Sequence[str] | None = N
     memories = tuple(memories or first.memories)
     op_points = tuple(first.operating_points)
     links = tuple(lk.name for lk in first.links)
+    units = tuple(first.compute)
+    kinds = tuple(u.kind for u in first.compute.values())
+    actions = tuple((i, a) for i, u in enumerate(first.compute.values()) for a in u.actions)
     for p in platforms:
         if set(p.memories) != set(memories) or tuple(p.operating_points) != op_points or \
-                tuple(lk.name for lk in p.links) != links:
+                tuple(lk.name for lk in p.links) != links or tuple(p.compute) != units or \
+                tuple(u.kind for u in p.compute.values()) != kinds:
             raise SimulationConfigError(
-                f"platforms.{p.name}: memories, links or operating points differ from {first.name}; expected "
-                "variants of one platform structure (prepare each structure separately)")
+                f"platforms.{p.name}: memories, compute units, links or operating points differ from "
+                f"{first.name}; expected variants of one platform structure (prepare each structure separately)")
     figs = [_memory_figures(p, memories) for p in platforms]
 
     def stack(key, dtype=float):
@@ -320,15 +361,14 @@ def platform_params(platforms: Sequence[Any], memories: Sequence[str] | None = N
         double_buffered=np.array([bool(b is not None and b.double_buffered)
                                   for b in map(staging_buffer, platforms)], dtype=bool),
         wake_J=stack("wake_J").sum(axis=1), wake_s=wake_lat.max(axis=1, initial=0.0),
-        mac_J=per_point(lambda p, o: p.mac_array.energy_per_mac_J(o)),
-        vec_J=per_point(lambda p, o: p.vector_unit.energy_per_op_J(o)),
-        clock=np.stack([per_point(lambda p, o: clock(p, o, p.vector_unit)),
-                        per_point(lambda p, o: clock(p, o, p.mac_array))], axis=-1),
-        unit_leak_W=np.stack([per_point(lambda p, o: p.vector_unit.leakage_at(o)),
-                              per_point(lambda p, o: p.mac_array.leakage_at(o))], axis=-1),
+        units=units, actions=actions, kinds=kinds,
+        action_J=np.array([[[p.compute[units[u]].action_energy_J(p.operating_points[o])[a] for u, a in actions]
+                            for o in op_points] for p in platforms], dtype=float).reshape(
+            len(platforms), len(op_points), len(actions)),
+        clock=np.stack([per_point(lambda p, o, n=n: clock(p, o, p.compute[n])) for n in units], axis=-1),
+        unit_leak_W=np.stack([per_point(lambda p, o, n=n: p.compute[n].leakage_at(o)) for n in units], axis=-1),
         unit_idle_W=np.where(gating[:, None], 0.0, np.array(
-            [[p.vector_unit.leakage_at(p.operating_point), p.mac_array.leakage_at(p.operating_point)]
-             for p in platforms], dtype=float)))
+            [[p.compute[n].leakage_at(p.operating_point) for n in units] for p in platforms], dtype=float)))
 
 
 # ------------------------------------------------------------------------------------------ cost laws
@@ -356,8 +396,7 @@ class OpCosts:
     e_read: np.ndarray
     e_write: np.ndarray
     e_link: np.ndarray      #: energy on the links between each memory and compute (reads + writes)
-    e_mac: np.ndarray       #: (V, n)
-    e_vec: np.ndarray       #: (V, n)
+    e_unit: np.ndarray      #: (V, n, U) compute energy of each op on each unit
     t_read: np.ndarray      #: (V, n, M)
     t_write: np.ndarray     #: (V, n, M)
     t_fetch: np.ndarray     #: (V, n) slowest read from a home memory
@@ -368,6 +407,7 @@ class OpCosts:
     t_rest: np.ndarray      #: (V, n, M)
     overlap: np.ndarray     #: (V, n) bool: home traffic overlaps compute (double-buffered staging)
     param_reads: np.ndarray  #: (V, n, M) bytes prefetch fetches early (split only)
+    kinds: tuple[str, ...] = ()  #: kind of each unit (U axis)
 
     @property
     def t_op(self) -> np.ndarray:
@@ -376,8 +416,28 @@ class OpCosts:
 
     def energy(self) -> np.ndarray:
         """(V,) dynamic energy of one request's ops (J)."""
-        return (self.e_read.sum(axis=(1, 2)) + self.e_write.sum(axis=(1, 2)) + self.e_link.sum(axis=(1, 2))
-                + self.e_mac.sum(axis=1) + self.e_vec.sum(axis=1))
+        total = self.e_read.sum(axis=(1, 2)) + self.e_write.sum(axis=(1, 2)) + self.e_link.sum(axis=(1, 2))
+        for u in _energy_order(self.e_unit.shape[2], self.kinds):
+            total = total + self.e_unit[:, :, u].sum(axis=1)
+        return total
+
+
+def _energy_order(U: int, kinds: tuple[str, ...]) -> list[int]:
+    """Units in the order their energies are added (MAC arrays first: the order of the two-unit model,
+    so its totals stay bit for bit)."""
+    return sorted(range(U), key=lambda u: (kinds[u] != "mac_array", u) if kinds else u)
+
+
+def unit_energy(ta: TaskArrays, pp: PlatformParams, op_point: int) -> np.ndarray:
+    """(V, n, U) compute energy (J) of each op on each unit: action counts × J per action at ``op_point``."""
+    V, n, U = pp.n_variants, ta.n_ops, len(pp.units)
+    out = np.zeros((V, n, U))
+    J = pp.action_J[:, op_point, :]                                   # (V, A)
+    for c, (u, _a) in enumerate(pp.actions):
+        col = ta.counts[:, c]
+        if col.any():
+            out[:, :, u] += col[None, :] * J[:, c, None]
+    return out
 
 
 def op_costs(ta: TaskArrays, pp: PlatformParams, op_point: int, *, split: bool = False) -> OpCosts:
@@ -395,8 +455,7 @@ def op_costs(ta: TaskArrays, pp: PlatformParams, op_point: int, *, split: bool =
     pb = pp.path_bw[:, None, :]
     t_read = transfer_time(R, rl, rb, pb)
     t_write = transfer_time(W, wl, wb, pb)
-    unit = ta.on_mac.astype(int)
-    clock = pp.clock[:, op_point, :][:, unit]                      # (V, n)
+    clock = pp.clock[:, op_point, :][:, ta.unit]                   # (V, n)
     home = ~pp.buffer[:, None, :]
     t_compute = ta.cycles[None] / clock
     t_buffer = np.maximum(np.where(home, 0.0, t_read), np.where(home, 0.0, t_write)).max(axis=2, initial=0.0)
@@ -423,7 +482,7 @@ def op_costs(ta: TaskArrays, pp: PlatformParams, op_point: int, *, split: bool =
     return OpCosts(
         e_read=R * pp.read_J[:, None, :], e_write=W * pp.write_J[:, None, :],
         e_link=(R + W) * pp.path_J[:, None, :],
-        e_mac=ta.macs[None] * pp.mac_J[:, op_point, None], e_vec=ta.other_ops[None] * pp.vec_J[:, op_point, None],
+        e_unit=unit_energy(ta, pp, op_point), kinds=pp.kinds,
         t_read=t_read, t_write=t_write, t_fetch=t_fetch, t_compute=t_compute, t_stream=t_stream,
         t_store=t_store, t_param=t_param, t_rest=t_rest, overlap=overlap, param_reads=P)
 
@@ -474,12 +533,12 @@ def switch_costs(prepared: Prepared, ta: TaskArrays, pp: PlatformParams) -> Swit
 
 # ------------------------------------------------------------------------------------------ leakage
 def busy_power(pp: PlatformParams, op_point: int) -> np.ndarray:
-    """(V, M + 2) leakage power (W) of each memory and of (vector unit, MAC array) while serving a request."""
+    """(V, M + U) leakage power (W) of each memory and compute unit while serving a request."""
     return np.concatenate([pp.leak_W, pp.unit_leak_W[:, op_point, :]], axis=1)
 
 
 def idle_power(pp: PlatformParams) -> np.ndarray:
-    """(V, M + 2) power (W) of each memory and compute unit between requests."""
+    """(V, M + U) power (W) of each memory and compute unit between requests."""
     return np.concatenate([pp.idle_W, pp.unit_idle_W], axis=1)
 
 
@@ -487,8 +546,8 @@ def idle_power(pp: PlatformParams) -> np.ndarray:
 class Timeline:
     """Request service intervals and the leakage they imply, for one variant.
 
-    ``busy_J``: (requests, M + 2) leakage energy (J) charged to each request per component (overlapping
-    requests share the time equally). ``idle``: (k, 2) idle intervals (s); ``idle_J``: (k, M + 2)."""
+    ``busy_J``: (requests, M + U) leakage energy (J) charged to each request per component (overlapping
+    requests share the time equally). ``idle``: (k, 2) idle intervals (s); ``idle_J``: (k, M + U)."""
     busy_J: np.ndarray
     idle: np.ndarray
     idle_J: np.ndarray
@@ -504,7 +563,7 @@ def leakage(pp: PlatformParams, v: int, start: np.ndarray, end: np.ndarray, op_p
     """Leakage of variant ``v`` over the run ``[t0, max(end)]``, given each request's service interval
     ``[start, end]`` (s) and operating point index. Time covered by no request is idle; requests in
     service together share each moment equally (a sweep over the interval bounds, O(n log n))."""
-    C = pp.leak_W.shape[1] + 2
+    C = pp.leak_W.shape[1] + len(pp.units)
     busy_p = np.stack([busy_power(pp, int(o))[v] for o in op_points]) if len(op_points) else np.zeros((0, C))
     bounds = np.unique(np.concatenate([[t0], start, end]))
     si, ei = np.searchsorted(bounds, start), np.searchsorted(bounds, end)
@@ -526,16 +585,24 @@ def leakage(pp: PlatformParams, v: int, start: np.ndarray, end: np.ndarray, op_p
 
 # ------------------------------------------------------------------------------------------ bounds
 def lower_bound(prepared: Prepared, pp: PlatformParams | None = None) -> dict[str, np.ndarray]:
-    """A floor on the energy of one inference per task (J), per variant: MACs × the cheapest MAC energy
-    (over operating points) + other ops × the cheapest vector-op energy + compulsory bytes (every operand
-    read and written once) × the cheapest energy per byte of any memory access. Request variants made so
-    far (``Prepared.variants``: early exits, ``<task>@exit<k>``) get their own floor."""
+    """A floor on the energy of one inference per task (J), per variant: each action the ops cost on their
+    units × that action's cheapest energy over operating points (on a MAC array + vector unit platform:
+    MACs × the cheapest MAC energy + other ops × the cheapest vector-op energy) + compulsory bytes (every
+    operand read and written once) × the cheapest energy per byte of any memory access. Request variants
+    made so far (``Prepared.variants``: early exits, ``<task>@exit<k>``) get their own floor."""
     pp = pp if pp is not None else platform_params([prepared.platform], prepared.memories)
-    mac = pp.mac_J.min(axis=1)
-    vec = pp.vec_J.min(axis=1)
+    cheapest = pp.action_J.min(axis=1)                                # (V, A) over operating points
     byte = np.minimum(pp.read_J.min(axis=1), pp.write_J.min(axis=1))
-    return {task: ta.macs.sum() * mac + ta.other_ops.sum() * vec + ta.compulsory_bytes.sum() * byte
-            for task, ta in {**prepared.tasks, **prepared.variants}.items()}
+    out = {}
+    for task, ta in {**prepared.tasks, **prepared.variants}.items():
+        per_action = ta.counts.sum(axis=0)                            # (A,)
+        compute = np.zeros(pp.n_variants)
+        for u in _energy_order(len(pp.units), pp.kinds):
+            for c, (cu, _a) in enumerate(pp.actions):
+                if cu == u and per_action[c]:
+                    compute = compute + per_action[c] * cheapest[:, c]
+        out[task] = compute + ta.compulsory_bytes.sum() * byte
+    return out
 
 
 # ------------------------------------------------------------------------------------------ one platform

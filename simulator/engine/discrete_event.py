@@ -2,10 +2,12 @@
 
 Model (costs from :mod:`simulator.cost.tables`, identical to the analytic evaluator's):
 
-- each memory is a resource of capacity 1 (its ports and banks together: ``Memory.read_time`` already
-  uses the memory's peak bandwidth over all of them, so one transfer occupies the memory and concurrent
-  transfers queue); the MAC array and the vector unit are resources of capacity 1 (:class:`_Slot`:
-  ``simpy.Resource``'s grant order without its per-request events);
+- each memory is a resource of capacity 1 (:class:`_Slot`: ``simpy.Resource``'s grant order without its
+  per-request events; its ports and banks together: ``Memory.read_time`` already uses the memory's peak
+  bandwidth over all of them, so one transfer occupies the memory and concurrent transfers queue); each
+  compute unit serves one op at a time. An op runs on its pool of equal units
+  (:mod:`simulator.prepare.assign`): on whichever is free first (the lowest-numbered free one), so two MAC
+  arrays serve two requests' matmuls in parallel;
 - a dispatcher admits requests in arrival order, up to ``max_in_flight`` at once; with adapters loaded on
   a switch, a request of another task waits until the in-flight ones finish (one task's adapters are
   resident at a time). A request after an idle period first wakes the gated memories; a request whose
@@ -31,6 +33,7 @@ from collections import deque
 import numpy as np
 import simpy
 
+from simulator.cost.schedule import needs_switch, needs_wake
 from simulator.cost.tables import CostTables, Prepared, leakage, lower_bound, prepare
 from simulator.errors import SimulationConfigError
 from simulator.prepare.early_exit import request_keys
@@ -101,7 +104,7 @@ class _Plan:
 
     def __init__(self, ta, oc, pp, prefetch: bool):
         self.n = ta.n_ops
-        self.unit = ta.on_mac.astype(int).tolist()
+        self.unit = ta.pool.tolist()
         self.t_stream = oc.t_stream[0].tolist()
         buffer = pp.buffer[0]
         reads = oc.t_rest[0] if prefetch else oc.t_read[0]
@@ -129,7 +132,8 @@ class _Engine:
         self.max_in_flight = max_in_flight
         self.env = simpy.Environment()
         self.mem = [self.resource(self.env, 1) for _ in prepared.memories]
-        self.units = [self.resource(self.env, 1), self.resource(self.env, 1)]  # vector unit, MAC array
+        self.units = self.make_units()
+        self.pooled = any(len(p) > 1 for p in prepared.units.pools)
         self.builder = LedgerBuilder(prepared, self.pp)
         self.plans: dict[tuple[str, int], _Plan] = {}
         self.records: list[dict] = []
@@ -141,6 +145,19 @@ class _Engine:
         self.exclusive = any(ta.switch_loads for ta in prepared.tasks.values())
 
     # ---------------------------------------------------------------- helpers
+    def make_units(self) -> list:
+        """One resource per pool of equal units: a single unit is a :attr:`resource`; a pool of several is a
+        store of its free unit indices, lowest first (the closed form always uses the first)."""
+        units: list = []
+        for pool in self.prepared.units.pools:
+            if len(pool) == 1:
+                units.append(self.resource(self.env, 1))
+            else:
+                store = simpy.PriorityStore(self.env, capacity=len(pool))
+                store.items.extend(sorted(pool))
+                units.append(store)
+        return units
+
     def _plan(self, task: str, p: int) -> _Plan:
         key = (task, p)
         if key not in self.plans:
@@ -186,8 +203,10 @@ class _Engine:
             while len(self.in_flight) >= self.max_in_flight or (
                     self.exclusive and self.in_flight and set(self.in_flight.values()) != {r.task}):
                 yield self.changed
-            wake = not self.in_flight and self.tables.wakes and env.now > self.last_end
-            switch = r.task != loaded
+            # the FCFS rules of the closed form (simulator.cost.schedule); a request admitted while others
+            # are in flight finds the memories awake
+            wake = not self.in_flight and bool(needs_wake(self.last_end, env.now, self.tables.wakes))
+            switch = needs_switch(r.task, loaded)
             loaded = r.task
             self.in_flight[r.id] = r.task
             env.process(self.serve(r, wake, switch))
@@ -228,11 +247,15 @@ class _Engine:
         units, timeout, hold, acquire = self.units, env.timeout, self._hold, self._acquire
         fetch, fetch_long, store, store_long = plan.fetch, plan.fetch_long, plan.store, plan.store_long
         stream = plan.stream
+        ran_on = np.array(self.prepared.arrays(key).unit) if self.pooled else None
         for i in range(n):
             unit = units[plan.unit[i]]
-            ureq = unit.request()
+            pooled = isinstance(unit, simpy.PriorityStore)
+            ureq = unit.get() if pooled else unit.request()
             if not ureq.triggered:
                 yield ureq
+            if pooled:
+                ran_on[i] = ureq.value
             if plan.overlap[i]:           # double-buffered: home traffic overlaps compute (costs.op_costs)
                 if ready is not None and not ready[i].processed:
                     yield ready[i]
@@ -257,14 +280,17 @@ class _Engine:
                     comp_t0[i] = env.now + wait
                     yield timeout(wait + plan.t_stream[i])
                 store_t0[i] = (yield from hold(store[i], store_long[i])) if store[i] else env.now
-            unit.release(ureq)
+            if pooled:
+                unit.put(ran_on[i])
+            else:
+                unit.release(ureq)
             if ready is not None:
                 state["cur"] = i + 1
                 ev, state["advanced"] = state["advanced"], env.event()
                 ev.succeed()
         phases[0], phases[1], phases[2], phases[3] = fetch_t0, comp_t0, store_t0, pf_t0
         oc = self.tables.ops(key, p)
-        builder.ops(r.id, r.task, p, oc, phases, prefetch=self.depth > 0, key=key)
+        builder.ops(r.id, r.task, p, oc, phases, prefetch=self.depth > 0, key=key, units=ran_on)
         self.dynamic += float(oc.energy()[0])
         end = env.now
         self.records.append(dict(request=r.id, task=r.task, arrival_s=r.arrival_s, start_s=start, end_s=end,

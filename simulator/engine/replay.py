@@ -21,16 +21,18 @@ import numpy as np
 import pandas as pd
 import simpy
 
+from simulator.cost.schedule import needs_switch, needs_wake
 from simulator.cost.tables import Prepared, busy_power, idle_power, leakage, lower_bound, prepare
 from simulator.prepare.early_exit import request_keys
 from simulator.results.ledger import CompactLedger, Shape, categorical
-from simulator.results.run_output import LEDGER_COLUMNS, REQUEST_COLUMNS, RunOutput, tensor_writes
+from simulator.results.run_output import (LEDGER_COLUMNS, REQUEST_COLUMNS, RunOutput, program_writes,
+                                         tensor_writes)
 
 def _reset(eng, task: str) -> None:
     """A fresh SimPy world for one request of ``task`` (cost tables, plans and row templates kept)."""
     eng.env = simpy.Environment()
     eng.mem = [eng.resource(eng.env, 1) for _ in eng.prepared.memories]
-    eng.units = [eng.resource(eng.env, 1), eng.resource(eng.env, 1)]
+    eng.units = eng.make_units()
     eng.builder.blocks = []
     eng.records, eng.intervals, eng.op_points = [], [], []
     eng.dynamic = 0.0
@@ -77,7 +79,8 @@ def _memory_writes(prepared, ledger: CompactLedger, tensors: list[dict]) -> dict
         runtime_bytes = op_bytes if mem.is_buffer else sum(t["write_bytes"] for t in mine if t["task"])
         region = prepared.placement.runtime_peak.get(m, 0.0) or (mem.capacity_bytes if mem.is_buffer else 0.0)
         cycled = runtime_bytes / region if region > 0 else 0.0
-        out[m] = {"bytes": op_bytes + load_bytes, "cell_writes": max([cycled] + [t["cell_writes"] for t in mine])}
+        out[m] = {"bytes": op_bytes + load_bytes, "cell_writes": max([cycled] + [t["cell_writes"] for t in mine]),
+                  **program_writes(prepared, m)}
     return out
 
 
@@ -115,13 +118,9 @@ def replay(workload, platform, *, placement=None, prepared: Prepared | None = No
         p = point_of.get(r.operating_point)
         if p is None:
             p = point_of[r.operating_point] = pp.op_index(r.operating_point)
-        if prev_end is None:
-            s, wake = a, False
-        elif a > prev_end:
-            s, wake = a, wakes
-        else:
-            s, wake = prev_end, False
-        sw = task != prev_task
+        s = a if prev_end is None else max(a, prev_end)       # the FCFS rules of simulator.cost.schedule
+        wake = bool(needs_wake(prev_end, a, wakes))
+        sw = needs_switch(task, prev_task)
         key = (r.key, p, wake, sw and loads[task], r.transition_s, r.transition_J)
         i = index.get(key)
         if i is None:
@@ -138,7 +137,7 @@ def replay(workload, platform, *, placement=None, prepared: Prepared | None = No
     idle = np.stack([end[:-1][gap], start[1:][gap]], axis=1) if len(gap) else np.zeros((0, 2))
     idle_J = (idle[:, 1] - idle[:, 0])[:, None] * idle_power(pp)[0][None, :]
     M = len(prepared.memories)
-    comps = list(prepared.memories) + ["vector_unit", "mac_array"]
+    comps = list(prepared.memories) + list(pp.units)
     idle_cat = ["refresh" if (k < M and pp.gated[0, k] and pp.is_dram[0, k]) else "leakage"
                 for k in range(len(comps))]
     ledger = CompactLedger(shapes, np.array([r.id for r in stream], dtype=np.int64),

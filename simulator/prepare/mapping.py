@@ -36,10 +36,12 @@ their homes. Vector-unit ops stream once, softmax and norm twice when a row does
 from __future__ import annotations
 
 import dataclasses
+from collections import OrderedDict
 import weakref
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable
 
+from hw_models.vocabulary import PARAMETER_ROLES
 from simulator.errors import SimulationConfigError
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
@@ -52,7 +54,7 @@ ORDERS = ("mkn", "mnk", "kmn", "knm", "nmk", "nkm")
 ROW_KINDS = ("softmax", "norm")
 """Vector-op kinds that need a whole row (the last dimension of their input) before they can write."""
 
-WEIGHT_ROLES = ("weight", "embedding", "adapter")
+WEIGHT_ROLES = PARAMETER_ROLES
 """Tensor roles preferred as the W operand when element counts alone do not tell A from W."""
 
 
@@ -387,7 +389,10 @@ def candidates(gemm: Gemm, hw: Hardware, objective: str = "energy") -> list[tupl
     return [(order, t) for t in tiles for order in candidate_orders(t, gemm)]
 
 
-_CACHE: dict[tuple, Mapping] = {}
+#: Most mappings remembered (least recently used dropped first). Keys are values (Gemm, Hardware, objective;
+#: Hardware compares by its figures), so equal questions share an answer across platform objects.
+CACHE_SIZE = 1 << 16
+_CACHE: "OrderedDict[tuple, Mapping]" = OrderedDict()
 
 
 def _search(key: tuple, make_candidates: Callable[[], list], score: Callable[..., Mapping],
@@ -396,6 +401,7 @@ def _search(key: tuple, make_candidates: Callable[[], list], score: Callable[...
     ``too_small()`` is the error message when no candidate fits the buffer."""
     hit = _CACHE.get(key)
     if hit is not None:
+        _CACHE.move_to_end(key)
         return hit
     cands = make_candidates()
     if not cands:
@@ -407,6 +413,8 @@ def _search(key: tuple, make_candidates: Callable[[], list], score: Callable[...
             best = m
     best = dataclasses.replace(best, candidates_evaluated=len(cands))
     _CACHE[key] = best
+    if len(_CACHE) > CACHE_SIZE:
+        _CACHE.popitem(last=False)
     return best
 
 

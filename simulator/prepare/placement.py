@@ -27,10 +27,9 @@ import numpy as np
 import pandas as pd
 
 from hw_models.loader import PLATFORMS_DIR
+from hw_models.vocabulary import PARAMETER_ROLES  # parameters are placed once; the rest by liveness
 from simulator.errors import SimulationConfigError
 
-#: Roles whose tensors are parameters (the rest are placed by liveness). Same as workloads.trace.
-PARAMETER_ROLES = ("weight", "embedding", "adapter")
 
 #: Columns of :attr:`Placement.table`.
 TABLE_COLUMNS = ("tensor", "role", "owner", "task", "bytes", "memory", "reason", "loaded_on_switch",
@@ -43,8 +42,9 @@ class Placement:
 
     ``home``: ``(owner, name) -> memory`` for parameters. ``runtime_home``: ``task -> {tensor id -> memory}``
     for run-time tensors. ``table``: one row per placed tensor (:data:`TABLE_COLUMNS`; bytes in bytes).
-    ``occupancy``: peak bytes per memory (``runtime_peak``: its run-time tensors' part). ``switch_loads``: ``task -> {(backing, home): bytes}`` loaded
-    when a request of that task follows one of another task (empty with ``adapters: resident``).
+    ``occupancy``: peak bytes per memory (``runtime_peak``: its run-time tensors' part).
+    ``switch_loads``: ``task -> {(backing, home): bytes}`` loaded when a request of that task follows one
+    of another task (empty with ``adapters: resident``).
     """
     home: dict[tuple[str, str], str]
     runtime_home: dict[str, dict[int, str]]
@@ -52,18 +52,26 @@ class Placement:
     occupancy: dict[str, float]
     switch_loads: dict[str, dict[tuple[str, str], float]] = field(default_factory=dict)
     runtime_peak: dict[str, float] = field(default_factory=dict)  #: peak bytes of run-time tensors per memory
-    task_of_trace: dict[int, str] = field(default_factory=dict, repr=False)
+    #: task -> its trace (held, and found by identity: a trace object is one task's)
+    traces: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def _task_of(self, trace: Any) -> str:
+        for task, tr in self.traces.items():
+            if tr is trace:
+                return task
+        raise SimulationConfigError("placement: the trace is not one of the placed workload's traces; "
+                                    "expected a trace of the workload given to place()")
 
     def home_of(self, trace: Any, tensor_id: int) -> str:
         """The memory holding tensor ``tensor_id`` of ``trace`` (one of the workload's traces)."""
         t = trace.tensors[tensor_id]
         if t.role in PARAMETER_ROLES:
             return self.home[(t.owner, t.name)]
-        return self.runtime_home[self.task_of_trace[id(trace)]][tensor_id]
+        return self.runtime_home[self._task_of(trace)][tensor_id]
 
     def homes(self, trace: Any) -> dict[int, str]:
         """``tensor id -> memory`` for every tensor of ``trace`` (the ``homes`` argument of op_traffic)."""
-        runtime = self.runtime_home[self.task_of_trace[id(trace)]]
+        runtime = self.runtime_home[self._task_of(trace)]
         return {tid: (self.home[(t.owner, t.name)] if t.role in PARAMETER_ROLES else runtime[tid])
                 for tid, t in trace.tensors.items()}
 
@@ -237,4 +245,4 @@ def place(workload, platform) -> Placement:
     table = pd.DataFrame(p.rows, columns=list(TABLE_COLUMNS))
     return Placement(home=home, runtime_home=runtime_home, table=table, occupancy=occupancy,
                      switch_loads={t: v for t, v in switch_loads.items() if v}, runtime_peak=live_peak,
-                     task_of_trace={id(tr): task for task, tr in workload.traces.items()})
+                     traces=dict(workload.traces))

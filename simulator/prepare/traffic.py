@@ -14,6 +14,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from hw_models.cim import array_name
+from hw_models.compute import is_matmul, unknown_op_elements, vector_elements  # noqa: F401  (re-exported)
+from hw_models.vocabulary import MATMUL_KINDS
 from simulator.errors import SimulationConfigError
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
@@ -21,7 +24,7 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
     from simulator.prepare.mapping import Mapping
     from workloads.trace import OpInfo, Trace
 
-MAC_KINDS = ("matmul", "attention")
+MAC_KINDS = MATMUL_KINDS
 """Op kinds that run on the MAC array when the trace gives their GEMM dimensions."""
 
 OBJECTIVES = ("energy", "latency", "edp")
@@ -80,70 +83,64 @@ def _per_home(byte_map: dict[int, float], homes: dict[int, str], what: str) -> d
 
 
 def uses_mac_array(op: "OpInfo") -> bool:
-    """True when the op runs on the MAC array: a matmul/attention kind with GEMM dimensions."""
-    return op.kind in MAC_KINDS and op.gemm is not None
+    """True when the op is a matrix product a MAC array runs: a matmul/attention kind with GEMM dimensions."""
+    return is_matmul(op)
 
 
-def vector_elements(op: "OpInfo") -> int:
-    """Elements a vector-unit op processes: the largest element count it reads from or writes to one
-    tensor (an element-wise add of two N-element tensors processes N). An ``unknown`` op (no counting
-    rule in the tracer) is costed conservatively: see :func:`unknown_op_elements`."""
-    if op.kind == "unknown":
-        return unknown_op_elements(op)
-    counts = list(op.reads.values()) + list(op.writes.values())
-    return int(max(counts)) if counts else 0
+def default_unit(op: "OpInfo", platform: "Platform") -> str:
+    """The unit the kind-match rule of :mod:`simulator.prepare.assign` gives ``op`` when no crossbar holds
+    its weights and no user mapping applies: the first MAC array for matrix products, else the first
+    vector unit (else the first unit that can run it)."""
+    prefer = ("mac_array", "vector_unit") if is_matmul(op) else ("vector_unit", "mac_array")
+    for kind in prefer:
+        for name in platform.units_of(kind):
+            if platform.compute[name].can_run(op):
+                return name
+    for name, unit in platform.compute.items():
+        if unit.kind != "cim_crossbar" and unit.can_run(op):
+            return name
+    raise SimulationConfigError(f"compute: no unit of platform {platform.name} can run op {op.id} ({op.kind}); "
+                                "expected a unit of a kind that runs it")
 
 
-def unknown_op_elements(op: "OpInfo") -> int:
-    """The conservative stand-in for an op the tracer could not classify (kind ``unknown``, 0 MACs
-    recorded): one vector operation, and one vector-unit element slot, per element it reads and per
-    element it writes, summed over its tensors (assumption: an upper bound for element-wise, copy and
-    reduction work; a hidden gemm is still undercounted, which is why the tracer warns and the report
-    names these ops)."""
-    return int(sum(op.reads.values()) + sum(op.writes.values()))
-
-
-def compute_cycles(op: "OpInfo", platform: "Platform") -> tuple[str, int, float]:
-    """(compute unit, cycles, utilisation) of the op without tiling (the whole GEMM at once)."""
-    if uses_mac_array(op):
-        batch, m, k, n = op.gemm
-        mac = platform.mac_array
-        cycles = int(mac.matmul_cycles(m, k, n))
-        ev = op.macs // (batch * m * n) - k if op.kind == "attention" and batch * m * n else 0
-        if ev > 0:   # fused attention: Q·Kᵀ (m×k×n) then P·V (m×n×ev)
-            cycles += int(mac.matmul_cycles(m, n, ev))
-        cycles *= int(batch)
-        peak = cycles * mac.rows * mac.cols
-        return "mac_array", cycles, (min(1.0, op.macs / peak) if peak > 0 else 0.0)
-    elements = vector_elements(op)
-    vec = platform.vector_unit
-    cycles = int(vec.cycles(op.kind, elements)) if elements > 0 else 0
-    peak = cycles * vec.lanes
-    return "vector_unit", cycles, (min(1.0, elements / peak) if peak > 0 else 0.0)
+def compute_cycles(op: "OpInfo", platform: "Platform", unit: str | None = None) -> tuple[str, int, float]:
+    """(compute unit name, cycles, utilisation) of the op on ``unit`` (default: :func:`default_unit`)
+    without tiling (the whole GEMM at once): the unit's :meth:`~hw_models.compute.ComputeUnit.work`."""
+    name = unit if unit is not None else default_unit(op, platform)
+    w = platform.compute[name].work(op)
+    return name, int(w.cycles), w.utilisation
 
 
 def op_traffic(op: "OpInfo", trace: "Trace", homes: dict[int, str], platform: "Platform", *,
-               objective: str = "energy") -> OpTraffic:
+               objective: str = "energy", unit: str | None = None) -> OpTraffic:
     """Bytes per memory, compute unit, cycles and utilisation of one op.
 
-    ``homes`` maps each tensor id the op touches to the name of the memory it is placed in.
+    ``homes`` maps each tensor id the op touches to the name of the memory it is placed in. ``unit``:
+    the compute unit that runs the op (default: :func:`default_unit`). On a compute-in-memory crossbar
+    the weights held in its cells are computed on in place: they move no bytes (no buffer, no tiling).
     ``objective`` (``"energy"``, ``"latency"`` or ``"edp"``) is what the mapping minimises when the
     platform has a staging buffer; it has no effect otherwise.
     """
     if objective not in OBJECTIVES:
         raise SimulationConfigError(f"objective: got {objective!r}; expected one of {', '.join(OBJECTIVES)}")
     rb, wb = trace.read_bytes(op), trace.write_bytes(op)
+    unit, cycles, util = compute_cycles(op, platform, unit)
+    if platform.compute[unit].kind == "cim_crossbar":
+        cells = array_name(unit)
+        rb = {tid: b for tid, b in rb.items() if homes.get(tid) != cells}
+        reads, writes = _per_home(rb, homes, "read"), _per_home(wb, homes, "written")
+        return OpTraffic(reads=dict(reads), writes=dict(writes), compute_unit=unit, cycles=cycles,
+                         utilisation=util, mapping=None, compulsory_reads=reads, compulsory_writes=writes)
     reads, writes = _per_home(rb, homes, "read"), _per_home(wb, homes, "written")
     from simulator.prepare import mapping as mapping_mod  # local import: keeps `import simulator.prepare.traffic` light
     buffer = mapping_mod.staging_buffer(platform)
-    unit, cycles, util = compute_cycles(op, platform)
     if buffer is not None:
-        if uses_mac_array(op):
+        if uses_mac_array(op) and platform.compute[unit].kind == "mac_array":
             found = mapping_mod.map_op(op, trace, homes, platform, buffer, objective=objective,
                                        read_bytes=rb, write_bytes=wb)
             if found is not None:
                 chosen, m_reads, m_writes = found
-                return OpTraffic(reads=m_reads, writes=m_writes, compute_unit="mac_array",
+                return OpTraffic(reads=m_reads, writes=m_writes, compute_unit=unit,
                                  cycles=chosen.cycles, utilisation=chosen.utilisation, mapping=chosen,
                                  compulsory_reads=reads, compulsory_writes=writes)
         else:

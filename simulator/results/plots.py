@@ -16,6 +16,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
+from simulator.results.result import compute_units  # noqa: E402
 
 #: Okabe & Ito (2008), "Color Universal Design": eight colours safe for colour-blind readers.
 OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000")
@@ -55,7 +56,8 @@ def _component_label(component: str, results: dict[str, Any]) -> str:
         tech = getattr(mem, "technology", "") if mem is not None else ""
         if tech and tech != component and tech not in techs:
             techs.append(tech)
-    name = component.replace("_", " ") if component in ("mac_array", "vector_unit") else component
+    units = {u for result in results.values() for u in compute_units(result.platform)}
+    name = component.replace("_", " ") if component in units else component
     return f"{name} ({' / '.join(techs)})" if techs else name
 
 
@@ -191,8 +193,9 @@ def _timeline_lanes(result: Any, count: int):
         shift[r.request] = offset - r.start_s
         marks.append((offset * 1e3, f"#{r.request} {r.task}{' (switch)' if r.switch else ''}"))
         offset += r.end_s - r.start_s
-    lanes = [c for c in ["mac_array", "vector_unit", *getattr(result.platform, "memories", {})]
-             if c in set(rows["component"])] + sorted(set(rows["component"]) - {"mac_array", "vector_unit"}
+    units = compute_units(result.platform)
+    lanes = [c for c in [*units, *getattr(result.platform, "memories", {})]
+             if c in set(rows["component"])] + sorted(set(rows["component"]) - set(units)
                                                       - set(getattr(result.platform, "memories", {})))
     bars: dict[tuple[str, str], list[tuple[float, float]]] = {}
     start = (rows["start_s"] + rows["request"].map(shift)).to_numpy() * 1e3

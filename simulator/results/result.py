@@ -20,18 +20,21 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
+# Ledger cost categories (docs/interfaces.md) from the shared vocabulary: dynamic (something was done),
+# static (time passed or a power state changed), and those whose bytes land in the row's component.
+from hw_models.vocabulary import DYNAMIC_CATEGORIES, STATIC_CATEGORIES, WRITE_CATEGORIES
+from hw_models.vocabulary import LEDGER_CATEGORIES as CATEGORIES
 from simulator.results.run_output import ledger_property
 
-#: Ledger cost categories (docs/interfaces.md).
-CATEGORIES = ("read", "write", "compute", "leakage", "wakeup", "refresh", "switch_load", "transfer")
-#: Categories that cost energy because something was done (as opposed to time passing).
-DYNAMIC_CATEGORIES = ("read", "write", "compute", "switch_load", "transfer")
-#: Categories that cost energy because time passed or power state changed.
-STATIC_CATEGORIES = ("leakage", "wakeup", "refresh")
-#: Ledger categories whose bytes land in (are written to) the row's component.
-WRITE_CATEGORIES = ("write", "switch_load")
-#: Compute components of every platform.
+#: Compute components of a platform that does not name its units (``platform.compute``).
 COMPUTE_UNITS = ("mac_array", "vector_unit")
+
+
+def compute_units(platform: Any) -> tuple[str, ...]:
+    """Names of the platform's compute units, in its order (the MAC array and the vector unit for a
+    platform object that does not list them)."""
+    compute = getattr(platform, "compute", None)
+    return tuple(compute) if compute else COMPUTE_UNITS
 #: Default averaging window of the peak-power figure, s.
 DEFAULT_POWER_WINDOW_S = 1e-6
 #: Most grid points a power profile is evaluated on (the window widens past this).
@@ -56,7 +59,7 @@ REGULATOR = "dvfs_regulator"
 
 def component_kind(component: str, platform: Any) -> str:
     """The group a ledger component belongs to: ``compute``, ``sram``, ``nvm``, ``dram`` or ``interconnect``."""
-    if component in COMPUTE_UNITS or component == REGULATOR:
+    if component in compute_units(platform) or component == REGULATOR:
         return "compute"
     memories = getattr(platform, "memories", {})
     if component in memories:
@@ -404,7 +407,7 @@ class Result:
         all_rows = self._rows()
         makespan = self.makespan_s
         service = _union_length(self.requests["start_s"].to_numpy(float), self.requests["end_s"].to_numpy(float))
-        for unit in COMPUTE_UNITS:
+        for unit in compute_units(self.platform):
             rows = all_rows[all_rows["component"] == unit]
             compute = rows[rows["category"] == "compute"]
             if self.compact is not None:
@@ -734,8 +737,9 @@ class Result:
         then the events of each track in time order."""
         events: list[dict] = [{"ph": "M", "pid": pid, "name": "process_name", "args": {"name": self.name}}]
         tids = {"requests": 0}
-        for comp in list(COMPUTE_UNITS) + list(getattr(self.platform, "memories", {}) or {}) + sorted(
-                set(self._rows()["component"].astype(object)) - set(COMPUTE_UNITS)):
+        units = compute_units(self.platform)
+        for comp in list(units) + list(getattr(self.platform, "memories", {}) or {}) + sorted(
+                set(self._rows()["component"].astype(object)) - set(units)):
             tids.setdefault(comp, len(tids))
         for comp, tid in tids.items():
             events.append({"ph": "M", "pid": pid, "tid": tid, "name": "thread_name", "args": {"name": comp}})

@@ -11,12 +11,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from hw_models.vocabulary import LEDGER_CATEGORIES, PARAMETER_ROLES
+
 #: One row per cost event. Energies in J, bytes in bytes, times in s.
 LEDGER_COLUMNS = ("request", "task", "op", "module", "layer", "component", "category",
                   "energy_J", "bytes", "start_s", "end_s")
 
-#: The ledger's ``category`` values.
-CATEGORIES = ("read", "write", "compute", "leakage", "wakeup", "refresh", "switch_load", "transfer")
+#: The ledger's ``category`` values (the shared vocabulary's LEDGER_CATEGORIES).
+CATEGORIES = LEDGER_CATEGORIES
 
 #: One row per request. Times in s; ``latency_s = end_s - arrival_s`` (queueing included),
 #: ``service_s = end_s - start_s``; ``energy_J`` is the request's share of the ledger (its rows).
@@ -121,16 +123,18 @@ class _OpRows:
                     col[:, k] = nbytes[:, k]
                     add(col > 0, link, "transfer", col * per_byte, col, phase, dur)
         n = ta.n_ops
-        units = np.array(["vector_unit", "mac_array"], dtype=object)
+        units = np.array(pp.units, dtype=object)
         idx = np.arange(n)
-        parts.append((idx, units[ta.on_mac.astype(int)], "compute",
-                      np.where(ta.on_mac, oc.e_mac[0], oc.e_vec[0]), np.zeros(n), 1, oc.t_compute[0]))
-        # the other unit's share of an op (a MAC op's bias adds): its energy, but no time of its own (the
-        # cost model times an op by its unit's cycles), so the other unit is not booked busy for it
-        extra = ta.on_mac & (oc.e_vec[0] > 0) | ~ta.on_mac & (oc.e_mac[0] > 0)
-        parts.append((idx[extra], units[(~ta.on_mac[extra]).astype(int)], "compute",
-                      np.where(ta.on_mac, oc.e_vec[0], oc.e_mac[0])[extra], np.zeros(int(extra.sum())), 1,
-                      np.zeros(int(extra.sum()))))
+        e_unit = oc.e_unit[0]                                         # (n, U)
+        self.main = sum(len(p[0]) for p in parts)                     # first row of the main compute rows
+        parts.append((idx, units[ta.unit], "compute", e_unit[idx, ta.unit], np.zeros(n), 1, oc.t_compute[0]))
+        # other units' share of an op (a MAC op's bias adds): their energy, but no time of their own (the
+        # cost model times an op by its unit's cycles), so they are not booked busy for it
+        for u in range(len(units)):
+            extra = (ta.unit != u) & (e_unit[:, u] > 0)
+            if extra.any():
+                parts.append((idx[extra], np.full(int(extra.sum()), units[u], dtype=object), "compute",
+                              e_unit[extra, u], np.zeros(int(extra.sum())), 1, np.zeros(int(extra.sum()))))
         self.op = np.concatenate([p[0] for p in parts]).astype(int)
         self.component = np.concatenate([p[1] for p in parts])
         self.category = np.concatenate([np.full(len(p[0]), p[2], dtype=object) for p in parts])
@@ -160,19 +164,28 @@ class LedgerBuilder:
         self.blocks.append(cols)
 
     def ops(self, request: int, task: str, op_point: int, oc, phase_t0: np.ndarray, prefetch: bool,
-            key: str | None = None) -> None:
+            key: str | None = None, units: np.ndarray | None = None) -> None:
         """Rows of one request's ops. ``phase_t0``: (4, n) start times (s) of each op's fetch, compute,
         store and prefetch phases (the prefetch row is ignored without prefetch). ``key``: the request's
-        variant (``Request.key``, e.g. an early exit) when it runs other arrays than its task's."""
+        variant (``Request.key``, e.g. an early exit) when it runs other arrays than its task's.
+        ``units``: (n,) index of the unit each op ran on, when the engine chose one of a pool of equal
+        units (default: the pool's first, ``TaskArrays.unit``)."""
         arrays = key or task
         tkey = (arrays, op_point, prefetch)
         tpl = self._templates.get(tkey)
         if tpl is None:
             tpl = self._templates[tkey] = _OpRows(self.prepared, self.prepared.arrays(arrays), oc, self.pp,
                                                   self.v, prefetch)
+        component = tpl.component
+        if units is not None:
+            ta = self.prepared.arrays(arrays)
+            moved = np.flatnonzero(units != ta.unit)
+            if len(moved):
+                component = component.copy()
+                component[tpl.main + moved] = np.array(self.pp.units, dtype=object)[units[moved]]
         start = phase_t0[tpl.phase, tpl.op]
         self._block(request=request, task=task, op=tpl.op_ids, module=tpl.modules, layer=tpl.layers,
-                    component=tpl.component, category=tpl.category, energy_J=tpl.energy, bytes=tpl.bytes,
+                    component=component, category=tpl.category, energy_J=tpl.energy, bytes=tpl.bytes,
                     start_s=start, end_s=start + tpl.duration)
 
     def switch(self, request: int, task: str, sc, t0: np.ndarray) -> None:
@@ -209,10 +222,10 @@ class LedgerBuilder:
         """Leakage rows: per request and component while it is served (``requests``: id, task, start,
         end), and per idle interval and component (request -1). DRAM's refresh share is ``refresh``."""
         pp, v = self.pp, self.v
-        comps = np.array(list(self.prepared.memories) + ["vector_unit", "mac_array"], dtype=object)
+        comps = np.array(list(self.prepared.memories) + list(pp.units), dtype=object)
         C, M = len(comps), len(self.prepared.memories)
         refresh_share = np.concatenate([np.divide(pp.refresh_W[v], pp.leak_W[v], out=np.zeros(M),
-                                                  where=pp.leak_W[v] > 0), [0.0, 0.0]])
+                                                  where=pp.leak_W[v] > 0), np.zeros(C - M)])
         for (rid, task, s, e), energy in zip(requests, timeline.busy_J):
             ref = energy * refresh_share
             self._block(request=rid, task=task, component=np.concatenate([comps, comps]),
@@ -309,12 +322,28 @@ def tensor_writes(prepared, records: list[dict]) -> list[dict]:
     return out
 
 
+def program_writes(prepared, m: str) -> dict[str, float]:
+    """A compute-in-memory crossbar's cells (memory ``m`` with ``in_unit``): its weights are programmed once,
+    before the run: ``program_bytes``, ``program_energy_J`` and ``program_cell_writes`` (NVM wear that is
+    not a rate). Empty for any other memory."""
+    mem = prepared.platform.memories[m]
+    if not getattr(mem, "in_unit", None):
+        return {}
+    table = prepared.placement.table
+    params = table[(table["memory"] == m) & table["role"].isin(PARAMETER_ROLES)]
+    program = float(params.drop_duplicates(["owner", "tensor"])["bytes"].sum())
+    return {"program_bytes": program, "program_energy_J": mem.write_energy(program),
+            "program_cell_writes": 1.0 if program > 0 else 0.0}
+
+
 def _memory_writes(prepared, cols: dict[str, np.ndarray], tensors: list[dict]) -> dict[str, dict[str, float]]:
     """Per memory: ``bytes`` written (op writes and switch loads, from the ledger) and ``cell_writes``,
     the writes the most-written cells see over the run (no wear levelling): the largest of (a) any tensor's
     own cell writes (:func:`tensor_writes`: parameters written at inference, e.g. ProSG's updates, adapters
     loaded on switches, state) and (b) the run-time tensors' bytes over the region they cycle through (the
-    run-time peak, or a staging buffer's capacity), since liveness placement reuses that region."""
+    run-time peak, or a staging buffer's capacity), since liveness placement reuses that region.
+    A compute-in-memory crossbar's cells also get ``program_bytes`` / ``program_energy_J`` /
+    ``program_cell_writes``: programming its weights once before the run (NVM wear that is not a rate)."""
     out = {}
     for m in prepared.memories:
         here = cols["component"] == m
@@ -329,6 +358,7 @@ def _memory_writes(prepared, cols: dict[str, np.ndarray], tensors: list[dict]) -
         cycled = runtime_bytes / region if region > 0 else 0.0
         out[m] = {"bytes": op_bytes + float(cols["bytes"][loads].sum()),
                   "cell_writes": max([cycled] + [t["cell_writes"] for t in mine])}
+        out[m].update(program_writes(prepared, m))
     return out
 
 

@@ -32,6 +32,7 @@ from pydantic import (BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
                       field_validator, model_validator)
 
 from hw_models.schema import Energy, Frequency, PositiveTime, Time, explain_error, within
+from hw_models.vocabulary import PARAMETER_ROLES
 from hw_models.yamlio import shorten
 from simulator.errors import SimulationConfigError
 from simulator.prepare.streams import MAX_REQUESTS, check_count
@@ -42,8 +43,6 @@ STUDIES_DIR = Path(__file__).parent.parent / "studies"
 DEFAULT_STUDY = STUDIES_DIR / "default.yaml"
 #: Serving modes of a platform (see the module docstring).
 MODES = ("adapters", "per-task-model")
-#: Roles whose tensors are parameters (the ones a per-task model owns).
-PARAMETER_ROLES = ("weight", "embedding", "adapter")
 
 Name = Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_.\-]+$")]
 
@@ -60,7 +59,7 @@ class CompressionConfig(_Strict):
     @field_validator("bits", "sparsity")
     @classmethod
     def _known_roles(cls, value: dict) -> dict:
-        from workloads.trace import ROLES
+        from hw_models.vocabulary import ROLES
 
         unknown = [r for r in value if r not in ROLES]
         if unknown:
@@ -123,7 +122,8 @@ class EarlyExitConfig(_Strict):
         return self
 
     def distribution(self) -> dict:
-        """The one distribution given, as ``{kind: value}`` for :func:`simulator.prepare.early_exit.draw_exit_layers`."""
+        """The one distribution given, as ``{kind: value}`` for
+        :func:`simulator.prepare.early_exit.draw_exit_layers`."""
         for k in ("table", "entropy", "per_request"):
             value = getattr(self, k)
             if value is not None:
@@ -331,7 +331,7 @@ def load_study(path: str | Path) -> StudyConfig:
 
 
 def default_study() -> StudyConfig:
-    """The default study (``simulator/studies/default.yaml``): adapter-ALBERT on four edge platforms."""
+    """The default study (``simulator/studies/default.yaml``): adapter-ALBERT on six edge platforms."""
     return load_study(DEFAULT_STUDY)
 
 

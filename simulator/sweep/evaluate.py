@@ -12,9 +12,8 @@ import dataclasses
 import json
 import math
 import traceback
-from typing import Any, Sequence
+from typing import Sequence
 
-import numpy as np
 
 from simulator.errors import SimulationConfigError
 from simulator.sweep.metrics import METRICS, SUMMARY_METRICS

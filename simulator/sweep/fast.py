@@ -19,7 +19,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from simulator.cost.tables import (Prepared, TaskArrays, busy_power, idle_power, lower_bound, op_costs,
+from simulator.cost.tables import (Prepared, TaskArrays, busy_power, idle_power, lower_bound, op_costs, unit_energy,
                              platform_params, switch_costs)
 from simulator.results.result import CATEGORIES, DEFAULT_POWER_WINDOW_S, DYNAMIC_CATEGORIES, STATIC_CATEGORIES, \
     memory_kind
@@ -37,7 +37,7 @@ def distinct_ops(ta: TaskArrays) -> tuple[TaskArrays, np.ndarray]:
     first = ta.first_reads if ta.first_reads is not None else np.zeros((n, M))
     last = ta.last_writes if ta.last_writes is not None else np.zeros((n, M))
     rows = np.concatenate([ta.reads, ta.writes, ta.param_reads, ta.cycles[:, None], ta.on_mac[:, None],
-                           staged[:, None], first, last, ta.macs[:, None], ta.other_ops[:, None]], axis=1)
+                           ta.unit[:, None], ta.pool[:, None], ta.counts, staged[:, None], first, last, ta.macs[:, None], ta.other_ops[:, None]], axis=1)
     if n == 0:
         return ta, np.zeros(0)
     _, first_index, counts = np.unique(rows, axis=0, return_index=True, return_counts=True)
@@ -45,6 +45,7 @@ def distinct_ops(ta: TaskArrays) -> tuple[TaskArrays, np.ndarray]:
     counts = counts[np.argsort(first_index)]
     sub = replace(ta, reads=ta.reads[keep], writes=ta.writes[keep], param_reads=ta.param_reads[keep],
                   compulsory_bytes=ta.compulsory_bytes[keep], cycles=ta.cycles[keep], on_mac=ta.on_mac[keep],
+                  unit=ta.unit[keep], pool=ta.pool[keep], counts=ta.counts[keep],
                   macs=ta.macs[keep], other_ops=ta.other_ops[keep], op_ids=ta.op_ids[keep],
                   modules=ta.modules[keep], layers=ta.layers[keep], staged=staged[keep], first_reads=first[keep],
                   last_writes=last[keep], traffic=[])
@@ -69,11 +70,12 @@ def evaluate_fast(prepared: Prepared, platforms: Sequence, *, chunk: int = 512) 
     M = len(mems)
     pp = platform_params(platforms, mems)
     V, L = pp.n_variants, len(pp.links)
-    C = M + 2 + L                                   # components: memories, (vector_unit, mac_array), links
+    U = len(pp.units)
+    C = M + U + L                                   # components: memories, compute units, links
     stream = list(prepared.workload.stream)
     n = len(stream)
     points = [pp.op_index(r.operating_point) for r in stream]
-    link_of = {name: M + 2 + i for i, name in enumerate(pp.links)}
+    link_of = {name: M + U + i for i, name in enumerate(pp.links)}
 
     # per (task, op point): service time (V,) and energy per component and category (V, 8, C)
     if any(r.transition_s or r.transition_J for r in stream):
@@ -97,9 +99,8 @@ def evaluate_fast(prepared: Prepared, platforms: Sequence, *, chunk: int = 512) 
         e[:, _CAT["write"], :M] = W * pp.write_J
         for k, m in enumerate(mems):
             for link in prepared.link_paths[m]:
-                e[:, _CAT["transfer"], link_of[link]] += (R[k] + W[k]) * pp.link_J[:, link_of[link] - M - 2]
-        e[:, _CAT["compute"], M] = ta.other_ops.sum() * pp.vec_J[:, p]
-        e[:, _CAT["compute"], M + 1] = ta.macs.sum() * pp.mac_J[:, p]
+                e[:, _CAT["transfer"], link_of[link]] += (R[k] + W[k]) * pp.link_J[:, link_of[link] - M - U]
+        e[:, _CAT["compute"], M:M + U] = unit_energy(ta, pp, p).sum(axis=1)
         service[key], energy[key] = s, e
 
     switch_E, switch_t, switch_W = {}, {}, {}
@@ -114,13 +115,13 @@ def evaluate_fast(prepared: Prepared, platforms: Sequence, *, chunk: int = 512) 
             e[:, _CAT["read"], i] += sc.e_src[:, k]
             e[:, _CAT["switch_load"], j] += sc.e_dst[:, k]
             for link in sc.links[k]:
-                e[:, _CAT["transfer"], link_of[link]] += b * pp.link_J[:, link_of[link] - M - 2]
+                e[:, _CAT["transfer"], link_of[link]] += b * pp.link_J[:, link_of[link] - M - U]
             w[j] += b
         switch_E[task], switch_t[task], switch_W[task] = e, sc.time, w
 
     wake_mem = np.array([[pl.memories[m].wakeup_energy_J for m in mems] for pl in platforms]) * pp.gated
     wakes = pp.gated.any(axis=1)
-    busy = {p: busy_power(pp, p) for p in set(points)}               # (V, M + 2)
+    busy = {p: busy_power(pp, p) for p in set(points)}               # (V, M + U)
     idle = idle_power(pp)
     share = np.divide(pp.refresh_W, pp.leak_W, out=np.zeros_like(pp.leak_W), where=pp.leak_W > 0)
     idle_refresh = pp.gated & pp.is_dram                              # gated DRAM self-refreshes when idle
@@ -142,8 +143,8 @@ def evaluate_fast(prepared: Prepared, platforms: Sequence, *, chunk: int = 512) 
             start = np.maximum(a, prev_end)
             gap = np.maximum(a - prev_end, 0.0)[:, None]
             idle_E = gap * idle
-            acc[:, _CAT["leakage"], :M + 2] += np.where(np.concatenate(
-                [idle_refresh, np.zeros((V, 2), dtype=bool)], axis=1), 0.0, idle_E)
+            acc[:, _CAT["leakage"], :M + U] += np.where(np.concatenate(
+                [idle_refresh, np.zeros((V, U), dtype=bool)], axis=1), 0.0, idle_E)
             acc[:, _CAT["refresh"], :M] += np.where(idle_refresh, idle_E[:, :M], 0.0)
             wake = wakes & (a > prev_end)
             t = start + np.where(wake, pp.wake_s, 0.0)
@@ -159,7 +160,7 @@ def evaluate_fast(prepared: Prepared, platforms: Sequence, *, chunk: int = 512) 
         busy_E = (end - start)[:, None] * busy[p]
         acc[:, _CAT["leakage"], :M] += busy_E[:, :M] * (1.0 - share)
         acc[:, _CAT["refresh"], :M] += busy_E[:, :M] * share
-        acc[:, _CAT["leakage"], M:M + 2] += busy_E[:, M:]
+        acc[:, _CAT["leakage"], M:M + U] += busy_E[:, M:]
         latency[k], served[k] = end - a, end - start
         starts[k], ends[k] = start, end
         prev_end = end
@@ -169,8 +170,8 @@ def evaluate_fast(prepared: Prepared, platforms: Sequence, *, chunk: int = 512) 
     span = prev_end - first_arrival if n else np.zeros(V)
     nn = max(1, n)
     kinds = np.empty((V, C), dtype=object)
-    kinds[:, M:M + 2] = "compute"
-    kinds[:, M + 2:] = "interconnect"
+    kinds[:, M:M + U] = "compute"
+    kinds[:, M + U:] = "interconnect"
     for v, pl in enumerate(platforms):
         kinds[v, :M] = [memory_kind(pl.memories[m]) for m in mems]
     per_comp = acc.sum(axis=1)                                        # (V, C)

@@ -220,7 +220,8 @@ def resolve(spec: SweepSpec, base: Base, index: int, point: dict, point_id: str 
     structure = [
         [(n, m.backed_by, m.is_buffer, m.double_buffered, m.channels, m.capacity if m.is_buffer else None)
          for n, m in pspec.memories.items()],
-        pspec.compute.model_dump_json(), pspec.placement.model_dump_json(),
+        json.dumps({n: u.model_dump(mode="json") for n, u in pspec.compute.items()}, sort_keys=True),
+        [a.model_dump(mode="json") for a in pspec.assignment], pspec.placement.model_dump_json(),
         [(li.src, li.dst) for li in pspec.links], sorted(pspec.operating_points), buffer]
     prep_key = _digest([workload_key, structure])
     point_id = point_id or _digest([pspec.model_dump_json(), _technology_files(pspec, ppath.parent),
@@ -268,9 +269,8 @@ def _validate_platform(data: dict, source: str):
             parts["links"] = [_part("LinkSpec", li) for li in data["links"]]
         if isinstance(data.get("operating_points"), dict):
             parts["operating_points"] = {n: _part("OperatingPointSpec", o) for n, o in data["operating_points"].items()}
-        for key, model in (("compute", "ComputeSpec"), ("placement", "PlacementSpec")):
-            if key in data:
-                parts[key] = _part(model, data[key])
+        if "placement" in data:       # compute: validated per unit kind by PlatformFile itself
+            parts["placement"] = _part("PlacementSpec", data["placement"])
         return PlatformFile.model_validate(parts)
     except (ValidationError, TypeError, ValueError):
         return validate(PlatformFile, data, source)

@@ -17,13 +17,15 @@ from typing import Any, Callable
 
 import numpy as np
 
+from hw_models.cim import array_name
 from hw_models.compute import MacArray, VectorUnit
 from hw_models.dvfs import OperatingPoint
 from hw_models.link import COMPUTE, Link
 from hw_models.memory import Memory
-from hw_models.placement_policy import ROLES, PlacementPolicy
+from hw_models.placement_policy import PlacementPolicy
 from hw_models.platform import Platform
 from hw_models.technology import Technology, load_technology
+from hw_models.vocabulary import PARAMETER_ROLES, ROLES
 from simulator.prepare import streams
 from simulator.prepare.served_workload import Workload
 from workloads.trace import OpInfo, TensorInfo, Trace
@@ -67,8 +69,7 @@ def make_platform(name: str = "synthetic", memories: dict[str, Memory] | None = 
                                         read_ns=50.0, write_ns=50.0, leakage_mW=20.0, is_dram=True)}
     names = list(memories)
     if roles is None:
-        roles = {"weight": names, "embedding": names, "adapter": names, "activation": names,
-                 "input": names, "output": names, "kv_cache": names, "state": names}
+        roles = {role: names for role in ROLES}
     op_points = op_points or {"nominal": (0.8, clock_hz)}
     points = {n: OperatingPoint(n, v, f, nominal_voltage_V=0.8) for n, (v, f) in op_points.items()}
     return Platform(
@@ -181,18 +182,20 @@ def all_memories_faster(platform: Platform, factor: float) -> Any:
 
 def with_clock(platform: Platform, factor: float) -> Platform:
     """``platform`` with every operating point's frequency (and so the MAC array's and vector unit's clock)
-    multiplied by ``factor`` at the same voltage; memories and links keep their own clocks."""
+    multiplied by ``factor`` at the same voltage (every compute unit's clock with it); memories and links keep
+    their own clocks."""
     points = {n: replace(op, frequency_Hz=op.frequency_Hz * factor) for n, op in platform.operating_points.items()}
-    return replace(platform, operating_points=points,
-                   mac_array=replace(platform.mac_array, clock_hz=platform.mac_array.clock_hz * factor),
-                   vector_unit=replace(platform.vector_unit, clock_hz=platform.vector_unit.clock_hz * factor))
+    units = {n: replace(u, clock_hz=u.clock_hz * factor) for n, u in platform.compute.items()}
+    return replace(platform, operating_points=points, compute=units)
 
 
 def rename_memories(platform: Platform, rename: Callable[[str], str] | dict[str, str]) -> Platform:
     """``platform`` with its memories renamed (a function or a mapping old -> new, a bijection) everywhere a
-    name appears: the memories themselves, ``backed_by``, links and the placement's role lists."""
+    name appears: the memories themselves, ``backed_by``, links and the placement's role lists. A compute
+    unit's own cells (a CiM crossbar's ``<unit>.array``) keep their name: it is the unit's."""
     f = rename.get if isinstance(rename, dict) else rename
-    new = {n: (f(n) or n) for n in platform.memories}
+    owned = {array_name(u) for u in platform.compute}
+    new = {n: n if n in owned else (f(n) or n) for n in platform.memories}
     if len(set(new.values())) != len(new):
         raise ValueError(f"rename_memories: {new} is not one-to-one")
     end = lambda n: n if n == COMPUTE else new[n]  # noqa: E731
@@ -247,7 +250,7 @@ def with_memory_object(platform: Platform, memory: Any) -> Platform:
 
 
 def platform_around(memory: Any = None, *, technology: str | Path | Technology | None = None,
-                    capacity_bytes: int = 16 << 20, roles: tuple[str, ...] = ("weight", "embedding", "adapter"),
+                    capacity_bytes: int = 16 << 20, roles: tuple[str, ...] = PARAMETER_ROLES,
                     power_gating: bool = True, adapters: str = "load_on_switch", node_m: float = 22e-9,
                     clock_hz: float = 1e9, model: Callable[..., Any] = Memory.from_technology) -> Platform:
     """A small platform built around *your* memory: ``memory`` (an object behind the memory cost

@@ -67,8 +67,8 @@ def idle_power_W(platform: Platform) -> float:
     for m in platform.memories.values():
         total += m.gated_leakage_W if gating and (m.is_dram or not m.volatile) else m.leakage_W
     if not gating:
-        total += platform.mac_array.leakage_at(platform.operating_point)
-        total += platform.vector_unit.leakage_at(platform.operating_point)
+        for unit in platform.compute.values():
+            total += unit.leakage_at(platform.operating_point)
     return total
 
 

@@ -29,8 +29,9 @@ from hw_models.compute import MacArray, VectorUnit
 from hw_models.dvfs import OperatingPoint
 from hw_models.link import COMPUTE, Link
 from hw_models.memory import Memory
-from hw_models.placement_policy import ROLES, PlacementPolicy
+from hw_models.placement_policy import PlacementPolicy
 from hw_models.platform import Platform
+from hw_models.vocabulary import ADAPTER_MODES, ON_OVERFLOW, ROLES
 from hw_models.technology import Technology, list_technologies, load_technology
 from simulator.prepare import streams
 from simulator.testing.builders import as_technology, make_memory, make_platform, make_trace
@@ -169,8 +170,8 @@ def technology_platforms(draw, with_dram: bool | None = None, *, technologies: A
             links.append(Link(name, COMPUTE, draw(st.sampled_from([32, 64, 128])), clock, draw(energy)))
     homes = [n for n in mems if n != "buffer"]
     roles = {role: draw(st.permutations(homes)) for role in ROLES}
-    placement = PlacementPolicy(roles=roles, on_overflow=draw(st.sampled_from(["next", "error"])),
-                                adapters=draw(st.sampled_from(["resident", "load_on_switch"])),
+    placement = PlacementPolicy(roles=roles, on_overflow=draw(st.sampled_from(ON_OVERFLOW)),
+                                adapters=draw(st.sampled_from(ADAPTER_MODES)),
                                 power_gating=draw(st.booleans()))
     return Platform(name="random", memories=mems, mac_array=draw(mac_arrays(node, clock)),
                     vector_unit=VectorUnit(lanes=draw(st.sampled_from([4, 8, 16, 32])), clock_hz=clock,
@@ -221,15 +222,14 @@ def platforms(draw, *, adapters: str | None = None, power_gating: bool | None = 
     if kind != "none":
         buf = draw(synthetic_memories("buf", capacity_bytes=draw(st.sampled_from([64, 512, 4096, 65536]))))
         mems["buf"] = replace(buf, is_buffer=True, double_buffered=kind == "double")
-    roles = {role: draw(perm) for role in ("weight", "embedding", "adapter", "activation", "input", "output",
-                                           "kv_cache", "state")}
+    roles = {role: draw(perm) for role in ROLES}
     freq = draw(st.floats(2e8, 2e9))
     points = {"nominal": (0.8, freq)}
     if draw(st.booleans()):
         points["low"] = (draw(st.floats(0.5, 0.8)), freq * draw(st.floats(0.2, 1.0)))
     return make_platform(
         "random", mems, roles=roles,
-        adapters=adapters or draw(st.sampled_from(["resident", "load_on_switch"])),
+        adapters=adapters or draw(st.sampled_from(ADAPTER_MODES)),
         power_gating=draw(st.booleans()) if power_gating is None else power_gating,
         prefetch_depth=draw(st.integers(0, 3)) if prefetch_depth is None else prefetch_depth,
         rows=draw(st.sampled_from([4, 8, 16])), cols=draw(st.sampled_from([4, 8, 16])), clock_hz=freq,

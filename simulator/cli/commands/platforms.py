@@ -62,6 +62,25 @@ def _capacity(nbytes: float) -> str:
     return f"{nbytes:g} B"
 
 
+def _unit_row(name: str, u) -> list[str]:
+    """One row of the compute table: shape, clock, peak rate, energy per op, leakage, area of a unit."""
+    if u.kind == "mac_array":
+        shape = f"{u.rows}x{u.cols} {u.dataflow}, w{u.weight_bits}/a{u.act_bits}/acc{u.acc_bits}"
+        peak, per_op = u.peak_macs_per_cycle * u.clock_hz, u.energy_per_mac_J()
+    elif u.kind == "vector_unit":
+        shape, peak, per_op = f"{u.lanes} lanes x {u.op_bits} bit", u.lanes * u.clock_hz, u.energy_per_op_J()
+    elif u.kind == "cim_crossbar":
+        shape = (f"{u.tiles} x {u.rows}x{u.cols} cells of {u.cell_bits} b, w{u.weight_bits}/in{u.input_bits}/"
+                 f"adc{u.adc_bits}")
+        per_tile = u.rows * (u.cols // u.slices)               # MACs per read cycle per tile, one input bit
+        peak = u.tiles * per_tile * u.clock_hz / u.input_bits
+        per_op = u.mvm_energy_J(u.rows, u.cols // u.slices) / (u.rows * (u.cols // u.slices))
+    else:
+        shape, peak, per_op = "", 0.0, 0.0
+    return [name, u.kind, shape, _num(u.clock_hz, 1e6), _num(peak, 1e9), _num(per_op, 1e-12),
+            _num(u.leakage_W, 1e-3), _num(u.area_m2, 1e-6)]
+
+
 def show_platform(platform) -> str:
     """The text report of ``platform`` (a :class:`hw_models.Platform`)."""
     homes: dict[str, list[str]] = {}
@@ -77,15 +96,7 @@ def show_platform(platform) -> str:
                          _num(m.write_latency_s, 1e-9), _num(m.leakage_W, 1e-3),
                          _num(m.gated_leakage_W, 1e-3),
                          _num(m.area_m2, 1e-6), "no" if m.volatile else "yes", use, m.source or "-"])
-    ma, vu = platform.mac_array, platform.vector_unit
-    compute_rows = [
-        ["mac_array", f"{ma.rows}x{ma.cols} {ma.dataflow}, w{ma.weight_bits}/a{ma.act_bits}/acc{ma.acc_bits}",
-         _num(ma.clock_hz, 1e6), _num(ma.peak_macs_per_cycle * ma.clock_hz, 1e9),
-         _num(ma.energy_per_mac_J(), 1e-12), _num(ma.leakage_W, 1e-3), _num(ma.area_m2, 1e-6)],
-        ["vector_unit", f"{vu.lanes} lanes x {vu.op_bits} bit", _num(vu.clock_hz, 1e6),
-         _num(vu.lanes * vu.clock_hz, 1e9), _num(vu.energy_per_op_J(), 1e-12), _num(vu.leakage_W, 1e-3),
-         _num(vu.area_m2, 1e-6)],
-    ]
+    compute_rows = [_unit_row(name, unit) for name, unit in platform.compute.items()]
     link_rows = [[li.name, str(li.width_bits), _num(li.clock_hz, 1e6), _num(li.bandwidth_Bps, 1e9),
                   _num(li.energy_per_bit_J, 1e-12)] for li in platform.links]
     op_rows = [[("* " if name == platform.default_operating_point else "  ") + name, _num(op.voltage_V, 1),
@@ -105,7 +116,7 @@ def show_platform(platform) -> str:
                 "write ns", "leak mW", "gated mW", "mm²", "NVM", "holds", "figures from"], mem_rows),
         "",
         "compute",
-        _table(["unit", "shape", "MHz", "peak Gop/s", "pJ/op", "leak mW", "mm²"], compute_rows),
+        _table(["unit", "kind", "shape", "MHz", "peak Gop/s", "pJ/op", "leak mW", "mm²"], compute_rows),
         "",
         "links",
         _table(["link", "bits", "MHz", "GB/s", "pJ/bit"], link_rows),

@@ -8,7 +8,6 @@ The recipe draws those curves and computes the ratios EdgeBERT headlines.
 """
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 
 from simulator.reproduce.core import Caption, Context, Figure, Recipe, register

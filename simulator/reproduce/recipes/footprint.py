@@ -17,10 +17,9 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from hw_models.schema import Bytes
+from hw_models.vocabulary import PARAMETER_ROLES  # parameters are stored per task or shared; the rest run-time
 from simulator.reproduce.core import Caption, Context, Figure, Recipe, load_spec, register
 
-#: Roles of parameters (stored per task or shared); the rest are run-time tensors.
-PARAMETER_ROLES = ("weight", "embedding", "adapter")
 #: The two task names traced per design (both get a two-label head, so their task-owned sets are equal).
 TRACED_TASKS = ("task01", "task02")
 

@@ -10,12 +10,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from hw_models.vocabulary import PARAMETER_ROLES
 from simulator.reproduce.core import Caption, Context, Figure, Recipe, register
 from simulator.reproduce.recipes.mappings import KIND_NAMES, KINDS, _static_by_kind
 
 QUICK_REQUESTS = 12
 QUICK_SEQ_LEN = 32
-PARAMETER_ROLES = ("weight", "embedding", "adapter")
 
 
 def load(context: Context):
