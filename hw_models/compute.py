@@ -21,7 +21,7 @@ from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
 
 from hw_models.dvfs import OperatingPoint, dynamic_scale, leakage_scale
 from hw_models.errors import HardwareConfigError, check_fields
-from hw_models.schema import ComputeDataFile, Count, Name, StrictSpec, validate
+from hw_models.schema import ComputeDataFile, Name, StrictSpec, count_upto, validate
 from hw_models.techscaling import area_factor, energy_factor, leakage_factor
 from hw_models.vocabulary import MATMUL_KINDS
 from hw_models.yamlio import load_yaml
@@ -168,21 +168,21 @@ def systolic_cycles(rows: int, cols: int, dataflow: str, m: int, k: int, n: int)
 class MacArraySpec(StrictSpec):
     """A systolic MAC array in platform YAML; its clock is the platform's operating-point frequency."""
     kind: Literal["mac_array"] = "mac_array"
-    rows: Count
-    cols: Count
+    rows: count_upto(4096)
+    cols: count_upto(4096)
     dataflow: Literal["ws", "os", "is"]
-    weight_bits: Count
-    act_bits: Count
-    acc_bits: Count
+    weight_bits: count_upto(64)
+    act_bits: count_upto(64)
+    acc_bits: count_upto(128)
 
 
 class VectorUnitSpec(StrictSpec):
     """A vector / special-function unit in platform YAML; its clock is the platform's operating-point
     frequency."""
     kind: Literal["vector_unit"] = "vector_unit"
-    lanes: Count
-    op_bits: Count = 16
-    cycles_per_element: dict[Name, Count] = {}
+    lanes: count_upto(65536)
+    op_bits: count_upto(64) = 16
+    cycles_per_element: dict[Name, count_upto(10**6)] = {}
 
 
 @dataclass(eq=False)

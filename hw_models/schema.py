@@ -80,6 +80,10 @@ def _count(high: int):
     return Annotated[int, Field(gt=0, le=high, strict=True)]
 
 
+#: Public name of :func:`_count` for unit specs in their own modules (compute.py, cim.py).
+count_upto = _count
+
+
 Name = Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_.\-]+$")]
 
 
