@@ -37,7 +37,7 @@ from hw_models.compute import Work, compute_data, is_matmul
 from hw_models.dvfs import OperatingPoint, dynamic_scale, leakage_scale
 from hw_models.errors import HardwareConfigError, check_fields
 from hw_models.memory import Memory
-from hw_models.schema import CimDataFile, Frequency, StrictSpec, count_upto, validate
+from hw_models.schema import CimDataFile, Frequency, StrictSpec, validate
 from hw_models.technology import load_technology
 from hw_models.techscaling import area_factor, energy_factor, leakage_factor
 from hw_models.yamlio import load_yaml
@@ -60,13 +60,13 @@ class CimCrossbarSpec(StrictSpec):
     """A ReRAM compute-in-memory crossbar in platform YAML; ``clock`` is its read-cycle rate (default:
     the reference read cycle), scaled with the operating point's frequency like every unit."""
     kind: Literal["cim_crossbar"]
-    tiles: count_upto(1 << 20)
-    rows: count_upto(4096) = 128
-    cols: count_upto(4096) = 128
-    cell_bits: count_upto(8) = 2
-    weight_bits: count_upto(64) = 8
-    input_bits: count_upto(64) = 8
-    adc_bits: count_upto(16) = 8
+    tiles: Annotated[int, Field(gt=0, le=1 << 20, strict=True)]
+    rows: Annotated[int, Field(gt=0, le=4096, strict=True)] = 128
+    cols: Annotated[int, Field(gt=0, le=4096, strict=True)] = 128
+    cell_bits: Annotated[int, Field(gt=0, le=8, strict=True)] = 2
+    weight_bits: Annotated[int, Field(gt=0, le=64, strict=True)] = 8
+    input_bits: Annotated[int, Field(gt=0, le=64, strict=True)] = 8
+    adc_bits: Annotated[int, Field(gt=0, le=16, strict=True)] = 8
     clock: Frequency | None = None
     technology: Annotated[str, Field(min_length=1)] = "rram"
 

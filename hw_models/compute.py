@@ -17,11 +17,13 @@ import math
 from dataclasses import dataclass, field, fields
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
+from typing import Annotated, Any, ClassVar, Literal, Protocol, runtime_checkable
+
+from pydantic import Field
 
 from hw_models.dvfs import OperatingPoint, dynamic_scale, leakage_scale
 from hw_models.errors import HardwareConfigError, check_fields
-from hw_models.schema import ComputeDataFile, Name, StrictSpec, count_upto, validate
+from hw_models.schema import ComputeDataFile, Name, StrictSpec, validate
 from hw_models.techscaling import area_factor, energy_factor, leakage_factor
 from hw_models.vocabulary import MATMUL_KINDS
 from hw_models.yamlio import load_yaml
@@ -168,21 +170,21 @@ def systolic_cycles(rows: int, cols: int, dataflow: str, m: int, k: int, n: int)
 class MacArraySpec(StrictSpec):
     """A systolic MAC array in platform YAML; its clock is the platform's operating-point frequency."""
     kind: Literal["mac_array"] = "mac_array"
-    rows: count_upto(4096)
-    cols: count_upto(4096)
+    rows: Annotated[int, Field(gt=0, le=4096, strict=True)]
+    cols: Annotated[int, Field(gt=0, le=4096, strict=True)]
     dataflow: Literal["ws", "os", "is"]
-    weight_bits: count_upto(64)
-    act_bits: count_upto(64)
-    acc_bits: count_upto(128)
+    weight_bits: Annotated[int, Field(gt=0, le=64, strict=True)]
+    act_bits: Annotated[int, Field(gt=0, le=64, strict=True)]
+    acc_bits: Annotated[int, Field(gt=0, le=128, strict=True)]
 
 
 class VectorUnitSpec(StrictSpec):
     """A vector / special-function unit in platform YAML; its clock is the platform's operating-point
     frequency."""
     kind: Literal["vector_unit"] = "vector_unit"
-    lanes: count_upto(65536)
-    op_bits: count_upto(64) = 16
-    cycles_per_element: dict[Name, count_upto(10**6)] = {}
+    lanes: Annotated[int, Field(gt=0, le=65536, strict=True)]
+    op_bits: Annotated[int, Field(gt=0, le=64, strict=True)] = 16
+    cycles_per_element: dict[Name, Annotated[int, Field(gt=0, le=10**6, strict=True)]] = {}
 
 
 @dataclass(eq=False)
