@@ -10,7 +10,8 @@ happens in :func:`claim_output`, *before* any simulation, and fails with one
 from (``--out``, ``outputs.dir``).
 
 Writing is atomic per run: files go into a temporary folder inside the output folder (``.hetsim-tmp-*``,
-itself marked with the writing process's id); :meth:`OutputFolder.commit` moves them into place with
+itself marked with the writing process's id; it appears under that name only once its marker is complete,
+see :data:`STAGE_PREFIX`); :meth:`OutputFolder.commit` moves them into place with
 renames (no copying, no new disk space) and writes the marker last. If the process fails, is
 interrupted (SIGINT, SIGTERM) or the disk fills while writing, the temporary folder is removed and the
 folder is as it was (a folder the claim created is removed again). A SIGKILL cannot be caught: it leaves
@@ -35,6 +36,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import json
 import os
 import shutil
@@ -56,6 +58,10 @@ TMP_PREFIX = ".hetsim-tmp-"
 OLD_PREFIX = ".hetsim-old-"
 #: Marker of a temporary folder (JSON: pid, host, process start, created).
 TMP_MARKER = ".hetsim-tmp.json"
+#: Name prefix of the folder a temporary folder is prepared in (``<prefix><host>-<pid>-<start>-<id>``): it
+#: receives its marker there and is renamed to its final name in one step, so a ``.hetsim-tmp-*`` or
+#: ``.hetsim-old-*`` folder is never seen without a complete marker, even after a SIGKILL.
+STAGE_PREFIX = ".hetsim-stage-"
 #: Free space demanded when the command gives no estimate (bytes).
 DEFAULT_NEED_BYTES = 16 * 2**20
 #: Version of the marker's format (2: ``tree`` lists every file below the folder hetsim wrote).
@@ -107,10 +113,48 @@ def _tmp_info(folder: Path) -> dict | None:
     return data if isinstance(data, dict) and data.get("tool") == "hetsim" else None
 
 
+def _host_tag() -> str:
+    """A short, file-name-safe tag of this machine's host name (SHA-256 prefix)."""
+    return hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
+
+
+def _stage_info(entry: Path) -> dict | None:
+    """The process a staging folder's *name* says prepared it (as a temporary marker would), or ``None``
+    when the name is not one hetsim makes or the folder holds more than a (possibly partial) marker."""
+    parts = entry.name[len(STAGE_PREFIX):].split("-")
+    if len(parts) != 4 or parts[0] != _host_tag() or not parts[1].isdigit():
+        return None
+    try:
+        if {p.name for p in entry.iterdir()} - {TMP_MARKER}:
+            return None
+    except OSError:
+        return None
+    return {"tool": "hetsim", "host": socket.gethostname(), "pid": int(parts[1]),
+            "process_start": None if parts[2] == "x" else parts[2]}
+
+
+def _make_marked_folder(parent: Path, prefix: str, state: str) -> Path:
+    """Create ``parent/<prefix><id>`` holding a complete temporary marker, atomically: the folder is made
+    and marked under a staging name (:data:`STAGE_PREFIX`, which names the process) and renamed in one
+    step. A SIGKILL at any point leaves either nothing or a staging folder :func:`clean_stale` removes."""
+    pid = os.getpid()
+    ident = uuid.uuid4().hex[:12]
+    stage = parent / f"{STAGE_PREFIX}{_host_tag()}-{pid}-{_process_start(pid) or 'x'}-{ident}"
+    stage.mkdir()
+    try:
+        _write_tmp_marker(stage, state)
+        final = parent / f"{prefix}{ident}"
+        os.rename(stage, final)
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        raise
+    return final
+
+
 def clean_stale(folder: str | os.PathLike) -> list[Path]:
-    """Remove the marked temporary folders (``.hetsim-tmp-*``, ``.hetsim-old-*``) in ``folder`` whose
-    process is gone (killed runs). Unmarked look-alikes and live runs' folders are left. Returns what
-    was removed."""
+    """Remove the marked temporary folders (``.hetsim-tmp-*``, ``.hetsim-old-*``) and the staging folders
+    (``.hetsim-stage-*``, holding at most a marker) in ``folder`` whose process is gone (killed runs).
+    Unmarked look-alikes and live runs' folders are left. Returns what was removed."""
     removed = []
     folder = Path(folder)
     try:
@@ -118,9 +162,10 @@ def clean_stale(folder: str | os.PathLike) -> list[Path]:
     except OSError:
         return removed
     for entry in entries:
-        if not entry.name.startswith((TMP_PREFIX, OLD_PREFIX)) or entry.is_symlink() or not entry.is_dir():
+        if (not entry.name.startswith((TMP_PREFIX, OLD_PREFIX, STAGE_PREFIX)) or entry.is_symlink()
+                or not entry.is_dir()):
             continue
-        info = _tmp_info(entry)
+        info = _stage_info(entry) if entry.name.startswith(STAGE_PREFIX) else _tmp_info(entry)
         if info is None or _alive(info):
             continue
         shutil.rmtree(entry, ignore_errors=True)
@@ -236,9 +281,7 @@ class OutputFolder:
         try:
             old = None
             if ours:
-                old = self.path / f"{OLD_PREFIX}{uuid.uuid4().hex[:12]}"
-                old.mkdir()
-                _write_tmp_marker(old, "old")
+                old = _make_marked_folder(self.path, OLD_PREFIX, "old")
                 for name in sorted(ours):
                     src = self.path / name
                     if _plain_name(name) and name not in (MARKER, TMP_MARKER) and (src.exists() or src.is_symlink()):
@@ -340,11 +383,15 @@ def claim_output(path: str | os.PathLike, *, command: str, field: str = "--out",
             with contextlib.suppress(OSError):
                 folder.rmdir()
         raise fail(f"cannot create the folder ({_os_problem(exc)})", "a place you can write to") from None
-    tmp = final / f"{TMP_PREFIX}{uuid.uuid4().hex[:12]}"
+    try:
+        tmp = _make_marked_folder(final, TMP_PREFIX, "temporary")
+    except OSError as exc:
+        for folder in reversed(created):
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        raise fail(f"cannot write there ({_os_problem(exc)})", "a writable folder") from None
     out = OutputFolder(final, shown, field, command, overwrite, previous, created, tmp)
     try:
-        tmp.mkdir()
-        _write_tmp_marker(tmp, "temporary")
         free = shutil.disk_usage(final).free
     except OSError as exc:
         out.abandon()

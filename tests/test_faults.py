@@ -85,10 +85,7 @@ def earlier_run(tmp_path_factory):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("sig", [signal.SIGINT, pytest.param(signal.SIGKILL, marks=pytest.mark.xfail(
-    strict=False, reason="known race: a SIGKILL between creating .hetsim-tmp-* and writing its marker leaves an "
-    "unmarked temporary that the next run refuses (outdir should create the marked folder atomically)"))],
-    ids=["SIGINT", "SIGKILL"])
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL], ids=["SIGINT", "SIGKILL"])
 @pytest.mark.parametrize("writing", [False, True], ids=["simulating", "writing"])
 def test_a_killed_run_loses_nothing_and_the_next_run_cleans_up(earlier_run, sig, writing):
     folder, study = earlier_run

@@ -151,3 +151,42 @@ def test_a_user_file_inside_an_earlier_runs_folder_blocks_the_overwrite(tmp_path
             out.commit()
     assert (tmp_path / "edge-sram" / "my-plot.py").read_text() == "mine"
     assert (tmp_path / "other" / "d" / "late.txt").read_text() == "mine"
+
+
+def test_a_temporary_folder_never_appears_without_its_complete_marker(tmp_path, monkeypatch):
+    """A SIGKILL while the temporary folder is being marked leaves only a staging folder named for its
+    process, which the next claim removes once that process is gone; one holding anything else stays."""
+    import simulator.outdir as outdir
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True, check=True)
+    stale_pid = int(dead.stdout)
+    seen = []
+
+    def killed_while_marking(folder, state):  # the marker's file exists, its content not yet
+        (folder / outdir.TMP_MARKER).write_text('{"tool": "hets')
+        seen.append(sorted(p.name for p in folder.parent.iterdir()))
+        raise KeyboardInterrupt  # stands for the kill: nothing after this line runs
+
+    monkeypatch.setattr(outdir, "_write_tmp_marker", killed_while_marking)
+    monkeypatch.setattr(outdir.shutil, "rmtree", lambda *a, **k: None)  # a SIGKILL runs no clean-up
+    with pytest.raises(KeyboardInterrupt):
+        claim_output(tmp_path, command="run", need_bytes=0)
+    monkeypatch.undo()
+    assert not any(name.startswith(TMP_PREFIX) for name in seen[0])  # only the staging name was visible
+    (stage,) = [p for p in tmp_path.iterdir() if p.name.startswith(outdir.STAGE_PREFIX)]
+    with pytest.raises(SimulationConfigError, match="another hetsim|did not write"):
+        claim_output(tmp_path, command="run", need_bytes=0)  # its process (this one) is alive: kept
+    dead_stage = stage.with_name(stage.name.replace(f"-{os.getpid()}-", f"-{stale_pid}-"))
+    stage.rename(dead_stage)
+    mine = tmp_path / f"{outdir.STAGE_PREFIX}{outdir._host_tag()}-{stale_pid}-x-mine"
+    mine.mkdir()
+    (mine / "thesis.tex").write_text("not hetsim's")  # a look-alike holding a user's file
+    with pytest.raises(SimulationConfigError, match="did not write"):
+        claim_output(tmp_path, command="run", need_bytes=0)
+    assert not dead_stage.exists() and (mine / "thesis.tex").read_text() == "not hetsim's"
+    (mine / "thesis.tex").unlink()
+    mine.rmdir()
+    with claim_output(tmp_path, command="run", need_bytes=0) as out:
+        out.commit()
+    assert read_marker(tmp_path) is not None
