@@ -76,6 +76,7 @@ def build_platform(spec: PlatformFile, source: str = "", base_dir: Path | None =
             name, tech, int(m.capacity), word_bits=m.word_bits, banks=m.banks, ports=m.ports,
             node_m=spec.node, clock_hz=m.clock, backed_by=m.backed_by, is_buffer=m.is_buffer,
             double_buffered=m.double_buffered, channels=m.channels)
+        memories[name].power_state = _check_power_state(name, m.power_state, tech, memories[name])
     points = {name: OperatingPoint(name, op.voltage, op.frequency, spec.nominal_voltage,
                                    spec.leakage_voltage_exponent)
               for name, op in spec.operating_points.items()}
@@ -102,3 +103,20 @@ def build_platform(spec: PlatformFile, source: str = "", base_dir: Path | None =
                     default_operating_point=spec.default_operating_point,
                     prefetch_depth=spec.prefetch_depth, source=source, description=spec.description,
                     node_m=spec.node, assumptions=list(spec.assumptions))
+
+
+def _check_power_state(name: str, state: str | None, tech, memory: Memory) -> str | None:
+    """A memory's idle power state must be one its technology has: power-down is DRAM's; gating (data
+    lost) is for on-chip arrays; retention is NVM powered off, DRAM self-refresh, or SRAM at its
+    data-retention voltage (when the technology file gives one). Whether a gated array holds data the
+    next request needs is the placement's business (simulator.cost.power_states.check_placement)."""
+    allowed = {"dram": ("always_on", "retain_when_idle", "power_down_when_idle"),
+               "nvm": ("always_on", "gate_when_idle", "retain_when_idle"),
+               "sram": ("always_on", "gate_when_idle") + (
+                   ("retain_when_idle",) if memory.retention_leakage_W is not None else ())}[tech.kind]
+    if state is not None and state not in allowed:
+        why = (" (the technology gives no retention_voltage)" if tech.kind == "sram"
+               and state == "retain_when_idle" else "")
+        raise HardwareConfigError(f"memories.{name}.power_state: got {state!r} for {tech.kind} technology "
+                                  f"{tech.name!r}{why}; expected one of {', '.join(allowed)}")
+    return state

@@ -109,6 +109,14 @@ class Memory:
     sources: dict[str, str] = field(default_factory=dict, repr=False)
     source: str = ""                      # where the figures come from, in a few words ("CACTI 7 itrs-hp", ...)
     in_unit: str | None = None            # compute-in-memory: the unit whose crossbar cells these are
+    #: between requests (``hw_models.vocabulary.POWER_POLICIES``; simulator.cost.power_states): None follows
+    #: the platform's ``power_gating`` (NVM and DRAM retain_when_idle, SRAM always_on)
+    power_state: str | None = None
+    #: SRAM at its data-retention voltage (retain_when_idle): leakage (W), wake-up energy (J) and latency (s);
+    #: None when the technology gives no retention state
+    retention_leakage_W: float | None = None
+    retention_wakeup_energy_J: float = 0.0
+    retention_wakeup_latency_s: float = 0.0
 
     @property
     def kind(self) -> str:
@@ -263,6 +271,12 @@ def _array_figures(tech: Technology, capacity_bytes: float, word_bits: int, bank
     e_node, a_node, l_node = (energy_factor(node, ref.node), area_factor(node, ref.node),
                               leakage_factor(node, ref.node))
     leakage = fig["leakage"] * l_node
+    # the wake-up recharges the array's supply: it scales with the array like its leakage does
+    wake_J = tech.wakeup_energy_J * leakage / ref.leakage if ref.leakage > 0 else tech.wakeup_energy_J
+    rv = tech.retention_voltage
+    retention = {} if rv is None else dict(
+        retention_leakage_W=leakage * rv.leakage_fraction, retention_wakeup_latency_s=rv.wakeup_latency,
+        retention_wakeup_energy_J=wake_J * rv.wakeup_energy_fraction)
     return dict(
         read_energy_per_access_J=fig["read_energy"] * e_node,
         write_energy_per_access_J=fig["write_energy"] * (e_node if write_scaled else 1.0),
@@ -270,6 +284,4 @@ def _array_figures(tech: Technology, capacity_bytes: float, word_bits: int, bank
         leakage_W=leakage, area_m2=fig["area"] * a_node,
         gated_leakage_W=leakage * tech.gated_leakage_fraction,
         wakeup_latency_s=tech.wakeup_latency_s,
-        # the wake-up recharges the array's supply: it scales with the array like its leakage does
-        wakeup_energy_J=tech.wakeup_energy_J * leakage / ref.leakage if ref.leakage > 0 else tech.wakeup_energy_J,
-        cycle_time_s=cycle_s)
+        wakeup_energy_J=wake_J, cycle_time_s=cycle_s, **retention)

@@ -18,7 +18,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 from hw_models.errors import HardwareConfigError
 from hw_models.units import parse_quantity
 from hw_models.yamlio import shorten
-from hw_models.vocabulary import ADAPTER_MODES, ON_OVERFLOW
+from hw_models.vocabulary import ADAPTER_MODES, ON_OVERFLOW, POWER_POLICIES
 
 
 def _quantity(dimension: str, allow_inf: bool = False):
@@ -177,6 +177,15 @@ class CactiSpec(_Strict):
     reference_word_bits: _count(65536) = 64
 
 
+class RetentionVoltageSpec(_Strict):
+    """An SRAM's data-retention (drowsy) state: the array's supply lowered to a voltage that keeps its
+    contents. ``leakage_fraction``: leakage in that state / powered-on leakage; waking costs
+    ``wakeup_latency`` and ``wakeup_energy_fraction`` × the technology's (full power-up) wake-up energy."""
+    leakage_fraction: Annotated[float, Field(gt=0, le=1)]
+    wakeup_latency: WakeupTime
+    wakeup_energy_fraction: Annotated[float, Field(ge=0, le=1)]
+
+
 class TechnologyFile(_Strict):
     """One file under ``hw_models/data/technologies``."""
     name: Name
@@ -192,6 +201,7 @@ class TechnologyFile(_Strict):
     wakeup_latency: WakeupTime
     wakeup_energy: WakeupEnergy
     gated_leakage_fraction: Annotated[float, Field(ge=0, le=1)]
+    retention_voltage: RetentionVoltageSpec | None = None   # SRAM only: the retain_when_idle state
     scaling: ScalingSpec | None = None
     sources: dict[str, Annotated[str, Field(min_length=3)]]
 
@@ -206,6 +216,10 @@ class ComputeDataFile(_Strict):
     int_adder_32b_area: ChipArea
     register_area_per_bit: ChipArea
     logic_leakage_per_area: LeakageDensity
+    #: power-gating a compute unit between requests: idle cycles (at its clock) above which gating saves
+    #: energy (the wake-up energy is the unit's leakage over this many cycles), and cycles to wake
+    power_gate_break_even_cycles: Annotated[float, Field(ge=0, le=1e6)]
+    power_gate_wakeup_cycles: Annotated[float, Field(ge=0, le=1e6)]
     sources: dict[str, str]
 
 
@@ -239,6 +253,9 @@ class MemorySpec(_Strict):
     is_buffer: bool = False
     double_buffered: bool = False
     channels: _count(64) | None = None
+    #: between requests (simulator.cost.power_states): always_on, gate_when_idle (data lost),
+    #: retain_when_idle (NVM off, SRAM retention voltage, DRAM self-refresh), power_down_when_idle (DRAM)
+    power_state: Literal[POWER_POLICIES] | None = None      # type: ignore[valid-type]
     description: str = ""
 
 

@@ -13,7 +13,8 @@ from pathlib import Path
 
 from hw_models.dram import FIGURES as DRAM_FIGURES
 from hw_models.errors import HardwareConfigError
-from hw_models.schema import CactiSpec, DramSpec, ReferencePointSpec, ScalingSpec, TechnologyFile, validate
+from hw_models.schema import (CactiSpec, DramSpec, ReferencePointSpec, RetentionVoltageSpec, ScalingSpec,
+                              TechnologyFile, validate)
 from hw_models.yamlio import load_yaml
 
 TECHNOLOGIES_DIR = Path(__file__).parent / "data" / "technologies"
@@ -46,6 +47,8 @@ class Technology:
     sources: dict[str, str]
     path: str
     source: str = ""                      # short provenance label, e.g. "CACTI 7 itrs-hp", "NVMExplorer"
+    #: SRAM: the data-retention-voltage state (leakage fraction, wake-up latency s, wake-up energy fraction)
+    retention_voltage: RetentionVoltageSpec | None = None
 
     @property
     def is_dram(self) -> bool:
@@ -63,6 +66,8 @@ def _check_sources(spec: TechnologyFile, source: str) -> None:
         needed += [f"dram.{field}" for field in sorted(spec.dram.model_fields_set)]
     if spec.scaling is not None:
         needed.append("scaling")
+    if spec.retention_voltage is not None:
+        needed.append("retention_voltage")
     for key in needed:
         if key not in spec.sources:
             raise HardwareConfigError(f"{source}: sources.{key}: missing; expected a citation or "
@@ -84,6 +89,9 @@ def technology_from_file(path: Path | str) -> Technology:
         raise HardwareConfigError(f"{path}: reference: {'both reference and cacti given' if spec.cacti else 'missing'}"
                                   f"; expected either the cited reference point of an on-chip array or a "
                                   f"cacti block for kind '{spec.kind}'")
+    if spec.retention_voltage is not None and spec.kind != "sram":
+        raise HardwareConfigError(f"{path}: retention_voltage: set for kind {spec.kind!r}; expected it only for "
+                                  f"SRAM (NVM retains powered off, DRAM self-refreshes)")
     _check_sources(spec, str(path))
     reference, scaling, label = spec.reference, spec.scaling, spec.source
     if spec.kind != "dram" and spec.cacti is not None:
@@ -97,7 +105,7 @@ def technology_from_file(path: Path | str) -> Technology:
         retention_s=spec.retention, wakeup_latency_s=spec.wakeup_latency,
         wakeup_energy_J=spec.wakeup_energy, gated_leakage_fraction=spec.gated_leakage_fraction,
         scaling=scaling, cacti=spec.cacti, sources=dict(spec.sources), path=str(path),
-        source=label or "see sources")
+        source=label or "see sources", retention_voltage=spec.retention_voltage)
 
 
 def _cacti_reference(c: CactiSpec, source: str) -> ReferencePointSpec:

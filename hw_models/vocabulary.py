@@ -32,6 +32,11 @@ MEMORY_KINDS = ("array", "dram", "buffer")
 #: Power states of a memory or compute unit: ``on`` (powered, leaking its full leakage) and ``gated`` (the
 #: low-power state between requests: power-gated NVM, DRAM self-refresh; compute units off).
 POWER_STATES = ("on", "gated")
+#: What a memory does between requests (``memories.<name>.power_state``; simulator.cost.power_states):
+#: stay on; power-gate (data lost: only for memories whose contents are dead between requests); enter a
+#: retention state (NVM powered off, SRAM at its data-retention voltage, DRAM self-refresh); or, for DRAM,
+#: precharge power-down (between requests and between its own transfers inside a request).
+POWER_POLICIES = ("always_on", "gate_when_idle", "retain_when_idle", "power_down_when_idle")
 
 # ---- placement ----------------------------------------------------------------------------------------
 #: What placement does when a tensor does not fit its preferred memory: try the next one, or fail.

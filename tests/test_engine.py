@@ -88,7 +88,9 @@ def test_power_gating_gates_nvm_and_dram_but_not_sram():
     assert by["nvm"] == pytest.approx(mems["nvm"].gated_leakage_W * gap)        # NVM gated
     assert set(_rows(idle_on, component="dram")["category"]) == {"refresh"}     # DRAM self-refresh
     assert by["dram"] == pytest.approx(mems["dram"].gated_leakage_W * gap)
-    assert _rows(on, category="wakeup")["request"].tolist() == [1, 1]           # NVM and DRAM wake up
+    woke = _rows(on, category="wakeup")                                          # NVM, DRAM and the
+    assert woke["request"].tolist() == [1] * 4                                   # compute units wake up
+    assert set(woke["component"]) == {"nvm", "dram"} | set(_platform().compute)
     assert on.requests["service_s"][1] > off.requests["service_s"][1]           # ... which takes time
     assert idle_on["energy_J"].sum() < idle_off["energy_J"].sum()
 

@@ -223,8 +223,8 @@ def test_a_pair_served_faster_than_one():
 @broken("idle_energy_is_power_times_time")
 def test_idle_power_misread(monkeypatch):
     CATALOGUE["idle_energy_is_power_times_time"](PLATFORM)
-    real = costs.idle_power
-    monkeypatch.setattr(costs, "idle_power", lambda pp: real(pp) * 0.5)
+    real = costs.gap_energy
+    monkeypatch.setattr(costs, "gap_energy", lambda pp, v, gaps: real(pp, v, gaps) * 0.5)
     fails("idle_energy_is_power_times_time", PLATFORM, simulate=_every_event)
 
 

@@ -19,8 +19,9 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+from simulator.cost import power_states
 from simulator.cost.schedule import fcfs
-from simulator.cost.tables import CostTables, Prepared, busy_power, idle_power, leakage, lower_bound, op_costs, \
+from simulator.cost.tables import CostTables, Prepared, busy_power, leakage, lower_bound, op_costs, \
     platform_params, prepare, switch_costs
 from simulator.prepare.early_exit import request_keys
 from simulator.results.run_output import LedgerBuilder, RunOutput, finish
@@ -45,15 +46,16 @@ def evaluate(workload, platform, *, placement=None, prepared: Prepared | None = 
         op_start[k] = float(t[0]) + np.concatenate([[0.0], np.cumsum(t_op)[:-1]])
         return np.array([float(op_start[k][-1] + t_op[-1]) if len(t_op) else float(t[0])])
 
-    sched = fcfs([r.arrival_s for r in stream], [r.task for r in stream], pp.wake_s[:1],
-                 np.array([tables.wakes]), switch_s, serve, [r.transition_s for r in stream])
+    sched = fcfs([r.arrival_s for r in stream], [r.task for r in stream], pp, switch_s, serve,
+                 [r.transition_s for r in stream])
     records, intervals, dynamic = [], [], 0.0
     for k, (r, p) in enumerate(zip(stream, points)):
         start, t, end = float(sched.start[k, 0]), float(sched.start[k, 0]), float(sched.end[k, 0])
         if sched.wake[k, 0]:
-            builder.wakeup(r.id, r.task, t, t + pp.wake_s[0])
-            t += pp.wake_s[0]
-            dynamic += pp.wake_J[0]
+            mask, wake_J, wake_s = power_states.wake_cost(pp, float(sched.gap[k, 0]))
+            builder.wakeup(r.id, r.task, t, t + wake_s[0], mask[0])
+            t += wake_s[0]
+            dynamic += wake_J[0]
         if r.transition_s or r.transition_J:  # DVFS transition (simulator.study.dvfs)
             builder.transition(r.id, r.task, t, t + r.transition_s, r.transition_J)
             t += r.transition_s
@@ -113,8 +115,7 @@ def evaluate_variants(prepared: Prepared, platforms: Sequence, *, chunk: int = 2
         service[key], energy[key] = s, e
     switches = {t: switch_costs(prepared, ta, pp) for t, ta in prepared.tasks.items() if ta.switch_loads}
     busy = {p: busy_power(pp, p).sum(axis=1) for p in set(points)}
-    idle_W = idle_power(pp).sum(axis=1)
-    sched = fcfs([r.arrival_s for r in stream], [r.task for r in stream], pp.wake_s, pp.gated.any(axis=1),
+    sched = fcfs([r.arrival_s for r in stream], [r.task for r in stream], pp,
                  {t: sc.time for t, sc in switches.items()},
                  lambda k, t: t + service[(stream[k].key, points[k])], [r.transition_s for r in stream])
     dynamic, leak = np.zeros(V), np.zeros(V)
@@ -122,8 +123,8 @@ def evaluate_variants(prepared: Prepared, platforms: Sequence, *, chunk: int = 2
     for k, (r, p) in enumerate(zip(stream, points)):
         start, end = sched.start[k], sched.end[k]
         if k:
-            leak += idle_W * np.maximum(r.arrival_s - sched.end[k - 1], 0.0)
-            dynamic += np.where(sched.wake[k], pp.wake_J, 0.0)
+            leak += power_states.idle_energy(pp, sched.gap[k]).sum(axis=1)
+            dynamic += power_states.wake_cost(pp, sched.gap[k])[1]
         dynamic += r.transition_J
         if sched.switch[k] and r.task in switches:
             dynamic += switches[r.task].energy

@@ -31,10 +31,10 @@ Cost model (no contention; the engine adds contention on top):
   (a MAC op's other ops on the first vector unit, a vector op's MACs on the first MAC array);
 - a task switch (adapters ``load_on_switch``) copies each (backing → home) set one after another:
   ``max(read time in the backing store, write time in the home, link time)``;
-- between requests a memory leaks ``leakage_W``, or, with ``power_gating``, ``gated_leakage_W`` when it
-  may be gated (non-volatile, or DRAM in self-refresh; on-chip SRAM cannot); compute units are gated off.
-  After a gated idle period the next request first wakes the gated memories (their wake-up energies, the
-  longest wake-up latency).
+- between requests each memory follows its power state and compute units are gated off with
+  ``power_gating`` (:mod:`simulator.cost.power_states`): a component sleeps in an idle gap only when the
+  gap exceeds its break-even time; the next request first wakes those that slept (their wake-up
+  energies, the longest wake-up latency).
 """
 from __future__ import annotations
 
@@ -46,6 +46,7 @@ import numpy as np
 
 from hw_models.compute import other_ops
 from hw_models.memory import access_time
+from simulator.cost import power_states
 from simulator.errors import SimulationConfigError
 from simulator.prepare.assign import UnitPlan, assign_ops, unit_plan
 from simulator.prepare.placement import PARAMETER_ROLES, Placement, place
@@ -136,6 +137,7 @@ def prepare(workload, platform, placement: Placement | None = None, *, objective
     workload × platform structure; the result serves :func:`simulator.engine.simulate`,
     :func:`simulator.analytic.evaluate` and :func:`simulator.analytic.evaluate_variants`."""
     placement = placement if placement is not None else place(workload, platform)
+    power_states.check_placement(platform, placement)
     memories = tuple(platform.memories)
     index = {m: i for i, m in enumerate(memories)}
     plan = unit_plan(platform)
@@ -252,19 +254,26 @@ class PlatformParams:
     link_J: np.ndarray          #: (V, L) J per byte
     leak_W: np.ndarray          #: (V, M) powered-on leakage (DRAM: background + refresh)
     refresh_W: np.ndarray       #: (V, M) the refresh part of leak_W (DRAM only)
-    idle_W: np.ndarray          #: (V, M) power between requests (gated where allowed)
-    gated: np.ndarray           #: (V, M) bool: gated between requests
+    idle_W: np.ndarray          #: (V, M) power over a long idle gap (its low-power state where it has one)
+    gated: np.ndarray           #: (V, M) bool: has a low-power state between requests (policy not always_on)
     is_dram: np.ndarray         #: (V, M) bool
     buffer: np.ndarray          #: (V, M) bool: staging buffer (its traffic streams during compute)
     double_buffered: np.ndarray  #: (V,) bool: the staging buffer is double-buffered (home traffic overlaps compute)
-    wake_J: np.ndarray          #: (V,) energy to wake every gated memory
-    wake_s: np.ndarray          #: (V,) the longest wake-up latency of the gated memories
+    wake_J: np.ndarray          #: (V,) energy to wake every gated memory (after a long gap)
+    wake_s: np.ndarray          #: (V,) the longest wake-up latency of the gated memories (after a long gap)
     units: tuple[str, ...]      #: compute unit names, the U axis
     actions: tuple[tuple[int, str], ...]  #: (unit index, action name), the A axis
     action_J: np.ndarray        #: (V, P, A) J per action at each operating point
     clock: np.ndarray           #: (V, P, U) Hz of each unit at each operating point
     unit_leak_W: np.ndarray     #: (V, P, U) leakage of each unit at each operating point
-    unit_idle_W: np.ndarray     #: (V, U) leakage of the compute units between requests
+    unit_idle_W: np.ndarray     #: (V, U) leakage of the compute units over a long idle gap (0: gated off)
+    # per idle gap (simulator.cost.power_states), over C = memories then compute units:
+    on_W: np.ndarray = None         #: (V, C) power when staying on through a gap (W)
+    low_W: np.ndarray = None        #: (V, C) power in the low-power state (W)
+    sleeps: np.ndarray = None       #: (V, C) bool: has a low-power state
+    wake_Jc: np.ndarray = None      #: (V, C) wake-up energy from it (J)
+    wake_sc: np.ndarray = None      #: (V, C) wake-up latency from it (s)
+    break_even_s: np.ndarray = None  #: (V, C) idle time above which sleeping pays (s; inf: never)
 
     kinds: tuple[str, ...] = ()  #: kind of each unit (U axis)
 
@@ -293,7 +302,9 @@ def _memory_figures(platform, memories: Sequence[str]) -> dict[str, list[float]]
     for name in memories:
         m = platform.memories[name]
         c = m.cost()          # the affine cost protocol (hw_models.memory.AffineCost), read by name
-        gated = gating and (m.is_dram or not m.volatile)
+        state = power_states.policy(m, gating)
+        gated = state != "always_on"
+        low_W, wake_J, wake_s = power_states.low_power_state(m, state)
         links = paths[name]
         out["read_J"].append(c.read_J_per_byte)
         out["write_J"].append(c.write_J_per_byte)
@@ -305,12 +316,12 @@ def _memory_figures(platform, memories: Sequence[str]) -> dict[str, list[float]]
         out["path_J"].append(sum(lk.transfer_energy(1.0) for lk in links))
         out["leak_W"].append(c.leakage_W["on"])
         out["refresh_W"].append(m.refresh_power_W if m.is_dram else 0.0)
-        out["idle_W"].append(c.leakage_W["gated" if gated else "on"])
+        out["idle_W"].append(low_W)
         out["gated"].append(gated)
         out["is_dram"].append(m.is_dram)
         out["buffer"].append(m.is_buffer)
-        out["wake_J"].append(m.wakeup_energy_J if gated else 0.0)
-        out["wake_lat"].append(m.wakeup_latency_s if gated else 0.0)
+        out["wake_J"].append(wake_J)
+        out["wake_lat"].append(wake_s)
     return out
 
 
@@ -345,7 +356,20 @@ def platform_params(platforms: Sequence[Any], memories: Sequence[str] | None = N
         return unit.clock_hz * o.frequency_Hz / nominal
 
     gating = np.array([bool(p.placement.power_gating) for p in platforms])
-    wake_lat = stack("wake_lat")
+    # memories, then compute units (gated off between requests with power_gating), per idle gap
+    unit_on = np.array([[p.compute[n].leakage_at(p.operating_point) for n in units] for p in platforms],
+                       dtype=float).reshape(len(platforms), len(units))
+    unit_wake = np.array([[power_states.unit_gate(p.compute[n], unit_on[v, u]) for u, n in enumerate(units)]
+                          for v, p in enumerate(platforms)], dtype=float).reshape(len(platforms), len(units), 2)
+    gated_m = stack("gated", bool)
+    on_W = np.concatenate([stack("leak_W"), unit_on], axis=1)
+    low_W = np.concatenate([stack("idle_W"), np.zeros_like(unit_on)], axis=1)
+    sleeps = np.concatenate([gated_m, np.repeat(gating[:, None], len(units), axis=1)], axis=1)
+    wake_Jc = np.where(sleeps, np.concatenate([stack("wake_J"), unit_wake[:, :, 0]], axis=1), 0.0)
+    wake_sc = np.where(sleeps, np.concatenate([stack("wake_lat"), unit_wake[:, :, 1]], axis=1), 0.0)
+    be = np.where(sleeps, power_states.break_even_s(on_W, low_W, wake_Jc), np.inf)
+    deep = sleeps & np.isfinite(be)              # asleep over a long gap
+    wake_lat = np.where(deep[:, :len(memories)], stack("wake_lat"), 0.0)
     return PlatformParams(
         names=[p.name for p in platforms], op_points=op_points,
         default_op=op_points.index(first.default_operating_point),
@@ -356,19 +380,21 @@ def platform_params(platforms: Sequence[Any], memories: Sequence[str] | None = N
             len(platforms), len(links)),
         link_J=np.array([[lk.transfer_energy(1.0) for lk in p.links] for p in platforms], dtype=float).reshape(
             len(platforms), len(links)),
-        leak_W=stack("leak_W"), refresh_W=stack("refresh_W"), idle_W=stack("idle_W"),
-        gated=stack("gated", bool), is_dram=stack("is_dram", bool), buffer=stack("buffer", bool),
+        leak_W=stack("leak_W"), refresh_W=stack("refresh_W"),
+        idle_W=np.where(deep[:, :len(memories)], stack("idle_W"), stack("leak_W")),
+        gated=gated_m, is_dram=stack("is_dram", bool), buffer=stack("buffer", bool),
         double_buffered=np.array([bool(b is not None and b.double_buffered)
                                   for b in map(staging_buffer, platforms)], dtype=bool),
-        wake_J=stack("wake_J").sum(axis=1), wake_s=wake_lat.max(axis=1, initial=0.0),
+        wake_J=np.where(deep[:, :len(memories)], stack("wake_J"), 0.0).sum(axis=1),
+        wake_s=wake_lat.max(axis=1, initial=0.0),
+        on_W=on_W, low_W=low_W, sleeps=sleeps, wake_Jc=wake_Jc, wake_sc=wake_sc, break_even_s=be,
         units=units, actions=actions, kinds=kinds,
         action_J=np.array([[[p.compute[units[u]].action_energy_J(p.operating_points[o])[a] for u, a in actions]
                             for o in op_points] for p in platforms], dtype=float).reshape(
             len(platforms), len(op_points), len(actions)),
         clock=np.stack([per_point(lambda p, o, n=n: clock(p, o, p.compute[n])) for n in units], axis=-1),
         unit_leak_W=np.stack([per_point(lambda p, o, n=n: p.compute[n].leakage_at(o)) for n in units], axis=-1),
-        unit_idle_W=np.where(gating[:, None], 0.0, np.array(
-            [[p.compute[n].leakage_at(p.operating_point) for n in units] for p in platforms], dtype=float)))
+        unit_idle_W=np.where(deep[:, len(memories):], 0.0, unit_on))
 
 
 # ------------------------------------------------------------------------------------------ cost laws
@@ -579,8 +605,15 @@ def leakage(pp: PlatformParams, v: int, start: np.ndarray, end: np.ndarray, op_p
         busy_time = end - start
     idle_mask = count == 0
     idle = np.stack([bounds[:-1][idle_mask], bounds[1:][idle_mask]], axis=1)
-    idle_J = (idle[:, 1] - idle[:, 0])[:, None] * idle_power(pp)[v][None, :]
-    return Timeline(busy_time[:, None] * busy_p, idle, idle_J)
+    return Timeline(busy_time[:, None] * busy_p, idle, gap_energy(pp, v, idle[:, 1] - idle[:, 0]))
+
+
+def gap_energy(pp: PlatformParams, v: int, gaps: np.ndarray) -> np.ndarray:
+    """(k, M + U) energy (J) of each component of variant ``v`` over idle gaps of ``gaps`` (k,) s: each
+    sleeps only in a gap longer than its break-even time (:func:`simulator.cost.power_states.idle_energy`)."""
+    gaps = np.asarray(gaps, dtype=float)
+    asleep = power_states.asleep_in_gaps(pp, v, gaps)
+    return np.where(asleep, pp.low_W[v][None, :], pp.on_W[v][None, :]) * gaps[:, None]
 
 
 # ------------------------------------------------------------------------------------------ bounds
@@ -643,5 +676,5 @@ class CostTables:
 
     @property
     def wakes(self) -> bool:
-        """True when a request after an idle period must wake gated memories."""
-        return bool(self.pp.gated[0].any())
+        """True when a request after a long enough idle period must wake some memory or compute unit."""
+        return bool(self.pp.sleeps[0].any())

@@ -10,7 +10,8 @@ Model (costs from :mod:`simulator.cost.tables`, identical to the analytic evalua
   arrays serve two requests' matmuls in parallel;
 - a dispatcher admits requests in arrival order, up to ``max_in_flight`` at once; with adapters loaded on
   a switch, a request of another task waits until the in-flight ones finish (one task's adapters are
-  resident at a time). A request after an idle period first wakes the gated memories; a request whose
+  resident at a time). A request after an idle gap first wakes what slept in it
+  (:mod:`simulator.cost.power_states`: past their break-even time); a request whose
   task differs from the previous one's loads its adapters from their backing store (holding both
   memories for each copy);
 - a request runs its task's ops in trace order (a topological order of the dependencies), one process
@@ -33,7 +34,8 @@ from collections import deque
 import numpy as np
 import simpy
 
-from simulator.cost.schedule import needs_switch, needs_wake
+from simulator.cost import power_states
+from simulator.cost.schedule import idle_gap, needs_switch
 from simulator.cost.tables import CostTables, Prepared, leakage, lower_bound, prepare
 from simulator.errors import SimulationConfigError
 from simulator.prepare.early_exit import request_keys
@@ -204,22 +206,25 @@ class _Engine:
                     self.exclusive and self.in_flight and set(self.in_flight.values()) != {r.task}):
                 yield self.changed
             # the FCFS rules of the closed form (simulator.cost.schedule); a request admitted while others
-            # are in flight finds the memories awake
-            wake = not self.in_flight and bool(needs_wake(self.last_end, env.now, self.tables.wakes))
+            # are in flight finds everything awake; after an idle gap, what slept in it wakes
+            gap = 0.0 if self.in_flight else idle_gap(self.last_end, env.now)
             switch = needs_switch(r.task, loaded)
             loaded = r.task
             self.in_flight[r.id] = r.task
-            env.process(self.serve(r, wake, switch))
+            env.process(self.serve(r, gap, switch))
 
-    def serve(self, r, wake: bool, switch: bool):
-        """One request: wake-up, task-switch copies, then its ops in order (one process step each)."""
+    def serve(self, r, gap: float, switch: bool):
+        """One request: wake-up (of what slept in the idle ``gap`` s before it), task-switch copies, then
+        its ops in order (one process step each)."""
         env, pp, builder = self.env, self.pp, self.builder
         p = self.pp.op_index(r.operating_point)
         start = env.now
-        if wake:
-            builder.wakeup(r.id, r.task, start, start + pp.wake_s[0])
-            self.dynamic += pp.wake_J[0]
-            yield env.timeout(pp.wake_s[0])
+        if gap > 0:
+            mask, wake_J, wake_s = power_states.wake_cost(pp, gap)
+            if mask[0].any():
+                builder.wakeup(r.id, r.task, start, start + wake_s[0], mask[0])
+                self.dynamic += wake_J[0]
+                yield env.timeout(wake_s[0])
         if r.transition_s or r.transition_J:  # DVFS: the regulator and PLL settle at the new point
             builder.transition(r.id, r.task, env.now, env.now + r.transition_s, r.transition_J)
             self.dynamic += r.transition_J

@@ -2,8 +2,9 @@
 
 With ``max_in_flight == 1`` no two requests are ever in service together: request k starts at
 ``max(arrival_k, end_{k-1})`` with every memory and unit idle, and its timeline depends only on its
-*shape*: its task (and early exit), operating point (and DVFS transition), whether it first wakes the gated memories (it arrived after an idle
-gap) and whether it loads its task's adapters (the previous request was of another task). So the engine
+*shape*: its task (and early exit), operating point (and DVFS transition), which memories and compute
+units it first wakes (those that slept in the idle gap before it: past their break-even time,
+:mod:`simulator.cost.power_states`) and whether it loads its task's adapters (the previous request was of another task). So the engine
 (:mod:`simulator.engine.discrete_event`, the same SimPy processes) simulates one request of each shape, starting at
 t = 0 with idle resources, and every request of that shape is that timeline shifted to its start. A
 stream of a million requests has a few dozen shapes: the run costs a few dozen simulated requests plus a
@@ -17,12 +18,15 @@ Times in s, energies in J.
 """
 from __future__ import annotations
 
+from bisect import bisect_left
+
 import numpy as np
 import pandas as pd
 import simpy
 
-from simulator.cost.schedule import needs_switch, needs_wake
-from simulator.cost.tables import Prepared, busy_power, idle_power, leakage, lower_bound, prepare
+from simulator.cost import power_states
+from simulator.cost.schedule import idle_gap, needs_switch
+from simulator.cost.tables import Prepared, busy_power, gap_energy, leakage, lower_bound, prepare
 from simulator.prepare.early_exit import request_keys
 from simulator.results.ledger import CompactLedger, Shape, categorical
 from simulator.results.run_output import (LEDGER_COLUMNS, REQUEST_COLUMNS, RunOutput, program_writes,
@@ -40,9 +44,10 @@ def _reset(eng, task: str) -> None:
     eng.changed = eng.env.event()
 
 
-def simulate_shape(eng, request, op_point: int, wake: bool, switch: bool) -> tuple[Shape, float]:
+def simulate_shape(eng, request, op_point: int, gap: float, switch: bool) -> tuple[Shape, float]:
     """One request like ``request`` (its task, early exit and DVFS transition) at operating point index
-    ``op_point``, through the engine's own processes (``eng``: a
+    ``op_point`` after an idle ``gap`` (s; what slept in it wakes first), through the engine's own
+    processes (``eng``: a
     :class:`simulator.engine.discrete_event._Engine`), alone, from t = 0. Returns its :class:`Shape`
     (rows with its leakage while served) and the dynamic energy the engine accumulated (J)."""
     from dataclasses import replace
@@ -50,14 +55,16 @@ def simulate_shape(eng, request, op_point: int, wake: bool, switch: bool) -> tup
     task = request.task
     _reset(eng, task)
     request = replace(request, id=0, arrival_s=0.0, operating_point=eng.pp.op_points[op_point])
-    eng.env.process(eng.serve(request, wake, switch))
+    eng.env.process(eng.serve(request, gap, switch))
     eng.env.run()
     duration = float(eng.records[0]["end_s"])
     timeline = leakage(eng.pp, 0, np.array([0.0]), np.array([duration]), np.array([op_point]), 0.0)
     eng.builder.leakage(timeline, [(0, task, 0.0, duration)])
     cols = eng.builder.columns()
     rows = {c: cols[c] for c in LEDGER_COLUMNS if c != "request"}
-    key = (request.key, op_point, wake, switch, request.transition_s, request.transition_J)
+    wakes = np.flatnonzero(power_states.wake_cost(eng.pp, gap)[0][0]) if gap > 0 else ()
+    key = (request.key, op_point, tuple(int(c) for c in wakes), switch, request.transition_s,
+           request.transition_J)
     return Shape(key, rows, duration), float(eng.dynamic)
 
 
@@ -99,8 +106,11 @@ def replay(workload, platform, *, placement=None, prepared: Prepared | None = No
     stream = workload.stream
     n = len(stream)
     loads = {t: bool(ta.switch_loads) for t, ta in prepared.tasks.items()}
-    wakes = bool(eng.tables.wakes)
     point_of = {}
+    # a gap wakes exactly the sleeping components whose break-even time it exceeds: the number of
+    # distinct break-even times below the gap names the set (bisect instead of numpy per request)
+    be = pp.break_even_s[0][pp.sleeps[0] & np.isfinite(pp.break_even_s[0])]
+    levels = sorted(set(be.tolist()))
     shapes: list[Shape] = []
     dynamic: list[float] = []
     index: dict[tuple, int] = {}
@@ -119,12 +129,13 @@ def replay(workload, platform, *, placement=None, prepared: Prepared | None = No
         if p is None:
             p = point_of[r.operating_point] = pp.op_index(r.operating_point)
         s = a if prev_end is None else max(a, prev_end)       # the FCFS rules of simulator.cost.schedule
-        wake = bool(needs_wake(prev_end, a, wakes))
+        gap = idle_gap(prev_end, a)
+        level = bisect_left(levels, gap) if gap > 0 else 0    # the first request wakes nothing
         sw = needs_switch(task, prev_task)
-        key = (r.key, p, wake, sw and loads[task], r.transition_s, r.transition_J)
+        key = (r.key, p, level, sw and loads[task], r.transition_s, r.transition_J)
         i = index.get(key)
         if i is None:
-            shape, dyn = simulate_shape(eng, r, p, wake, key[3])
+            shape, dyn = simulate_shape(eng, r, p, gap, key[3])
             i = index[key] = len(shapes)
             shapes.append(shape)
             dynamic.append(dyn)
@@ -135,7 +146,7 @@ def replay(workload, platform, *, placement=None, prepared: Prepared | None = No
     # idle gaps between requests (as simulator.cost.tables.leakage finds them with one request in flight)
     gap = np.flatnonzero(start[1:] > end[:-1])
     idle = np.stack([end[:-1][gap], start[1:][gap]], axis=1) if len(gap) else np.zeros((0, 2))
-    idle_J = (idle[:, 1] - idle[:, 0])[:, None] * idle_power(pp)[0][None, :]
+    idle_J = gap_energy(pp, 0, idle[:, 1] - idle[:, 0])
     M = len(prepared.memories)
     comps = list(prepared.memories) + list(pp.units)
     idle_cat = ["refresh" if (k < M and pp.gated[0, k] and pp.is_dram[0, k]) else "leakage"

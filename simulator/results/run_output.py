@@ -202,11 +202,14 @@ class LedgerBuilder:
                         bytes=np.full(len(comps), float(b)), start_s=np.full(len(comps), s),
                         end_s=np.full(len(comps), e), module=np.full(len(comps), "task switch", dtype=object))
 
-    def wakeup(self, request: int, task: str, t0: float, t1: float) -> None:
-        """Rows of waking the gated memories before a request (s)."""
-        mems = [m for k, m in enumerate(self.prepared.memories) if self.pp.gated[self.v, k]]
-        platform = self.prepared.platform
-        energy = np.array([platform.memories[m].wakeup_energy_J for m in mems], dtype=float)
+    def wakeup(self, request: int, task: str, t0: float, t1: float, mask=None) -> None:
+        """Rows of waking, before a request (s), the memories and compute units that slept in the idle gap
+        (``mask``: (M + U,) bool from :func:`simulator.cost.power_states.wake_cost`), each with its
+        wake-up energy (J)."""
+        comps = list(self.prepared.memories) + list(self.pp.units)
+        idx = [k for k in range(len(comps)) if mask[k]]
+        mems = [comps[k] for k in idx]
+        energy = np.array([self.pp.wake_Jc[self.v, k] for k in idx], dtype=float)
         n = len(mems)
         self._block(request=request, task=task, component=np.array(mems, dtype=object), category="wakeup",
                     energy_J=energy, bytes=np.zeros(n), start_s=np.full(n, t0), end_s=np.full(n, t1))

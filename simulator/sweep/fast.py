@@ -19,7 +19,8 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from simulator.cost.tables import (Prepared, TaskArrays, busy_power, idle_power, lower_bound, op_costs, unit_energy,
+from simulator.cost import power_states
+from simulator.cost.tables import (Prepared, TaskArrays, busy_power, lower_bound, op_costs, unit_energy,
                              platform_params, switch_costs)
 from simulator.results.result import CATEGORIES, DEFAULT_POWER_WINDOW_S, DYNAMIC_CATEGORIES, STATIC_CATEGORIES, \
     memory_kind
@@ -119,10 +120,7 @@ def evaluate_fast(prepared: Prepared, platforms: Sequence, *, chunk: int = 512) 
             w[j] += b
         switch_E[task], switch_t[task], switch_W[task] = e, sc.time, w
 
-    wake_mem = np.array([[pl.memories[m].wakeup_energy_J for m in mems] for pl in platforms]) * pp.gated
-    wakes = pp.gated.any(axis=1)
     busy = {p: busy_power(pp, p) for p in set(points)}               # (V, M + U)
-    idle = idle_power(pp)
     share = np.divide(pp.refresh_W, pp.leak_W, out=np.zeros_like(pp.leak_W), where=pp.leak_W > 0)
     idle_refresh = pp.gated & pp.is_dram                              # gated DRAM self-refreshes when idle
 
@@ -141,14 +139,14 @@ def evaluate_fast(prepared: Prepared, platforms: Sequence, *, chunk: int = 512) 
             t = start.copy()
         else:
             start = np.maximum(a, prev_end)
-            gap = np.maximum(a - prev_end, 0.0)[:, None]
-            idle_E = gap * idle
+            gap = np.maximum(a - prev_end, 0.0)
+            idle_E = power_states.idle_energy(pp, gap)              # each sleeps past its break-even
             acc[:, _CAT["leakage"], :M + U] += np.where(np.concatenate(
                 [idle_refresh, np.zeros((V, U), dtype=bool)], axis=1), 0.0, idle_E)
             acc[:, _CAT["refresh"], :M] += np.where(idle_refresh, idle_E[:, :M], 0.0)
-            wake = wakes & (a > prev_end)
-            t = start + np.where(wake, pp.wake_s, 0.0)
-            acc[:, _CAT["wakeup"], :M] += np.where(wake[:, None], wake_mem, 0.0)
+            woke, _, wake_s = power_states.wake_cost(pp, gap)
+            t = start + wake_s
+            acc[:, _CAT["wakeup"], :M + U] += np.where(woke, pp.wake_Jc, 0.0)
         if r.task != loaded and r.task in switch_E:
             t = t + switch_t[r.task]
             acc += switch_E[r.task]

@@ -60,15 +60,20 @@ def check_same_run(a: RunOutput, b: RunOutput) -> None:
 
 
 def idle_power_W(platform: Platform) -> float:
-    """What the platform draws between requests (W): gated memories at their gated power, the others at
-    full leakage, compute units off when gating, else at the default operating point's leakage."""
+    """What the platform draws over a long idle gap (W, one longer than every break-even time): each
+    memory in the low-power state of its policy (:mod:`simulator.cost.power_states`: power-gated,
+    retention, self-refresh, power-down) when that state saves power, else at full leakage; compute units
+    off when gating, else at the default operating point's leakage."""
+    from simulator.cost import power_states
+
     gating = platform.placement.power_gating
     total = 0.0
     for m in platform.memories.values():
-        total += m.gated_leakage_W if gating and (m.is_dram or not m.volatile) else m.leakage_W
-    if not gating:
-        for unit in platform.compute.values():
-            total += unit.leakage_at(platform.operating_point)
+        low_W, _, _ = power_states.low_power_state(m, power_states.policy(m, gating))
+        total += min(low_W, m.leakage_W)
+    for unit in platform.compute.values():
+        leak = unit.leakage_at(platform.operating_point)
+        total += 0.0 if gating else leak
     return total
 
 
