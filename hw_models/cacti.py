@@ -140,7 +140,15 @@ def load_table(name: str = "sram") -> dict[str, ArrayTable]:
 
 def array_figures(flavour: str, capacity_bytes: float, banks: float, word_bits: float,
                   table: str = "sram") -> dict[str, float]:
-    """CACTI's figures (SI units, at the table's node) for one array; see :class:`ArrayTable.point`."""
+    """CACTI's figures (SI units, at the table's node) for one array; see :class:`ArrayTable.point`.
+    A pure function of its arguments and the committed table (loaded once): memoised, each call gets its
+    own copy of the figures (a sweep builds the same few arrays thousands of times)."""
+    return dict(_array_figures(flavour, capacity_bytes, banks, word_bits, table))
+
+
+@lru_cache(maxsize=65536)
+def _array_figures(flavour: str, capacity_bytes: float, banks: float, word_bits: float,
+                   table: str) -> dict[str, float]:
     tables = load_table(table)
     if flavour not in tables:
         raise HardwareConfigError(f"cacti.flavour: got {flavour!r}; expected one of {', '.join(sorted(tables))}")

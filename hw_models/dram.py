@@ -53,9 +53,23 @@ def figures_from_currents(c: DramCurrentsSpec, channels: int, width_bits: int, d
         self_refresh_exit_latency=c.tXSR * tck)
 
 
+#: id of a device spec -> (the spec, its figures): specs are frozen and technologies are loaded once,
+#: so a sweep building the same DRAM thousands of times derives its figures once.
+_FIGURES: dict[int, tuple[DramSpec, dict]] = {}
+
+
 def dram_figures(d: DramSpec) -> dict:
     """The final figures (:data:`FIGURES`) of the device ``d``: derived from its currents when it has
-    them, else as given (a figure a file leaves out raises: the loader checks every one is present)."""
+    them, else as given (a figure a file leaves out raises: the loader checks every one is present).
+    Each call gets its own copy."""
+    known = _FIGURES.get(id(d))
+    if known is not None and known[0] is d:
+        return dict(known[1])
     if d.currents is not None:
-        return figures_from_currents(d.currents, d.channels, d.channel_width_bits, d.data_rate)
-    return {f: getattr(d, f) for f in FIGURES}
+        figs = figures_from_currents(d.currents, d.channels, d.channel_width_bits, d.data_rate)
+    else:
+        figs = {f: getattr(d, f) for f in FIGURES}
+    if len(_FIGURES) > 1024:
+        _FIGURES.clear()
+    _FIGURES[id(d)] = (d, figs)
+    return dict(figs)

@@ -1,6 +1,7 @@
 """Reading platform YAML files: bundled platforms by name, or any file by path."""
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 from hw_models.cim import array_name
@@ -58,6 +59,29 @@ def load_platform(path_or_name: str | Path) -> Platform:
         raise HardwareConfigError(f"{path}: {exc}") from None
 
 
+#: (id of the technology, the other arguments) -> (technology, Memory): see :func:`_memory`.
+_MEMORIES: dict[tuple, tuple] = {}
+
+
+def _memory(name: str, tech, capacity: int, word_bits: int, banks: int, ports: int, node: float,
+            clock: float | None, backed_by: str | None, is_buffer: bool, double_buffered: bool,
+            channels: int | None) -> Memory:
+    """``Memory.from_technology`` of these arguments, derived once per distinct arguments (technologies are
+    loaded once; a sweep builds the same few memories thousands of times) and returned as a fresh copy
+    each time (a platform may set fields of its own memories)."""
+    key = (id(tech), name, capacity, word_bits, banks, ports, node, clock, backed_by, is_buffer, double_buffered,
+           channels)
+    known = _MEMORIES.get(key)
+    if known is None or known[0] is not tech:
+        known = (tech, Memory.from_technology(
+            name, tech, capacity, word_bits=word_bits, banks=banks, ports=ports, node_m=node, clock_hz=clock,
+            backed_by=backed_by, is_buffer=is_buffer, double_buffered=double_buffered, channels=channels))
+        if len(_MEMORIES) > 65536:
+            _MEMORIES.clear()
+        _MEMORIES[key] = known
+    return copy.copy(known[1])
+
+
 def build_platform(spec: PlatformFile, source: str = "", base_dir: Path | None = None) -> Platform:
     """Build a :class:`Platform` from a validated :class:`PlatformFile` (errors carry no file name)."""
     memories = {}
@@ -72,10 +96,8 @@ def build_platform(spec: PlatformFile, source: str = "", base_dir: Path | None =
         if m.clock is not None and tech.is_dram:
             raise HardwareConfigError(f"memories.{name}.clock: set on the DRAM technology {tech.name!r}; "
                                       f"expected no clock (DRAM bandwidth comes from its data rate)")
-        memories[name] = Memory.from_technology(
-            name, tech, int(m.capacity), word_bits=m.word_bits, banks=m.banks, ports=m.ports,
-            node_m=spec.node, clock_hz=m.clock, backed_by=m.backed_by, is_buffer=m.is_buffer,
-            double_buffered=m.double_buffered, channels=m.channels)
+        memories[name] = _memory(name, tech, int(m.capacity), m.word_bits, m.banks, m.ports, spec.node, m.clock,
+                                 m.backed_by, m.is_buffer, m.double_buffered, m.channels)
         memories[name].power_state = _check_power_state(name, m.power_state, tech, memories[name])
     points = {name: OperatingPoint(name, op.voltage, op.frequency, spec.nominal_voltage,
                                    spec.leakage_voltage_exponent)
