@@ -39,7 +39,7 @@ import dataclasses
 from collections import OrderedDict
 import weakref
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from hw_models.vocabulary import PARAMETER_ROLES
 from simulator.errors import SimulationConfigError
@@ -173,24 +173,25 @@ def memory_costs(mem: "Memory") -> MemoryCosts:
 _HARDWARE: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
-def hardware(platform: "Platform", buffer: "Memory") -> Hardware:
-    """The :class:`Hardware` a mapping on ``platform`` through ``buffer`` depends on; built once per
-    platform object and rebuilt when its MAC array or any memory object is replaced (the memory and
-    compute objects themselves are treated as immutable: variants are new objects)."""
-    parts = (buffer, platform.mac_array, *platform.memories.values())   # compared by identity
+def hardware(platform: "Platform", buffer: "Memory", mac: Any = None) -> Hardware:
+    """The :class:`Hardware` a mapping on ``platform`` through ``buffer`` onto MAC array ``mac`` (default:
+    the platform's first) depends on; built once per platform object and MAC array, and rebuilt when the
+    MAC array or any memory object is replaced (the memory and compute objects themselves are treated as
+    immutable: variants are new objects)."""
+    mac = mac if mac is not None else platform.mac_array
+    parts = (buffer, mac, *platform.memories.values())   # compared by identity
     try:
-        known = _HARDWARE.get(platform)
+        known = _HARDWARE.setdefault(platform, {}).get(id(mac))
     except TypeError:          # an unhashable or non-weak-referenceable platform: no memo
-        return _build_hardware(platform, buffer)
+        return _build_hardware(platform, buffer, mac)
     if known is not None and len(known[0]) == len(parts) and all(a is b for a, b in zip(known[0], parts)):
         return known[1]
-    hw = _build_hardware(platform, buffer)
-    _HARDWARE[platform] = (parts, hw)
+    hw = _build_hardware(platform, buffer, mac)
+    _HARDWARE[platform][id(mac)] = (parts, hw)
     return hw
 
 
-def _build_hardware(platform: "Platform", buffer: "Memory") -> Hardware:
-    mac = platform.mac_array
+def _build_hardware(platform: "Platform", buffer: "Memory", mac: Any) -> Hardware:
     clock = float(getattr(mac, "clock_hz", 0.0) or 0.0)
     return Hardware(buffer=buffer.name, capacity_bytes=float(buffer.capacity_bytes),
                     double_buffered=bool(getattr(buffer, "double_buffered", False)),
@@ -619,27 +620,36 @@ def attention_of(op: "OpInfo", homes: dict[int, str], acc_bits: int, read_bytes:
     return att, (q, k, v, o)
 
 
+def problem(op: "OpInfo", trace: "Trace", homes: dict[int, str], acc_bits: int, read_bytes: dict[int, float],
+            write_bytes: dict[int, float]) -> "tuple[Gemm | Attention, tuple[int, ...]] | None":
+    """What :func:`map_op` maps for ``op``: its :class:`Attention` (attention ops) or :class:`Gemm` (other
+    matrix products) and the ids of the tensors that are its operands; None when the op's tensors do not
+    match its GEMM dimensions."""
+    if op.kind == "attention":
+        return attention_of(op, homes, acc_bits, read_bytes, write_bytes)
+    return gemm_of(op, trace, homes, acc_bits, read_bytes, write_bytes)
+
+
 def map_op(op: "OpInfo", trace: "Trace", homes: dict[int, str], platform: "Platform", buffer: "Memory",
            *, objective: str = "energy", read_bytes: dict[int, float] | None = None,
-           write_bytes: dict[int, float] | None = None
+           write_bytes: dict[int, float] | None = None, unit: str | None = None
            ) -> tuple[Mapping, dict[str, float], dict[str, float]] | None:
-    """The best mapping of a matmul-like op through ``buffer``, and the op's reads and writes in bytes
-    per memory: the mapping's, plus its other tensors (a bias, a mask) streamed once from their homes.
+    """The best mapping of a matmul-like op through ``buffer`` onto MAC array ``unit`` (a name in
+    ``platform.compute``; default: the first MAC array), and the op's reads and writes in bytes per
+    memory: the mapping's, plus its other tensors (a bias, a mask) streamed once from their homes.
     None when the op's tensors do not match its GEMM dimensions (the caller then uses compulsory
     traffic). ``read_bytes``/``write_bytes``: the trace's per-tensor bytes of ``op``, if already known."""
     rb = read_bytes if read_bytes is not None else trace.read_bytes(op)
     wb = write_bytes if write_bytes is not None else trace.write_bytes(op)
-    acc_bits = platform.mac_array.acc_bits
+    mac = platform.compute[unit] if unit is not None else platform.mac_array
+    found = problem(op, trace, homes, mac.acc_bits, rb, wb)
+    if found is None:
+        return None
+    hw = hardware(platform, buffer, mac)
     if op.kind == "attention":
-        found = attention_of(op, homes, acc_bits, rb, wb)
-        if found is None:
-            return None
-        best = best_attention_mapping(found[0], hardware(platform, buffer), objective)
+        best = best_attention_mapping(found[0], hw, objective)
     else:
-        found = gemm_of(op, trace, homes, acc_bits, rb, wb)
-        if found is None:
-            return None
-        best = best_mapping(found[0], hardware(platform, buffer), objective)
+        best = best_mapping(found[0], hw, objective)
     ids = found[1]
     reads, writes = dict(best.reads), dict(best.writes)
     for tid, nbytes in rb.items():

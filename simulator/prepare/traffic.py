@@ -137,7 +137,7 @@ def op_traffic(op: "OpInfo", trace: "Trace", homes: dict[int, str], platform: "P
     if buffer is not None:
         if uses_mac_array(op) and platform.compute[unit].kind == "mac_array":
             found = mapping_mod.map_op(op, trace, homes, platform, buffer, objective=objective,
-                                       read_bytes=rb, write_bytes=wb)
+                                       read_bytes=rb, write_bytes=wb, unit=unit)
             if found is not None:
                 chosen, m_reads, m_writes = found
                 return OpTraffic(reads=m_reads, writes=m_writes, compute_unit=unit,
