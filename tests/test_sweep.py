@@ -19,42 +19,28 @@ from simulator.study.runner import load_study, run_study
 from simulator.sweep import load_sweep, pareto_mask, run_sweep
 from simulator.sweep.metrics import SUMMARY_METRICS, TIMELINE_METRICS
 
-SMALL_STUDY = """\
-name: small
-model: albert-base-v2
-adapter: houlsby:8
-tasks: [a, b]
-seq_len: 16
-layers: 2
-hidden: 96
-compression: {bits: {weight: 8, embedding: 8, adapter: 8, activation: 16}}
-scenario: {requests: 12, rate: 20 Hz, switch_probability: 0.5, seed: 3}
-platforms: [edge-rram]
-evaluator: analytic
-"""
-
 #: Technologies, buffer sizes and rates of the agreement sweep (names of bundled files, not figures).
 TECHS = ["rram", "stt-mram", "sram-lstp"]
 
 
 @pytest.fixture(scope="module")
-def small(tmp_path_factory):
-    """A folder with the small study."""
-    root = tmp_path_factory.mktemp("sweep")
-    (root / "study.yaml").write_text(SMALL_STUDY)
-    return root
+def small(sweep_root):
+    """A folder with the small study (tests/conftest.py)."""
+    return sweep_root
 
 
-def _sweep(root: Path, name: str, axes: dict, **extra) -> Path:
-    doc = {"name": name, "study": "study.yaml", "platform": "edge-rram", "axes": axes, **extra}
+def _sweep(root: Path, name: str, axes: dict, platform: str = "edge-rram", **extra) -> Path:
+    doc = {"name": name, "study": "study.yaml", "platform": platform, "axes": axes, **extra}
     path = root / f"{name}.yaml"
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
     return path
 
 
-def _by_hand(root: Path, tag: str, changes: dict, rate: str | None = None, evaluator: str = "analytic"):
-    """``hetsim run`` of the small study on edge-rram edited by hand (a new platform file)."""
-    data = yaml.safe_load(platform_path("edge-rram").read_text())
+def _by_hand(root: Path, tag: str, changes: dict, rate: str | None = None, evaluator: str = "analytic",
+             platform: str | Path = "edge-rram"):
+    """``hetsim run`` of the small study on ``platform`` (bundled name or file) edited by hand (a new
+    platform file)."""
+    data = yaml.safe_load(platform_path(platform).read_text())
     for path, value in changes.items():
         node = data
         *keys, last = path.split(".")
@@ -63,7 +49,7 @@ def _by_hand(root: Path, tag: str, changes: dict, rate: str | None = None, evalu
         node[last] = value
     pfile = root / f"hand-{tag}.yaml"
     pfile.write_text(yaml.safe_dump(data, sort_keys=False))
-    study = yaml.safe_load(SMALL_STUDY)
+    study = yaml.safe_load((root / "study.yaml").read_text())
     study["platforms"] = [str(pfile)]
     study["evaluator"] = evaluator
     if rate:
@@ -132,7 +118,7 @@ def test_mapping_table_counts_the_candidates_each_search_evaluated(agreement):
     result = _by_hand(root, "cands", {})
     table = result.mapping_table()
     assert "candidates" in table and (table["candidates"] >= 1).all()
-    study = yaml.safe_load(SMALL_STUDY)
+    study = yaml.safe_load((root / "study.yaml").read_text())
     platform = load_platform("edge-rram")
     config = load_study(root / "hand-cands-study.yaml")
     workload = workload_of(config, "adapters")
@@ -171,6 +157,112 @@ def test_engine_row_equals_hetsim_run_in_the_engine(small):
         tech = row["platform.memories.backbone.technology"]
         result = _by_hand(small, f"e-{tech}", {"memories.backbone.technology": tech}, evaluator="engine")
         _agree(row, result)
+
+
+def test_default_operating_point_axis_rows_equal_hetsim_run(small):
+    """Variants of one preparation that differ in their default operating point: requests that name none
+    run at each variant's own (not at the first variant's)."""
+    spec = _sweep(small, "dvfs-axis", {"platform.default_operating_point": ["nominal", "low"],
+                                       "platform.memories.backbone.technology": ["rram", "stt-mram"]})
+    frame = run_sweep(spec, small / "dvfs-axis-out", workers=1)
+    assert len(frame) == 4
+    for i, row in frame.iterrows():
+        op, tech = row["platform.default_operating_point"], row["platform.memories.backbone.technology"]
+        result = _by_hand(small, f"op{i}", {"default_operating_point": op, "memories.backbone.technology": tech})
+        _agree(row, result, skip=TIMELINE_METRICS)
+    by_op = frame.groupby("platform.default_operating_point")["latency_mean_s"].mean()
+    assert by_op["low"] > by_op["nominal"]
+
+
+def _two_mac_arrays(root: Path) -> Path:
+    """edge-rram with a second, larger MAC array of another dataflow and accumulator width that runs
+    the attention ops (a user mapping): four compute units' worth of distinct figures."""
+    data = yaml.safe_load(platform_path("edge-rram").read_text())
+    data["compute"] = {**data["compute"], "big": {"kind": "mac_array", "rows": 32, "cols": 8, "dataflow": "os",
+                                                  "weight_bits": 8, "act_bits": 16, "acc_bits": 32}}
+    data["assignment"] = [{"match": "attention", "unit": "big"}]
+    path = root / "two-macs.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+@pytest.mark.parametrize("platform", ["edge-cim", "two-mac-arrays"])
+def test_rows_on_platforms_with_other_compute_units_equal_hetsim_run(small, platform):
+    """The closed form over any set of compute units (edge-cim: MAC array, vector unit and a CiM
+    crossbar; edge-rram with a second MAC array that runs attention) agrees with ``hetsim run`` per point,
+    with variants that share a preparation (technology, banks: the mapping check per unit) and others
+    that do not (buffer size)."""
+    from hw_models.loader import load_platform
+
+    base = str(_two_mac_arrays(small)) if platform == "two-mac-arrays" else platform
+    assert len(load_platform(base).compute) >= 3
+    spec = _sweep(small, f"units-{platform}", {"platform.memories.backbone.technology": ["rram", "stt-mram"],
+                                               "platform.memories.backbone.banks": [2, 8],
+                                               "platform.memories.buffer.capacity": ["16 KiB", "128 KiB"]},
+                  platform=base)
+    frame = run_sweep(spec, small / f"units-{platform}-out", workers=1)
+    assert len(frame) == 8 and frame["feasible"].all(), frame["reason"].tolist()
+    for i, row in frame.iterrows():
+        cap = f"{int(row['platform.memories.buffer.capacity'])} B"
+        result = _by_hand(small, f"{platform}-{i}", {"memories.backbone.technology": row["platform.memories.backbone.technology"],
+                                                     "memories.backbone.banks": int(row["platform.memories.backbone.banks"]),
+                                                     "memories.buffer.capacity": cap}, platform=base)
+        _agree(row, result, skip=TIMELINE_METRICS)
+
+
+def test_an_op_is_mapped_onto_the_mac_array_that_runs_it(small):
+    """A matrix product assigned to a second MAC array is tiled for that array's shape, dataflow and
+    accumulator width, not the first one's."""
+    from hw_models.loader import load_platform
+    from simulator.cost.tables import prepare
+    from simulator.prepare import mapping as mp
+    from simulator.sweep.evaluate import workload_of
+
+    platform = load_platform(_two_mac_arrays(small))
+    config = load_study(small / "study.yaml")
+    prepared = prepare(workload_of(config, "adapters"), platform)
+    buffer = mp.staging_buffer(platform)
+    checked = 0
+    for task, ta in prepared.tasks.items():
+        trace = prepared.workload.traces[task]
+        homes = prepared.placement.homes(trace)
+        for op, tr in zip(trace.ops, ta.traffic):
+            if tr.mapping is None or op.kind != "attention":
+                continue
+            assert tr.compute_unit == "big"
+            big = platform.compute["big"]
+            att = mp.problem(op, trace, homes, big.acc_bits, trace.read_bytes(op), trace.write_bytes(op))[0]
+            want = mp.best_attention_mapping(att, mp.hardware(platform, buffer, big), "energy")
+            first = mp.best_attention_mapping(
+                mp.problem(op, trace, homes, platform.mac_array.acc_bits, trace.read_bytes(op),
+                           trace.write_bytes(op))[0], mp.hardware(platform, buffer), "energy")
+            assert (tr.mapping.cycles, tr.mapping.tiles) == (want.cycles, want.tiles)
+            assert tr.mapping.cycles != first.cycles          # the 16 x 16 array would take other cycles
+            checked += 1
+    assert checked > 0
+
+
+def test_a_platform_without_a_mac_array_is_a_row_with_the_reason(small, capsys):
+    """edge-cim without its MAC array cannot run attention's MACs (no unit takes them): each point is a
+    ``feasible = false`` row carrying the model's own message (as ``hetsim run`` says it), not an error
+    of the sweep's mapping check."""
+    from hw_models.loader import load_platform
+
+    data = yaml.safe_load(platform_path("edge-cim").read_text())
+    del data["compute"]["mac_array"]
+    path = small / "cim-no-mac.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    assert load_platform(path).mac_array is None
+    frame = run_sweep(_sweep(small, "no-mac", {"platform.memories.buffer.capacity": ["16 KiB", "128 KiB"]},
+                             platform=str(path)), small / "no-mac-out", workers=1)
+    assert len(frame) == 2 and not frame["feasible"].any()
+    study = yaml.safe_load((small / "study.yaml").read_text())
+    study["platforms"] = [str(path)]
+    (small / "no-mac-study.yaml").write_text(yaml.safe_dump(study))
+    assert cli.main(["run", str(small / "no-mac-study.yaml"), "-o", str(small / "no-mac-run"), "--no-progress"]) == 2
+    said = capsys.readouterr().err.strip().splitlines()[-1]
+    for reason in frame["reason"]:
+        assert reason.startswith("compute: op ") and "error:" not in reason and reason in said
 
 
 def test_a_point_rebuilt_from_yaml_equals_a_platform_written_by_hand(small):

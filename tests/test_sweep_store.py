@@ -16,20 +16,6 @@ import yaml
 
 from simulator.sweep import load_sweep, run_sweep
 
-SMALL_STUDY = """\
-name: small
-model: albert-base-v2
-adapter: houlsby:8
-tasks: [a, b]
-seq_len: 16
-layers: 2
-hidden: 96
-compression: {bits: {weight: 8, embedding: 8, adapter: 8, activation: 16}}
-scenario: {requests: 12, rate: 20 Hz, switch_probability: 0.5, seed: 3}
-platforms: [edge-rram]
-evaluator: analytic
-"""
-
 #: Ten staging-buffer sizes: ten preparation groups, so a run takes a few seconds and writes many chunks.
 AXES = {"platform.memories.buffer.capacity": {"from": "16 KiB", "to": "1 MiB", "steps": 10, "scale": "log"},
         "platform.memories.backbone.technology": ["rram", "stt-mram", "sram-lstp"],
@@ -37,10 +23,9 @@ AXES = {"platform.memories.buffer.capacity": {"from": "16 KiB", "to": "1 MiB", "
 
 
 @pytest.fixture(scope="module")
-def root(tmp_path_factory):
-    root = tmp_path_factory.mktemp("sweepstore")
-    (root / "study.yaml").write_text(SMALL_STUDY)
-    return root
+def root(sweep_root):
+    """A folder with the small study (tests/conftest.py)."""
+    return sweep_root
 
 
 def _spec(root: Path, name: str, axes=AXES, **extra) -> Path:

@@ -64,7 +64,7 @@ def evaluate_group(points: Sequence, evaluator: str = "analytic") -> list[dict]:
     """Rows (dicts: point_id, axis columns, metrics, feasible, overloaded, reason, evaluator, ...) of the
     resolved ``points`` (one group: same workload, stream and placement-relevant structure)."""
     from simulator.cost.tables import platform_params, prepare
-    from simulator.sweep.fast import evaluate_fast, refetch
+    from simulator.sweep.fast import evaluate_fast, refetch, take
     from simulator.sweep.mapcheck import placement_served, served
     from simulator.study.runner import build_stream, exit_stream
 
@@ -100,18 +100,21 @@ def evaluate_group(points: Sequence, evaluator: str = "analytic") -> list[dict]:
             todo = [i for i in todo if i not in rows]
             continue
         group = [platforms[i] for i in todo]
+        pp = platform_params(group, prepared.memories)
         ok = placement_served(prepared, group)
-        ok &= served(prepared, group, platform_params(group, prepared.memories))
+        ok &= served(prepared, group, pp)
         ok[0] = True
-        mine = [i for i, keep in zip(todo, ok) if keep]
+        mine = [(i, k) for k, (i, keep) in enumerate(zip(todo, ok)) if keep]
         for key, wl in streams.items():
-            here = [i for i in mine if points[i].stream_key == key]
+            here = [i for i, _ in mine if points[i].stream_key == key]
             if not here:
                 continue
             prep = dataclasses.replace(prepared, workload=wl)
             ref = refetch(prep)
             if evaluator == "analytic" and points[here[0]].study.dvfs is None:
-                table = evaluate_fast(prep, [platforms[i] for i in here])
+                at = [k for i, k in mine if points[i].stream_key == key]
+                table = evaluate_fast(prep, [platforms[i] for i in here],
+                                      pp=pp if len(at) == len(todo) else take(pp, at))
                 for i, rec in zip(here, table.to_dict("records")):
                     rows[i] = _finish_row(points[i], evaluator, rec, ref)
             else:

@@ -27,6 +27,8 @@ from simulator.results.result import CATEGORIES, DEFAULT_POWER_WINDOW_S, DYNAMIC
 from simulator.sweep.metrics import SUMMARY_METRICS
 
 _CAT = {c: i for i, c in enumerate(CATEGORIES)}
+#: The operating point of a request that names none: its variant's default (per variant).
+DEFAULT = -1
 KINDS = ("compute", "sram", "nvm", "dram", "interconnect")
 
 
@@ -61,21 +63,38 @@ def refetch(prepared: Prepared) -> dict[str, float]:
     return refetch_factors(prepared, [r.key for r in prepared.workload.stream])
 
 
-def evaluate_fast(prepared: Prepared, platforms: Sequence, *, chunk: int = 512) -> pd.DataFrame:
+def evaluate_fast(prepared: Prepared, platforms: Sequence, *, chunk: int = 512, pp=None) -> pd.DataFrame:
     """Every summary metric (:data:`SUMMARY_METRICS`; ``peak_power_W`` is NaN) of the closed-form
     evaluator on each of ``platforms`` (variants of ``prepared.platform``'s structure that this
     preparation serves: same placement and mappings), plus ``service_mean_s`` and ``feasible``
-    (the placement's peak occupancy fits every memory). One row per platform, SI units."""
+    (the placement's peak occupancy fits every memory). One row per platform, SI units. ``pp``: the
+    platforms' :func:`platform_params` over ``prepared.memories`` if already built."""
     platforms = list(platforms)
     mems = prepared.memories
     M = len(mems)
-    pp = platform_params(platforms, mems)
+    pp = pp if pp is not None else platform_params(platforms, mems)
     V, L = pp.n_variants, len(pp.links)
     U = len(pp.units)
     C = M + U + L                                   # components: memories, compute units, links
     stream = list(prepared.workload.stream)
     n = len(stream)
-    points = [pp.op_index(r.operating_point) for r in stream]
+    # a request that names no operating point runs at its variant's default one (an axis may vary it)
+    points = [DEFAULT if r.operating_point is None else pp.op_index(r.operating_point) for r in stream]
+    defaults = np.array([pp.op_points.index(pl.default_operating_point) for pl in platforms], dtype=int)
+
+    def at(p: int, fn):
+        """``fn(params, op point index)`` for every variant at ``p``, or at each variant's default."""
+        if p != DEFAULT:
+            return fn(pp, p)
+        out = None
+        for d in np.unique(defaults):
+            idx = np.flatnonzero(defaults == d)
+            val = fn(pp if len(idx) == V else take(pp, idx), int(d))
+            if out is None:
+                out = np.zeros((V,) + np.shape(val)[1:], dtype=np.asarray(val).dtype)
+            out[idx] = val
+        return out
+
     link_of = {name: M + U + i for i, name in enumerate(pp.links)}
 
     # per (task, op point): service time (V,) and energy per component and category (V, 8, C)
@@ -90,10 +109,13 @@ def evaluate_fast(prepared: Prepared, platforms: Sequence, *, chunk: int = 512) 
         if rkey not in reduced:
             reduced[rkey] = distinct_ops(ta)
         sub, counts = reduced[rkey]
-        s = np.zeros(V)
-        for lo in range(0, V, chunk):
-            part = _slice(pp, lo, lo + chunk)
-            s[lo:lo + chunk] = op_costs(sub, part, p).t_op @ counts
+
+        def service_time(q, p, sub=sub, counts=counts):
+            s = np.zeros(q.n_variants)
+            for lo in range(0, q.n_variants, chunk):
+                s[lo:lo + chunk] = op_costs(sub, _slice(q, lo, lo + chunk), p).t_op @ counts
+            return s
+
         R, W = ta.reads.sum(axis=0), ta.writes.sum(axis=0)
         e = np.zeros((V, len(CATEGORIES), C))
         e[:, _CAT["read"], :M] = R * pp.read_J
@@ -101,8 +123,8 @@ def evaluate_fast(prepared: Prepared, platforms: Sequence, *, chunk: int = 512) 
         for k, m in enumerate(mems):
             for link in prepared.link_paths[m]:
                 e[:, _CAT["transfer"], link_of[link]] += (R[k] + W[k]) * pp.link_J[:, link_of[link] - M - U]
-        e[:, _CAT["compute"], M:M + U] = unit_energy(ta, pp, p).sum(axis=1)
-        service[key], energy[key] = s, e
+        e[:, _CAT["compute"], M:M + U] = at(p, lambda q, p, ta=ta: unit_energy(ta, q, p).sum(axis=1))
+        service[key], energy[key] = at(p, service_time), e
 
     switch_E, switch_t, switch_W = {}, {}, {}
     for task, ta in prepared.tasks.items():
@@ -120,7 +142,7 @@ def evaluate_fast(prepared: Prepared, platforms: Sequence, *, chunk: int = 512) 
             w[j] += b
         switch_E[task], switch_t[task], switch_W[task] = e, sc.time, w
 
-    busy = {p: busy_power(pp, p) for p in set(points)}               # (V, M + U)
+    busy = {p: at(p, busy_power) for p in set(points)}                # (V, M + U)
     share = np.divide(pp.refresh_W, pp.leak_W, out=np.zeros_like(pp.leak_W), where=pp.leak_W > 0)
     idle_refresh = pp.gated & pp.is_dram                              # gated DRAM self-refreshes when idle
 
@@ -129,6 +151,9 @@ def evaluate_fast(prepared: Prepared, platforms: Sequence, *, chunk: int = 512) 
     loads_M = np.zeros((V, M))             # bytes loaded on task switches
     latency, served = np.zeros((n, V)), np.zeros((n, V))
     starts, ends = np.zeros((n, V)), np.zeros((n, V))
+    times = dict.fromkeys(service, 0)      # requests per (task, op point)
+    switched = dict.fromkeys(switch_E, 0)  # switches to each task
+    busy_s = {p: np.zeros(V) for p in set(points)}    # busy time per op point (s)
     prev_end = None
     loaded = None
     first_arrival = stream[0].arrival_s if n else 0.0
@@ -149,19 +174,28 @@ def evaluate_fast(prepared: Prepared, platforms: Sequence, *, chunk: int = 512) 
             acc[:, _CAT["wakeup"], :M + U] += np.where(woke, pp.wake_Jc, 0.0)
         if r.task != loaded and r.task in switch_E:
             t = t + switch_t[r.task]
-            acc += switch_E[r.task]
-            loads_M += switch_W[r.task]
+            switched[r.task] += 1
         loaded = r.task
         end = t + service[(r.key, p)]
-        acc += energy[(r.key, p)]
-        writes_M += prepared.arrays(r.key).writes.sum(axis=0)
-        busy_E = (end - start)[:, None] * busy[p]
-        acc[:, _CAT["leakage"], :M] += busy_E[:, :M] * (1.0 - share)
-        acc[:, _CAT["refresh"], :M] += busy_E[:, :M] * share
-        acc[:, _CAT["leakage"], M:M + U] += busy_E[:, M:]
+        times[(r.key, p)] += 1
+        busy_s[p] += end - start
         latency[k], served[k] = end - a, end - start
         starts[k], ends[k] = start, end
         prev_end = end
+    # what is linear in the counts, added once: each (task, op point)'s energy × its requests, each
+    # switch's energy and loads × its switches, leakage while busy = busy time × power at each op point
+    for key, count in times.items():
+        acc += count * energy[key]
+        writes_M += count * prepared.arrays(key[0]).writes.sum(axis=0)
+    for task, count in switched.items():
+        if count:
+            acc += count * switch_E[task]
+            loads_M += count * switch_W[task]
+    for p, dt in busy_s.items():
+        busy_E = dt[:, None] * busy[p]
+        acc[:, _CAT["leakage"], :M] += busy_E[:, :M] * (1.0 - share)
+        acc[:, _CAT["refresh"], :M] += busy_E[:, :M] * share
+        acc[:, _CAT["leakage"], M:M + U] += busy_E[:, M:]
 
     cats = acc.sum(axis=2)                                            # (V, 8)
     total = cats.sum(axis=1)
@@ -257,21 +291,30 @@ def _wear(prepared, platforms, kinds, writes_M, loads_M, span):
         runtime = writes_M[0, k] if mem.is_buffer else sum(t["write_bytes"] for t in mine if t["task"])
         region = prepared.placement.runtime_peak.get(m, 0.0) or (mem.capacity_bytes if mem.is_buffer else 0.0)
         cells[k] = max([runtime / region if region > 0 else 0.0] + [t["cell_writes"] for t in mine])
-    nvm_bytes = np.zeros(V)
-    life, levelled = np.full(V, math.inf), np.full(V, math.inf)
-    for v, pl in enumerate(platforms):
-        s = span[v]
-        for k, m in enumerate(prepared.memories):
-            if kinds[v, k] != "nvm":
-                continue
-            mem = pl.memories[m]
-            written = writes_M[v, k] + loads_M[v, k]
-            nvm_bytes[v] += written
-            endurance = float(getattr(mem, "endurance_writes", math.inf))
-            rate, cell_rate = (written / s, cells[k] / s) if s > 0 else (0.0, 0.0)
-            life[v] = min(life[v], endurance / cell_rate if cell_rate > 0 else math.inf)
-            levelled[v] = min(levelled[v], mem.capacity_bytes * endurance / rate if rate > 0 else math.inf)
+    nvm = kinds == "nvm"                                              # (V, M)
+    endurance = np.array([[float(getattr(pl.memories[m], "endurance_writes", math.inf)) for m in prepared.memories]
+                          for pl in platforms], dtype=float).reshape(V, M)
+    capacity = np.array([[pl.memories[m].capacity_bytes for m in prepared.memories] for pl in platforms],
+                        dtype=float).reshape(V, M)
+    written = writes_M + loads_M
+    nvm_bytes = np.where(nvm, written, 0.0).sum(axis=1)
+    s = np.asarray(span, dtype=float)[:, None]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rate = np.where(s > 0, written / s, 0.0)
+        cell_rate = np.where(s > 0, cells[None, :] / s, 0.0)
+        life = np.where(nvm & (cell_rate > 0), endurance / cell_rate, math.inf).min(axis=1, initial=math.inf)
+        levelled = np.where(nvm & (rate > 0), capacity * endurance / rate, math.inf).min(axis=1, initial=math.inf)
     return nvm_bytes, life, levelled
+
+
+def take(pp, index) -> object:
+    """The variants ``index`` (a sequence of positions) of a PlatformParams: every array field has the
+    variant axis first (:class:`simulator.cost.tables.PlatformParams`)."""
+    from dataclasses import fields
+
+    index = np.asarray(index, dtype=int)
+    return replace(pp, **{f.name: getattr(pp, f.name)[index] for f in fields(pp)
+                          if isinstance(getattr(pp, f.name), np.ndarray)}, names=[pp.names[i] for i in index])
 
 
 def _slice(pp, lo: int, hi: int):

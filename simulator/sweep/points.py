@@ -183,30 +183,33 @@ def _technology_files(pspec, base_dir: Path) -> list[str]:
 
 def resolve(spec: SweepSpec, base: Base, index: int, point: dict, point_id: str | None = None) -> Resolved:
     """Apply ``point`` to the base files and validate them through the normal loaders. Errors name the
-    sweep file and the axis."""
+    sweep file and the axis.
+
+    What is value-identical between points is validated once (per worker): each memory, link, operating
+    point and the placement of the platform file by the axis values applied to it (so a 10,000-point grid
+    validates each backbone memory once per technology × capacity × banks, not once per point), the study
+    by its study-axis values, and the preparation key by the axis values it can depend on. The platform
+    file itself is validated per point (pydantic takes the validated parts as they are) and built per
+    point by the normal loader (tests/test_sweep_build.py: equal to the uncached path)."""
     key = point.get("platform", base.platforms[0][0])
     pkey, pdata, ppath, mode, extra = next(p for p in base.platforms if p[0] == key)
-    sdata = base.study_data
+    bkey = _base_key(spec, base)
+    plat_axes, study_axes = [], []
     for path, value in point.items():
         if path == "platform":
             continue
         target, *keys = path.split(".")
-        where = f"{spec.source}: axes.{path}"
-        if target == "platform":
-            pdata = _set(pdata, keys, value, where)
-        else:
-            sdata = _set(sdata, keys, value, where)
-    sdata = dict(sdata)
-    if spec.requests is not None:
-        sdata["scenario"] = {**sdata.get("scenario", {}), "requests": spec.requests}
-    sdata["platforms"] = [{"platform": str(ppath), "mode": mode, **extra}]
-    sdata["evaluator"] = spec.evaluator
-    what = ", ".join(f"{p}={v}" for p, v in point.items())
+        (plat_axes if target == "platform" else study_axes).append((keys, value))
     try:
-        pspec = _validate_platform(pdata, str(ppath))
-        study = _study(json.dumps(sdata, sort_keys=True, default=str), base.study_source)
+        pspec = _platform_fast(bkey, pkey, pdata, str(ppath), plat_axes)
+        if pspec is None:
+            pspec = _validate_platform(_apply(pdata, plat_axes, f"{spec.source}: axes.platform"), str(ppath))
+        study, (workload_key, stream_key, study_digest) = _study_of(spec, base, bkey, pkey, study_axes)
     except (HardwareConfigError, SimulationConfigError) as exc:
+        what = ", ".join(f"{p}={v}" for p, v in point.items())
         line = str(exc).splitlines()[0]
+        if line.startswith(f"{spec.source}: axes."):    # a malformed path: named by the axis already
+            raise SimulationConfigError(line) from None
         raise SimulationConfigError(f"{spec.source}: axes ({what}): {line}") from None
     values = {}
     for path in point:
@@ -215,7 +218,27 @@ def resolve(spec: SweepSpec, base: Base, index: int, point: dict, point_id: str 
             continue
         target, *keys = path.split(".")
         values[path] = si_value(_get(pspec if target == "platform" else study, keys))
-    workload_key, stream_key, _ = _study_keys(study, mode)
+    structural = tuple(sorted((".".join(k), repr(v)) for k, v in plat_axes if not _structure_free(k, pdata, plat_axes)))
+    skey = (bkey, pkey, workload_key, structural)
+    prep_key = _PREP_KEYS.get(skey)
+    if prep_key is None:
+        prep_key = _PREP_KEYS[skey] = _prep_key(pspec, workload_key)
+    point_id = point_id or _digest([pspec.model_dump_json(), _technology_files(pspec, ppath.parent), study_digest,
+                                    mode])
+    return Resolved(index, dict(point), values, pspec, str(ppath), ppath.parent, study, mode, pkey, point_id,
+                    workload_key, prep_key, stream_key)
+
+
+def _apply(data: dict, axes: list, where: str) -> dict:
+    """A copy of ``data`` with every (keys, value) of ``axes`` set (errors name ``where`` and the axis)."""
+    for keys, value in axes:
+        data = _set(data, list(keys), value, f"{where}.{'.'.join(keys)}")
+    return data
+
+
+def _prep_key(pspec, workload_key: str) -> str:
+    """The preparation key of a validated platform file: the workload and the platform structure the
+    placement and the candidate mappings depend on."""
     buffer = next((n for n, m in pspec.memories.items() if m.is_buffer), None)
     structure = [
         [(n, m.backed_by, m.is_buffer, m.double_buffered, m.channels, m.capacity if m.is_buffer else None)
@@ -223,11 +246,139 @@ def resolve(spec: SweepSpec, base: Base, index: int, point: dict, point_id: str 
         json.dumps({n: u.model_dump(mode="json") for n, u in pspec.compute.items()}, sort_keys=True),
         [a.model_dump(mode="json") for a in pspec.assignment], pspec.placement.model_dump_json(),
         [(li.src, li.dst) for li in pspec.links], sorted(pspec.operating_points), buffer]
-    prep_key = _digest([workload_key, structure])
-    point_id = point_id or _digest([pspec.model_dump_json(), _technology_files(pspec, ppath.parent),
-                                    _study_keys(study, mode)[2], mode])
-    return Resolved(index, dict(point), values, pspec, str(ppath), ppath.parent, study, mode, pkey, point_id,
-                    workload_key, prep_key, stream_key)
+    return _digest([workload_key, structure])
+
+
+#: Top-level platform fields that are not part of the preparation key's structure (:func:`_prep_key`).
+_FREE_TOP = ("name", "description", "node", "nominal_voltage", "leakage_voltage_exponent",
+             "default_operating_point", "prefetch_depth", "assumptions")
+#: Memory fields outside the structure (capacity is in it for a staging buffer only).
+_FREE_MEMORY = ("technology", "word_bits", "banks", "ports", "clock", "description")
+_FREE_LINK = ("width_bits", "clock", "energy_per_bit")
+
+
+def _structure_free(keys: list[str], pdata: dict, axes: list) -> bool:
+    """True when a platform axis at ``keys`` provably leaves :func:`_prep_key`'s structure as the base
+    file has it (so points that differ only there share the key without computing it)."""
+    if len(keys) == 1:
+        return keys[0] in _FREE_TOP
+    if keys[0] == "memories" and len(keys) == 3:
+        if keys[2] in _FREE_MEMORY:
+            return True
+        mem = (pdata.get("memories") or {}).get(keys[1])
+        return keys[2] == "capacity" and isinstance(mem, dict) and not mem.get("is_buffer") and \
+            not any(k[-1] == "is_buffer" for k, _ in axes)
+    if keys[0] == "links" and len(keys) == 3:
+        return keys[2] in _FREE_LINK
+    return keys[0] == "operating_points" and len(keys) == 3      # a point's figures, not its name
+
+
+_PARTS: dict = {}
+_PREP_KEYS: dict = {}
+_STUDIES: dict = {}
+#: Validated sub-documents of platform files: memories, links, operating points, placement.
+_PART_MODELS = {"memories": "MemorySpec", "links": "LinkSpec", "operating_points": "OperatingPointSpec"}
+
+
+def _base_key(spec: SweepSpec, base: Base) -> str:
+    """A digest of the sweep's base files and the settings a resolved point depends on (the memo key)."""
+    known = base.__dict__.get("_memo_key")
+    if known is None:
+        known = _digest([json.dumps(base.study_data, sort_keys=True, default=str), base.study_source,
+                         [(k, json.dumps(d, sort_keys=True, default=str), str(p), m, e) for k, d, p, m, e in base.platforms],
+                         spec.requests, spec.evaluator])
+        base.__dict__["_memo_key"] = known
+    return known
+
+
+def _platform_fast(bkey: str, pkey: str, pdata: dict, source: str, axes: list):
+    """The validated platform file of ``pdata`` with ``axes`` applied, its memories, links, operating
+    points and placement taken from the per-part memo; None when an axis does not address one field of
+    one such part or a top-level field, or anything fails (the caller then validates the whole file, which
+    gives the loader's own messages)."""
+    from pydantic import ValidationError
+
+    from hw_models import schema
+
+    touched: dict = {}
+    top = dict(pdata)
+    for keys, value in axes:
+        if keys[0] in _PART_MODELS or keys[0] == "compute":
+            if len(keys) < 3:
+                return None
+            touched.setdefault((keys[0], keys[1]), []).append((tuple(keys[2:]), value))
+        elif keys[0] == "placement" and len(keys) >= 2:
+            touched.setdefault(("placement",), []).append((tuple(keys[1:]), value))
+        elif len(keys) == 1 and keys[0] not in ("memories", "links", "operating_points", "compute", "placement",
+                                                "assignment"):
+            top[keys[0]] = value
+        else:
+            return None
+    try:
+        for field, model in _PART_MODELS.items():
+            docs = pdata.get(field)
+            if isinstance(docs, dict):
+                top[field] = {name: _part_of(bkey, pkey, (field, name), doc, touched.get((field, name)), model)
+                              for name, doc in docs.items()}
+            elif isinstance(docs, list):
+                top[field] = [_part_of(bkey, pkey, (field, str(i)), doc, touched.get((field, str(i))), model)
+                              for i, doc in enumerate(docs)]
+            else:
+                return None
+            if any(a[0] == field and (a[1] not in docs if isinstance(docs, dict) else
+                                      not a[1].isdigit() or int(a[1]) >= len(docs)) for a in touched):
+                return None                      # a new memory, or a link index out of range
+        if "placement" in pdata:
+            top["placement"] = _part_of(bkey, pkey, ("placement",), pdata["placement"], touched.get(("placement",)),
+                                        "PlacementSpec")
+        compute = pdata.get("compute")
+        if any(a[0] == "compute" for a in touched):
+            if not isinstance(compute, dict) or any(a[0] == "compute" and a[1] not in compute for a in touched):
+                return None
+            top["compute"] = {name: _raw(doc, touched.get(("compute", name))) for name, doc in compute.items()}
+        return schema.PlatformFile.model_validate(top)
+    except (ValidationError, HardwareConfigError, SimulationConfigError, TypeError, ValueError, KeyError):
+        return None
+
+
+def _raw(doc: Any, changes: list | None) -> Any:
+    """``doc`` with ``changes`` ((keys, value) pairs) set (no copy when there are none)."""
+    for keys, value in changes or ():
+        doc = _set(doc, list(keys), value, "")
+    return doc
+
+
+def _part_of(bkey: str, pkey: str, address: tuple, doc: Any, changes: list | None, model: str):
+    """The validated ``model`` of sub-document ``doc`` with ``changes`` set, memoised by (base, platform,
+    address, changes)."""
+    key = (bkey, pkey, address, tuple(sorted((k, repr(v)) for k, v in changes)) if changes else ())
+    part = _PARTS.get(key)
+    if part is None:
+        from hw_models import schema
+
+        part = _PARTS[key] = getattr(schema, model).model_validate(_raw(doc, changes))
+    return part
+
+
+def _study_of(spec: SweepSpec, base: Base, bkey: str, pkey: str, axes: list):
+    """(validated study, its keys) of the base study with the study ``axes`` applied on platform entry
+    ``pkey``, memoised by the axis values."""
+    key = (bkey, pkey, tuple(sorted((".".join(k), repr(v)) for k, v in axes)))
+    hit = _STUDIES.get(key)
+    if hit is not None:
+        return hit
+    _, _, ppath, mode, extra = next(p for p in base.platforms if p[0] == pkey)
+    sdata = base.study_data
+    for keys, value in axes:
+        sdata = _set(sdata, list(keys), value, f"{spec.source}: axes.study.{'.'.join(keys)}")
+    sdata = dict(sdata)
+    if spec.requests is not None:
+        sdata["scenario"] = {**sdata.get("scenario", {}), "requests": spec.requests}
+    sdata["platforms"] = [{"platform": str(ppath), "mode": mode, **extra}]
+    sdata["evaluator"] = spec.evaluator
+    study = _study(json.dumps(sdata, sort_keys=True, default=str), base.study_source)
+    hit = _STUDIES[key] = (study, _study_keys(study, mode))
+    return hit
 
 
 _STUDY_KEYS: dict = {}
@@ -253,39 +404,10 @@ def _study_keys(study, mode: str) -> tuple[str, str, str]:
 
 
 def _validate_platform(data: dict, source: str):
-    """:func:`hw_models.schema.validate` of a platform file, with its memories, links, operating points,
-    compute and placement validated once per distinct content (a sweep varies a few fields of one file;
-    pydantic takes the already validated parts as they are). Any problem is reported by the plain
-    validation of the whole file, so messages are the loader's."""
-    from pydantic import ValidationError
-
+    """:func:`hw_models.schema.validate` of a whole platform file (the loader's own messages)."""
     from hw_models.schema import PlatformFile, validate
 
-    try:
-        parts = dict(data)
-        if isinstance(data.get("memories"), dict):
-            parts["memories"] = {n: _part("MemorySpec", m) for n, m in data["memories"].items()}
-        if isinstance(data.get("links"), list):
-            parts["links"] = [_part("LinkSpec", li) for li in data["links"]]
-        if isinstance(data.get("operating_points"), dict):
-            parts["operating_points"] = {n: _part("OperatingPointSpec", o) for n, o in data["operating_points"].items()}
-        if "placement" in data:       # compute: validated per unit kind by PlatformFile itself
-            parts["placement"] = _part("PlacementSpec", data["placement"])
-        return PlatformFile.model_validate(parts)
-    except (ValidationError, TypeError, ValueError):
-        return validate(PlatformFile, data, source)
-
-
-def _part(model: str, value: Any):
-    return _part_cached(model, json.dumps(value, sort_keys=True, default=str) if isinstance(value, (dict, list))
-                        else repr(value))
-
-
-@lru_cache(maxsize=8192)
-def _part_cached(model: str, text: str):
-    from hw_models import schema
-
-    return getattr(schema, model).model_validate(json.loads(text))
+    return validate(PlatformFile, data, source)
 
 
 @lru_cache(maxsize=4096)

@@ -143,11 +143,19 @@ def normalise(frame: pd.DataFrame) -> pd.DataFrame:
             out[col] = s.astype(bool)
         elif col == "point":
             out[col] = s.astype("int64")
-        elif s.map(lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)).all():
-            out[col] = s.astype("float64")
+        elif s.dtype.kind in "fiu" or (s.dtype == object and s.map(_is_number).all()):
+            out[col] = s.astype("float64")    # a column pandas read as numbers (no per-value check), or all numbers
         else:
-            out[col] = s.map(lambda v: "" if v is None or (isinstance(v, float) and v != v) else str(v)).astype(object)
+            out[col] = s.map(_text).astype(object)
     return out
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _text(v) -> str:
+    return "" if v is None or (isinstance(v, float) and v != v) else str(v)
 
 
 def read_dataset(dataset: Path) -> pd.DataFrame:
