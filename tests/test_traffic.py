@@ -203,7 +203,9 @@ def test_a_component_replaced_in_place_is_seen(rram):
     plat = with_buffer(rram, 16 * 1024)          # a fresh platform object, safe to modify
     trace, op = gemm_trace(128, 768, 768)
     before = op_traffic(op, trace, HOMES, plat)
-    plat.mac_array = dataclasses.replace(plat.mac_array, rows=32, cols=32)
+    bigger = dataclasses.replace(plat.mac_array, rows=32, cols=32)   # the unit as the platform names it
+    plat.compute = {n: bigger if u is plat.mac_array else u for n, u in plat.compute.items()}
+    plat.mac_array = bigger
     after = op_traffic(op, trace, HOMES, plat)
     assert after.cycles < before.cycles
     plat.memories["buffer"] = dataclasses.replace(plat.memories["buffer"], capacity_bytes=4 << 20)
