@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from simulator.cli.main import main
-from simulator.reproduce import core, style
+from simulator.reproduce import core, plots, style
 from simulator.reproduce.recipes import early_exit as early_exit_recipe
 from simulator.reproduce.recipes import mappings as mappings_recipe
 from simulator.reproduce.recipes import methods as methods_recipe
@@ -113,7 +113,7 @@ def test_mappings_bars_equal_hetsim_run_of_the_bundled_study(quick_run, tmp_path
     for label, row in bars.iterrows():
         for col in ("energy_per_inference_J", "latency_p99_s", "average_power_W", "area_m2"):
             assert row[col] == pytest.approx(summary.loc[label, col], rel=1e-9), (label, col)
-        parts = sum(row[f"{k}_energy_per_inference_J"] for k in mappings_recipe.KINDS)
+        parts = sum(row[f"{k}_energy_per_inference_J"] for k in plots.KINDS)
         assert parts == pytest.approx(row["energy_per_inference_J"], rel=1e-9)
     # the switch-probability figure at the study's own probability is the bar figure
     switch = pd.read_csv(out / "mappings-switch.csv")

@@ -153,8 +153,10 @@ def _parameters(workload) -> tuple[list, list]:
     return shared, owned
 
 
-def _liveness(trace) -> dict[int, tuple[int, int]]:
-    """tensor id -> (first op index, last op index) touching it, for run-time tensors."""
+def liveness(trace) -> dict[int, tuple[int, int]]:
+    """``tensor id -> (first op index, last op index)`` touching it, for the run-time tensors (every role
+    outside :data:`~hw_models.vocabulary.PARAMETER_ROLES`) of ``trace``: the interval (in op order) over
+    which placement keeps the tensor in its memory."""
     first: dict[int, int] = {}
     last: dict[int, int] = {}
     for i, op in enumerate(trace.ops):
@@ -218,7 +220,7 @@ def place(workload, platform) -> Placement:
         n = max(len(trace.ops), 1)
         profile = {m: np.zeros(n) for m in p.mems}
         homes: dict[int, str] = {}
-        live = _liveness(trace)
+        live = liveness(trace)
         order = sorted(live, key=lambda tid: (live[tid][0], tid))
         for tid in order:
             t = trace.tensors[tid]

@@ -214,3 +214,14 @@ def load_spec(path: str | Path, model: type, *, quick: bool = False) -> Any:
         if quick:
             data = {**data, **overrides}
     return validate(model, data, str(path))
+
+
+def load_study(context: Context, quick_requests: int, quick_seq_len: int):
+    """The recipe's study (:func:`simulator.study.runner.load_study` of ``context.config``); with
+    ``context.quick`` reduced to ``quick_requests`` requests of ``quick_seq_len`` tokens."""
+    from simulator.study.runner import load_study as load
+
+    config = load(context.config)
+    if context.quick:
+        config = config.with_overrides(requests=quick_requests).model_copy(update={"seq_len": quick_seq_len})
+    return config

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from simulator.reproduce.core import Caption, Context, Figure, Recipe, register
+from simulator.reproduce.core import Caption, Context, Figure, Recipe, load_study, register
 
 QUICK_REQUESTS = 12
 QUICK_SEQ_LEN = 32
@@ -20,12 +20,7 @@ STYLES = {"no early exit": ("-", "o"), "early exit": ("--", "s"), "early exit + 
 
 def load(context: Context):
     """The recipe's study, reduced with ``--quick``."""
-    from simulator.study.runner import load_study
-
-    config = load_study(context.config)
-    if context.quick:
-        config = config.with_overrides(requests=QUICK_REQUESTS).model_copy(update={"seq_len": QUICK_SEQ_LEN})
-    return config
+    return load_study(context, QUICK_REQUESTS, QUICK_SEQ_LEN)
 
 
 def ratios(curve: pd.DataFrame) -> pd.DataFrame:
@@ -42,7 +37,7 @@ def ratios(curve: pd.DataFrame) -> pd.DataFrame:
 
 def build(context: Context) -> list[Figure]:
     """Run the study; draw energy against latency target per platform."""
-    from simulator.reproduce import style
+    from simulator.reproduce import plots, style
     from simulator.study.runner import run_study
 
     config = load(context)
@@ -70,7 +65,7 @@ def build(context: Context) -> list[Figure]:
         style.log_axis(ax, "x")
         ax.set_ylim(bottom=0)
         ax.set_ylabel("energy / inference (mJ)")
-        ax.set_title(key, loc="left", fontsize=7)
+        plots.panel_title(ax, key)
     axes[-1].set_xlabel("latency target (ms)")
     axes[0].legend(loc="lower center", bbox_to_anchor=(0.5, 1.12), ncol=3, fontsize=6,
                    title="hollow marker: some requests miss the target", title_fontsize=6)

@@ -105,19 +105,16 @@ def parameter_sets(traces: dict) -> tuple[dict, dict]:
 
 def activation_peak_bytes(trace) -> float:
     """Peak bytes of run-time tensors (activations, inputs, outputs) live at once over the trace's op
-    order: a tensor lives from the first op that touches it to the last."""
-    first: dict[int, int] = {}
-    last: dict[int, int] = {}
-    for i, op in enumerate(trace.ops):
-        for tid in (*op.reads, *op.writes):
-            if trace.tensors[tid].role not in PARAMETER_ROLES:
-                first.setdefault(tid, i)
-                last[tid] = i
+    order, with the live intervals placement uses (:func:`simulator.prepare.placement.liveness`: a
+    tensor lives from the first op that touches it to the last)."""
+    from simulator.prepare.placement import liveness
+
+    live = liveness(trace)
     delta = np.zeros(len(trace.ops) + 1)
-    for tid, lo in first.items():
+    for tid, (lo, hi) in live.items():
         size = trace.tensors[tid].stored_bytes
         delta[lo] += size
-        delta[last[tid] + 1] -= size
+        delta[hi + 1] -= size
     return float(np.cumsum(delta).max()) if len(delta) else 0.0
 
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from simulator.reproduce.core import Caption, Context, Figure, Recipe, register
+from simulator.reproduce.core import Caption, Context, Figure, Recipe, load_study, register
+from simulator.reproduce.plots import energy_by_kind
 
 #: Task-switch probabilities of the second figure (full run, and ``--quick``).
 SWITCH_PROBABILITIES = (0.0, 0.1, 0.3, 0.5, 0.7, 1.0)
@@ -21,14 +22,10 @@ QUICK_SEQ_LEN = 32
 MAPPING_NAMES = {"all-sram": "all on-chip SRAM", "dram-reload": "SRAM, reload from DRAM",
                  "rram-hetero": "ReRAM backbone + SRAM"}
 MODEL_NAMES = {"ALBERT": "4 x ALBERT (per task)", "adapter-ALBERT": "adapter-ALBERT"}
-#: Energy breakdown kinds (summary keys ``<kind>_energy_per_inference_J``) in stacking order.
-KINDS = ("compute", "sram", "nvm", "dram", "interconnect")
 #: Short tick labels: per bar (model) and per group (mapping); bar greys of panels (b)-(d) per model.
 MODEL_SHORT = {"ALBERT": "4xALBERT", "adapter-ALBERT": "adapter"}
 MAPPING_SHORT = {"all-sram": "all\nSRAM", "dram-reload": "DRAM\nreload", "rram-hetero": "ReRAM\n+SRAM"}
 MODEL_GREYS = ("#555555", "#AAAAAA")
-KIND_NAMES = {"compute": "compute", "sram": "SRAM", "nvm": "NVM (ReRAM)", "dram": "DRAM (LPDDR4)",
-              "interconnect": "interconnect"}
 
 
 def split_label(label: str) -> tuple[str, str]:
@@ -39,12 +36,7 @@ def split_label(label: str) -> tuple[str, str]:
 
 def load(context: Context):
     """The recipe's study, reduced with ``--quick``."""
-    from simulator.study.runner import load_study
-
-    config = load_study(context.config)
-    if context.quick:
-        config = config.with_overrides(requests=QUICK_REQUESTS).model_copy(update={"seq_len": QUICK_SEQ_LEN})
-    return config
+    return load_study(context, QUICK_REQUESTS, QUICK_SEQ_LEN)
 
 
 def summary_rows(results: dict, switch_probability: float) -> list[dict]:
@@ -61,21 +53,9 @@ def summary_rows(results: dict, switch_probability: float) -> list[dict]:
                "latency_p50_s": s["latency_p50_s"], "latency_p99_s": s["latency_p99_s"],
                "average_power_W": s["average_power_W"], "area_m2": s["area_m2"],
                "nvm_write_bytes": s["nvm_write_bytes"], "nvm_lifetime_s": s["nvm_lifetime_s"]}
-        static = _static_by_kind(result)
-        for kind in KINDS:
-            row[f"{kind}_energy_per_inference_J"] = s[f"{kind}_energy_per_inference_J"]
-            row[f"{kind}_static_energy_per_inference_J"] = static.get(kind, 0.0)
+        row.update(energy_by_kind(result, s))
         rows.append(row)
     return rows
-
-
-def _static_by_kind(result) -> dict[str, float]:
-    from simulator.results.result import STATIC_CATEGORIES
-
-    table = result.per_component()
-    n = max(1, result.n_requests)
-    cols = [f"{c}_energy_J" for c in STATIC_CATEGORIES if f"{c}_energy_J" in table]
-    return (table.groupby("kind")[cols].sum().sum(axis=1) / n).to_dict()
 
 
 def build(context: Context) -> list[Figure]:
@@ -124,9 +104,7 @@ def _scenario_text(config) -> str:
 
 
 def _bars_figure(bars: pd.DataFrame, config) -> Figure:
-    from matplotlib.patches import Patch
-
-    from simulator.reproduce import style
+    from simulator.reproduce import plots, style
 
     mappings, models = _order(bars)
     fig, axes = style.figure(4, 1, width_in=style.DOUBLE_COLUMN_IN, height_in=2.5)
@@ -139,15 +117,7 @@ def _bars_figure(bars: pd.DataFrame, config) -> Figure:
         positions += list(xs)
         ticklabels += [MODEL_SHORT.get(model, model)] * len(mappings)
         sub = bars[bars["model"] == model].set_index("mapping").reindex(mappings)
-        bottom = np.zeros(len(mappings))
-        for k, kind in enumerate(KINDS):
-            total = sub[f"{kind}_energy_per_inference_J"].fillna(0).to_numpy() * 1e3
-            static = sub[f"{kind}_static_energy_per_inference_J"].fillna(0).to_numpy() * 1e3
-            colour = style.PALETTE[k]
-            ax_e.bar(xs, total - static, width, bottom=bottom, color=colour, edgecolor="white", linewidth=0.3)
-            ax_e.bar(xs, static, width, bottom=bottom + total - static, color=colour, alpha=0.55,
-                     hatch="////", edgecolor="white", linewidth=0.3)
-            bottom += total
+        plots.stacked_energy_bars(ax_e, xs, width, sub)
         for ax, col, scale in ((ax_l, "latency_p99_s", 1e3), (ax_p, "average_power_W", 1e3),
                                (ax_a, "area_m2", 1e6)):
             ax.bar(xs, sub[col].to_numpy() * scale, width, color=MODEL_GREYS[j % len(MODEL_GREYS)],
@@ -163,12 +133,8 @@ def _bars_figure(bars: pd.DataFrame, config) -> Figure:
     ax_l.set_ylabel("p99 latency (ms)")
     ax_p.set_ylabel("average power (mW)")
     ax_a.set_ylabel("area (mm²)")
-    for ax, letter in zip(axes, "abcd"):
-        ax.set_title(f"({letter})", loc="left", fontsize=7)
-    handles = [Patch(facecolor=style.PALETTE[k], label=KIND_NAMES[kind]) for k, kind in enumerate(KINDS)]
-    handles.append(Patch(facecolor="#999999", alpha=0.55, hatch="////", edgecolor="white",
-                         label="leakage/refresh (hatched)"))
-    fig.legend(handles=handles, loc="outside upper center", ncol=6, fontsize=6)
+    plots.letter_panels(axes)
+    plots.energy_legend(fig)
     sel = bars.set_index("label")
     e = sel["energy_per_inference_J"]
     parts = [f"{MAPPING_NAMES.get(split_label(k)[0], k)} / {split_label(k)[1]}: {v * 1e3:.1f} mJ"

@@ -11,8 +11,7 @@ import numpy as np
 import pandas as pd
 
 from hw_models.vocabulary import PARAMETER_ROLES
-from simulator.reproduce.core import Caption, Context, Figure, Recipe, register
-from simulator.reproduce.recipes.mappings import KIND_NAMES, KINDS, _static_by_kind
+from simulator.reproduce.core import Caption, Context, Figure, Recipe, load_study, register
 
 QUICK_REQUESTS = 12
 QUICK_SEQ_LEN = 32
@@ -20,12 +19,7 @@ QUICK_SEQ_LEN = 32
 
 def load(context: Context):
     """The recipe's study, reduced with ``--quick``."""
-    from simulator.study.runner import load_study
-
-    config = load_study(context.config)
-    if context.quick:
-        config = config.with_overrides(requests=QUICK_REQUESTS).model_copy(update={"seq_len": QUICK_SEQ_LEN})
-    return config
+    return load_study(context, QUICK_REQUESTS, QUICK_SEQ_LEN)
 
 
 def parameter_footprint(result) -> tuple[float, float]:
@@ -42,7 +36,7 @@ def parameter_footprint(result) -> tuple[float, float]:
 
 def build(context: Context) -> list[Figure]:
     """Run the study; one row per method."""
-    from simulator.reproduce import style
+    from simulator.reproduce import plots, style
     from simulator.study.runner import run_study
 
     config = load(context)
@@ -60,40 +54,23 @@ def build(context: Context) -> list[Figure]:
                "parameter_bytes": total, "bytes_per_task": per_task, "tasks": len(config.tasks),
                "switches": s["switches"], "nvm_write_bytes": s["nvm_write_bytes"],
                "nvm_lifetime_s": s["nvm_lifetime_s"]}
-        static = _static_by_kind(result)
-        for kind in KINDS:
-            row[f"{kind}_energy_per_inference_J"] = s[f"{kind}_energy_per_inference_J"]
-            row[f"{kind}_static_energy_per_inference_J"] = static.get(kind, 0.0)
+        row.update(plots.energy_by_kind(result, s))
         rows.append(row)
     data = pd.DataFrame(rows)
 
-    from matplotlib.patches import Patch
-
     fig, (ax_e, ax_l, ax_f) = style.figure(3, 1, width_in=style.DOUBLE_COLUMN_IN, height_in=2.4)
     x = np.arange(len(data))
-    bottom = np.zeros(len(data))
-    for k, kind in enumerate(KINDS):
-        total = data[f"{kind}_energy_per_inference_J"].to_numpy() * 1e3
-        static = data[f"{kind}_static_energy_per_inference_J"].to_numpy() * 1e3
-        ax_e.bar(x, total - static, 0.6, bottom=bottom, color=style.PALETTE[k], edgecolor="white", linewidth=0.3)
-        ax_e.bar(x, static, 0.6, bottom=bottom + total - static, color=style.PALETTE[k], alpha=0.55,
-                 hatch="////", edgecolor="white", linewidth=0.3)
-        bottom += total
+    plots.stacked_energy_bars(ax_e, x, 0.6, data)
     ax_l.bar(x, data["latency_p99_s"] * 1e3, 0.6, color="#555555")
     ax_l.scatter(x, data["latency_p50_s"] * 1e3, marker="_", s=120, color="#E69F00", zorder=3, label="p50")
     ax_f.bar(x, data["parameter_bytes"] / 2**20, 0.6, color="#555555")
     for ax in (ax_e, ax_l, ax_f):
-        ax.set_xticks(x, data["label"], rotation=45, ha="right", rotation_mode="anchor", fontsize=6.5)
-        ax.grid(axis="x", visible=False)
+        plots.categorical_x(ax, x, data["label"], rotation=45, ha="right", rotation_mode="anchor", fontsize=6.5)
     ax_e.set_ylabel("energy / inference (mJ)")
     ax_l.set_ylabel("latency (ms): bar p99, tick p50")
     ax_f.set_ylabel(f"parameters, {len(config.tasks)} tasks (MiB)")
-    for ax, letter in zip((ax_e, ax_l, ax_f), "abc"):
-        ax.set_title(f"({letter})", loc="left", fontsize=7)
-    handles = [Patch(facecolor=style.PALETTE[k], label=KIND_NAMES[kind]) for k, kind in enumerate(KINDS)]
-    handles.append(Patch(facecolor="#999999", alpha=0.55, hatch="////", edgecolor="white",
-                         label="leakage/refresh (hatched)"))
-    fig.legend(handles=handles, loc="outside upper center", ncol=6, fontsize=6)
+    plots.letter_panels((ax_e, ax_l, ax_f))
+    plots.energy_legend(fig)
 
     d = data.set_index("label")
     best = d["energy_per_inference_J"].idxmin()
