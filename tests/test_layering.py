@@ -46,6 +46,8 @@ def test_repository_keeps_the_contracts():
     ("workloads/trace.py", "from simulator.prepare import streams", "workloads never imports simulator"),
     ("simulator/prepare/traffic.py", "import simulator.cost.tables", "simulator subpackages import only"),
     ("simulator/results/report.py", "import simulator.engine", "simulator subpackages import only"),
+    # reproduce builds on the sweep (the pareto recipe), never the other way round
+    ("simulator/sweep/runner.py", "import simulator.reproduce", "simulator subpackages import only"),
     ("simulator/cost/tables.py", "import torch", "nothing outside workloads imports torch"),
 ])
 def test_a_forbidden_import_breaks_the_contract(tmp_path, module, line, contract):

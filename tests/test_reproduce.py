@@ -18,6 +18,7 @@ from simulator.reproduce.recipes import early_exit as early_exit_recipe
 from simulator.reproduce.recipes import mappings as mappings_recipe
 from simulator.reproduce.recipes import methods as methods_recipe
 from simulator.reproduce.recipes import nvm_choice
+from simulator.reproduce.recipes import pareto as pareto_recipe
 
 RECIPES_DIR = core.RECIPES_DIR
 
@@ -206,6 +207,66 @@ def test_methods_equal_hetsim_run_and_footprint_equals_the_placement_table(quick
         placement = pd.read_csv(tmp_path / "run" / label / "placement.csv")
         params = placement[placement["role"].isin(["weight", "embedding", "adapter"])]
         assert row["parameter_bytes"] == pytest.approx(params["bytes"].sum(), rel=1e-12)
+
+
+@pytest.mark.slow
+def test_pareto_front_equals_hetsim_sweep_and_a_brute_force_front(quick_run, tmp_path):
+    """The recipe's points and front against ``hetsim sweep`` of the same (reduced) sweep file: the same
+    points with the same objectives, the same front as its pareto.csv, and that front equal to a brute-force
+    dominance check over the sweep's stored rows."""
+    import yaml
+
+    from simulator.sweep import load_sweep
+
+    _, out = quick_run
+    data = pd.read_csv(out / "pareto.csv")
+    sweep = pareto_recipe.sweep_dict(RECIPES_DIR / "pareto.yaml", quick=True)
+    (tmp_path / "pareto.yaml").write_text(yaml.safe_dump(sweep, sort_keys=False))
+    assert main(["sweep", str(tmp_path / "pareto.yaml"), "-o", str(tmp_path / "sweep"), "--workers", "1",
+                 "--no-progress"]) == 0
+    rows = load_sweep(tmp_path / "sweep")
+    axes = list(sweep["axes"])
+    objectives = list(sweep["objectives"])
+    key = lambda frame: frame[axes].astype(str).agg("|".join, axis=1)  # noqa: E731
+    mine, ref = data.set_index(key(data)), rows.set_index(key(rows))
+    assert sorted(mine.index) == sorted(ref.index) and len(mine) == len(data)
+    for col in objectives:
+        assert np.allclose(mine[col].to_numpy(float), ref.loc[mine.index, col].to_numpy(float), rtol=1e-9)
+    front_csv = pd.read_csv(tmp_path / "sweep" / "pareto.csv")
+    assert set(key(front_csv)) == set(mine.index[mine["on_front"]])
+    # brute force: a ranked point is on the front unless another is no worse everywhere and better somewhere
+    ranked = ref[ref["feasible"].astype(bool) & ~ref["overloaded"].astype(bool)]
+    values = ranked[objectives].to_numpy(float)
+    on = [not any((values[j] <= values[i]).all() and (values[j] < values[i]).any() for j in range(len(values)))
+          for i in range(len(values))]
+    assert set(ranked.index[on]) == set(mine.index[mine["on_front"]])
+    assert 0 < sum(on) < len(data)
+
+
+@pytest.mark.slow
+def test_pareto_point_of_edge_rram_as_shipped_equals_hetsim_run(quick_run, tmp_path):
+    """edge-rram as shipped is one of the sweep's points: its row equals ``hetsim run`` of the default
+    study on edge-rram at the recipe's reduced size (closed form, as the sweep evaluates)."""
+    import yaml
+
+    from simulator.study.runner import STUDIES_DIR
+
+    _, out = quick_run
+    data = pd.read_csv(out / "pareto.csv")
+    shipped = np.ones(len(data), dtype=bool)
+    for col, value in pareto_recipe.SHIPPED.items():
+        shipped &= (data[col] == value).to_numpy()
+    assert shipped.sum() == 1
+    row = data[shipped].iloc[0]
+    study = yaml.safe_load((STUDIES_DIR / "default.yaml").read_text())
+    study.update(platforms=["edge-rram"], evaluator="analytic", seq_len=pareto_recipe.QUICK_SEQ_LEN)
+    study["scenario"]["requests"] = pareto_recipe.QUICK_REQUESTS
+    study["outputs"] = {"figures": False}
+    (tmp_path / "study.yaml").write_text(yaml.safe_dump(study))
+    assert main(["run", str(tmp_path / "study.yaml"), "-o", str(tmp_path / "run"), "--no-progress"]) == 0
+    summary = pd.read_csv(tmp_path / "run" / "summary.csv").iloc[0]
+    for col in ("energy_per_inference_J", "area_m2", "latency_p99_s", "leakage_energy_per_inference_J"):
+        assert row[col] == pytest.approx(summary[col], rel=1e-9), col
 
 
 # -- pieces, fast ----------------------------------------------------------------------------------------
