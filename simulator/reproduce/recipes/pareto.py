@@ -107,6 +107,7 @@ def _figure(data: pd.DataFrame, spec, context: Context) -> Figure:
                        facecolors="none", edgecolors="black", linewidths=0.8, zorder=4)
         style.log_axis(ax, "y")
     style.log_axis(ax_a, "x")
+    style.log_axis(ax_l, "x")                   # a slow corner (few banks of a slow NVM) stretches the range
     ax_a.set_xlabel("area (mm²)")
     ax_l.set_xlabel("p99 latency (ms)")
     ax_a.set_ylabel("energy / inference (mJ)")
@@ -188,6 +189,10 @@ def _this_run(data: pd.DataFrame, spec) -> str:
              f"{least_a['energy_per_inference_J'] * 1e3:.3g} mJ)",
              f"least p99 latency {least_l['latency_p99_s'] * 1e3:.3g} ms ({_describe(least_l)}; "
              f"{least_l['energy_per_inference_J'] * 1e3:.3g} mJ)"]
+    by_cell = ok.groupby(ACT)["energy_per_inference_J"].median()
+    if len(by_cell) > 1:
+        parts.append("median energy by activation-SRAM cell: " + ", ".join(
+            f"{cell} {e * 1e3:.3g} mJ" for cell, e in by_cell.sort_values().items()))
     shipped = _shipped(ok)
     if shipped is not None:
         where = "on the front" if shipped["on_front"] else "dominated"
