@@ -15,6 +15,7 @@ import pytest
 from simulator.cli.main import main
 from simulator.reproduce import core, plots, style
 from simulator.reproduce.recipes import early_exit as early_exit_recipe
+from simulator.reproduce.recipes import generation as generation_recipe
 from simulator.reproduce.recipes import mappings as mappings_recipe
 from simulator.reproduce.recipes import methods as methods_recipe
 from simulator.reproduce.recipes import nvm_choice
@@ -183,6 +184,20 @@ def test_early_exit_curves_equal_hetsim_runs_energy_vs_latency_target(quick_run,
         assert list(mine["missed"]) == list(ref["missed"])
 
 
+def test_generation_quick_sizes_change_only_what_each_study_sets():
+    from simulator.study.runner import load_study
+
+    path = RECIPES_DIR / "generation.yaml"
+    quick = core.load_spec(path, generation_recipe.GenerationSpec, quick=True)
+    lightlm, prosg = (generation_recipe.study_of(quick, w, path) for w in quick.workloads)
+    assert (lightlm.generation.beams, prosg.generation.beams) == (4, 1)       # RWKV sets no beam search
+    assert lightlm.generation.items == 50 and prosg.generation.new_tokens == 3
+    assert lightlm.scenario.requests == prosg.scenario.requests == 4 and prosg.layers == 2
+    full = core.load_spec(path, generation_recipe.GenerationSpec)
+    for w in full.workloads:   # the full run is each study as hetsim run runs it
+        assert generation_recipe.study_of(full, w, path) == load_study(RECIPES_DIR / w.study)
+
+
 def test_early_exit_ratios_are_energy_over_dvfs_energy():
     curve = pd.DataFrame({"target_s": [0.1] * 3 + [0.2] * 3,
                           "configuration": ["no early exit", "early exit", "early exit + DVFS"] * 2,
@@ -269,6 +284,62 @@ def test_pareto_point_of_edge_rram_as_shipped_equals_hetsim_run(quick_run, tmp_p
         assert row[col] == pytest.approx(summary[col], rel=1e-9), col
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("technology", ["stt-mram", "sram-hp"])
+def test_generation_equals_hetsim_run_of_an_edited_platform(quick_run, tmp_path, technology):
+    """For each workload, the recipe's row for one technology of the temporary memory against ``hetsim run``
+    of the workload's study (at the recipe's reduced size) on gen-temp.yaml edited by text (that memory's
+    technology and capacity): energy per generated token, the memory's writes and lifetime."""
+    import yaml
+
+    _, out = quick_run
+    data = pd.read_csv(out / "generation.csv")
+    spec = core.read_yaml(RECIPES_DIR / "generation.yaml")
+    quick = spec["quick"]
+    text = (RECIPES_DIR / "platforms" / "gen-temp.yaml").read_text()
+    head, sep, tail = text.partition("  temp:\n    technology: rram")
+    assert sep, "gen-temp's temp memory is no longer ReRAM first: update this test"
+    for i, w in enumerate(spec["workloads"]):
+        folder = tmp_path / f"w{i}"
+        folder.mkdir()
+        edited = tail.replace("capacity: 16 MiB", f"capacity: {w['capacity']}", 1)   # temp's own line comes first
+        (folder / "gen-temp.yaml").write_text(head + f"  temp:\n    technology: {technology}" + edited)
+        study = yaml.safe_load((RECIPES_DIR / w["study"]).read_text())
+        study["platforms"] = ["gen-temp.yaml"]
+        study["scenario"]["requests"] = quick["requests"]
+        study.update(layers=quick["layers"], hidden=quick["hidden"])
+        study["generation"].update({k: v for k, v in quick["generation"].items() if k in study["generation"]})
+        (folder / "study.yaml").write_text(yaml.safe_dump(study))
+        assert main(["run", str(folder / "study.yaml"), "-o", str(folder / "run"), "--no-progress"]) == 0
+        summary = pd.read_csv(folder / "run" / "summary.csv").iloc[0]
+        memories = pd.read_csv(folder / "run" / "gen-temp" / "per_memory.csv").set_index("memory")
+        wear = pd.read_csv(folder / "run" / "gen-temp" / "nvm_wear.csv").set_index("memory")
+        row = data[(data["workload"] == w["label"]) & (data["technology"] == technology)]
+        assert len(row) == 1
+        row = row.iloc[0]
+        tokens = study["generation"]["new_tokens"]
+        assert row["tokens_per_request"] == tokens
+        assert row["energy_per_token_J"] == pytest.approx(summary["energy_per_inference_J"] / tokens, rel=1e-9)
+        parts = row[["rest_energy_per_token_J", "memory_dynamic_energy_per_token_J",
+                     "memory_static_energy_per_token_J"]].sum()
+        assert parts == pytest.approx(row["energy_per_token_J"], rel=1e-9)
+        temp = memories.loc["temp"]
+        n = summary["requests"]
+        assert row["memory_static_energy_per_token_J"] == pytest.approx(
+            (temp["energy_J"] - temp["dynamic_energy_J"]) / n / tokens, rel=1e-9)
+        assert row["memory_write_bytes_per_request"] == pytest.approx(temp["write_bytes"] / n, rel=1e-9)
+        assert row["memory_write_bytes_per_request"] > 0           # generation writes its temporaries there
+        per_token = pd.read_csv(folder / "run" / "gen-temp" / "per_token.csv")
+        assert row["prefill_op_energy_J"] == pytest.approx(per_token["energy_per_request_J"].iloc[0], rel=1e-9)
+        assert row["decode_step_op_energy_J"] == pytest.approx(
+            per_token.loc[per_token["step"] >= 1, "energy_per_request_J"].mean(), rel=1e-9)
+        if technology.startswith("sram"):
+            assert "temp" not in wear.index and math.isinf(row["memory_lifetime_s"])
+        else:
+            assert row["memory_lifetime_s"] == pytest.approx(wear.loc["temp", "lifetime_s"], rel=1e-9)
+            assert math.isfinite(row["memory_lifetime_s"])
+
+
 # -- pieces, fast ----------------------------------------------------------------------------------------
 
 def test_crossovers_lie_where_the_interpolated_curves_meet():
@@ -347,6 +418,7 @@ def test_a_folder_with_a_users_file_is_refused_and_kept(capsys, tmp_path):
 def test_bundled_studies_validate():
     from simulator.study.runner import load_study
 
-    for name in ("mappings.yaml", "nvm-choice.yaml", "early-exit.yaml", "methods.yaml"):
+    for name in ("mappings.yaml", "nvm-choice.yaml", "early-exit.yaml", "methods.yaml", "generation-lightlm.yaml",
+                 "generation-prosg.yaml"):
         config = load_study(RECIPES_DIR / name)
         assert config.platforms

@@ -3,4 +3,5 @@
 from simulator.reproduce.recipes import footprint, mappings, nvm_choice  # noqa: F401  (isort: skip)
 from simulator.reproduce.recipes import early_exit  # noqa: F401,E402  (registration order = run order)
 from simulator.reproduce.recipes import methods  # noqa: F401,E402
+from simulator.reproduce.recipes import generation  # noqa: F401,E402
 from simulator.reproduce.recipes import pareto  # noqa: F401,E402

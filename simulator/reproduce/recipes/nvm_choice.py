@@ -27,16 +27,17 @@ QUICK_REQUESTS = 12
 QUICK_SEQ_LEN = 32
 
 
-def variant_platform(platform_ref: str, technology: str, memory: str = MEMORY):
+def variant_platform(platform_ref: str, technology: str, memory: str = MEMORY, **fields):
     """The platform ``platform_ref`` (bundled name or path) with ``memories.<memory>.technology`` set
-    to ``technology``, built through the normal loader (validation, scaling laws)."""
+    to ``technology`` (and any other ``fields`` of that memory, written as in the file: ``capacity="1 MiB"``),
+    built through the normal loader (validation, scaling laws)."""
     from hw_models.loader import build_platform, platform_path
     from hw_models.schema import PlatformFile, validate
     from simulator.reproduce.core import read_yaml
 
     path = platform_path(platform_ref)
     data = read_yaml(path)
-    data["memories"][memory]["technology"] = technology
+    data["memories"][memory].update(technology=technology, **fields)
     data["name"] = f"{data.get('name', path.stem)}.{memory}-{technology}"
     spec = validate(PlatformFile, data, f"{path} ({memory}.technology={technology})")
     return build_platform(spec, source=str(path), base_dir=path.parent)
