@@ -231,12 +231,14 @@ def _figure(data: pd.DataFrame, spec: GenerationSpec, configs: list) -> Figure:
                    "wear. The point ProSG raises for hardware (weights written at inference) and LightLM's "
                    "20-beam search are what this figure prices."),
         this_run=_this_run(data, spec),
-        assumptions=("Technologies are NVMExplorer's 22 nm cells (ReRAM endurance 1e6 writes, STT-MRAM 1e12 "
-                     "and so on, as in hw_models/data/technologies) and CACTI-style SRAM, scaled to 12 nm; the "
+        assumptions=("Technologies are NVMExplorer's 22 nm cells and CACTI-style SRAM, scaled to 12 nm; cell "
+                     "endurance (writes) is what decides lifetime: ReRAM 1e6, PCM 1e8, FeFET 1e10 (assumptions "
+                     "inside NVMExplorer's survey ranges), STT-MRAM 1e12, SOT-MRAM 1e15 (imec, IEDM 2023); the "
                      "temporary memory is power-gated between requests when non-volatile (it loses nothing), "
                      "always on when volatile. Lifetime assumes the same cells are rewritten every request "
-                     "(fixed addresses); wear levelling over the whole 16 MiB stretches it by capacity over "
-                     "bytes written (nvm_lifetime_levelled_s of hetsim run). The beam search is traced without "
+                     "(fixed addresses); wear levelling over the whole memory stretches it by capacity over "
+                     "bytes written (nvm_lifetime_levelled_s of hetsim run). At 1 request/s the always-on 4 MiB "
+                     "activation SRAM's leakage sets the floor of every bar. The beam search is traced without "
                      "top-k pruning of finished beams; random weights (item ids and prompts are random)."))
     return Figure("generation", "Generation: energy per token and lifetime against the temporary memory",
                   fig, data, caption)
@@ -273,10 +275,10 @@ def _this_run(data: pd.DataFrame, spec: GenerationSpec) -> str:
         writes = r["memory_write_bytes_per_request"].iloc[0]
         parts.append(f"{label}: energy per token from {r.loc[best, 'energy_per_token_J'] * 1e3:.3g} mJ "
                      f"({best}) to {r.loc[worst, 'energy_per_token_J'] * 1e3:.3g} mJ ({worst}); "
-                     f"{writes / 1e3:.4g} kB written into {spec.memory} per request; lifetime {lives or 'n/a'}")
+                     f"{writes / 1e6:.3g} MB written into {spec.memory} per request; lifetime {lives or 'n/a'}")
     return "; ".join(parts) + "."
 
 
-register(Recipe("generation", "generation: energy per token and NVM lifetime against the temporary memory",
+register(Recipe("generation", "energy per token and NVM lifetime against the memory of the temporaries",
                 "generation.yaml", build,
                 "LightLM beam search and RWKV + ProSG: energy/token and lifetime vs the memory holding temporaries"))
