@@ -1,26 +1,73 @@
-"""The lean capacity-1 resource (_Slot) gives bit-for-bit the numbers of ``simpy.Resource`` (the reference
-implementation: the engine as it was), with contention, prefetch and switches, on random scenarios."""
+"""The lean contention engine gives bit for bit the numbers of the engine before it
+(tests/reference_engine.py, commit 482d29a's ``_Engine``), which itself gives those of ``simpy.Resource``:
+random workloads, platforms (staging buffers single or double, prefetch 0-3, adapters loaded on switches,
+power gating, operating points) and streams (all at once, round robin, Poisson), 1-4 requests in flight,
+one or two MAC arrays. And it schedules fewer events."""
+import dataclasses
+
 import simpy
 from hypothesis import given, settings, strategies as st
 
+import reference_engine
 from simulator import testing as ht
+from simulator.prepare import streams
 from simulator.cost.tables import prepare
 from simulator.engine import discrete_event
-from simulator.engine.discrete_event import simulate
+from simulator.engine.discrete_event import run_events
 
-@given(scenario=ht.scenarios(), in_flight=st.integers(1, 4))
-@settings(max_examples=40, deadline=None)
-def test_slot_equals_simpy_resource(scenario, in_flight):
+
+def _two_macs(platform):
+    mac = platform.mac_array
+    return dataclasses.replace(platform, compute={"vector_unit": platform.vector_unit, "mac0": mac,
+                                                  "mac1": dataclasses.replace(mac)})
+
+
+def _both(workload, platform, in_flight):
+    prepared = prepare(workload, platform)
+    depth = platform.prefetch_depth
+    lean = run_events(workload, platform, prepared, in_flight, depth)
+    reference = run_events(workload, platform, prepared, in_flight, depth, engine=reference_engine.ReferenceEngine)
+    return lean, reference
+
+
+@given(scenario=ht.scenarios(), in_flight=st.integers(1, 4), two_macs=st.booleans())
+@settings(max_examples=60, deadline=None)
+def test_lean_engine_equals_the_previous_engine(scenario, in_flight, two_macs):
+    workload, platform = scenario
+    if two_macs:
+        platform = _two_macs(platform)
+    lean, reference = _both(workload, platform, in_flight)
+    ht.check_same_run(lean, reference)
+    assert lean.meta["events"] <= reference.meta["events"]
+
+
+@given(scenario=ht.scenarios(workloads_=ht.workloads(max_requests=8, stream=lambda tasks: st.builds(
+    lambda ts: streams.fixed(ts, 0.0), st.lists(st.sampled_from(tasks), min_size=2, max_size=8)))),
+    in_flight=st.integers(2, 4))
+@settings(max_examples=30, deadline=None)
+def test_lean_engine_equals_the_previous_engine_when_everything_arrives_at_once(scenario, in_flight):
+    """Simultaneous arrivals: the most ties between processes, where only SimPy's event order decides."""
+    workload, platform = scenario
+    lean, reference = _both(workload, platform, in_flight)
+    ht.check_same_run(lean, reference)
+
+
+@given(scenario=ht.scenarios(), in_flight=st.integers(1, 3))
+@settings(max_examples=20, deadline=None)
+def test_reference_engine_equals_simpy_resource(scenario, in_flight):
+    """The reference's _Slot is simpy.Resource's grant order (so the lean engine is too, by the tests above)."""
     workload, platform = scenario
     prepared = prepare(workload, platform)
-    lean = simulate(workload, platform, prepared=prepared, max_in_flight=in_flight, replay=False)
-    original = discrete_event._Engine.resource
-    discrete_event._Engine.resource = simpy.Resource
+    depth = platform.prefetch_depth
+    reference = run_events(workload, platform, prepared, in_flight, depth, engine=reference_engine.ReferenceEngine)
+    original = reference_engine.ReferenceEngine.resource
+    reference_engine.ReferenceEngine.resource = simpy.Resource
     try:
-        reference = simulate(workload, platform, prepared=prepared, max_in_flight=in_flight, replay=False)
+        plain = run_events(workload, platform, prepared, in_flight, depth, engine=reference_engine.ReferenceEngine)
     finally:
-        discrete_event._Engine.resource = original
-    ht.check_same_run(lean, reference)
+        reference_engine.ReferenceEngine.resource = original
+    ht.check_same_run(reference, plain)
+
 
 def test_slot_grants_in_order_and_a_new_request_does_not_jump_the_queue():
     env = simpy.Environment()

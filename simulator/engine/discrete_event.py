@@ -65,12 +65,12 @@ class _Slot:
     """A capacity-1 resource that grants in exactly ``simpy.Resource``'s order, without its machinery.
 
     ``simpy.Resource(env, 1)`` builds a Request event per request (scheduled even when granted at once)
-    and a Release event per release whose processing grants the head of the queue; that was a third of
-    the engine's time. Here a request on a free slot with nobody queued returns :data:`_GRANTED` (no
-    event); otherwise it queues an event. A release frees the slot now and, like SimPy's Release event,
-    grants the head of the queue when an event scheduled now is processed; a request arriving in between
-    first grants the head (SimPy's put queue is served in order). Same grants at the same times in the
-    same order, so the same numbers (tests/test_engine_lean.py compares with ``simpy.Resource``)."""
+    and a Release event per release whose processing grants the head of the queue. Here a request on a
+    free slot with nobody queued returns :data:`_GRANTED` (no event); otherwise it queues an event. A
+    release frees the slot now and, like SimPy's Release event, grants the head of the queue when an event
+    scheduled now is processed (only when someone is queued: with nobody queued that event would do
+    nothing); a request arriving in between first grants the head (SimPy's put queue is served in order).
+    Same grants at the same times in the same order, so the same numbers (tests/test_engine_lean.py)."""
     __slots__ = ("env", "free", "queue")
 
     def __init__(self, env: simpy.Environment, capacity: int = 1):
@@ -91,9 +91,14 @@ class _Slot:
     def release(self, _request=None) -> None:
         """Free the slot; the next in the queue is granted when an event scheduled now is processed."""
         self.free = True
-        ev = simpy.Event(self.env)
-        ev.callbacks.append(self._grant)
-        ev.succeed()
+        if self.queue:
+            ev = simpy.Event(self.env)
+            ev.callbacks.append(self._grant)
+            ev.succeed()
+
+    def released(self, _event) -> None:
+        """:meth:`release`, as the callback of the timeout that ends a transfer."""
+        self.release()
 
     def _grant(self, _event) -> None:
         if self.free and self.queue:
@@ -120,10 +125,19 @@ class _Plan:
         self.busy, _ = _per_memory(np.where(oc.overlap[0][:, None], np.where(
             buffer, np.maximum(oc.t_read[0], oc.t_write[0]), oc.t_read[0] + oc.t_write[0]), 0.0))
         self.t_first, self.t_last = oc.t_fetch[0].tolist(), oc.t_store[0].tolist()
+        self.t_overlap = [a + b + c for a, b, c in zip(self.t_first, self.t_stream, self.t_last)]
 
 
 class _Engine:
-    #: The capacity-1 resource of memories and units (``simpy.Resource`` gives the same numbers, slower).
+    """The event simulation of a request stream (module docstring).
+
+    Lean where it changes no number: a memory or unit free with nobody queued is taken without an event
+    (:meth:`_take`), a release with nobody queued schedules nothing, a transfer that ends when the process
+    itself resumes is released by the process (no timeout of its own: the same instant and the same place
+    in SimPy's event order, since the two timeouts were scheduled one after the other), and the prefetcher
+    is woken only when it waits. tests/reference_engine.py keeps the engine before these changes;
+    tests/test_engine_lean.py checks both give the same numbers bit for bit."""
+    #: The capacity-1 resource of memories and single units (the engine reads its ``free`` and ``queue``).
     resource = _Slot
 
     def __init__(self, workload, prepared: Prepared, platform, max_in_flight: int, prefetch_depth: int):
@@ -133,7 +147,7 @@ class _Engine:
         self.depth = prefetch_depth
         self.max_in_flight = max_in_flight
         self.env = simpy.Environment()
-        self.mem = [self.resource(self.env, 1) for _ in prepared.memories]
+        self.mem = [_Slot(self.env) for _ in prepared.memories]
         self.units = self.make_units()
         self.pooled = any(len(p) > 1 for p in prepared.units.pools)
         self.builder = LedgerBuilder(prepared, self.pp)
@@ -148,12 +162,12 @@ class _Engine:
 
     # ---------------------------------------------------------------- helpers
     def make_units(self) -> list:
-        """One resource per pool of equal units: a single unit is a :attr:`resource`; a pool of several is a
+        """One resource per pool of equal units: a single unit is a :class:`_Slot`; a pool of several is a
         store of its free unit indices, lowest first (the closed form always uses the first)."""
         units: list = []
         for pool in self.prepared.units.pools:
             if len(pool) == 1:
-                units.append(self.resource(self.env, 1))
+                units.append(_Slot(self.env))
             else:
                 store = simpy.PriorityStore(self.env, capacity=len(pool))
                 store.items.extend(sorted(pool))
@@ -167,24 +181,49 @@ class _Engine:
                                     self.depth > 0)
         return self.plans[key]
 
-    def _acquire(self, items):
-        """Acquire the memories of ``items`` [(index, duration)] in index order (so no deadlock) and
-        schedule each one's release after its own duration; returns the time all were held (s)."""
-        env, mem = self.env, self.mem
-        reqs = []
+    def _take(self, items) -> bool:
+        """Take the memories of ``items`` [(index, duration)] at once if every one is free with nobody
+        queued (what requesting them in order would do without waiting); False (nothing taken) if not."""
+        mem = self.mem
+        for m, _ in items:
+            s = mem[m]
+            if not s.free or s.queue:
+                return False
+        for m, _ in items:
+            mem[m].free = False
+        return True
+
+    def _wait_for(self, items):
+        """Request the memories of ``items`` in index order (so no deadlock), waiting for each in turn."""
+        mem = self.mem
         for m, _ in items:
             r = mem[m].request()
-            if not r.triggered:           # granted at once when the memory is free
+            if r is not _GRANTED:
                 yield r
-            reqs.append(r)
-        for (m, dur), r in zip(items, reqs):
-            env.timeout(dur).callbacks.append(lambda _ev, res=mem[m], req=r: res.release(req))
-        return env.now
+
+    def _release_after(self, items, at: float):
+        """Schedule each memory's release after its own duration from now, except those that end at ``at``
+        (s, absolute), returned: the caller's own timeout ends then, and it releases them on resuming."""
+        env, mem = self.env, self.mem
+        now = env.now
+        later = []
+        for m, dur in items:
+            if now + dur == at:
+                later.append(mem[m])
+            else:
+                env.timeout(dur).callbacks.append(mem[m].released)
+        return later
 
     def _hold(self, items, longest: float):
-        """:meth:`_acquire` the memories and wait until the longest transfer is done; returns its start."""
-        t0 = yield from self._acquire(items)
+        """Acquire the memories and hold each for its own duration; returns when the longest is done, with
+        the time all were held (s)."""
+        if not self._take(items):
+            yield from self._wait_for(items)
+        t0 = self.env.now
+        later = self._release_after(items, t0 + longest)
         yield self.env.timeout(longest)
+        for s in later:
+            s.release()
         return t0
 
     def _notify(self) -> None:
@@ -249,50 +288,97 @@ class _Engine:
             state = {"cur": 0, "advanced": env.event()}
             ready = [env.event() for _ in range(n)]
             env.process(self.prefetcher(plan, state, ready, pf_t0))
-        units, timeout, hold, acquire = self.units, env.timeout, self._hold, self._acquire
+        units, timeout, hold = self.units, env.timeout, self._hold
+        take, wait_for, release_after = self._take, self._wait_for, self._release_after
         fetch, fetch_long, store, store_long = plan.fetch, plan.fetch_long, plan.store, plan.store_long
-        stream = plan.stream
+        stream, t_stream, overlap, unit_of = plan.stream, plan.t_stream, plan.overlap, plan.unit
         ran_on = np.array(self.prepared.arrays(key).unit) if self.pooled else None
         for i in range(n):
-            unit = units[plan.unit[i]]
-            pooled = isinstance(unit, simpy.PriorityStore)
-            ureq = unit.get() if pooled else unit.request()
-            if not ureq.triggered:
-                yield ureq
+            unit = units[unit_of[i]]
+            pooled = type(unit) is not _Slot
             if pooled:
+                ureq = unit.get()
+                if not ureq.triggered:
+                    yield ureq
                 ran_on[i] = ureq.value
-            if plan.overlap[i]:           # double-buffered: home traffic overlaps compute (costs.op_costs)
+            elif unit.free and not unit.queue:
+                unit.free = False
+            else:
+                ureq = unit.request()
+                if ureq is not _GRANTED:
+                    yield ureq
+            if overlap[i]:                # double-buffered: home traffic overlaps compute (costs.op_costs)
                 if ready is not None and not ready[i].processed:
                     yield ready[i]
-                fetch_t0[i] = yield from acquire(plan.busy[i])
-                comp_t0[i] = fetch_t0[i] + plan.t_first[i]
-                store_t0[i] = comp_t0[i] + plan.t_stream[i]
-                yield timeout(plan.t_first[i] + plan.t_stream[i] + plan.t_last[i])
+                items, total = plan.busy[i], plan.t_overlap[i]
+                if not take(items):
+                    yield from wait_for(items)
+                t0 = fetch_t0[i] = env.now
+                comp_t0[i] = t0 + plan.t_first[i]
+                store_t0[i] = comp_t0[i] + t_stream[i]
+                later = release_after(items, t0 + total)
+                yield timeout(total)
+                for s in later:
+                    s.release()
             else:
-                fetch_t0[i] = (yield from acquire(fetch[i])) if fetch[i] else env.now
-                wait = fetch_long[i]      # the rest of the fetch runs while prefetched weights arrive
+                items, wait = fetch[i], fetch_long[i]
+                later = None
+                if items:
+                    if not take(items):
+                        yield from wait_for(items)
+                    t0 = env.now
+                    pf = ready is not None and not ready[i].processed
+                    # the process's next timeout, if it comes at once: transfers ending with it are
+                    # released on resuming
+                    d = (wait or None) if (pf or stream[i]) else wait + t_stream[i]
+                    later = release_after(items, t0 + d if d is not None else -1.0)
+                else:
+                    t0 = env.now
+                fetch_t0[i] = t0
                 if ready is not None and not ready[i].processed:
-                    if wait:
+                    if wait:              # the rest of the fetch runs while prefetched weights arrive
                         yield timeout(wait)
                         wait = 0.0
+                        if later:
+                            for s in later:
+                                s.release()
+                            later = None
                     if not ready[i].processed:
                         yield ready[i]
                 if stream[i]:             # buffers stream during compute: hold them for the phase
                     if wait:
                         yield timeout(wait)
-                    comp_t0[i] = yield from hold(stream[i], plan.t_stream[i])
+                        if later:
+                            for s in later:
+                                s.release()
+                    comp_t0[i] = yield from hold(stream[i], t_stream[i])
                 else:                     # fetch, then compute: one wait (releases are scheduled)
                     comp_t0[i] = env.now + wait
-                    yield timeout(wait + plan.t_stream[i])
-                store_t0[i] = (yield from hold(store[i], store_long[i])) if store[i] else env.now
+                    yield timeout(wait + t_stream[i])
+                    if later:
+                        for s in later:
+                            s.release()
+                items = store[i]
+                if items:
+                    if not take(items):
+                        yield from wait_for(items)
+                    t0 = store_t0[i] = env.now
+                    later = release_after(items, t0 + store_long[i])
+                    yield timeout(store_long[i])
+                    for s in later:
+                        s.release()
+                else:
+                    store_t0[i] = env.now
             if pooled:
                 unit.put(ran_on[i])
             else:
-                unit.release(ureq)
+                unit.release()
             if ready is not None:
                 state["cur"] = i + 1
-                ev, state["advanced"] = state["advanced"], env.event()
-                ev.succeed()
+                ev = state["advanced"]
+                if ev.callbacks:          # the prefetcher waits for this op to end
+                    state["advanced"] = env.event()
+                    ev.succeed()
         phases[0], phases[1], phases[2], phases[3] = fetch_t0, comp_t0, store_t0, pf_t0
         oc = self.tables.ops(key, p)
         builder.ops(r.id, r.task, p, oc, phases, prefetch=self.depth > 0, key=key, units=ran_on)
@@ -346,7 +432,15 @@ def simulate(workload, platform, *, placement=None, prepared: Prepared | None = 
         return run_replay(workload, platform, placement=placement, prepared=prepared, seed=seed,
                           prefetch_depth=depth)
     prepared = prepared if prepared is not None else prepare(workload, platform, placement)
-    eng = _Engine(workload, prepared, platform, max_in_flight, depth)
+    return run_events(workload, platform, prepared, max_in_flight, depth, seed)
+
+
+def run_events(workload, platform, prepared: Prepared, max_in_flight: int, depth: int, seed: int = 0,
+               engine: type = _Engine) -> RunOutput:
+    """Simulate every request's events (no replay) with ``engine`` (the class: tests pass the reference
+    engine of tests/reference_engine.py) and build the :class:`RunOutput`; ``depth``: prefetch depth.
+    ``meta["events"]`` is the number of SimPy events scheduled."""
+    eng = engine(workload, prepared, platform, max_in_flight, depth)
     stream = list(workload.stream)
     eng.env.process(eng.dispatcher(stream))
     eng.env.run()
@@ -360,5 +454,6 @@ def simulate(workload, platform, *, placement=None, prepared: Prepared | None = 
     eng.builder.leakage(timeline, intervals)
     return finish("engine", workload, prepared, eng.tables, eng.builder, records, timeline, eng.dynamic,
                   {"prefetch_depth": depth, "max_in_flight": max_in_flight, "seed": seed,
+                   "events": next(eng.env._eid),
                    **request_keys(workload.stream),
                    "lower_bound_J": {t: float(v[0]) for t, v in lower_bound(prepared, eng.pp).items()}})
