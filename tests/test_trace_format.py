@@ -1,4 +1,5 @@
 """The torch-free Trace: file format round trip, byte accounting, compression, loading without torch."""
+import dataclasses
 import json
 import subprocess
 import sys
@@ -10,8 +11,8 @@ from hypothesis import strategies as st
 
 from workloads import CompressionPolicy, WorkloadError, load_trace
 from workloads.compression import parse_bits, parse_sparsity
-from workloads.trace import (KINDS, PARAMETER_ROLES, ROLES, OpInfo, TensorInfo, Trace, concat_traces,
-                             trace_from_dict)
+from workloads.trace import (FORMAT_VERSION, KINDS, OPERAND_COUNTS, PARAMETER_ROLES, ROLES, OpInfo, TensorInfo,
+                             Trace, concat_traces, trace_from_dict)
 
 names = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=12)
 json_scalars = st.none() | st.booleans() | st.integers(-2**60, 2**60) | names | \
@@ -39,10 +40,16 @@ def traces(draw, max_tensors=8, max_ops=10):
         kind = draw(st.sampled_from(KINDS))
         gemm = tuple(draw(st.lists(st.integers(1, 4096), min_size=4, max_size=4))) \
             if kind in ("matmul", "attention") else None
+        reads, writes = draw(touched), draw(touched)
+        operands = None
+        if kind in OPERAND_COUNTS and draw(st.booleans()):   # recorded: inputs it reads, an output it writes
+            operands = () if not (reads and writes) or draw(st.booleans()) else (
+                *draw(st.lists(st.sampled_from(list(reads)), min_size=OPERAND_COUNTS[kind] - 1,
+                               max_size=OPERAND_COUNTS[kind] - 1)), draw(st.sampled_from(list(writes))))
         ops.append(OpInfo(oid, draw(names), draw(names), draw(names), kind, draw(st.integers(0, 10**15)),
-                          draw(st.integers(0, 10**12)), draw(touched), draw(touched),
+                          draw(st.integers(0, 10**12)), reads, writes,
                           tuple(sorted(draw(st.sets(st.integers(0, max(oid - 1, 0)), max_size=3)))) if oid else (),
-                          gemm, draw(st.integers(0, 40))))
+                          gemm, draw(st.integers(0, 40)), operands))
     meta = draw(st.dictionaries(names, json_scalars | st.lists(json_scalars, max_size=3), max_size=4))
     return Trace(draw(names), draw(st.none() | names), tensors, ops, meta)
 
@@ -122,7 +129,8 @@ def test_concat_merges_parameters_by_owner_and_name_and_keeps_ops(a, b):
 
 def test_load_trace_works_with_torch_unimportable(tmp_path):
     t = {0: TensorInfo(0, "w", "weight", (4, 4), 16, 32), 1: TensorInfo(1, "x", "activation", (4,), 4, 32)}
-    ops = [OpInfo(0, "m", "layer#0", "aten.mv.default", "matmul", 16, 0, {0: 16, 1: 4}, {1: 4}, (), (1, 4, 4, 1))]
+    ops = [OpInfo(0, "m", "layer#0", "aten.mv.default", "matmul", 16, 0, {0: 16, 1: 4}, {1: 4}, (), (1, 4, 4, 1),
+                  operands=(0, 1, 1))]
     path = Trace("m", None, t, ops, {}).save(tmp_path / "x.trace.json.gz")
     code = textwrap.dedent(f"""
         import sys
@@ -130,7 +138,7 @@ def test_load_trace_works_with_torch_unimportable(tmp_path):
         import workloads
         from workloads import load_trace, CompressionPolicy
         tr = load_trace({str(path)!r}).with_compression(CompressionPolicy.parse("weight=8"))
-        print(tr.summary()["macs"], tr.summary()["unique_weight_bytes"], len(tr.tensor_reads()))
+        print(tr.summary()["macs"], tr.summary()["unique_weight_bytes"], len(tr.tensor_reads()), tr.ops[0].operands)
         try:
             workloads.trace_model
         except ImportError:
@@ -139,7 +147,7 @@ def test_load_trace_works_with_torch_unimportable(tmp_path):
         print(workloads.trace_tasks is trace_tasks)
     """)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.split("\n")[:3] == ["16 16.0 2", "tracer needs torch", "True"]
+    assert out.split("\n")[:3] == ["16 16.0 2 (0, 1, 1)", "tracer needs torch", "True"]
 
 
 def test_importing_workloads_imports_no_torch_and_lazy_names_resolve():
@@ -161,8 +169,16 @@ def test_bad_files_raise_workload_error_naming_the_field(tmp_path):
     good = Trace("m", None, {0: TensorInfo(0, "w", "weight", (1,), 1, 8)}, [], {}).to_dict()
     cases = {"format": {**good, "format": "other"}, "version": {**good, "version": 99},
              "role": {**good, "tensors": [[0, "w", "boss", [1], 1, 8, 0.0, 0.0, "shared", "int8"]]}}
-    op = [0, 0, 0, 0, "copy", 0, 0, [[7, 1]], [], [], None, 0]  # reads tensor 7, which the file lacks
+    op = [0, 0, 0, 0, "copy", 0, 0, [[7, 1]], [], [], None, 0, None]  # reads tensor 7, which the file lacks
     cases["ops.0..reads/writes: tensor id 7 not in tensors"] = {**good, "strings": ["x"], "ops": [op]}
+    cases[r"ops\[0\]: 12 columns"] = {**good, "strings": ["x"], "ops": [op[:12]]}   # a version-1 row in version 2
+    mm = [0, 0, 0, 0, "matmul", 1, 0, [[0, 1]], [[0, 1]], [], [1, 1, 1, 1], 0]
+    cases[r"ops\[0\].operands\[1\]: tensor id 5 is not one the op reads"] = {
+        **good, "strings": ["x"], "ops": [mm + [[0, 5, 0]]]}
+    cases[r"ops\[0\].operands: got \[0, 0\]; expected null, \[\] or 3 tensor ids"] = {
+        **good, "strings": ["x"], "ops": [mm + [[0, 0]]]}
+    cases[r"ops\[0\].operands: got \[\]; expected null for a copy op"] = {
+        **good, "strings": ["x"], "ops": [[0, 0, 0, 0, "copy", 0, 0, [[0, 1]], [], [], None, 0, []]]}
     for field, doc in cases.items():
         with pytest.raises(WorkloadError, match=field):
             trace_from_dict(doc, "f.json")
@@ -199,3 +215,35 @@ def test_a_policy_built_in_code_checks_its_values_like_the_cli(kwargs, message):
         CompressionPolicy(**kwargs)
     with pytest.raises(WorkloadError, match=message):
         CompressionPolicy.from_dict({"bits": {}, "sparsity": {}, **{k: v for k, v in kwargs.items()}})
+
+
+def _as_version_1(doc: dict) -> dict:
+    """``doc`` (the current format) as format version 1 wrote it: no ``operands`` column."""
+    assert FORMAT_VERSION == 2
+    return {**doc, "version": 1, "op_fields": doc["op_fields"][:-1], "ops": [row[:-1] for row in doc["ops"]]}
+
+
+@settings(max_examples=30, deadline=None)
+@given(trace=traces())
+def test_version_1_files_still_load_without_operands(trace, tmp_path_factory):
+    path = tmp_path_factory.mktemp("v1") / "old.trace.json"
+    path.write_text(json.dumps(_as_version_1(trace.to_dict())))
+    old = load_trace(path)
+    assert all(op.operands is None for op in old.ops)
+    assert [dataclasses.replace(op, operands=None) for op in trace.ops] == old.ops
+    assert old.tensors == trace.tensors
+
+
+def test_version_1_traces_map_as_before_by_element_count():
+    """A format-1 trace has no recorded operands: the mapper matches them by element count, and finds
+    the ones the tracer would have recorded."""
+    from simulator.prepare.mapping import gemm_of
+    from simulator.testing import make_trace
+    trace = make_trace("t0", seq=4, hidden=8, bottleneck=2)
+    old = trace_from_dict(_as_version_1(trace.to_dict()))
+    homes = dict.fromkeys(trace.tensors, "sram")
+    for new_op, old_op in zip(trace.ops, old.ops):
+        if new_op.kind == "matmul":
+            assert new_op.operands and old_op.operands is None
+            assert gemm_of(old_op, old, homes, 32) == gemm_of(new_op, trace, homes, 32)
+            assert gemm_of(new_op, trace, homes, 32)[1] == new_op.operands

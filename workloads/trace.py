@@ -27,14 +27,18 @@ from .errors import WorkloadError
 
 FORMAT_NAME = "hetsim-trace"
 #: Version of the file format written by :meth:`Trace.save`; see FORMAT.md for the history.
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 #: Version of the tracer's counting rules (workloads/tracer.py); part of every cache key, so bump it when a
 #: rule changes what a trace holds.
-TRACER_VERSION = 5
+TRACER_VERSION = 6
 
 _TENSOR_FIELDS = ("id", "name", "role", "shape", "numel", "bits", "sparsity", "mask_bits", "owner", "dtype")
 _OP_FIELDS = ("id", "module", "layer", "aten", "kind", "macs", "other_ops", "reads", "writes", "deps",
-              "gemm", "step")
+              "gemm", "step", "operands")
+#: The op columns of format version 1 (no ``operands``: the mapper then matches operands by element count).
+_OP_FIELDS_V1 = _OP_FIELDS[:-1]
+#: How many operands an op of each kind records: (A, W, O) of a gemm, (Q, K, V, O) of fused attention.
+OPERAND_COUNTS = {"matmul": 3, "attention": 4}
 
 
 @dataclass(slots=True)
@@ -83,6 +87,11 @@ class OpInfo:
     deps: tuple[int, ...]       #: ids of the ops that produced what this op reads
     gemm: tuple[int, int, int, int] | None  #: (batch, m, k, n) for matmul/attention, else None
     step: int = 0               #: 0 = forward / prefill; 1..N = decode step N
+    #: tensor ids of the op's gemm operands by argument position, as the tracer saw them: ``(A, W, O)`` of
+    #: a ``matmul`` (A the ``m×k`` operand, W the ``k×n`` one, O the output), ``(Q, K, V, O)`` of an
+    #: ``attention``; ``()`` when they are not one tensor each (an RNN layer's gemm spans two weights);
+    #: None when not recorded (format version 1, hand-made ops: the mapper matches by element count)
+    operands: tuple[int, ...] | None = None
 
 
 @dataclass
@@ -247,7 +256,8 @@ class Trace:
                     t.dtype] for t in self.tensors.values()]
         ops = [[op.id, s(op.module), s(op.layer), s(op.aten), op.kind, op.macs, op.other_ops,
                 [[k, v] for k, v in op.reads.items()], [[k, v] for k, v in op.writes.items()], list(op.deps),
-                None if op.gemm is None else list(op.gemm), op.step] for op in self.ops]
+                None if op.gemm is None else list(op.gemm), op.step,
+                None if op.operands is None else list(op.operands)] for op in self.ops]
         return {"format": FORMAT_NAME, "version": FORMAT_VERSION, "model": self.model, "task": self.task,
                 "meta": self.meta, "tensor_fields": list(_TENSOR_FIELDS), "tensors": tensors,
                 "op_fields": list(_OP_FIELDS), "strings": list(strings), "ops": ops}
@@ -288,6 +298,21 @@ def _fraction(where: str, field_path: str, value: Any, high: float) -> None:
         raise _fail(where, field_path, f"got {str(value)[:40]}", f"a number from 0 to {high:g}")
 
 
+def _check_operands(where: str, at: str, kind: str, operands: Any, reads: dict, writes: dict) -> None:
+    """Raise WorkloadError unless ``operands`` is ``[]`` or, for a matmul (attention), 2 (3) tensors the op
+    reads and 1 it writes."""
+    want = OPERAND_COUNTS.get(kind)
+    if want is None or not isinstance(operands, list) or (operands and len(operands) != want):
+        raise _fail(where, f"{at}.operands", f"got {str(operands)[:40]}",
+                    f"null, [] or {want} tensor ids for a {kind} op" if want else f"null for a {kind} op")
+    for j, tid in enumerate(operands):
+        is_output = j == len(operands) - 1
+        if not (isinstance(tid, int) and tid in (writes if is_output else reads)):
+            raise _fail(where, f"{at}.operands[{j}]", f"tensor id {tid!r} is not one the op "
+                        f"{'writes' if is_output else 'reads'}",
+                        f"an id from its {'writes' if is_output else 'reads'}")
+
+
 def trace_from_dict(doc: Mapping[str, Any], where: str = "<trace>") -> Trace:
     """Rebuild a Trace from the JSON document of :meth:`Trace.to_dict`. Raises WorkloadError naming the
     field when the document is not a hetsim trace of a supported version."""
@@ -297,10 +322,11 @@ def trace_from_dict(doc: Mapping[str, Any], where: str = "<trace>") -> Trace:
     if not isinstance(version, int) or not 1 <= version <= FORMAT_VERSION:
         raise _fail(where, "version", f"unsupported version {version!r}",
                     f"1..{FORMAT_VERSION} (re-trace the model with this hetsim)")
+    op_fields = _OP_FIELDS if version >= 2 else _OP_FIELDS_V1
     if list(doc.get("tensor_fields", ())) != list(_TENSOR_FIELDS) or \
-            list(doc.get("op_fields", ())) != list(_OP_FIELDS):
+            list(doc.get("op_fields", ())) != list(op_fields):
         raise _fail(where, "tensor_fields/op_fields", "unexpected columns",
-                    f"{list(_TENSOR_FIELDS)} and {list(_OP_FIELDS)}")
+                    f"{list(_TENSOR_FIELDS)} and {list(op_fields)} (version {version})")
     try:
         tensors = {}
         for i, (tid, name, role, shape, numel, bits, sparsity, mask_bits, owner, dtype) in \
@@ -321,8 +347,11 @@ def trace_from_dict(doc: Mapping[str, Any], where: str = "<trace>") -> Trace:
                                       dtype)
         strings = doc["strings"]
         ops = []
-        for i, (oid, module, layer, aten, kind, macs, other, reads, writes, deps, gemm, step) in \
-                enumerate(doc["ops"]):
+        for i, row in enumerate(doc["ops"]):
+            if len(row) != len(op_fields):
+                raise _fail(where, f"ops[{i}]", f"{len(row)} columns", f"{len(op_fields)}: {list(op_fields)}")
+            oid, module, layer, aten, kind, macs, other, reads, writes, deps, gemm, step = row[:12]
+            operands = row[12] if version >= 2 else None
             if kind not in KINDS:
                 raise _fail(where, f"ops[{i}].kind", f"unknown kind {kind!r}", f"one of {', '.join(KINDS)}")
             reads, writes = {k: v for k, v in reads}, {k: v for k, v in writes}
@@ -349,8 +378,11 @@ def trace_from_dict(doc: Mapping[str, Any], where: str = "<trace>") -> Trace:
                 if not (isinstance(index, int) and not isinstance(index, bool) and 0 <= index < len(strings)):
                     raise _fail(where, f"{at}.{field_name}", f"string index {index!r} does not resolve",
                                 f"an index into strings (0..{len(strings) - 1})")
+            if operands is not None:
+                _check_operands(where, at, kind, operands, reads, writes)
+                operands = tuple(operands)
             ops.append(OpInfo(oid, strings[module], strings[layer], strings[aten], kind, macs, other,
-                              reads, writes, tuple(deps), None if gemm is None else tuple(gemm), step))
+                              reads, writes, tuple(deps), None if gemm is None else tuple(gemm), step, operands))
     except WorkloadError:
         raise
     except (KeyError, TypeError, ValueError, IndexError) as exc:
@@ -409,7 +441,8 @@ def concat_traces(traces: Iterable[Trace], *, model: str | None = None, task: st
             ops.append(replace(op, id=new_id,
                                reads={remap[k]: v for k, v in op.reads.items()},
                                writes={remap[k]: v for k, v in op.writes.items()},
-                               deps=tuple(op_remap[d] for d in op.deps if d in op_remap)))
+                               deps=tuple(op_remap[d] for d in op.deps if d in op_remap),
+                               operands=None if op.operands is None else tuple(remap[k] for k in op.operands)))
     first = traces[0]
     return Trace(model if model is not None else first.model, task if task is not None else first.task,
                  tensors, ops, dict(meta) if meta is not None else dict(first.meta))

@@ -34,6 +34,9 @@ Counting rules (elements; bytes follow from the tensor's bits in the Trace):
   :func:`trace_model` warns (:class:`UnknownOpWarning`) naming them, ``Trace.unknown_ops()`` lists them;
 - torch's fused transformer fast paths are switched off while tracing (``torch.backends.mha``), so
   ``nn.TransformerEncoderLayer`` and ``nn.MultiheadAttention`` run as separate, counted gemms;
+- a gemm-like op records its operands by argument position (``OpInfo.operands``): ``(A, W, O)`` of a gemm
+  or convolution (``addmm(bias, A, W)``, ``bmm(A, W)``, ``mv(A, x)``, ``convolution(x, w, ...)``),
+  ``(Q, K, V, O)`` of a fused attention kernel, ``()`` for an RNN layer (its gemm spans two weights);
 - a transposed convolution's gemm is the scatter form ``(groups, N·input positions, Cin/g,
   Cout/g·kernel)``, whose product is its MAC count.
 """
@@ -292,6 +295,24 @@ def _gemm_of(base: str, args, out) -> tuple[tuple[int, int, int, int] | None, in
         n_out = o.shape[0] * math.prod(o.shape[2:])
         gemm = (groups, n_out, w.shape[1] * math.prod(w.shape[2:]), w.shape[0] // groups)
     return gemm, macs, (o.numel() if len(args) > 2 and args[2] is not None else 0)
+
+
+def _operand_args(base: str, args, out) -> list | None:
+    """The tensors of a gemm-like op's operands by argument position: ``[A, W, O]`` of a gemm (A the
+    ``m×k`` operand of its gemm view, W the ``k×n`` one), of a convolution (input, weight, output) and
+    ``[Q, K, V, O]`` of a fused attention kernel; None when they are not one tensor each (an RNN layer's
+    gemm spans the input and the hidden state, two weights)."""
+    o = out[0] if isinstance(out, (tuple, list)) else out
+    if base in ("addmm", "_addmm_activation", "baddbmm", "addmv"):
+        ins = [args[1], args[2]]
+    elif base in _GEMM or base in _CONV:
+        ins = [args[0], args[1]]
+    elif base in _ATTENTION:
+        ins = [args[0], args[1], args[2]]
+    else:
+        return None
+    tensors = [*ins, o]
+    return tensors if all(isinstance(t, torch.Tensor) for t in tensors) else None
 
 
 @dataclass
@@ -582,8 +603,12 @@ class Tracer:
         op_id = len(self._ops)
         kind = rule.kind
         gemm, macs, other = None, 0, 0
+        operands = None
         if kind in MATMUL_KINDS:
             gemm, macs, other = _gemm_of(rule.base, args, out)
+            found = _operand_args(rule.base, args, out)
+            ids = [self._ids.get(self._key(t)) for t in found] if found is not None else [None]
+            operands = () if None in ids else tuple(ids)
         elif kind == "reduction":
             other = sum(reads.values())
         elif kind in OPS_PER_ELEMENT:
@@ -607,7 +632,7 @@ class Tracer:
                 if tid in self._state_buffers:
                     tensors[tid][1] = "state"
         self._ops.append(OpInfo(op_id, "" if self._stack else self._label, "", rule.name, kind, macs, other,
-                                reads, writes, tuple(deps), gemm, step))
+                                reads, writes, tuple(deps), gemm, step, operands))
         self._op_frames.append(self._stack[-1] if self._stack else -1)
 
     def _record_unknown(self, func, args, kwargs, out, exc: Exception) -> None:

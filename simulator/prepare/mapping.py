@@ -550,10 +550,20 @@ def best_attention_mapping(att: Attention, hw: Hardware, objective: str = "energ
 # ---- from a traced op to a Gemm ------------------------------------------------------------------------
 
 def _operands(op: "OpInfo", trace: "Trace") -> tuple[int, int, int] | None:
-    """Tensor ids of (A, W, O) matched by element count; among several matches a weight-role W and a
-    non-weight A win, then the first read (deterministic)."""
+    """Tensor ids of (A, W, O): the ones the tracer recorded by argument position (``op.operands``), if
+    their element counts are those of the GEMM view (``batch·m·k`` or ``m·k`` for A, ...: a
+    convolution's input is not its im2col matrix, so it keeps compulsory traffic); for an op without
+    recorded operands (a format-1 trace, a hand-made op) matched by element count, among several matches a
+    weight-role W and a non-weight A first, then the first read (deterministic)."""
     batch, m, k, n = op.gemm
     a_sizes, w_sizes, o_sizes = (batch * m * k, m * k), (batch * k * n, k * n), (batch * m * n, m * n)
+    recorded = getattr(op, "operands", None)
+    if recorded is not None:
+        if len(recorded) != 3:
+            return None
+        a, w, o = recorded
+        fits = op.reads.get(a) in a_sizes and op.reads.get(w) in w_sizes and op.writes.get(o) in o_sizes
+        return (a, w, o) if fits else None
     outs = [t for t, e in op.writes.items() if e in o_sizes]
     if not outs:
         return None
@@ -570,8 +580,8 @@ def _operands(op: "OpInfo", trace: "Trace") -> tuple[int, int, int] | None:
 def gemm_of(op: "OpInfo", trace: "Trace", homes: dict[int, str], acc_bits: int,
             read_bytes: dict[int, float] | None = None, write_bytes: dict[int, float] | None = None
             ) -> tuple[Gemm, tuple[int, int, int]] | None:
-    """The :class:`Gemm` of a matmul-like op and the tensor ids of (A, W, O), found by element counts
-    (``batch·m·k`` or ``m·k`` for A, ...; a weight-role tensor is preferred as W). None when the op's
+    """The :class:`Gemm` of a matmul-like op and the tensor ids of (A, W, O): the tracer's recorded
+    operands, or for a trace without them found by element counts (:func:`_operands`). None when the op's
     tensors do not match its GEMM dimensions. ``read_bytes``/``write_bytes``: the trace's, if known."""
     ids = _operands(op, trace)
     if ids is None:
@@ -596,23 +606,31 @@ def gemm_of(op: "OpInfo", trace: "Trace", homes: dict[int, str], acc_bits: int,
 def attention_of(op: "OpInfo", homes: dict[int, str], acc_bits: int, read_bytes: dict[int, float],
                  write_bytes: dict[int, float]) -> tuple[Attention, tuple[int, ...]] | None:
     """The :class:`Attention` of a fused attention op with ``gemm = (heads, l, e, s)`` and the tensor ids
-    of (Q, K, V, O): the first reads of ``heads·l·e``, ``heads·s·e`` and ``heads·s·ev`` elements, in that
-    order (``ev`` from the op's MACs, ``heads·l·s·(e + ev)``), and the write of ``heads·l·ev``. None when
-    they are not there."""
+    of (Q, K, V, O): the tracer's recorded operands (``op.operands``) if they read ``heads·l·e``,
+    ``heads·s·e`` and ``heads·s·ev`` elements and write ``heads·l·ev`` (``ev`` from the op's MACs,
+    ``heads·l·s·(e + ev)``); for an op without recorded operands the first reads of those counts, in that
+    order, and the write. None when they are not there."""
     bh, l, e, s = op.gemm
     ev = op.macs // (bh * l * s) - e if bh * l * s else 0
     if ev <= 0:
         return None
-    ids: list[int] = []
     wanted = [bh * l * e, bh * s * e, bh * s * ev]
-    for tid, count in op.reads.items():
-        if len(ids) < 3 and count == wanted[len(ids)]:
-            ids.append(tid)
-    outs = [t for t, count in op.writes.items() if count == bh * l * ev]
-    if len(ids) < 3 or not outs:
-        return None
-    q, k, v = ids
-    o = outs[0]
+    recorded = getattr(op, "operands", None)
+    if recorded is not None:
+        if len(recorded) != 4 or [op.reads.get(t) for t in recorded[:3]] != wanted or \
+                op.writes.get(recorded[3]) != bh * l * ev:
+            return None
+        q, k, v, o = recorded
+    else:
+        ids: list[int] = []
+        for tid, count in op.reads.items():
+            if len(ids) < 3 and count == wanted[len(ids)]:
+                ids.append(tid)
+        outs = [t for t, count in op.writes.items() if count == bh * l * ev]
+        if len(ids) < 3 or not outs:
+            return None
+        q, k, v = ids
+        o = outs[0]
     att = Attention(batch=bh, l=l, e=e, s=s, ev=ev, q_bytes=read_bytes[q] / op.reads[q],
                     k_bytes=read_bytes[k] / op.reads[k], v_bytes=read_bytes[v] / op.reads[v],
                     o_bytes=write_bytes[o] / op.writes[o], acc_bytes=acc_bits / 8.0,

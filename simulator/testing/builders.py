@@ -105,8 +105,9 @@ def make_trace(task: str | None = "t0", *, layers: int = 2, seq: int = 8, hidden
     def op(module, layer, kind, reads, writes, macs=0, other=0, gemm=None):
         oid = len(ops)
         deps = tuple(sorted({producer[t] for t in reads if t in producer}))
+        operands = (*list(reads)[:2], *list(writes)[:1]) if kind == "matmul" else None  # (A, W, O) as traced
         ops.append(OpInfo(oid, module, layer, f"aten.{kind}", kind, int(macs), int(other), dict(reads),
-                          dict(writes), deps, gemm))
+                          dict(writes), deps, gemm, operands=operands))
         for t in writes:
             producer[t] = oid
         return oid
