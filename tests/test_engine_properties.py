@@ -52,17 +52,64 @@ def test_idle_time_adds_exactly_idle_power_times_time(workload, platform, k, ext
                           simulate(later, platform, prepared=prepared), extra)
 
 
+def _tilings(workload, platform):
+    """Per task, the (loop order, tiles) the mapper chose for each op (None: not tiled)."""
+    prepared = prepare(workload, platform)
+    return {t: [None if tr.mapping is None else (tr.mapping.loop_order, tr.mapping.tiles) for tr in ta.traffic]
+            for t, ta in prepared.tasks.items()}
+
+
 @given(scenario=ht.scenarios(power_gating=False), factor=st.sampled_from([2, 4]))
 @settings(max_examples=50, deadline=None)
 def test_more_bytes_never_cost_less(scenario, factor):
+    """More bytes per element never lower a request's dynamic energy. Latency and total energy (whose
+    leakage grows with time) never drop either while every op keeps its tiling: the mapper minimises the
+    op's dynamic energy, and a tiling that stops fitting the staging buffer at more bytes may be replaced
+    by one that fills the MAC array better, which is faster (and leaks less) though it moves more bytes:
+    a real effect of the mapping, shown by the next test, not a property of the hardware model."""
     workload, platform = scenario
     bigger = workload.__class__(workload.name, {
         t: tr.with_compression(_ScaleBits(factor)) for t, tr in workload.traces.items()}, workload.stream)
     small, big = simulate(workload, platform), simulate(bigger, platform)
-    assert big.total_energy_J >= small.total_energy_J * (1 - 1e-12)
     d_small, d_big = _dynamic_per_request(small), _dynamic_per_request(big)
     assert (d_big >= d_small * (1 - 1e-12)).all()
-    assert (big.requests["latency_s"] >= small.requests["latency_s"] * (1 - 1e-12)).all()
+    if _tilings(workload, platform) == _tilings(bigger, platform):
+        assert big.total_energy_J >= small.total_energy_J * (1 - 1e-12)
+        assert (big.requests["latency_s"] >= small.requests["latency_s"] * (1 - 1e-12)).all()
+
+
+def test_more_bytes_can_pick_a_tiling_that_fills_the_array_better():
+    """The counterexample that narrowed the property above (found by hypothesis: a tiny staging buffer).
+    A 2×18×15 matmul at 8 bits on an 8×16 array behind a 128 B buffer: the dynamic-energy optimum tiles n
+    by 2 (each operand fetched once) and runs 760 array cycles; at 16 bits that tile no longer fits, and
+    the mapper tiles (2, 8, 4): A fetched 4 times, more dynamic energy, but 372 cycles, so the request is
+    faster and, leakage being most of the energy at 100 MHz, cheaper in total."""
+    from dataclasses import replace
+
+    from hw_models.vocabulary import ROLES
+    from simulator.prepare.served_workload import Workload
+    from workloads.trace import OpInfo, TensorInfo, Trace
+
+    fast = dict(read_ns=0.2, write_ns=0.2, word_bits=256, read_pJ=1.0, write_pJ=1.0)
+    buf = replace(ht.make_memory("buf", capacity_bytes=128, **fast), is_buffer=True)
+    platform = ht.make_platform("tiny-buffer", {"sram": ht.make_memory("sram", capacity_bytes=1 << 24, **fast),
+                                                "buf": buf},
+                                roles={r: ["sram"] for r in ROLES}, rows=8, cols=16, clock_hz=1e8)
+    m, k, n = 2, 18, 15
+    tensors = {0: TensorInfo(0, "x", "activation", (m, k), m * k, 8),
+               1: TensorInfo(1, "w", "weight", (k, n), k * n, 8), 2: TensorInfo(2, "y", "output", (m, n), m * n, 16)}
+    op = OpInfo(0, "mm", "layer#0", "aten.mm.default", "matmul", m * k * n, 0, {0: m * k, 1: k * n}, {2: m * n},
+                (), (1, m, k, n), operands=(0, 1, 2))
+    small = Workload("one", {"t0": Trace("one", "t0", tensors, [op], {})}, streams.fixed(["t0"], 1e-3))
+    big = Workload("one", {"t0": small.traces["t0"].with_compression(_ScaleBits(2))}, small.stream)
+    (m_small,), (m_big,) = (
+        [tr.mapping for tr in prepare(w, platform).tasks["t0"].traffic] for w in (small, big))
+    assert (m_small.tiles, m_small.fetches["A"], m_small.cycles) == ((2, 18, 2), 1, 760)
+    assert (m_big.tiles, m_big.fetches["A"], m_big.cycles) == ((2, 8, 4), 4, 372)
+    a, b = simulate(small, platform), simulate(big, platform)
+    assert (_dynamic_per_request(b) > _dynamic_per_request(a)).all()
+    assert b.requests["latency_s"].iloc[0] < 0.6 * a.requests["latency_s"].iloc[0]
+    assert b.total_energy_J < a.total_energy_J
 
 
 class _ScaleBits:
