@@ -30,10 +30,11 @@ Times in s, energies in J. One request of adapter-ALBERT (~600 ops) takes a few 
 from __future__ import annotations
 
 from collections import deque
-from heapq import heappop
+from heapq import heappop, heappush
 
 import numpy as np
 import simpy
+from simpy.events import NORMAL
 
 from simulator.cost import power_states
 from simulator.cost.schedule import idle_gap, needs_switch
@@ -73,6 +74,20 @@ class _Environment(simpy.Environment):
                 exc.__cause__ = event._value
                 raise exc
         return None
+
+
+class _Timeout:
+    """A timeout without ``simpy.Timeout``'s machinery: what the event loop and ``Process._resume`` read of
+    an event (``callbacks``, ``_ok``, ``_value``), scheduled exactly as ``Environment.schedule`` does (the
+    same heap key: time, NORMAL priority, the next event id), so events keep their order. ``callback``:
+    called when it fires (a release); a process may also yield it."""
+    __slots__ = ("callbacks", "_ok", "_value")
+
+    def __init__(self, env: simpy.Environment, delay: float, callback=None):
+        self.callbacks = [callback] if callback is not None else []
+        self._ok = True
+        self._value = None
+        heappush(env._queue, (env._now + delay, NORMAL, next(env._eid), self))
 
 
 class _Granted:
@@ -115,9 +130,7 @@ class _Slot:
         """Free the slot; the next in the queue is granted when an event scheduled now is processed."""
         self.free = True
         if self.queue:
-            ev = simpy.Event(self.env)
-            ev.callbacks.append(self._grant)
-            ev.succeed()
+            _Timeout(self.env, 0.0, self._grant)   # as Event.succeed() schedules: now, NORMAL
 
     def released(self, _event) -> None:
         """:meth:`release`, as the callback of the timeout that ends a transfer."""
@@ -234,7 +247,7 @@ class _Engine:
             if now + dur == at:
                 later.append(mem[m])
             else:
-                env.timeout(dur).callbacks.append(mem[m].released)
+                _Timeout(env, dur, mem[m].released)
         return later
 
     def _hold(self, items, longest: float):
@@ -244,7 +257,7 @@ class _Engine:
             yield from self._wait_for(items)
         t0 = self.env.now
         later = self._release_after(items, t0 + longest)
-        yield self.env.timeout(longest)
+        yield _Timeout(self.env, longest)
         for s in later:
             s.release()
         return t0
@@ -311,7 +324,10 @@ class _Engine:
             state = {"cur": 0, "advanced": env.event()}
             ready = [env.event() for _ in range(n)]
             env.process(self.prefetcher(plan, state, ready, pf_t0))
-        units, timeout, hold = self.units, env.timeout, self._hold
+        units, hold = self.units, self._hold
+
+        def timeout(delay):
+            return _Timeout(env, delay)
         take, wait_for, release_after = self._take, self._wait_for, self._release_after
         fetch, fetch_long, store, store_long = plan.fetch, plan.fetch_long, plan.store, plan.store_long
         stream, t_stream, overlap, unit_of = plan.stream, plan.t_stream, plan.overlap, plan.unit
