@@ -1,8 +1,9 @@
-"""The previous contention engine (commit 482d29a, before the lean one), kept as the reference the lean
+"""The contention engine before the lean one (commit 482d29a's ``_Engine``), kept as the reference the lean
 engine must equal bit for bit (tests/test_engine_lean.py): every memory transfer's release is its own
-timeout plus a grant event, the prefetcher is woken by an event per op. Not used by the simulator.
-
-Run it with ``simulate(..., replay=False, engine=ReferenceEngine)``."""
+timeout and every release schedules a grant event, the prefetcher is woken by an event per op, a plain
+``simpy.Environment``. Only the per-op part differs from the engine (``run_ops``, the prefetcher, holding
+memories, the resource); the dispatcher and the request prelude (wake-up, DVFS, switch) are the engine's.
+Not used by the simulator: ``run_events(..., engine=ReferenceEngine)``."""
 from __future__ import annotations
 
 from collections import deque
@@ -10,20 +11,7 @@ from collections import deque
 import numpy as np
 import simpy
 
-from simulator.cost.schedule import needs_switch, needs_wake
-from simulator.cost.tables import CostTables, Prepared
-
-from simulator.results.run_output import LedgerBuilder
-
-
-def _per_memory(times: np.ndarray) -> tuple[list[list[tuple[int, float]]], list[float]]:
-    """For an (n, M) array of transfer times: per op the (memory index, duration) pairs with a transfer,
-    in memory order, and the longest duration."""
-    items: list[list[tuple[int, float]]] = [[] for _ in range(times.shape[0])]
-    ii, mm = np.nonzero(times > 0)
-    for i, m, t in zip(ii.tolist(), mm.tolist(), times[ii, mm].tolist()):
-        items[i].append((m, t))
-    return items, times.max(axis=1, initial=0.0).tolist()
+from simulator.engine.discrete_event import _Engine
 
 
 class _Granted:
@@ -75,71 +63,10 @@ class _Slot:
             self.queue.popleft().succeed()
 
 
-class _Plan:
-    """The per-op durations of one task at one operating point as Python lists (fast to index)."""
-
-    def __init__(self, ta, oc, pp, prefetch: bool):
-        self.n = ta.n_ops
-        self.unit = ta.pool.tolist()
-        self.t_stream = oc.t_stream[0].tolist()
-        buffer = pp.buffer[0]
-        reads = oc.t_rest[0] if prefetch else oc.t_read[0]
-        self.fetch, self.fetch_long = _per_memory(np.where(buffer, 0.0, reads))
-        if prefetch:
-            self.prefetch, self.prefetch_long = _per_memory(np.where(buffer, 0.0, oc.t_param[0]))
-        self.stream, _ = _per_memory(np.where(buffer, np.maximum(oc.t_read[0], oc.t_write[0]), 0.0))
-        self.store, self.store_long = _per_memory(np.where(buffer, 0.0, oc.t_write[0]))
-        self.overlap = oc.overlap[0].tolist()
-        # an overlapped op holds every memory it touches from its start, each for its own busy time
-        self.busy, _ = _per_memory(np.where(oc.overlap[0][:, None], np.where(
-            buffer, np.maximum(oc.t_read[0], oc.t_write[0]), oc.t_read[0] + oc.t_write[0]), 0.0))
-        self.t_first, self.t_last = oc.t_fetch[0].tolist(), oc.t_store[0].tolist()
-
-
-class ReferenceEngine:
-    #: The capacity-1 resource of memories and units (``simpy.Resource`` gives the same numbers, slower).
+class ReferenceEngine(_Engine):
+    """The engine with the previous per-op event structure."""
     resource = _Slot
-
-    def __init__(self, workload, prepared: Prepared, platform, max_in_flight: int, prefetch_depth: int):
-        self.prepared = prepared
-        self.tables = CostTables(prepared, platform, split=prefetch_depth > 0, workload=workload)
-        self.pp = self.tables.pp
-        self.depth = prefetch_depth
-        self.max_in_flight = max_in_flight
-        self.env = simpy.Environment()
-        self.mem = [self.resource(self.env, 1) for _ in prepared.memories]
-        self.units = self.make_units()
-        self.pooled = any(len(p) > 1 for p in prepared.units.pools)
-        self.builder = LedgerBuilder(prepared, self.pp)
-        self.plans: dict[tuple[str, int], _Plan] = {}
-        self.records: list[dict] = []
-        self.intervals: list[tuple] = []
-        self.op_points: list[int] = []
-        self.dynamic = 0.0
-        self.in_flight: dict[int, str] = {}
-        self.changed = self.env.event()
-        self.exclusive = any(ta.switch_loads for ta in prepared.tasks.values())
-
-    # ---------------------------------------------------------------- helpers
-    def make_units(self) -> list:
-        """One resource per pool of equal units: a single unit is a :attr:`resource`; a pool of several is a
-        store of its free unit indices, lowest first (the closed form always uses the first)."""
-        units: list = []
-        for pool in self.prepared.units.pools:
-            if len(pool) == 1:
-                units.append(self.resource(self.env, 1))
-            else:
-                store = simpy.PriorityStore(self.env, capacity=len(pool))
-                store.items.extend(sorted(pool))
-                units.append(store)
-        return units
-
-    def _plan(self, task: str, p: int) -> _Plan:
-        key = (task, p)
-        if key not in self.plans:
-            self.plans[key] = _Plan(self.prepared.arrays(task), self.tables.ops(task, p), self.pp,
-                                    self.depth > 0)
-        return self.plans[key]
+    environment = simpy.Environment
 
     def _acquire(self, items):
         """Acquire the memories of ``items`` [(index, duration)] in index order (so no deadlock) and
@@ -161,59 +88,9 @@ class ReferenceEngine:
         yield self.env.timeout(longest)
         return t0
 
-    def _notify(self) -> None:
-        ev, self.changed = self.changed, self.env.event()
-        ev.succeed()
-
-    # ---------------------------------------------------------------- processes
-    def dispatcher(self, stream):
-        """Admit requests in arrival order: up to ``max_in_flight`` at once, one task at a time when
-        adapters are loaded on switches; decide wake-up (after an idle gap) and task switch."""
+    def run_ops(self, key: str, plan):
         env = self.env
-        loaded = None
-        self.last_end = stream[0].arrival_s     # end of the last request served (s)
-        arrivals = [env.timeout(r.arrival_s) for r in stream]  # absolute times: scheduled from t = 0
-        for r, arrival in zip(stream, arrivals):
-            if not arrival.processed:
-                yield arrival
-            while len(self.in_flight) >= self.max_in_flight or (
-                    self.exclusive and self.in_flight and set(self.in_flight.values()) != {r.task}):
-                yield self.changed
-            # the FCFS rules of the closed form (simulator.cost.schedule); a request admitted while others
-            # are in flight finds the memories awake
-            wake = not self.in_flight and bool(needs_wake(self.last_end, env.now, self.tables.wakes))
-            switch = needs_switch(r.task, loaded)
-            loaded = r.task
-            self.in_flight[r.id] = r.task
-            env.process(self.serve(r, wake, switch))
-
-    def serve(self, r, wake: bool, switch: bool):
-        """One request: wake-up, task-switch copies, then its ops in order (one process step each)."""
-        env, pp, builder = self.env, self.pp, self.builder
-        p = self.pp.op_index(r.operating_point)
-        start = env.now
-        if wake:
-            builder.wakeup(r.id, r.task, start, start + pp.wake_s[0])
-            self.dynamic += pp.wake_J[0]
-            yield env.timeout(pp.wake_s[0])
-        if r.transition_s or r.transition_J:  # DVFS: the regulator and PLL settle at the new point
-            builder.transition(r.id, r.task, env.now, env.now + r.transition_s, r.transition_J)
-            self.dynamic += r.transition_J
-            yield env.timeout(r.transition_s)
-        ta = self.prepared.tasks[r.task]
-        if switch and ta.switch_loads:
-            sc = self.tables.switch(r.task)
-            t0s = []
-            for k, (src, dst, _b) in enumerate(sc.pairs):
-                dur = float(sc.t[0, k])
-                pair = sorted({self.prepared.memory_index(src), self.prepared.memory_index(dst)})
-                t0s.append((yield from self._hold([(m, dur) for m in pair], dur)))
-            builder.switch(r.id, r.task, sc, np.array(t0s))
-            self.dynamic += float(sc.energy[0])
-        key = r.key                        # its task, or an early exit's prefix (simulator.prepare.early_exit)
-        plan = self._plan(key, p)
         n = plan.n
-        phases = np.zeros((4, n))
         fetch_t0, comp_t0, store_t0, pf_t0 = ([0.0] * n for _ in range(4))
         ready = None
         if self.depth > 0:
@@ -264,20 +141,9 @@ class ReferenceEngine:
                 state["cur"] = i + 1
                 ev, state["advanced"] = state["advanced"], env.event()
                 ev.succeed()
-        phases[0], phases[1], phases[2], phases[3] = fetch_t0, comp_t0, store_t0, pf_t0
-        oc = self.tables.ops(key, p)
-        builder.ops(r.id, r.task, p, oc, phases, prefetch=self.depth > 0, key=key, units=ran_on)
-        self.dynamic += float(oc.energy()[0])
-        end = env.now
-        self.records.append(dict(request=r.id, task=r.task, arrival_s=r.arrival_s, start_s=start, end_s=end,
-                                 switch=switch, operating_point=pp.op_points[p]))
-        self.intervals.append((r.id, r.task, start, end))
-        self.last_end = end
-        self.op_points.append(p)
-        del self.in_flight[r.id]
-        self._notify()
+        return fetch_t0, comp_t0, store_t0, pf_t0, ran_on
 
-    def prefetcher(self, plan: _Plan, state: dict, ready: list, pf_t0: list):
+    def prefetcher(self, plan, state: dict, ready: list, pf_t0: list):
         """Fetch the parameter reads of op j while the request runs op j - depth or later."""
         env = self.env
         for j in range(plan.n):

@@ -1,5 +1,5 @@
 """The lean contention engine gives bit for bit the numbers of the engine before it
-(tests/reference_engine.py, commit 482d29a's ``_Engine``), which itself gives those of ``simpy.Resource``:
+(tests/reference_engine.py: commit 482d29a's per-op event structure), which itself gives those of ``simpy.Resource``:
 random workloads, platforms (staging buffers single or double, prefetch 0-3, adapters loaded on switches,
 power gating, operating points) and streams (all at once, round robin, Poisson), 1-4 requests in flight,
 one or two MAC arrays. And it schedules fewer events."""

@@ -175,6 +175,8 @@ class _Engine:
     tests/test_engine_lean.py checks both give the same numbers bit for bit."""
     #: The capacity-1 resource of memories and single units (the engine reads its ``free`` and ``queue``).
     resource = _Slot
+    #: The SimPy environment class.
+    environment = _Environment
 
     def __init__(self, workload, prepared: Prepared, platform, max_in_flight: int, prefetch_depth: int):
         self.prepared = prepared
@@ -182,8 +184,8 @@ class _Engine:
         self.pp = self.tables.pp
         self.depth = prefetch_depth
         self.max_in_flight = max_in_flight
-        self.env = _Environment()
-        self.mem = [_Slot(self.env) for _ in prepared.memories]
+        self.env = self.environment()
+        self.mem = [self.resource(self.env) for _ in prepared.memories]
         self.units = self.make_units()
         self.pooled = any(len(p) > 1 for p in prepared.units.pools)
         self.builder = LedgerBuilder(prepared, self.pp)
@@ -203,7 +205,7 @@ class _Engine:
         units: list = []
         for pool in self.prepared.units.pools:
             if len(pool) == 1:
-                units.append(_Slot(self.env))
+                units.append(self.resource(self.env))
             else:
                 store = simpy.PriorityStore(self.env, capacity=len(pool))
                 store.items.extend(sorted(pool))
@@ -316,8 +318,25 @@ class _Engine:
             self.dynamic += float(sc.energy[0])
         key = r.key                        # its task, or an early exit's prefix (simulator.prepare.early_exit)
         plan = self._plan(key, p)
+        phases = np.zeros((4, plan.n))
+        phases[0], phases[1], phases[2], phases[3], ran_on = yield from self.run_ops(key, plan)
+        oc = self.tables.ops(key, p)
+        builder.ops(r.id, r.task, p, oc, phases, prefetch=self.depth > 0, key=key, units=ran_on)
+        self.dynamic += float(oc.energy()[0])
+        end = env.now
+        self.records.append(dict(request=r.id, task=r.task, arrival_s=r.arrival_s, start_s=start, end_s=end,
+                                 switch=switch, operating_point=pp.op_points[p]))
+        self.intervals.append((r.id, r.task, start, end))
+        self.last_end = end
+        self.op_points.append(p)
+        del self.in_flight[r.id]
+        self._notify()
+
+    def run_ops(self, key: str, plan: _Plan):
+        """A request's ops in order, one process step each; returns the per-op start times of fetch,
+        compute, store and prefetch (s) and, with unit pools, the unit index each op ran on."""
+        env = self.env
         n = plan.n
-        phases = np.zeros((4, n))
         fetch_t0, comp_t0, store_t0, pf_t0 = ([0.0] * n for _ in range(4))
         ready = None
         if self.depth > 0:
@@ -418,18 +437,7 @@ class _Engine:
                 if ev.callbacks:          # the prefetcher waits for this op to end
                     state["advanced"] = env.event()
                     ev.succeed()
-        phases[0], phases[1], phases[2], phases[3] = fetch_t0, comp_t0, store_t0, pf_t0
-        oc = self.tables.ops(key, p)
-        builder.ops(r.id, r.task, p, oc, phases, prefetch=self.depth > 0, key=key, units=ran_on)
-        self.dynamic += float(oc.energy()[0])
-        end = env.now
-        self.records.append(dict(request=r.id, task=r.task, arrival_s=r.arrival_s, start_s=start, end_s=end,
-                                 switch=switch, operating_point=pp.op_points[p]))
-        self.intervals.append((r.id, r.task, start, end))
-        self.last_end = end
-        self.op_points.append(p)
-        del self.in_flight[r.id]
-        self._notify()
+        return fetch_t0, comp_t0, store_t0, pf_t0, ran_on
 
     def prefetcher(self, plan: _Plan, state: dict, ready: list, pf_t0: list):
         """Fetch the parameter reads of op j while the request runs op j - depth or later."""
