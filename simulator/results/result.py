@@ -136,7 +136,10 @@ def power_profile(ledger: pd.DataFrame | None, window_s: float = DEFAULT_POWER_W
         n = max(1, min(MAX_POWER_POINTS, math.ceil((t1 - t0) / window_s)))
         window = (t1 - t0) / n
     grid = t0 + window * np.arange(n + 1)
-    cumulative = energy_at(grid)
+    # read E(t) just before each boundary (1e-9 of a window): an impulse at a boundary goes to the window it
+    # starts, whichever way the rounding of its time went (a replayed request's times are sums in another
+    # order than the full simulation's, equal to ~1e-21 s)
+    cumulative = energy_at(grid - 1e-9 * window)
     cumulative[0] = 0.0  # left limit: impulses at the first instant fall in the first window
     cumulative[-1] = max(cumulative[-1], total)  # impulses at the very end
     return pd.DataFrame({"start_s": grid[:-1], "end_s": grid[1:], "power_W": np.diff(cumulative) / window})
