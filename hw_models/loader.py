@@ -124,7 +124,9 @@ def build_platform(spec: PlatformFile, source: str = "", base_dir: Path | None =
                     links=links, placement=placement, operating_points=points,
                     default_operating_point=spec.default_operating_point,
                     prefetch_depth=spec.prefetch_depth, source=source, description=spec.description,
-                    node_m=spec.node, assumptions=list(spec.assumptions))
+                    node_m=spec.node, assumptions=list(spec.assumptions),
+                    voltage_domain=None if spec.voltage_domain is None else {
+                        "memories": list(spec.voltage_domain.memories), "units": list(spec.voltage_domain.units)})
 
 
 def _check_power_state(name: str, state: str | None, tech, memory: Memory) -> str | None:

@@ -44,6 +44,10 @@ class Platform:
     compute: dict[str, Any] = field(default_factory=dict)
     #: the user's op -> unit mapping: (match, unit name) pairs, first match wins
     assignment: list[tuple[str, str]] = field(default_factory=list)
+    #: what scales with the operating point: {"memories": [...], "units": [...]}; None = every compute
+    #: unit and no memory. In the domain, energies scale by (V/Vnom)², leakage by the leakage law and
+    #: clocks (a memory's latency and bandwidth too) with the frequency; outside, nominal figures.
+    voltage_domain: dict[str, list[str]] | None = None
 
     def __post_init__(self) -> None:
         if not self.compute:
@@ -57,6 +61,12 @@ class Platform:
         self._links_by_ends: dict[frozenset[str], Link] = {}
         for link in self.links:  # the first link listed between two endpoints wins
             self._links_by_ends.setdefault(frozenset((link.src, link.dst)), link)
+
+    def in_voltage_domain(self, name: str) -> bool:
+        """True when memory or compute unit ``name`` scales with the operating point (``voltage_domain``)."""
+        if self.voltage_domain is None:
+            return name in self.compute
+        return name in self.voltage_domain.get("memories", ()) or name in self.voltage_domain.get("units", ())
 
     def first_unit(self, kind: str) -> Any:
         """The first compute unit of ``kind`` (YAML order), or None."""
@@ -120,6 +130,14 @@ def check_platform(p: Platform) -> None:
     for i, (match, unit) in enumerate(p.assignment):
         if unit not in p.compute:
             _fail(f"assignment.{i}.unit", f"unknown unit {unit!r}; expected one of {', '.join(p.compute)}")
+    for kind, pool in (("memories", p.memories), ("units", p.compute)):
+        for i, name in enumerate((p.voltage_domain or {}).get(kind, ())):
+            if name not in pool:
+                _fail(f"voltage_domain.{kind}.{i}", f"unknown {kind[:-1] if kind == 'units' else 'memory'} "
+                      f"{name!r}; expected one of {', '.join(pool)}")
+            if kind == "memories" and pool[name].is_dram:
+                _fail(f"voltage_domain.memories.{i}", f"{name!r} is off-chip DRAM; expected on-chip memories "
+                      "(DRAM keeps its own supply)")
     in_unit = {m for m, mem in p.memories.items() if getattr(mem, "in_unit", None)}
     names = set(p.memories)
     for name, mem in p.memories.items():

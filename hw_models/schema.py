@@ -306,6 +306,12 @@ class PlacementSpec(_Strict):
     power_gating: bool = False
 
 
+class VoltageDomainSpec(_Strict):
+    """What scales with the operating point: these memories (on-chip) and compute units."""
+    memories: list[Name] = []
+    units: list[Name] = []
+
+
 class OperatingPointSpec(_Strict):
     voltage: SupplyVoltage
     frequency: Clock
@@ -324,6 +330,7 @@ class PlatformFile(_Strict):
     links: Annotated[list[LinkSpec], Field(min_length=1)]
     placement: PlacementSpec
     operating_points: Annotated[dict[Name, OperatingPointSpec], Field(min_length=1)]
+    voltage_domain: VoltageDomainSpec | None = None   # default: every compute unit, no memory
     default_operating_point: Name
     prefetch_depth: Annotated[int, Field(ge=0, le=1024, strict=True)] = 0
     assumptions: list[str] = []

@@ -274,6 +274,11 @@ class PlatformParams:
     wake_Jc: np.ndarray = None      #: (V, C) wake-up energy from it (J)
     wake_sc: np.ndarray = None      #: (V, C) wake-up latency from it (s)
     break_even_s: np.ndarray = None  #: (V, C) idle time above which sleeping pays (s; inf: never)
+    # the voltage domain (Platform.voltage_domain): per operating point, multipliers of each memory's
+    # energy per byte ((V/Vnom)² in the domain), leakage (its voltage law) and access time (f_default/f)
+    mem_dyn: np.ndarray = None      #: (V, P, M)
+    mem_leak: np.ndarray = None     #: (V, P, M)
+    mem_time: np.ndarray = None     #: (V, P, M)
 
     kinds: tuple[str, ...] = ()  #: kind of each unit (U axis)
 
@@ -325,6 +330,13 @@ def _memory_figures(platform, memories: Sequence[str]) -> dict[str, list[float]]
     return out
 
 
+def _in_domain(platform, name: str) -> bool:
+    """True when ``name`` scales with the operating point (``Platform.in_voltage_domain``; objects without
+    it: every compute unit, no memory)."""
+    fn = getattr(platform, "in_voltage_domain", None)
+    return fn(name) if fn is not None else name in platform.compute
+
+
 def platform_params(platforms: Sequence[Any], memories: Sequence[str] | None = None) -> PlatformParams:
     """Stack the cost figures of ``platforms`` (variants with the same memory names, links and operating
     point names) into arrays. ``memories`` fixes the M order (default: the first platform's)."""
@@ -351,18 +363,33 @@ def platform_params(platforms: Sequence[Any], memories: Sequence[str] | None = N
     def per_point(fn):
         return np.array([[fn(p, p.operating_points[o]) for o in op_points] for p in platforms], dtype=float)
 
-    def clock(p, o, unit):
-        nominal = p.operating_points[p.default_operating_point].frequency_Hz
-        return unit.clock_hz * o.frequency_Hz / nominal
+    def slowdown(p, o, name):
+        """Default point's frequency / o's for a component in the voltage domain (1 outside it)."""
+        if not _in_domain(p, name):
+            return 1.0
+        return p.operating_points[p.default_operating_point].frequency_Hz / o.frequency_Hz
+
+    def clock(p, o, unit, name):
+        return unit.clock_hz / slowdown(p, o, name)
+
+    def point(p, o, name):
+        """The operating point a component sees: ``o`` in the voltage domain, None (nominal) outside."""
+        return o if _in_domain(p, name) else None
+
+    def mem_scale(fn):
+        return np.array([[[fn(p, p.operating_points[o], m) for m in memories] for o in op_points]
+                         for p in platforms], dtype=float).reshape(len(platforms), len(op_points), len(memories))
 
     gating = np.array([bool(p.placement.power_gating) for p in platforms])
     # memories, then compute units (gated off between requests with power_gating), per idle gap
-    unit_on = np.array([[p.compute[n].leakage_at(p.operating_point) for n in units] for p in platforms],
-                       dtype=float).reshape(len(platforms), len(units))
+    unit_on = np.array([[p.compute[n].leakage_at(p.operating_point if _in_domain(p, n) else None)
+                         for n in units] for p in platforms], dtype=float).reshape(len(platforms), len(units))
     unit_wake = np.array([[power_states.unit_gate(p.compute[n], unit_on[v, u]) for u, n in enumerate(units)]
                           for v, p in enumerate(platforms)], dtype=float).reshape(len(platforms), len(units), 2)
     gated_m = stack("gated", bool)
-    on_W = np.concatenate([stack("leak_W"), unit_on], axis=1)
+    mem_idle = stack("leak_W") * np.array([[p.operating_point.leakage_scale if _in_domain(p, m) else 1.0
+                                           for m in memories] for p in platforms]).reshape(len(platforms), -1)
+    on_W = np.concatenate([mem_idle, unit_on], axis=1)
     low_W = np.concatenate([stack("idle_W"), np.zeros_like(unit_on)], axis=1)
     sleeps = np.concatenate([gated_m, np.repeat(gating[:, None], len(units), axis=1)], axis=1)
     wake_Jc = np.where(sleeps, np.concatenate([stack("wake_J"), unit_wake[:, :, 0]], axis=1), 0.0)
@@ -381,7 +408,7 @@ def platform_params(platforms: Sequence[Any], memories: Sequence[str] | None = N
         link_J=np.array([[lk.transfer_energy(1.0) for lk in p.links] for p in platforms], dtype=float).reshape(
             len(platforms), len(links)),
         leak_W=stack("leak_W"), refresh_W=stack("refresh_W"),
-        idle_W=np.where(deep[:, :len(memories)], stack("idle_W"), stack("leak_W")),
+        idle_W=np.where(deep[:, :len(memories)], stack("idle_W"), mem_idle),
         gated=gated_m, is_dram=stack("is_dram", bool), buffer=stack("buffer", bool),
         double_buffered=np.array([bool(b is not None and b.double_buffered)
                                   for b in map(staging_buffer, platforms)], dtype=bool),
@@ -389,11 +416,16 @@ def platform_params(platforms: Sequence[Any], memories: Sequence[str] | None = N
         wake_s=wake_lat.max(axis=1, initial=0.0),
         on_W=on_W, low_W=low_W, sleeps=sleeps, wake_Jc=wake_Jc, wake_sc=wake_sc, break_even_s=be,
         units=units, actions=actions, kinds=kinds,
-        action_J=np.array([[[p.compute[units[u]].action_energy_J(p.operating_points[o])[a] for u, a in actions]
+        action_J=np.array([[[p.compute[units[u]].action_energy_J(point(p, p.operating_points[o], units[u]))[a]
+                             for u, a in actions]
                             for o in op_points] for p in platforms], dtype=float).reshape(
             len(platforms), len(op_points), len(actions)),
-        clock=np.stack([per_point(lambda p, o, n=n: clock(p, o, p.compute[n])) for n in units], axis=-1),
-        unit_leak_W=np.stack([per_point(lambda p, o, n=n: p.compute[n].leakage_at(o)) for n in units], axis=-1),
+        clock=np.stack([per_point(lambda p, o, n=n: clock(p, o, p.compute[n], n)) for n in units], axis=-1),
+        unit_leak_W=np.stack([per_point(lambda p, o, n=n: p.compute[n].leakage_at(point(p, o, n)))
+                              for n in units], axis=-1),
+        mem_dyn=mem_scale(lambda p, o, m: o.dynamic_scale if _in_domain(p, m) else 1.0),
+        mem_leak=mem_scale(lambda p, o, m: o.leakage_scale if _in_domain(p, m) else 1.0),
+        mem_time=mem_scale(slowdown),
         unit_idle_W=np.where(deep[:, len(memories):], 0.0, unit_on))
 
 
@@ -434,6 +466,7 @@ class OpCosts:
     overlap: np.ndarray     #: (V, n) bool: home traffic overlaps compute (double-buffered staging)
     param_reads: np.ndarray  #: (V, n, M) bytes prefetch fetches early (split only)
     kinds: tuple[str, ...] = ()  #: kind of each unit (U axis)
+    read_J: np.ndarray | None = None  #: (V, M) J per byte read at this operating point
 
     @property
     def t_op(self) -> np.ndarray:
@@ -477,7 +510,11 @@ def op_costs(ta: TaskArrays, pp: PlatformParams, op_point: int, *, split: bool =
     write-back. This lies between ``max(compute phase, busiest home)`` and the serial time; energy is
     the same in both models."""
     R, W = ta.reads[None], ta.writes[None]
-    rl, rb, wl, wb = (x[:, None, :] for x in (pp.read_lat, pp.read_bw, pp.write_lat, pp.write_bw))
+    slow = pp.mem_time[:, op_point, :]             # the voltage domain: f_default / f (1 outside)
+    dyn = pp.mem_dyn[:, op_point, :]               # (V/Vnom)² (1 outside)
+    read_J, write_J = pp.read_J * dyn, pp.write_J * dyn
+    rl, rb, wl, wb = (x[:, None, :] for x in (pp.read_lat * slow, pp.read_bw / slow, pp.write_lat * slow,
+                                              pp.write_bw / slow))
     pb = pp.path_bw[:, None, :]
     t_read = transfer_time(R, rl, rb, pb)
     t_write = transfer_time(W, wl, wb, pb)
@@ -506,7 +543,7 @@ def op_costs(ta: TaskArrays, pp: PlatformParams, op_point: int, *, split: bool =
     else:
         P = t_param = t_rest = empty
     return OpCosts(
-        e_read=R * pp.read_J[:, None, :], e_write=W * pp.write_J[:, None, :],
+        e_read=R * read_J[:, None, :], e_write=W * write_J[:, None, :], read_J=read_J,
         e_link=(R + W) * pp.path_J[:, None, :],
         e_unit=unit_energy(ta, pp, op_point), kinds=pp.kinds,
         t_read=t_read, t_write=t_write, t_fetch=t_fetch, t_compute=t_compute, t_stream=t_stream,
@@ -559,8 +596,9 @@ def switch_costs(prepared: Prepared, ta: TaskArrays, pp: PlatformParams) -> Swit
 
 # ------------------------------------------------------------------------------------------ leakage
 def busy_power(pp: PlatformParams, op_point: int) -> np.ndarray:
-    """(V, M + U) leakage power (W) of each memory and compute unit while serving a request."""
-    return np.concatenate([pp.leak_W, pp.unit_leak_W[:, op_point, :]], axis=1)
+    """(V, M + U) leakage power (W) of each memory and compute unit while serving a request at
+    ``op_point`` (memories in the voltage domain follow its leakage law)."""
+    return np.concatenate([pp.leak_W * pp.mem_leak[:, op_point, :], pp.unit_leak_W[:, op_point, :]], axis=1)
 
 
 def idle_power(pp: PlatformParams) -> np.ndarray:
@@ -625,7 +663,8 @@ def lower_bound(prepared: Prepared, pp: PlatformParams | None = None) -> dict[st
     made so far (``Prepared.variants``: early exits, ``<task>@exit<k>``) get their own floor."""
     pp = pp if pp is not None else platform_params([prepared.platform], prepared.memories)
     cheapest = pp.action_J.min(axis=1)                                # (V, A) over operating points
-    byte = np.minimum(pp.read_J.min(axis=1), pp.write_J.min(axis=1))
+    dyn = pp.mem_dyn.min(axis=1)                                      # (V, M) over operating points
+    byte = np.minimum((pp.read_J * dyn).min(axis=1), (pp.write_J * dyn).min(axis=1))
     out = {}
     for task, ta in {**prepared.tasks, **prepared.variants}.items():
         per_action = ta.counts.sum(axis=0)                            # (A,)

@@ -389,6 +389,20 @@ def _dvfs_lines(result: Any) -> list[str]:
     points = result.requests["operating_point"].value_counts()
     if len(points) > 1 or result.meta.get("dvfs"):
         lines += ["### Operating points", "", ", ".join(f"{k}: {v} requests" for k, v in points.items()), ""]
+    why = result.meta.get("dvfs_points")
+    if why is not None and len(why):
+        from simulator.study.dvfs import explain
+
+        nominal = result.platform.default_operating_point if result.platform is not None else why.iloc[0, 0]
+        lines += ["### What an operating point costs one request", "",
+                  "Dynamic energy, leakage while served and the idle energy its service time displaces "
+                  "(simulator.study.dvfs.point_breakdown). " + explain(why, nominal) + ".", "",
+                  format_markdown(pd.DataFrame({
+                      "point": why["operating_point"], "V": why["voltage_V"],
+                      "MHz": why["frequency_Hz"] / 1e6, "service (ms)": why["service_s"] * 1e3,
+                      "dynamic (mJ)": why["dynamic_J"] * 1e3, "leakage (mJ)": why["leakage_J"] * 1e3,
+                      "displaced idle (mJ)": why["displaced_idle_J"] * 1e3, "net (mJ)": why["net_J"] * 1e3,
+                      "largest leaker": why["top_leaker"]})), ""]
     if curve is None:
         return lines
     wide = curve.pivot(index="target_s", columns="configuration", values="energy_per_inference_J")

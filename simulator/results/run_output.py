@@ -108,8 +108,9 @@ class _OpRows:
         overlap = oc.overlap[0]
         if prefetch:
             P = oc.param_reads[0]
-            add(P > 0, mems, "read", P * pp.read_J[v], P, 3, oc.t_param[0])
-            add(R - P > 0, mems, "read", (R - P) * pp.read_J[v], R - P, 0, oc.t_rest[0])
+            read_J = oc.read_J[0] if oc.read_J is not None else pp.read_J[v]   # at the op point
+            add(P > 0, mems, "read", P * read_J, P, 3, oc.t_param[0])
+            add(R - P > 0, mems, "read", (R - P) * read_J, R - P, 0, oc.t_rest[0])
             reads = ((P, 3, oc.t_param[0]), (R - P, 0, oc.t_rest[0]))
         else:
             add(R > 0, mems, "read", oc.e_read[0], R, 0, oc.t_read[0])

@@ -194,3 +194,50 @@ def energy_vs_target(prepared_exit, prepared_full, platform, targets: Sequence[f
     window = table["makespan_s"].max()
     table["energy_per_inference_J"] = (table["energy_J"] + idle * (window - table["makespan_s"])) / len(base)
     return table[["target_s", "configuration", "energy_per_inference_J", "missed"]]
+
+
+def point_breakdown(prepared, platform, key: str):
+    """Why a lower operating point does or does not save energy on ``platform``: for one request of
+    ``key`` (``Request.key``) at each operating point, its service time (s), dynamic energy (J), leakage
+    while served (J; memories and compute units), the idle energy its service time displaces (J; idle
+    power × service: that time is no longer spent idle) and the net, dynamic + leakage − displaced (J,
+    what the ``edgebert`` policy minimises), with the component whose leakage over the service time is
+    largest. A DataFrame, one row per operating point in platform order."""
+    import pandas as pd
+
+    tables = CostTables(prepared, platform)
+    pp = tables.pp
+    idle = float(idle_power(pp)[0].sum())
+    comps = list(prepared.memories) + list(pp.units)
+    rows = []
+    for p, name in enumerate(pp.op_points):
+        oc = tables.ops(key, p)
+        t = float(oc.t_op[0].sum())
+        busy = busy_power(pp, p)[0]
+        op = platform.operating_points[name]
+        rows.append(dict(operating_point=name, voltage_V=op.voltage_V, frequency_Hz=op.frequency_Hz,
+                         service_s=t, dynamic_J=float(oc.energy()[0]), leakage_J=float(busy.sum()) * t,
+                         displaced_idle_J=idle * t,
+                         net_J=float(oc.energy()[0]) + (float(busy.sum()) - idle) * t,
+                         top_leaker=comps[int(np.argmax(busy))], top_leakage_J=float(busy.max()) * t))
+    return pd.DataFrame(rows)
+
+
+def explain(breakdown, reference: str) -> str:
+    """One sentence per lower operating point of a :func:`point_breakdown` table: whether it costs less than
+    ``reference`` (the nominal point) for one request and why (dynamic saving against the leakage its
+    longer service adds, net of the idle time it displaces). Energies in mJ in the text."""
+    ref = breakdown.set_index("operating_point").loc[reference]
+    out = []
+    for _, r in breakdown.iterrows():
+        if r["operating_point"] == reference or r["voltage_V"] >= ref["voltage_V"]:
+            continue
+        d_dyn = (ref["dynamic_J"] - r["dynamic_J"]) * 1e3
+        d_leak = ((r["leakage_J"] - r["displaced_idle_J"]) - (ref["leakage_J"] - ref["displaced_idle_J"])) * 1e3
+        verdict = "saves" if r["net_J"] < ref["net_J"] else "costs"
+        out.append(f"{r['operating_point']} ({r['voltage_V']:.2f} V, {r['frequency_Hz'] / 1e6:.0f} MHz) {verdict} "
+                   f"{abs(r['net_J'] - ref['net_J']) * 1e3:.3g} mJ per request against {reference}: dynamic "
+                   f"energy falls by {d_dyn:.3g} mJ, while {r['service_s'] / ref['service_s']:.2g}x the service "
+                   f"time adds {d_leak:.3g} mJ of leakage net of the idle time it displaces (largest leaker: "
+                   f"{r['top_leaker']}, {r['top_leakage_J'] * 1e3:.3g} mJ over the request)")
+    return "; ".join(out)

@@ -550,10 +550,15 @@ def _simulate_entry(index: int) -> tuple[str, Any, float, float]:
     t0 = time.perf_counter()
     try:
         prepared = prepare(workload, platform)
-        curve = None
+        curve = points = None
         if config.dvfs is not None:
+            from simulator.study.dvfs import point_breakdown
+
             workload, curve = _apply_dvfs(config, entry, platform, workload, prepared)
             prepared.workload = workload
+            # why a lower operating point does (not) pay: one request of the longest kind at each point
+            keys = [r.key for r in workload.stream if r.exit_layer is None] or [r.key for r in workload.stream]
+            points = point_breakdown(prepared, platform, max(set(keys), key=keys.count)) if keys else None
         t1 = time.perf_counter()
         run = evaluate(workload, platform, prepared=prepared, **kwargs)
     except SimulationConfigError as exc:
@@ -565,6 +570,8 @@ def _simulate_entry(index: int) -> tuple[str, Any, float, float]:
         result.requests["exit_layer"] = [r.exit_layer for r in workload.stream]
     if curve is not None:
         result.meta["dvfs_curve"] = curve
+    if points is not None:
+        result.meta["dvfs_points"] = points
     if _JOB.get("worker"):
         result.workload = None if workload is _JOB["workloads"][index] else workload
     return entry.key, result, t1 - t0, t2 - t1

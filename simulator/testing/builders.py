@@ -205,7 +205,10 @@ def rename_memories(platform: Platform, rename: Callable[[str], str] | dict[str,
     links = [Link(end(li.src), end(li.dst), li.width_bits, li.clock_hz, li.energy_per_bit_J) for li in platform.links]
     pol = platform.placement
     placement = replace(pol, roles={r: [new[m] for m in ms] for r, ms in pol.roles.items()})
-    return replace(platform, memories=memories, links=links, placement=placement)
+    domain = platform.voltage_domain
+    if domain is not None:
+        domain = {**domain, "memories": [new[m] for m in domain.get("memories", ())]}
+    return replace(platform, memories=memories, links=links, placement=placement, voltage_domain=domain)
 
 
 def rename_tensors(workload: Workload, rename: Callable[[str], str]) -> Workload:
