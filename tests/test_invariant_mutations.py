@@ -233,8 +233,8 @@ def test_leakage_not_scaled_by_time(monkeypatch):
     CATALOGUE["leakage_scales_with_time"](PLATFORM)
     real = costs.leakage
 
-    def per_interval(pp, v, start, end, op_points, t0):
-        tl = real(pp, v, start, end, op_points, t0)
+    def per_interval(pp, v, start, end, op_points, t0, transfers=None):
+        tl = real(pp, v, start, end, op_points, t0, transfers)
         tl.idle_J = costs.idle_power(pp)[v][None, :] * 1e-3 * (tl.idle[:, 1:] > 0)   # 1 ms, whatever the gap
         return tl
 

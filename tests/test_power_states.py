@@ -159,13 +159,13 @@ def test_replay_equals_the_full_simulation_with_gating(gaps, prefetch):
             assert sel(rep)["energy_J"].sum() == pytest.approx(sel(full)["energy_J"].sum(), rel=1e-9, abs=1e-30)
 
 
-def test_dram_power_down_between_requests_costs_less_than_standby():
+def test_dram_self_refreshes_between_requests_when_it_powers_down_inside_them():
     on = _two(_platform(), 1e-3)
     down = _two(_platform(dram_state="power_down_when_idle"), 1e-3)
-    assert _idle(down, "dram") == pytest.approx(4e-3 * 1e-3, rel=1e-6)
+    dram = down.platform.memories["dram"]
+    assert _idle(down, "dram") == pytest.approx(dram.gated_leakage_W * 1e-3, rel=1e-6)
     assert _idle(on, "dram") == pytest.approx(20e-3 * 1e-3, rel=1e-6)
-    # the exit costs the standby power over tXP
-    assert _wake(down, "dram").sum() == pytest.approx(20e-3 * 5e-9, rel=1e-9)
+    assert _wake(down, "dram").sum() == pytest.approx(dram.wakeup_energy_J, rel=1e-9)   # self-refresh exit
 
 
 @pytest.mark.parametrize("role", ["adapter", "weight", "embedding"])
@@ -228,3 +228,93 @@ def test_break_even_is_wakeup_energy_over_power_saved():
     be = power_states.break_even_s(np.array([2.0, 1.0, 1.0, 1.0]), np.array([1.0, 1.0, 2.0, 0.0]),
                                    np.array([3.0, 1.0, 1.0, 0.0]))
     assert be.tolist() == [3.0, np.inf, np.inf, 0.0]
+
+
+# ------------------------------------------------------------------ DRAM power-down inside a request
+PD_ROLES = dict(ROLES, weight=["dram"], embedding=["dram"])
+
+
+def _pd_platform(exit_pJ=None, **kw):
+    p = _platform(dram_state="power_down_when_idle", roles=PD_ROLES, **kw)
+    if exit_pJ is not None:   # exit energy = standby power x tXP: set tXP for the wanted exit energy
+        dram = p.memories["dram"]
+        p = ht.with_memory(p, "dram", power_down_exit_latency_s=exit_pJ * 1e-12 / dram.leakage_W)
+    return p
+
+
+def _hand_power_down(run, platform):
+    """DRAM busy energy of each request from its ledger rows, by hand: standby power over the service, but
+    power-down power over every gap between its own transfers (and before the first, after the last)
+    longer than the break-even time, plus one exit (standby power x tXP) per such gap that ends at a
+    transfer."""
+    dram = platform.memories["dram"]
+    exit_J = dram.leakage_W * dram.power_down_exit_latency_s
+    be = exit_J / (dram.leakage_W - dram.power_down_W)
+    led = run.ledger
+    out = []
+    for _, req in run.requests.iterrows():
+        rows = led[(led["request"] == req["request"]) & (led["component"] == "dram")
+                   & led["category"].isin(["read", "write", "switch_load"]) & (led["bytes"] > 0)]
+        t, down, exits = float(req["start_s"]), 0.0, 0
+        for s, e in sorted(zip(rows["start_s"], rows["end_s"])):
+            if s - t > be:
+                down, exits = down + (s - t), exits + 1
+            t = max(t, e)
+        if float(req["end_s"]) - t > be:
+            down += float(req["end_s"]) - t
+        span = float(req["end_s"]) - float(req["start_s"])
+        out.append(dram.leakage_W * span - (dram.leakage_W - dram.power_down_W) * down + exits * exit_J)
+    return np.array(out)
+
+
+def _busy_dram(run):
+    led = run.ledger
+    busy = led[(led["request"] >= 0) & (led["component"] == "dram") & led["category"].isin(["leakage", "refresh"])]
+    return busy.groupby("request")["energy_J"].sum().to_numpy()
+
+
+@pytest.mark.parametrize("exit_pJ", [None, 3.2e3, 1e3, 1e9])   # 3.2 nJ: a 200 ns break-even, between gaps
+def test_dram_powers_down_between_its_own_transfers_past_break_even(exit_pJ):
+    platform = _pd_platform(exit_pJ)
+    w = ht.make_workload(("a", "b"), stream=streams.fixed(["a", "b", "a"], 1e-3))
+    run = simulate(w, platform, replay=False)
+    np.testing.assert_allclose(_busy_dram(run), _hand_power_down(run, platform), rtol=1e-9)
+    standby = platform.memories["dram"].leakage_W * run.requests["service_s"].to_numpy()
+    if exit_pJ == 1e9:                  # break-even beyond every gap: never powered down
+        np.testing.assert_allclose(_busy_dram(run), standby, rtol=1e-9)
+    else:
+        assert (_busy_dram(run) < standby).all()
+
+
+@pytest.mark.parametrize("prefetch,exit_pJ", [(0, None), (0, 3.2e3), (2, 3.2e3)])
+def test_power_down_inside_requests_agrees_across_simulators(prefetch, exit_pJ):
+    platform = _pd_platform(exit_pJ, gating=True)
+    stream = streams.fixed(["a", "b", "b", "a"], 2e-6)      # gaps and queueing: switches and wake-ups
+    w = ht.make_workload(("a", "b"), stream=stream)
+    prepared = prepare(w, platform)
+    full = simulate(w, platform, prepared=prepared, replay=False, prefetch_depth=prefetch)
+    rep = simulate(w, platform, prepared=prepared, prefetch_depth=prefetch)
+    assert rep.total_energy_J == pytest.approx(full.total_energy_J, rel=1e-9)
+    np.testing.assert_allclose(_busy_dram(rep), _busy_dram(full), rtol=1e-9)
+    np.testing.assert_allclose(_busy_dram(full), _hand_power_down(full, platform), rtol=1e-9)
+    if prefetch == 0:
+        from simulator.sweep.fast import evaluate_fast
+
+        closed = evaluate(w, platform, prepared=prepared)
+        assert closed.total_energy_J == pytest.approx(full.total_energy_J, rel=1e-9)
+        row = evaluate_variants(prepared, [platform, platform]).iloc[1]
+        assert row["energy_J"] == pytest.approx(closed.total_energy_J, rel=1e-9)
+        fast = evaluate_fast(prepared, [platform]).iloc[0]
+        assert fast["energy_J"] == pytest.approx(closed.total_energy_J, rel=1e-9)
+
+
+def test_power_down_waits_the_exit_latency_on_every_transfer():
+    on = _platform(roles=PD_ROLES)
+    down = _pd_platform()
+    w = ht.make_workload(("a",), stream=streams.fixed(["a"], 0.0))
+    a, b = simulate(w, on), simulate(w, down)
+    txp = down.memories["dram"].power_down_exit_latency_s
+    n = int(((a.ledger["component"] == "dram") & (a.ledger["bytes"] > 0)
+             & a.ledger["category"].isin(["read", "write"])).sum())
+    assert n > 0 and float(b.requests["service_s"].iloc[0]) > float(a.requests["service_s"].iloc[0])
+    assert float(b.requests["service_s"].iloc[0]) <= float(a.requests["service_s"].iloc[0]) + n * txp * (1 + 1e-9)

@@ -75,7 +75,8 @@ def evaluate(workload, platform, *, placement=None, prepared: Prepared | None = 
     op_points = points
     starts = np.array([iv[2] for iv in intervals])
     ends = np.array([iv[3] for iv in intervals])
-    timeline = leakage(pp, 0, starts, ends, np.array(op_points), float(starts.min()))
+    timeline = leakage(pp, 0, starts, ends, np.array(op_points), float(starts.min()),
+                       power_states.run_transfers(builder, pp, prepared.memories))
     builder.leakage(timeline, intervals)
     return finish("analytic", workload, prepared, tables, builder, records, timeline, dynamic,
                   {"prefetch_depth": 0, "max_in_flight": 1, **request_keys(workload.stream),
@@ -120,8 +121,12 @@ def evaluate_variants(prepared: Prepared, platforms: Sequence, *, chunk: int = 2
                  lambda k, t: t + service[(stream[k].key, points[k])], [r.transition_s for r in stream])
     dynamic, leak = np.zeros(V), np.zeros(V)
     latency = np.zeros((len(stream), V))
+    down = power_states.RequestPowerDown(prepared, pp, switches)
     for k, (r, p) in enumerate(zip(stream, points)):
         start, end = sched.start[k], sched.end[k]
+        loads = bool(sched.switch[k] and r.task in switches)
+        leak += down.energy(r.key, r.task, p, loads, sched.ops[k] - start
+                            - (switches[r.task].time if loads else 0.0), end - start).sum(axis=1)
         if k:
             leak += power_states.idle_energy(pp, sched.gap[k]).sum(axis=1)
             dynamic += power_states.wake_cost(pp, sched.gap[k])[1]

@@ -11,8 +11,12 @@ platform's ``power_gating`` flag decides: NVM and DRAM ``retain_when_idle``, SRA
 - ``retain_when_idle``: NVM powered off with its data (``gated_leakage_W``, the same wake-up), DRAM in
   self-refresh (``gated_leakage_W``; exit tXSR), SRAM at its data-retention voltage
   (``retention_leakage_W``; ``retention_wakeup_energy_J`` / ``retention_wakeup_latency_s``);
-- ``power_down_when_idle`` (DRAM): precharge power-down (``power_down_W``, refresh included) between
-  requests; the exit takes tXP (``power_down_exit_latency_s``) and costs the standby power over it.
+- ``power_down_when_idle`` (DRAM): precharge power-down (``power_down_W``, refresh included) between its
+  own transfers inside a request, in each gap longer than its break-even time (:func:`power_down_intervals`;
+  the exit costs the standby power over tXP, ``power_down_exit_latency_s``, and every transfer of such a
+  DRAM waits tXP: its latency includes it, so a request's timeline does not depend on which gaps were long
+  and every simulator sees the same one); between requests it self-refreshes like ``retain_when_idle``
+  (a controller's deeper state for long idle).
 
 Compute units follow the platform's ``power_gating``: gated off between requests (0 W), their wake-up
 costing their leakage over ``power_gate_break_even_cycles`` and taking ``power_gate_wakeup_cycles``
@@ -55,8 +59,7 @@ def low_power_state(memory, state: str) -> tuple[float, float, float]:
         if not memory.is_dram or memory.power_down_W is None:
             raise SimulationConfigError(f"memories.{memory.name}.power_state: power_down_when_idle on a "
                                         f"memory without a power-down state; expected a DRAM")
-        exit_s = memory.power_down_exit_latency_s
-        return memory.power_down_W, memory.leakage_W * exit_s, exit_s
+        return memory.gated_leakage_W, memory.wakeup_energy_J, memory.wakeup_latency_s   # self-refresh
     if state == "retain_when_idle" and memory.volatile and not memory.is_dram:
         if getattr(memory, "retention_leakage_W", None) is None:
             raise SimulationConfigError(f"memories.{memory.name}.power_state: retain_when_idle on an SRAM "
@@ -67,6 +70,16 @@ def low_power_state(memory, state: str) -> tuple[float, float, float]:
         raise SimulationConfigError(f"memories.{memory.name}.power_state: got {state!r}; expected one of "
                                     f"{', '.join(POLICIES)}")
     return memory.gated_leakage_W, memory.wakeup_energy_J, memory.wakeup_latency_s
+
+
+def power_down(memory, state: str) -> tuple[float, float, float] | None:
+    """(power-down power W, exit energy J, exit latency s) of a DRAM that powers down between its own
+    transfers inside a request (``power_down_when_idle``); None otherwise. The exit costs the standby
+    power (``leakage_W``) over tXP."""
+    if state != "power_down_when_idle" or not memory.is_dram or memory.power_down_W is None:
+        return None
+    exit_s = memory.power_down_exit_latency_s
+    return memory.power_down_W, memory.leakage_W * exit_s, exit_s
 
 
 def unit_gate(unit, leakage_W: float) -> tuple[float, float]:
@@ -124,6 +137,138 @@ def long_gap_power(pp) -> np.ndarray:
     """(V, C) power (W) of each memory and compute unit over an idle gap longer than every break-even
     time (the platform's idle power in its deepest states)."""
     return np.where(pp.sleeps & np.isfinite(pp.break_even_s), pp.low_W, pp.on_W)
+
+
+# ------------------------------------------------------------------ DRAM power-down inside requests
+def power_down_intervals(periods: np.ndarray, transfers: np.ndarray, break_even_s: float
+                         ) -> tuple[np.ndarray, np.ndarray]:
+    """Where a DRAM with ``power_down_when_idle`` is in precharge power-down inside busy time: within each
+    busy period (``periods`` (b, 2) s, disjoint, in order), each gap before, between and after its own
+    transfers (``transfers`` (k, 2) s) strictly longer than ``break_even_s``. Returns (the power-down
+    intervals (j, 2) s, the exit times (x,) s: each gap that ends at a transfer, which waits tXP for it)."""
+    periods = np.asarray(periods, dtype=float).reshape(-1, 2)
+    tr = np.asarray(transfers, dtype=float).reshape(-1, 2)
+    if not len(periods):
+        return np.zeros((0, 2)), np.zeros(0)
+    tr = tr[np.argsort(tr[:, 0], kind="stable")]
+    p = np.searchsorted(periods[:, 0], tr[:, 0], side="right") - 1     # the busy period of each transfer
+    keep = (p >= 0) & (tr[:, 0] < periods[np.maximum(p, 0), 1])
+    tr, p = tr[keep], p[keep]
+    run_end = np.maximum.accumulate(tr[:, 1]) if len(tr) else np.zeros(0)
+    first = np.ones(len(tr), dtype=bool)
+    first[1:] = p[1:] != p[:-1]
+    prev = np.where(first, periods[p, 0], np.concatenate([[-np.inf], run_end[:-1]]))
+    before = np.stack([prev, tr[:, 0]], axis=1)                        # gaps that end at a transfer
+    before = before[before[:, 1] - before[:, 0] > break_even_s]
+    last = np.ones(len(tr), dtype=bool)
+    last[:-1] = p[:-1] != p[1:]
+    tail = np.stack([run_end[last], periods[p[last], 1]], axis=1)      # after each period's last transfer
+    empty = np.setdiff1d(np.arange(len(periods)), p)
+    tail = np.concatenate([tail, periods[empty]])                       # periods without a transfer
+    tail = tail[tail[:, 1] - tail[:, 0] > break_even_s]
+    pd = np.concatenate([before, tail])
+    return pd[np.argsort(pd[:, 0], kind="stable")], before[:, 1]
+
+
+def transfer_intervals(columns: dict, memory: str) -> np.ndarray:
+    """(k, 2) start and end (s) of every transfer of ``memory`` in ledger ``columns`` (its read, write and
+    switch-load rows that move bytes)."""
+    mine = (columns["component"] == memory) & np.isin(columns["category"], ("read", "write", "switch_load")) \
+        & (columns["bytes"] > 0)
+    return np.stack([columns["start_s"][mine], columns["end_s"][mine]], axis=1).astype(float)
+
+
+def serial_power_down(pp, m: int, S: np.ndarray, E: np.ndarray, span: np.ndarray, offset: np.ndarray
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """(power-down time s (V,), exits (V,)) of DRAM ``m`` over one request of V variants served alone:
+    its transfers ``S``/``E`` (V, k) s in order (relative to the end of the request's prefix), the prefix
+    ``offset`` (V,) s (wake-up and DVFS settling, when the DRAM moves nothing) and the whole service
+    ``span`` (V,) s. The rule of :func:`power_down_intervals` for one busy period."""
+    be = pp.pd_break_even_s[:, m]
+    V = len(span)
+    if S.shape[1] == 0:
+        whole = span > be
+        return np.where(whole, span, 0.0), np.zeros(V)
+    run_end = np.maximum.accumulate(E, axis=1)
+    gaps = np.concatenate([(offset + S[:, 0])[:, None], S[:, 1:] - run_end[:, :-1]], axis=1)
+    tail = span - (offset + run_end[:, -1])
+    long = gaps > be[:, None]
+    time = np.where(long, gaps, 0.0).sum(axis=1) + np.where(tail > be, tail, 0.0)
+    return time, long.sum(axis=1).astype(float)
+
+
+def run_transfers(builder, pp, memories) -> dict[int, np.ndarray] | None:
+    """Memory index -> (k, 2) transfer intervals (s) of each DRAM of variant 0 that powers down between its
+    transfers, from the ledger rows ``builder`` (a :class:`simulator.results.run_output.LedgerBuilder`) holds
+    so far; None when no memory does (what :func:`simulator.cost.tables.leakage` takes)."""
+    pd = np.flatnonzero(pp.pd_inside[0])
+    if not len(pd):
+        return None
+    cols = builder.columns()
+    return {int(m): transfer_intervals(cols, memories[m]) for m in pd}
+
+
+def shape_transfers(prepared, pp, ta, oc, sc, m: int) -> tuple[np.ndarray, np.ndarray]:
+    """(S, E) (V, k) s: the transfers of DRAM ``m`` in one request served alone, relative to the end of its
+    prefix (wake-up, DVFS settling): its task-switch copies one after another (``sc``: the
+    :class:`simulator.cost.tables.SwitchCosts`, None without a switch), then its ops (``oc``: OpCosts of
+    the request's arrays ``ta``) in order, each read at its op's start and each write after its fetch and
+    compute phase (at its start for an op overlapped through a double-buffered staging buffer): the
+    timeline the closed form's ledger rows have."""
+    V = pp.n_variants
+    name = prepared.memories[m]
+    S, E = [], []
+    t = np.zeros(V)
+    if sc is not None:
+        for k, (src, dst, b) in enumerate(sc.pairs):
+            if name in (src, dst) and b > 0:
+                S.append(t.copy())
+                E.append(t + sc.t[:, k])
+            t = t + sc.t[:, k]
+    n = ta.n_ops
+    start = t[:, None] + np.concatenate([np.zeros((V, 1)), np.cumsum(oc.t_op, axis=1)[:, :-1]], axis=1)
+    ws = np.where(oc.overlap, start, start + oc.t_fetch + oc.t_stream)
+    so = np.stack([start, ws], axis=2).reshape(V, 2 * n)
+    eo = np.stack([start + oc.t_read[:, :, m], ws + oc.t_write[:, :, m]], axis=2).reshape(V, 2 * n)
+    valid = np.stack([ta.reads[:, m] > 0, ta.writes[:, m] > 0], axis=1).reshape(2 * n)
+    S_all = np.concatenate([np.stack(S, axis=1) if S else np.zeros((V, 0)), so[:, valid]], axis=1)
+    E_all = np.concatenate([np.stack(E, axis=1) if E else np.zeros((V, 0)), eo[:, valid]], axis=1)
+    return S_all, E_all
+
+
+class RequestPowerDown:
+    """The DRAM power-down inside one request, for the vectorised closed forms (V variants, one request at
+    a time): per request shape (key, operating point, switch) the transfers of every power-down DRAM
+    (:func:`shape_transfers`, cached), then :meth:`energy` per request from its prefix and span."""
+
+    def __init__(self, prepared, pp, switches: dict):
+        self.prepared, self.pp, self.switches = prepared, pp, switches
+        self.dram = np.flatnonzero(pp.pd_inside.any(axis=0))
+        self._shapes: dict = {}
+
+    def energy(self, key: str, task: str, p: int, switch: bool, prefix_s: np.ndarray,
+               span_s: np.ndarray) -> np.ndarray:
+        """(V, M) J to add to a request's leakage per memory: −(standby − power-down power) × power-down
+        time + exits × exit energy, for each power-down DRAM; ``prefix_s`` (V,) s before the switch copies
+        (wake-up, DVFS), ``span_s`` (V,) the service time."""
+        out = np.zeros(self.pp.leak_W.shape)
+        if not len(self.dram):
+            return out
+        from simulator.cost.tables import op_costs
+
+        shape = (key, p, switch)
+        if shape not in self._shapes:
+            ta = self.prepared.arrays(key)
+            oc = op_costs(ta, self.pp, p)
+            sc = self.switches.get(task) if switch else None
+            self._shapes[shape] = {int(m): shape_transfers(self.prepared, self.pp, ta, oc, sc, int(m))
+                                   for m in self.dram}
+        pp = self.pp
+        for m, (S, E) in self._shapes[shape].items():
+            t_pd, exits = serial_power_down(pp, m, S, E, span_s, prefix_s)
+            on = pp.pd_inside[:, m]
+            out[:, m] = np.where(on, -t_pd * (pp.leak_W[:, m] - pp.pd_W[:, m]) + exits * pp.pd_exit_J[:, m], 0.0)
+        return out
 
 
 # ------------------------------------------------------------------ placement

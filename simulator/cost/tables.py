@@ -279,6 +279,11 @@ class PlatformParams:
     mem_dyn: np.ndarray = None      #: (V, P, M)
     mem_leak: np.ndarray = None     #: (V, P, M)
     mem_time: np.ndarray = None     #: (V, P, M)
+    # DRAM power-down between its own transfers inside a request (power_down_when_idle)
+    pd_inside: np.ndarray = None        #: (V, M) bool
+    pd_W: np.ndarray = None             #: (V, M) power in power-down (W)
+    pd_exit_J: np.ndarray = None        #: (V, M) energy of one exit (J)
+    pd_break_even_s: np.ndarray = None  #: (V, M) gap above which powering down pays (s; inf: never)
 
     kinds: tuple[str, ...] = ()  #: kind of each unit (U axis)
 
@@ -303,18 +308,24 @@ def _memory_figures(platform, memories: Sequence[str]) -> dict[str, list[float]]
     paths = _link_paths(platform)
     out: dict[str, list] = {k: [] for k in ("read_J", "write_J", "read_lat", "write_lat", "read_bw",
                                             "write_bw", "path_bw", "path_J", "leak_W", "refresh_W", "idle_W",
-                                            "gated", "is_dram", "buffer", "wake_J", "wake_lat")}
+                                            "gated", "is_dram", "buffer", "wake_J", "wake_lat", "pd_inside",
+                                            "pd_W", "pd_exit_J", "pd_exit_s")}
     for name in memories:
         m = platform.memories[name]
         c = m.cost()          # the affine cost protocol (hw_models.memory.AffineCost), read by name
         state = power_states.policy(m, gating)
         gated = state != "always_on"
         low_W, wake_J, wake_s = power_states.low_power_state(m, state)
+        pd = power_states.power_down(m, state)
+        out["pd_inside"].append(pd is not None)
+        for key, value in zip(("pd_W", "pd_exit_J", "pd_exit_s"), pd or (c.leakage_W["on"], 0.0, 0.0)):
+            out[key].append(value)
         links = paths[name]
         out["read_J"].append(c.read_J_per_byte)
         out["write_J"].append(c.write_J_per_byte)
-        out["read_lat"].append(c.read_latency_s)
-        out["write_lat"].append(c.write_latency_s)
+        # a DRAM that powers down between its transfers waits tXP before each (power_states.power_down)
+        out["read_lat"].append(c.read_latency_s + (pd[2] if pd else 0.0))
+        out["write_lat"].append(c.write_latency_s + (pd[2] if pd else 0.0))
         out["read_bw"].append(c.read_Bps)
         out["write_bw"].append(c.write_Bps)
         out["path_bw"].append(min((lk.bandwidth_Bps for lk in links), default=np.inf))
@@ -415,6 +426,9 @@ def platform_params(platforms: Sequence[Any], memories: Sequence[str] | None = N
         wake_J=np.where(deep[:, :len(memories)], stack("wake_J"), 0.0).sum(axis=1),
         wake_s=wake_lat.max(axis=1, initial=0.0),
         on_W=on_W, low_W=low_W, sleeps=sleeps, wake_Jc=wake_Jc, wake_sc=wake_sc, break_even_s=be,
+        pd_inside=stack("pd_inside", bool), pd_W=stack("pd_W"), pd_exit_J=stack("pd_exit_J"),
+        pd_break_even_s=np.where(stack("pd_inside", bool), power_states.break_even_s(
+            stack("leak_W"), stack("pd_W"), stack("pd_exit_J")), np.inf),
         units=units, actions=actions, kinds=kinds,
         action_J=np.array([[[p.compute[units[u]].action_energy_J(point(p, p.operating_points[o], units[u]))[a]
                              for u, a in actions]
@@ -623,10 +637,13 @@ class Timeline:
 
 
 def leakage(pp: PlatformParams, v: int, start: np.ndarray, end: np.ndarray, op_points: np.ndarray,
-            t0: float) -> Timeline:
+            t0: float, transfers: dict[int, np.ndarray] | None = None) -> Timeline:
     """Leakage of variant ``v`` over the run ``[t0, max(end)]``, given each request's service interval
     ``[start, end]`` (s) and operating point index. Time covered by no request is idle; requests in
-    service together share each moment equally (a sweep over the interval bounds, O(n log n))."""
+    service together share each moment equally (a sweep over the interval bounds, O(n log n)).
+    ``transfers``: memory index -> (k, 2) transfer intervals (s) of each DRAM that powers down between
+    its own transfers (``PlatformParams.pd_inside``; :func:`simulator.cost.power_states.run_transfers`):
+    its power-down time inside each request is charged at ``pd_W`` and each exit at ``pd_exit_J``."""
     C = pp.leak_W.shape[1] + len(pp.units)
     busy_p = np.stack([busy_power(pp, int(o))[v] for o in op_points]) if len(op_points) else np.zeros((0, C))
     bounds = np.unique(np.concatenate([[t0], start, end]))
@@ -643,7 +660,47 @@ def leakage(pp: PlatformParams, v: int, start: np.ndarray, end: np.ndarray, op_p
         busy_time = end - start
     idle_mask = count == 0
     idle = np.stack([bounds[:-1][idle_mask], bounds[1:][idle_mask]], axis=1)
-    return Timeline(busy_time[:, None] * busy_p, idle, gap_energy(pp, v, idle[:, 1] - idle[:, 0]))
+    busy_J = busy_time[:, None] * busy_p
+    if transfers and len(start):
+        _power_down(pp, v, busy_J, busy_p, start, end, bounds, count, transfers)
+    return Timeline(busy_J, idle, gap_energy(pp, v, idle[:, 1] - idle[:, 0]))
+
+
+def _power_down(pp: PlatformParams, v: int, busy_J: np.ndarray, busy_p: np.ndarray, start: np.ndarray,
+                end: np.ndarray, bounds: np.ndarray, count: np.ndarray, transfers: dict[int, np.ndarray]) -> None:
+    """Charge each power-down DRAM's time in power-down inside the requests at ``pd_W`` instead of its busy
+    power, and each exit at ``pd_exit_J`` (in ``busy_J``, per request). The busy periods are the requests'
+    own service intervals when none overlap (each request alone, as replay and the closed form see it),
+    else the merged busy time; power-down time is shared like leakage (equally among the requests in
+    service), an exit goes to the latest-started request in service at it."""
+    if count.max(initial=0.0) <= 1:
+        order = np.argsort(start, kind="stable")
+        periods = np.stack([start[order], end[order]], axis=1)
+    else:
+        busy = count > 0
+        first = np.flatnonzero(busy & ~np.concatenate([[False], busy[:-1]]))
+        last = np.flatnonzero(busy & ~np.concatenate([busy[1:], [False]]))
+        periods = np.stack([bounds[:-1][first], bounds[1:][last]], axis=1)
+    by_start = np.argsort(start, kind="stable")
+    for m, intervals in transfers.items():
+        if not pp.pd_inside[v, m]:
+            continue
+        pd, exits = power_states.power_down_intervals(periods, intervals, float(pp.pd_break_even_s[v, m]))
+        edges = np.unique(np.concatenate([bounds, pd.ravel()]))
+        si, ei = np.searchsorted(edges, start), np.searchsorted(edges, end)
+        diff = np.zeros(len(edges))
+        np.add.at(diff, si, 1.0)
+        np.add.at(diff, ei, -1.0)
+        n_in = np.cumsum(diff)[:-1]
+        mid = (edges[:-1] + edges[1:]) / 2
+        j = np.searchsorted(pd[:, 0], mid, side="right") - 1
+        down = (j >= 0) & (mid < pd[np.maximum(j, 0), 1]) if len(pd) else np.zeros(len(mid), dtype=bool)
+        share = np.where(down & (n_in > 0), np.diff(edges) / np.maximum(n_in, 1.0), 0.0)
+        cum = np.concatenate([[0.0], np.cumsum(share)])
+        pd_time = cum[ei] - cum[si]
+        owner = by_start[np.searchsorted(start[by_start], exits, side="right") - 1] if len(exits) else []
+        n_exits = np.bincount(np.asarray(owner, dtype=int), minlength=len(start)).astype(float)
+        busy_J[:, m] += -pd_time * (busy_p[:, m] - pp.pd_W[v, m]) + n_exits * pp.pd_exit_J[v, m]
 
 
 def gap_energy(pp: PlatformParams, v: int, gaps: np.ndarray) -> np.ndarray:

@@ -497,7 +497,8 @@ def run_events(workload, platform, prepared: Prepared, max_in_flight: int, depth
     starts = np.array([iv[2] for iv in intervals])
     ends = np.array([iv[3] for iv in intervals])
     timeline = leakage(eng.pp, 0, starts, ends, np.array([eng.op_points[k] for k in order]),
-                       float(stream[0].arrival_s))
+                       float(stream[0].arrival_s),
+                       power_states.run_transfers(eng.builder, eng.pp, prepared.memories))
     eng.builder.leakage(timeline, intervals)
     return finish("engine", workload, prepared, eng.tables, eng.builder, records, timeline, eng.dynamic,
                   {"prefetch_depth": depth, "max_in_flight": max_in_flight, "seed": seed,

@@ -26,7 +26,7 @@ import simpy
 
 from simulator.cost import power_states
 from simulator.cost.schedule import idle_gap, needs_switch
-from simulator.cost.tables import Prepared, busy_power, gap_energy, leakage, lower_bound, prepare
+from simulator.cost.tables import Prepared, gap_energy, leakage, lower_bound, prepare
 from simulator.prepare.early_exit import request_keys
 from simulator.results.ledger import CompactLedger, Shape, categorical
 from simulator.results.run_output import (LEDGER_COLUMNS, REQUEST_COLUMNS, RunOutput, program_writes,
@@ -58,7 +58,8 @@ def simulate_shape(eng, request, op_point: int, gap: float, switch: bool) -> tup
     eng.env.process(eng.serve(request, gap, switch))
     eng.env.run()
     duration = float(eng.records[0]["end_s"])
-    timeline = leakage(eng.pp, 0, np.array([0.0]), np.array([duration]), np.array([op_point]), 0.0)
+    timeline = leakage(eng.pp, 0, np.array([0.0]), np.array([duration]), np.array([op_point]), 0.0,
+                       power_states.run_transfers(eng.builder, eng.pp, eng.prepared.memories))
     eng.builder.leakage(timeline, [(0, task, 0.0, duration)])
     cols = eng.builder.columns()
     rows = {c: cols[c] for c in LEDGER_COLUMNS if c != "request"}
@@ -155,7 +156,8 @@ def replay(workload, platform, *, placement=None, prepared: Prepared | None = No
                            shape_of, start, idle, idle_J, comps, idle_cat)
     energy, _ = ledger.request_sums()
     counts = ledger.counts
-    busy_leak = sum(counts[k] * s.duration_s * float(busy_power(pp, s.key[1])[0].sum())
+    # each shape's leakage while served (its ledger rows: DRAM power-down inside it included)
+    busy_leak = sum(counts[k] * float(s.rows["energy_J"][np.isin(s.rows["category"], ("leakage", "refresh"))].sum())
                     for k, s in enumerate(shapes))
     leak_total = float(idle_J.sum()) + busy_leak
     dynamic_J = float(np.dot(counts, dynamic))

@@ -391,12 +391,9 @@ def _dvfs_lines(result: Any) -> list[str]:
         lines += ["### Operating points", "", ", ".join(f"{k}: {v} requests" for k, v in points.items()), ""]
     why = result.meta.get("dvfs_points")
     if why is not None and len(why):
-        from simulator.study.dvfs import explain
-
-        nominal = result.platform.default_operating_point if result.platform is not None else why.iloc[0, 0]
         lines += ["### What an operating point costs one request", "",
                   "Dynamic energy, leakage while served and the idle energy its service time displaces "
-                  "(simulator.study.dvfs.point_breakdown). " + explain(why, nominal) + ".", "",
+                  "(simulator.study.dvfs.point_breakdown). " + str(result.meta.get("dvfs_why", "")) + ".", "",
                   format_markdown(pd.DataFrame({
                       "point": why["operating_point"], "V": why["voltage_V"],
                       "MHz": why["frequency_Hz"] / 1e6, "service (ms)": why["service_s"] * 1e3,

@@ -571,7 +571,10 @@ def _simulate_entry(index: int) -> tuple[str, Any, float, float]:
     if curve is not None:
         result.meta["dvfs_curve"] = curve
     if points is not None:
+        from simulator.study.dvfs import explain
+
         result.meta["dvfs_points"] = points
+        result.meta["dvfs_why"] = explain(points, platform.default_operating_point)
     if _JOB.get("worker"):
         result.workload = None if workload is _JOB["workloads"][index] else workload
     return entry.key, result, t1 - t0, t2 - t1

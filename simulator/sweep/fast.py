@@ -126,11 +126,12 @@ def evaluate_fast(prepared: Prepared, platforms: Sequence, *, chunk: int = 512, 
         e[:, _CAT["compute"], M:M + U] = at(p, lambda q, p, ta=ta: unit_energy(ta, q, p).sum(axis=1))
         service[key], energy[key] = at(p, service_time), e
 
-    switch_E, switch_t, switch_W = {}, {}, {}
+    switch_E, switch_t, switch_W, switch_sc = {}, {}, {}, {}
     for task, ta in prepared.tasks.items():
         if not ta.switch_loads:
             continue
         sc = switch_costs(prepared, ta, pp)
+        switch_sc[task] = sc
         e = np.zeros((V, len(CATEGORIES), C))
         w = np.zeros(M)
         for k, (src, dst, b) in enumerate(sc.pairs):
@@ -146,6 +147,7 @@ def evaluate_fast(prepared: Prepared, platforms: Sequence, *, chunk: int = 512, 
     share = np.divide(pp.refresh_W, pp.leak_W, out=np.zeros_like(pp.leak_W), where=pp.leak_W > 0)
     idle_refresh = pp.gated & pp.is_dram                              # gated DRAM self-refreshes when idle
 
+    down = power_states.RequestPowerDown(prepared, pp, switch_sc)   # DRAM power-down inside requests
     acc = np.zeros((V, len(CATEGORIES), C))
     writes_M = np.zeros((V, M))            # bytes written by ops
     loads_M = np.zeros((V, M))             # bytes loaded on task switches
@@ -154,6 +156,7 @@ def evaluate_fast(prepared: Prepared, platforms: Sequence, *, chunk: int = 512, 
     times = dict.fromkeys(service, 0)      # requests per (task, op point)
     switched = dict.fromkeys(switch_E, 0)  # switches to each task
     busy_s = {p: np.zeros(V) for p in set(points)}    # busy time per op point (s)
+    pd_E = np.zeros((V, M))                # DRAM power-down inside requests: change of its busy energy (J)
     prev_end = None
     loaded = None
     first_arrival = stream[0].arrival_s if n else 0.0
@@ -172,13 +175,17 @@ def evaluate_fast(prepared: Prepared, platforms: Sequence, *, chunk: int = 512, 
             woke, _, wake_s = power_states.wake_cost(pp, gap)
             t = start + wake_s
             acc[:, _CAT["wakeup"], :M + U] += np.where(woke, pp.wake_Jc, 0.0)
-        if r.task != loaded and r.task in switch_E:
+        prefix = t - start                                            # wake-up before the switch copies
+        loads = r.task != loaded and r.task in switch_E
+        if loads:
             t = t + switch_t[r.task]
             switched[r.task] += 1
         loaded = r.task
         end = t + service[(r.key, p)]
         times[(r.key, p)] += 1
         busy_s[p] += end - start
+        if len(down.dram):                                            # DRAM power-down inside the request
+            pd_E += down.energy(r.key, r.task, p, loads, prefix, end - start)
         latency[k], served[k] = end - a, end - start
         starts[k], ends[k] = start, end
         prev_end = end
@@ -196,6 +203,8 @@ def evaluate_fast(prepared: Prepared, platforms: Sequence, *, chunk: int = 512, 
         acc[:, _CAT["leakage"], :M] += busy_E[:, :M] * (1.0 - share)
         acc[:, _CAT["refresh"], :M] += busy_E[:, :M] * share
         acc[:, _CAT["leakage"], M:M + U] += busy_E[:, M:]
+    acc[:, _CAT["leakage"], :M] += pd_E * (1.0 - share)
+    acc[:, _CAT["refresh"], :M] += pd_E * share
 
     cats = acc.sum(axis=2)                                            # (V, 8)
     total = cats.sum(axis=1)
