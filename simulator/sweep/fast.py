@@ -118,8 +118,8 @@ def evaluate_fast(prepared: Prepared, platforms: Sequence, *, chunk: int = 512, 
 
         R, W = ta.reads.sum(axis=0), ta.writes.sum(axis=0)
         e = np.zeros((V, len(CATEGORIES), C))
-        e[:, _CAT["read"], :M] = R * pp.read_J * pp.mem_dyn[:, p, :]      # the voltage domain at p
-        e[:, _CAT["write"], :M] = W * pp.write_J * pp.mem_dyn[:, p, :]
+        e[:, _CAT["read"], :M] = at(p, lambda q, p, R=R: R * q.read_J * q.mem_dyn[:, p, :])   # voltage domain
+        e[:, _CAT["write"], :M] = at(p, lambda q, p, W=W: W * q.write_J * q.mem_dyn[:, p, :])
         for k, m in enumerate(mems):
             for link in prepared.link_paths[m]:
                 e[:, _CAT["transfer"], link_of[link]] += (R[k] + W[k]) * pp.link_J[:, link_of[link] - M - U]
