@@ -1,7 +1,6 @@
 """Reading platform YAML files: bundled platforms by name, or any file by path."""
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 
 from hw_models.cim import array_name
@@ -10,7 +9,7 @@ from hw_models.errors import HardwareConfigError
 from hw_models.link import Link
 from hw_models.memory import Memory
 from hw_models.placement_policy import PlacementPolicy
-from hw_models.registry import build_unit
+from hw_models.registry import build_unit, fresh_copy
 from hw_models.platform import Platform
 from hw_models.schema import PlatformFile, validate
 from hw_models.technology import load_technology
@@ -79,7 +78,7 @@ def _memory(name: str, tech, capacity: int, word_bits: int, banks: int, ports: i
         if len(_MEMORIES) > 65536:
             _MEMORIES.clear()
         _MEMORIES[key] = known
-    return copy.copy(known[1])
+    return fresh_copy(known[1])
 
 
 def build_platform(spec: PlatformFile, source: str = "", base_dir: Path | None = None) -> Platform:

@@ -6,6 +6,7 @@ Adding a kind of unit: write its class (satisfying :class:`hw_models.compute.Com
 """
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from hw_models.cim import CimCrossbar, CimCrossbarSpec
@@ -30,4 +31,24 @@ def build_unit(name: str, spec: Any, clock_hz: float, node_m: float) -> Any:
     except KeyError:
         raise HardwareConfigError(f"compute.{name}.kind: got {spec.kind!r}; expected one of "
                                   f"{', '.join(UNIT_TYPES)}") from None
-    return cls.from_spec(spec, clock_hz=clock_hz, node_m=node_m)
+    key = (name, cls, repr(spec), clock_hz, node_m)
+    known = _UNITS.get(key)
+    if known is None:
+        known = _UNITS[key] = cls.from_spec(spec, clock_hz=clock_hz, node_m=node_m)
+        if len(_UNITS) > 4096:
+            _UNITS.pop(next(iter(_UNITS)))
+    return fresh_copy(known)
+
+
+#: (name, class, the spec's repr, clock, node) -> unit: a unit is a pure function of these (and the bundled
+#: data files, loaded once), so a sweep building thousands of platforms derives each distinct unit once.
+_UNITS: dict[tuple, Any] = {}
+
+
+def fresh_copy(obj: Any) -> Any:
+    """A shallow copy of a dataclass instance (what ``copy.copy`` gives, without its generic protocol)."""
+    if not hasattr(obj, "__dict__") or hasattr(type(obj), "__slots__"):
+        return copy.copy(obj)
+    new = object.__new__(type(obj))
+    new.__dict__.update(obj.__dict__)
+    return new

@@ -1,5 +1,5 @@
 """A sweep point's platform, resolved and built with every memo the sweep uses (validated parts per axis
-value, value-identical memories, CACTI figures and DRAM figures derived once), equals the same point's
+value, value-identical memories and compute units, CACTI figures and DRAM figures derived once), equals the same point's
 platform file validated and built from scratch by the normal loader with every memo empty: no stale
 figures, ever."""
 from __future__ import annotations
@@ -11,7 +11,7 @@ import random
 
 import yaml
 
-from hw_models import cacti, dram, loader
+from hw_models import cacti, dram, loader, registry
 from hw_models.compute import ComputeUnit
 from hw_models.loader import build_platform, platform_path
 from hw_models.platform import is_compute_unit
@@ -40,6 +40,7 @@ def _clear_memos() -> None:
     cacti._array_figures.cache_clear()
     dram._FIGURES.clear()
     loader._MEMORIES.clear()
+    registry._UNITS.clear()
 
 
 def _figures(platform) -> dict:
@@ -85,6 +86,7 @@ def test_memoised_memories_are_copies():
     spec = validate(PlatformFile, data, "edge-rram")
     a, b = (build_platform(spec, base_dir=platform_path("edge-rram").parent) for _ in range(2))
     assert a.memories["backbone"] is not b.memories["backbone"]
+    assert all(a.compute[n] is not b.compute[n] and vars(a.compute[n]) == vars(b.compute[n]) for n in a.compute)
     a.memories["backbone"].leakage_W = -1.0
     c = build_platform(spec, base_dir=platform_path("edge-rram").parent)
     assert b.memories["backbone"].leakage_W == c.memories["backbone"].leakage_W > 0

@@ -25,6 +25,11 @@ def arrival_rate(study) -> float:
     return float(sc.rate) if sc.stream == "poisson" else 1.0 / float(sc.period)
 
 
+#: The traces of the last few workloads this process evaluated (a worker's units mostly share one): the
+#: trace cache on disk is read once per workload per worker, not once per unit.
+_TRACES: dict = {}
+
+
 def workload_of(study, mode: str, model: str | None = None, adapter: str | None = None):
     """The study's Workload for serving ``mode`` with ``model``/``adapter`` (default: the study's): traces
     through the trace cache, the stream with its early-exit layers, as ``hetsim run`` builds them."""
@@ -35,7 +40,14 @@ def workload_of(study, mode: str, model: str | None = None, adapter: str | None 
     adapter = (adapter or study.adapter) if mode == "adapters" else None
     meta = {"study": study.name, "model": model, "mode": mode, "adapter": adapter,
             "compression": study.compression.model_dump(), "seed": study.scenario.seed}
-    traces = build_traces(study, mode, model=model, adapter=adapter)
+    key = (json.dumps(study.model_dump(mode="json", exclude={"scenario"}), sort_keys=True, default=str), mode, model,
+           adapter)                          # everything but the request stream: what the traces can follow from
+    traces = _TRACES.pop(key, None)
+    if traces is None:
+        traces = build_traces(study, mode, model=model, adapter=adapter)
+    _TRACES[key] = traces                    # most recent last
+    while len(_TRACES) > 4:
+        _TRACES.pop(next(iter(_TRACES)))
     return Workload(f"{study.name}:{mode}", traces, exit_stream(study, build_stream(study), traces), meta)
 
 
