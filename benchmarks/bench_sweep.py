@@ -1,7 +1,7 @@
 """Speed of ``hetsim sweep`` (issue 13): this checkout beside an earlier commit, measured in the same run.
 
-The earlier commit (default: 482d29a, the last before per-axis-value validation, memoised memories and
-the counted closed form) is checked out as a ``git worktree`` under ``--old-tree`` and run with the same
+The earlier commit (default: 3e563f0, main before per-axis-value validation, memoised memories and units,
+the counted closed form and the per-variant default operating point) is checked out as a ``git worktree`` under ``--old-tree`` and run with the same
 Python, so both sides see the same machine and the same load. Every figure is measured in its own
 subprocess (``run_sweep`` into a fresh folder, stored); printed per figure: this checkout, the earlier
 commit and the ratio new / old.
@@ -12,8 +12,9 @@ commit and the ratio new / old.
 2. 1,000 points that vary the workload (adapter size × tasks × request rate × technology × staging
    buffer) with warm traces: target < 60 s wall.
 3. Store size per 10,000 points.
-4. Agreement: the points both sides evaluated, compared value by value (the earlier commit evaluated a
-   variant whose default operating point differs from its group's first variant at the first one's).
+4. Agreement: the same points (axis values) on both sides, compared metric by metric (the earlier commit
+   evaluated a variant whose default operating point differs from its group's first variant at the first
+   one's: those rows differ).
 
 Traces are warmed on both sides first (not timed). Run:
 ``python benchmarks/bench_sweep.py [--workers N] [--skip-workload] [--skip-old] [--old-commit C]``.
@@ -46,10 +47,10 @@ WORKLOAD_SWEEP = {
     "axes": {
         "study.adapter": ["houlsby:8", "houlsby:64"],
         "study.tasks": [["sst2", "mnli"], ["sst2", "mnli", "qqp", "qnli"]],
-        "study.scenario.rate": ["0.5 Hz", "1 Hz", "2 Hz", "4 Hz", "8 Hz"],
+        "study.scenario.rate": {"from": "0.25 Hz", "to": "32 Hz", "steps": 10, "scale": "log"},
         "platform.memories.backbone.technology": ["rram", "stt-mram", "pcm", "fefet", "sram-lstp"],
         "platform.memories.buffer.capacity": {"from": "32 KiB", "to": "1 MiB", "steps": 5, "scale": "log"}},
-}                                                                    # 2 × 2 × 5 × 5 × 5 = 1,000 points
+}                                                                    # 2 × 2 × 10 × 5 × 5 = 1,000 points
 
 #: Warms the trace cache for a sweep (argv[1]: the sweep as JSON).
 _WARM = """
@@ -86,13 +87,15 @@ print(json.dumps({"wall": wall, "cpu": used, "rows": len(frame), "store": store,
 
 
 def agreement(new_rows: Path, old_rows: Path, split: str | None = None) -> None:
-    """Compare the metrics of the points both sides stored (by point_id)."""
+    """Compare the metrics of the points both sides stored (by their axis values: a point's id also hashes
+    the hetsim version and the data files, which may differ between the two)."""
     import numpy as np
     import pandas as pd
 
     from simulator.sweep.metrics import SUMMARY_METRICS
 
-    a, b = pd.read_parquet(new_rows).set_index("point_id"), pd.read_parquet(old_rows).set_index("point_id")
+    a, b = pd.read_parquet(new_rows), pd.read_parquet(old_rows)       # the same point: the same axis values
+    a, b = (f[f["evaluator"] == "analytic"].set_index("point_json") for f in (a, b))
     common = a.index.intersection(b.index)
     metrics = [m for m in SUMMARY_METRICS if m in a and m in b]
     x, y = a.loc[common, metrics].to_numpy(float), b.loc[common, metrics].to_numpy(float)
@@ -112,16 +115,18 @@ def agreement(new_rows: Path, old_rows: Path, split: str | None = None) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--old-commit", default="482d29a", help="the earlier commit to compare with")
-    parser.add_argument("--old-tree", type=Path, default=Path(tempfile.gettempdir()) / "hetsim-bench-sweep-old",
-                        help="where its git worktree is (created if missing)")
+    parser.add_argument("--old-commit", default="3e563f0", help="the earlier commit to compare with")
+    parser.add_argument("--old-tree", type=Path, default=None,
+                        help="where its git worktree is (created if missing; default: hetsim-bench-sweep-<commit> "
+                             "in the temporary folder)")
     parser.add_argument("--skip-old", action="store_true", help="this checkout only")
     parser.add_argument("--skip-workload", action="store_true", help="only the 10,000 platform points")
     args = parser.parse_args()
 
     sides = {"new": ROOT}
     if not args.skip_old:
-        sides["old"] = ensure_old_tree(args.old_commit, args.old_tree)
+        tree = args.old_tree or Path(tempfile.gettempdir()) / f"hetsim-bench-sweep-{args.old_commit}"
+        sides["old"] = ensure_old_tree(args.old_commit, tree)
     sweeps = [("platform", PLATFORM_SWEEP)] + ([] if args.skip_workload else [("workload", WORKLOAD_SWEEP)])
     for tree in sides.values():                                      # warm traces (not timed)
         for _, doc in sweeps:
