@@ -120,6 +120,16 @@ def test_power_profile_of_one_ramp_and_one_impulse_by_hand():
     assert np.allclose(profile["power_W"], [1.0, 1.0, 2.0, 1.0])
 
 
+@pytest.mark.parametrize("shift", [0.0, -1e-21, 1e-21])
+def test_an_impulse_at_a_window_boundary_lands_in_the_window_it_starts_whatever_its_rounding(shift):
+    """A replayed request's start can be 1e-21 s either side of the full simulation's: same profile."""
+    ledger = pd.DataFrame([[0, "a", 0, "m", "l", "sram", "read", 4e-6, 0, 0.0, 4e-6],
+                           [0, "a", 1, "m", "l", "sram", "read", 1e-6, 0, 2e-6 + shift, 2e-6 + shift]],
+                          columns=LEDGER_COLUMNS)
+    profile = power_profile(ledger, 1e-6)
+    assert np.allclose(profile["power_W"], [1.0, 1.0, 2.0, 1.0], rtol=1e-6)
+
+
 @given(st.lists(st.tuples(st.integers(0, 50), st.integers(0, 20)), max_size=12))
 def test_union_length_matches_a_brute_force_count(intervals):
     starts = np.array([s for s, _ in intervals], float)
