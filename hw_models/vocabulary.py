@@ -2,7 +2,7 @@
 
 This module is the bottom of the stack: it imports nothing, and ``hw_models``, ``workloads`` and
 ``simulator`` all take their vocabulary from here (``workloads.trace.ROLES``,
-``hw_models.placement_policy.ROLES``, ``simulator.results.run_output.CATEGORIES`` ... are these same tuples).
+``hw_models.placement_policy.ROLES``, ``simulator.results.ledger.CATEGORIES`` ... are these same tuples).
 Adding a word here is the one change that makes every layer accept it; tests check that nothing redefines
 them.
 """

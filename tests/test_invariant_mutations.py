@@ -257,8 +257,8 @@ def test_cost_depends_on_a_name():
 
 @broken("nvm_writes_are_wear")
 def test_parameter_writes_not_counted(monkeypatch):
-    from simulator.results import run_output
-    real = run_output._memory_writes
+    from simulator.results import build
+    real = build._memory_writes
 
     def loads_only(prepared, cols, *rest):   # the wear of switch loads only (the bug #11 fixed)
         out = real(prepared, cols, *rest)
@@ -269,7 +269,7 @@ def test_parameter_writes_not_counted(monkeypatch):
         return out
 
     CATALOGUE["nvm_writes_are_wear"](PLATFORM, simulate=_every_event)
-    monkeypatch.setattr(run_output, "_memory_writes", loads_only)
+    monkeypatch.setattr(build, "_memory_writes", loads_only)
     fails("nvm_writes_are_wear", PLATFORM, simulate=_every_event)
 
 

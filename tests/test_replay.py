@@ -170,9 +170,9 @@ def _replayed_result():
 
 
 def test_large_tables_are_parquet_and_read_back_equal(tmp_path, monkeypatch):
-    from simulator.results import result as result_module
+    from simulator.results import tables
 
-    monkeypatch.setattr(result_module, "PARQUET_ROWS", 30)
+    monkeypatch.setattr(tables, "PARQUET_ROWS", 30)
     res = _replayed_result()
     written = {p.name for p in res.write_into(tmp_path, ledger=True)}
     assert {"per_request.parquet", "ledger.parquet", "per_memory.csv", "summary.json"} <= written
@@ -191,14 +191,16 @@ def test_large_tables_are_parquet_and_read_back_equal(tmp_path, monkeypatch):
 
 
 def test_each_table_is_computed_once_per_result(monkeypatch):
-    calls: dict[str, int] = {}
-    for name in ("_per_memory", "_per_component", "_per_request", "_nvm_wear", "_per_op"):
-        original = getattr(Result, name)
+    from simulator.results import tables
 
-        def counted(self, _original=original, _name=name):
+    calls: dict[str, int] = {}
+    for name in ("per_memory", "per_component", "per_request", "nvm_wear", "per_op"):
+        original = getattr(tables, name)
+
+        def counted(result, _original=original, _name=name):
             calls[_name] = calls.get(_name, 0) + 1
-            return _original(self)
-        monkeypatch.setattr(Result, name, counted)
+            return _original(result)
+        monkeypatch.setattr(tables, name, counted)
     res = _replayed_result()
     res.tables()
     res.summary()

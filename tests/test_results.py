@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from simulator.results import result as R
+from simulator.results import tables as T
 from simulator.errors import SimulationConfigError
 from simulator.results.result import Result, power_profile
 from simulator.testing import scenarios
@@ -135,7 +136,7 @@ def test_union_length_matches_a_brute_force_count(intervals):
     starts = np.array([s for s, _ in intervals], float)
     ends = np.array([s + d for s, d in intervals], float)
     covered = {x for s, d in intervals for x in range(s, s + d)}
-    assert R._union_length(starts, ends) == len(covered)
+    assert T._union_length(starts, ends) == len(covered)
 
 
 def _requests(n: int, period: float = 3.0, latency: float = 1.0, task: str = "a") -> pd.DataFrame:

@@ -36,13 +36,13 @@ def test_the_layers_names_are_the_vocabulary_itself():
     import hw_models.placement_policy as policy
     import simulator.prepare.placement as placement
     import simulator.results.result as result
-    import simulator.results.run_output as run_output
+    import simulator.results.ledger as ledger
     import workloads.trace as trace
 
     assert trace.ROLES is V.ROLES and policy.ROLES is V.ROLES
     assert trace.KINDS is V.OP_KINDS
     assert trace.PARAMETER_ROLES is V.PARAMETER_ROLES is placement.PARAMETER_ROLES
-    assert run_output.CATEGORIES is V.LEDGER_CATEGORIES is result.CATEGORIES
+    assert ledger.CATEGORIES is V.LEDGER_CATEGORIES is result.CATEGORIES
     assert set(V.DYNAMIC_CATEGORIES) | set(V.STATIC_CATEGORIES) == set(V.LEDGER_CATEGORIES)
     assert not set(V.DYNAMIC_CATEGORIES) & set(V.STATIC_CATEGORIES)
     assert set(V.PARAMETER_ROLES) | set(V.RUNTIME_ROLES) == set(V.ROLES)

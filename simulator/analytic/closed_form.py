@@ -24,12 +24,13 @@ from simulator.cost.schedule import fcfs
 from simulator.cost.tables import CostTables, Prepared, busy_power, leakage, lower_bound, op_costs, \
     platform_params, prepare, switch_costs
 from simulator.prepare.early_exit import request_keys
-from simulator.results.run_output import LedgerBuilder, RunOutput, finish
+from simulator.results.build import LedgerBuilder, finish
+from simulator.results.result import Result
 
 
-def evaluate(workload, platform, *, placement=None, prepared: Prepared | None = None) -> RunOutput:
+def evaluate(workload, platform, *, placement=None, prepared: Prepared | None = None) -> Result:
     """Closed-form run of ``workload`` on ``platform`` (prefetch is ignored: no overlap). Returns a
-    :class:`RunOutput` with the same ledger and requests columns as the engine."""
+    :class:`~simulator.results.result.Result` with the same ledger and requests columns as the engine."""
     prepared = prepared if prepared is not None else prepare(workload, platform, placement)
     tables = CostTables(prepared, platform, workload=workload)
     pp = tables.pp

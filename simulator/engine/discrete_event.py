@@ -41,7 +41,8 @@ from simulator.cost.schedule import idle_gap, needs_switch
 from simulator.cost.tables import CostTables, Prepared, leakage, lower_bound, prepare
 from simulator.errors import SimulationConfigError
 from simulator.prepare.early_exit import request_keys
-from simulator.results.run_output import LedgerBuilder, RunOutput, finish
+from simulator.results.build import LedgerBuilder, finish
+from simulator.results.result import Result
 
 
 def _per_memory(times: np.ndarray) -> tuple[list[list[tuple[int, float]]], list[float]]:
@@ -462,8 +463,8 @@ def check_options(platform, max_in_flight: int, prefetch_depth: int | None) -> i
 
 
 def simulate(workload, platform, *, placement=None, prepared: Prepared | None = None, seed: int = 0,
-             max_in_flight: int = 1, prefetch_depth: int | None = None, replay: bool = True) -> RunOutput:
-    """Run ``workload``'s request stream on ``platform`` in SimPy and return its :class:`RunOutput`.
+             max_in_flight: int = 1, prefetch_depth: int | None = None, replay: bool = True) -> Result:
+    """Run ``workload``'s request stream on ``platform`` in SimPy and return its :class:`~simulator.results.result.Result`.
 
     ``prepared`` (from :func:`simulator.cost.tables.prepare`) skips placement and traffic when given.
     ``max_in_flight``: requests served concurrently (1 = one at a time; more makes them contend for the

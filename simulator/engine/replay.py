@@ -28,9 +28,9 @@ from simulator.cost import power_states
 from simulator.cost.schedule import idle_gap, needs_switch
 from simulator.cost.tables import Prepared, gap_energy, leakage, lower_bound, prepare
 from simulator.prepare.early_exit import request_keys
-from simulator.results.ledger import CompactLedger, Shape, categorical
-from simulator.results.run_output import (LEDGER_COLUMNS, REQUEST_COLUMNS, RunOutput, program_writes,
-                                         tensor_writes)
+from simulator.results.build import program_writes, tensor_writes
+from simulator.results.ledger import LEDGER_COLUMNS, REQUEST_COLUMNS, CompactLedger, Shape, categorical
+from simulator.results.result import Result
 
 def _reset(eng, task: str) -> None:
     """A fresh SimPy world for one request of ``task`` (cost tables, plans and row templates kept)."""
@@ -70,9 +70,9 @@ def simulate_shape(eng, request, op_point: int, gap: float, switch: bool) -> tup
 
 
 def _memory_writes(prepared, ledger: CompactLedger, tensors: list[dict]) -> dict[str, dict[str, float]]:
-    """:func:`simulator.results.run_output._memory_writes` from the shapes: per memory the bytes written
+    """:func:`simulator.results.build._memory_writes` from the shapes: per memory the bytes written
     (op writes and switch loads) and the writes its most-written cells see, the same rule: the largest of
-    any tensor's own cell writes (``tensors``: :func:`simulator.results.run_output.tensor_writes`) and the
+    any tensor's own cell writes (``tensors``: :func:`simulator.results.build.tensor_writes`) and the
     run-time tensors' bytes over the region they cycle through."""
     counts = ledger.counts
     out = {}
@@ -93,10 +93,10 @@ def _memory_writes(prepared, ledger: CompactLedger, tensors: list[dict]) -> dict
 
 
 def replay(workload, platform, *, placement=None, prepared: Prepared | None = None, seed: int = 0,
-           prefetch_depth: int | None = None) -> RunOutput:
+           prefetch_depth: int | None = None) -> Result:
     """Run ``workload`` on ``platform`` with one request in flight by replaying each request shape
     (module docstring). Same arguments and same numbers as :func:`simulator.engine.discrete_event.simulate`
-    with ``max_in_flight=1``; the returned :class:`RunOutput` holds a :class:`CompactLedger`
+    with ``max_in_flight=1``; the returned :class:`Result` holds a :class:`CompactLedger`
     (``run.ledger`` materialises the ordinary one on first use)."""
     from simulator.engine.discrete_event import _Engine, check_options
 
@@ -176,5 +176,5 @@ def replay(workload, platform, *, placement=None, prepared: Prepared | None = No
             "shapes": len(shapes),
             "lower_bound_J": {t: float(v[0]) for t, v in lower_bound(prepared, pp).items()},
             **request_keys(workload.stream)}
-    return RunOutput(ledger=ledger, requests=req, placement=prepared.placement, platform=eng.tables.platform,
-                     workload=workload, meta=meta)
+    return Result(ledger=ledger, requests=req, placement=prepared.placement, platform=eng.tables.platform,
+                  workload=workload, meta=meta)

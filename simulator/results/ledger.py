@@ -1,4 +1,5 @@
-"""The compact ledger: each request shape's rows stored once, each request as (shape, start time).
+"""The ledger's columns (docs/interfaces.md, "Ledger") and the compact ledger: each request shape's rows
+stored once, each request as (shape, start time).
 
 A replayed run (:mod:`simulator.engine.replay`) serves every request of a shape (task, operating point, wake-up,
 task switch) with the same timeline shifted to the request's start. :class:`CompactLedger` keeps exactly
@@ -20,7 +21,19 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from simulator.results.run_output import LEDGER_COLUMNS
+from hw_models.vocabulary import LEDGER_CATEGORIES
+
+#: One row per cost event. Energies in J, bytes in bytes, times in s.
+LEDGER_COLUMNS = ("request", "task", "op", "module", "layer", "component", "category",
+                  "energy_J", "bytes", "start_s", "end_s")
+
+#: The ledger's ``category`` values (the shared vocabulary's LEDGER_CATEGORIES).
+CATEGORIES = LEDGER_CATEGORIES
+
+#: One row per request. Times in s; ``latency_s = end_s - arrival_s`` (queueing included),
+#: ``service_s = end_s - start_s``; ``energy_J`` is the request's share of the ledger (its rows).
+REQUEST_COLUMNS = ("request", "task", "arrival_s", "start_s", "end_s", "latency_s", "switch",
+                   "operating_point", "service_s", "energy_J")
 
 #: Text columns of the ledger (stored as pandas categoricals, categories sorted).
 TEXT_COLUMNS = ("task", "module", "layer", "component", "category")
@@ -54,7 +67,7 @@ class Shape:
     @property
     def dynamic_J(self) -> float:
         """Energy of one request of this shape in the dynamic categories (J)."""
-        from simulator.results.result import DYNAMIC_CATEGORIES
+        from hw_models.vocabulary import DYNAMIC_CATEGORIES
         return float(self.rows["energy_J"][np.isin(self.rows["category"], DYNAMIC_CATEGORIES)].sum())
 
 
@@ -278,7 +291,7 @@ class CompactLedger:
 
     def _curves(self) -> dict[int, tuple]:
         """Per shape with rows, its cumulative energy as breakpoints (:func:`_power_steps`), cached."""
-        from simulator.results.result import _power_steps
+        from simulator.results.tables import _power_steps
 
         if getattr(self, "_curve_cache", None) is None:
             self._curve_cache = {}
@@ -292,7 +305,7 @@ class CompactLedger:
     def busy_s(self, component: str, category: str = "compute") -> float:
         """Length (s) of the union of ``component``'s ``category`` intervals over the run: each shape's
         union times its requests (requests never overlap in a replayed run)."""
-        from simulator.results.result import _union_length
+        from simulator.results.tables import _union_length
 
         counts = self.counts
         total = 0.0

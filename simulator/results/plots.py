@@ -16,7 +16,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
-from simulator.results.result import compute_units  # noqa: E402
+from simulator.results.tables import compute_units  # noqa: E402
 
 #: Okabe & Ito (2008), "Color Universal Design": eight colours safe for colour-blind readers.
 OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000")
@@ -64,7 +64,7 @@ def _component_label(component: str, results: dict[str, Any]) -> str:
 def breakdown_data(results: dict[str, Any]) -> tuple[list[str], dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Per component (links merged into ``interconnect``), the dynamic and the static (leakage, wake-up,
     refresh) energy per inference of each platform, J. Returns (components, dynamic, static)."""
-    from simulator.results.result import DYNAMIC_CATEGORIES, STATIC_CATEGORIES
+    from simulator.results.tables import DYNAMIC_CATEGORIES, STATIC_CATEGORIES
 
     keys = list(results)
     dynamic: dict[str, np.ndarray] = {}
@@ -183,7 +183,7 @@ def _timeline_lanes(result: Any, count: int):
     """(lanes, {(lane, category): [(x0, width) ms]}, [(x, "task [switch]") request starts]) of a result."""
     req = result.requests.reset_index(drop=True)
     picked = req.iloc[timeline_window(req, count)]
-    from simulator.results.result import STATIC_CATEGORIES
+    from simulator.results.tables import STATIC_CATEGORIES
 
     rows = result.ledger_of(picked["request"].tolist())
     rows = rows[~rows["category"].isin([c for c in STATIC_CATEGORIES if c != "wakeup"])]

@@ -335,7 +335,7 @@ def token_table(result: Any) -> pd.DataFrame:
     start to the last op's end (``latency_s``), of the bytes its ops write into memories
     (``write_bytes``) and into non-volatile ones (``nvm_write_bytes``: ProSG's factor writes when its
     factors live in NVM); empty when the traces are not generation traces."""
-    from simulator.results.result import memory_kind
+    from simulator.results.tables import memory_kind
 
     columns = ["step", "energy_per_request_J", "latency_s", "write_bytes", "nvm_write_bytes"]
     traces = getattr(getattr(result, "workload", None), "traces", None) or {}

@@ -1,200 +1,71 @@
-"""Results of one simulated (or analytically evaluated) run: the ledger grouped into tables, a summary,
-atomic CSV/JSON output and a Chrome/Perfetto timeline.
+"""The one typed result of a run: what :func:`simulator.engine.simulate` and
+:func:`simulator.analytic.evaluate` return, and what every report is made from.
 
-Everything here is SI (J, s, bytes, W, m²); the tables keep the unit in each column name. Conversion to
-pJ, µs, mm² happens only in :mod:`simulator.results.report` and :mod:`simulator.results.plots`.
+A :class:`Result` holds the ledger (docs/interfaces.md, "Ledger": one row per cost event with the columns
+``request, task, op, module, layer, component, category, energy_J, bytes, start_s, end_s``; a replayed
+run keeps a :class:`simulator.results.ledger.CompactLedger` instead), the requests table (``request, task,
+arrival_s, start_s, end_s, latency_s, switch, operating_point, service_s, energy_J``), the platform, the
+placement, the served workload and ``meta``. Its tables are computed by :mod:`simulator.results.tables`,
+each once per result and cached; its exporters live in their own modules: the tables and summary as
+CSV/Parquet/JSON (:mod:`simulator.results.tables`), the text/markdown report
+(:mod:`simulator.results.report`), the Perfetto timeline (:mod:`simulator.results.perfetto`) and the figures
+(:mod:`simulator.results.plots`).
 
-The ledger (docs/interfaces.md, "Ledger") has one row per cost event with the columns ``request, task,
-op, module, layer, component, category, energy_J, bytes, start_s, end_s``; the requests table has
-``request, task, arrival_s, start_s, end_s, latency_s, switch, operating_point``.
+Everything here is SI (J, s, bytes, W, m²); the tables keep the unit in each column name.
 """
 from __future__ import annotations
 
-import json
 import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable
 
-import numpy as np
 import pandas as pd
 
-# Ledger cost categories (docs/interfaces.md) from the shared vocabulary: dynamic (something was done),
-# static (time passed or a power state changed), and those whose bytes land in the row's component.
-from hw_models.vocabulary import DYNAMIC_CATEGORIES, STATIC_CATEGORIES, WRITE_CATEGORIES
-from hw_models.vocabulary import LEDGER_CATEGORIES as CATEGORIES
-from simulator.results.run_output import ledger_property
-
-#: Compute components of a platform that does not name its units (``platform.compute``).
-COMPUTE_UNITS = ("mac_array", "vector_unit")
-
-
-def compute_units(platform: Any) -> tuple[str, ...]:
-    """Names of the platform's compute units, in its order (the MAC array and the vector unit for a
-    platform object that does not list them)."""
-    compute = getattr(platform, "compute", None)
-    return tuple(compute) if compute else COMPUTE_UNITS
-#: Default averaging window of the peak-power figure, s.
-DEFAULT_POWER_WINDOW_S = 1e-6
-#: Most grid points a power profile is evaluated on (the window widens past this).
-MAX_POWER_POINTS = 2_000_000
-#: Events shorter than this (s) count as impulses in power profiles: a femtosecond is far below any
-#: hardware time step, and spreading a joule-scale energy over a rounding-sized duration overflows.
-IMPULSE_S = 1e-15
-#: Samples of the power counter track in a Perfetto export.
-PERFETTO_POWER_POINTS = 2000
+from simulator.results import tables as _tables
+from simulator.results.perfetto import PERFETTO_POWER_POINTS, perfetto_events, write_perfetto  # noqa: F401
+# Names users and other layers import from here (their homes are tables, perfetto and the vocabulary).
+from simulator.results.tables import (  # noqa: F401
+    CATEGORIES, COMPUTE_UNITS, DEFAULT_POWER_WINDOW_S, DYNAMIC_CATEGORIES, IMPULSE_S, MAX_POWER_POINTS,
+    PARQUET_ROWS, REGULATOR, STATIC_CATEGORIES, WRITE_CATEGORIES, component_kind, compute_units, json_safe,
+    mapping_table_of, memory_kind, power_profile, refetch_factors, write_table)
 
 
-def memory_kind(memory: Any) -> str:
-    """``"dram"``, ``"nvm"`` (keeps data without power) or ``"sram"`` (on-chip volatile) for a Memory."""
-    if getattr(memory, "is_dram", False):
-        return "dram"
-    return "sram" if getattr(memory, "volatile", True) else "nvm"
+def _get_ledger(self: Any) -> pd.DataFrame:
+    if self.__dict__.get("_ledger") is None and self.__dict__.get("compact") is not None:
+        self.__dict__["_ledger"] = self.compact.frame()
+    return self.__dict__.get("_ledger")
 
 
-#: Ledger component of DVFS transitions (the compute domain's regulator and PLL), kind ``compute``.
-REGULATOR = "dvfs_regulator"
+def _set_ledger(self: Any, value: Any) -> None:
+    from simulator.results.ledger import CompactLedger
 
-
-def component_kind(component: str, platform: Any) -> str:
-    """The group a ledger component belongs to: ``compute``, ``sram``, ``nvm``, ``dram`` or ``interconnect``."""
-    if component in compute_units(platform) or component == REGULATOR:
-        return "compute"
-    memories = getattr(platform, "memories", {})
-    if component in memories:
-        return memory_kind(memories[component])
-    return "interconnect" if "->" in component else "other"
-
-
-def _as_float(value: Any) -> Any:
-    """A JSON-safe scalar: numpy numbers become Python numbers, infinities and NaN become ``None``."""
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        value = float(value)
-        return value if math.isfinite(value) else None
-    return value
-
-
-def json_safe(obj: Any) -> Any:
-    """Recursively JSON-safe copy of dicts/lists of scalars (infinite values become ``None``)."""
-    if isinstance(obj, dict):
-        return {str(k): json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [json_safe(v) for v in obj]
-    if isinstance(obj, Path):
-        return str(obj)
-    return _as_float(obj)
-
-
-def _power_steps(ledger: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Cumulative energy E(t) of the ledger as breakpoints ``t`` (s), values ``E(t)`` (J, right-continuous)
-    and slopes (W) on ``[t_k, t_k+1)``. Each event spreads its energy uniformly over ``[start, end]``;
-    an event shorter than :data:`IMPULSE_S` is a step at its start."""
-    start = ledger["start_s"].to_numpy(float)
-    end = np.maximum(ledger["end_s"].to_numpy(float), start)
-    energy = ledger["energy_J"].to_numpy(float)
-    dur = end - start
-    ramp = dur > IMPULSE_S
-    power = np.where(ramp, energy / np.where(ramp, dur, 1.0), 0.0)
-    t = np.unique(np.concatenate([start, end]))
-    dslope = np.zeros(t.size)
-    np.add.at(dslope, np.searchsorted(t, start[ramp]), power[ramp])
-    np.add.at(dslope, np.searchsorted(t, end[ramp]), -power[ramp])
-    jumps = np.zeros(t.size)
-    np.add.at(jumps, np.searchsorted(t, start[~ramp]), energy[~ramp])
-    slope = np.cumsum(dslope)
-    gained = np.concatenate([[0.0], slope[:-1] * np.diff(t)])
-    return t, np.cumsum(gained + jumps), slope
-
-
-def power_profile(ledger: pd.DataFrame | None, window_s: float = DEFAULT_POWER_WINDOW_S, *,
-                  compact: Any = None) -> pd.DataFrame:
-    """Average power in consecutive windows of about ``window_s`` seconds, s (narrowed so that whole
-    windows tile the run, widened so that at most ``MAX_POWER_POINTS`` do): columns ``start_s``,
-    ``end_s``, ``power_W``. With ``compact`` (a :class:`simulator.results.ledger.CompactLedger`) the cumulative
-    energy is evaluated from its shapes, without materialising ``ledger``."""
-    if compact is not None:
-        t0, t1 = compact.time_span()
-        if not math.isfinite(t0):
-            return pd.DataFrame({"start_s": [], "end_s": [], "power_W": []})
-        energy_at = compact.cumulative_energy
-        total = float(compact.weighted()["energy_J"].sum())
+    if isinstance(value, CompactLedger):
+        self.__dict__["compact"], self.__dict__["_ledger"] = value, None
     else:
-        if ledger.empty:
-            return pd.DataFrame({"start_s": [], "end_s": [], "power_W": []})
-        t, e_at, slope = _power_steps(ledger)
-        t0, t1, total = float(t[0]), float(t[-1]), float(e_at[-1])
-
-        def energy_at(grid: np.ndarray) -> np.ndarray:
-            k = np.clip(np.searchsorted(t, grid, side="right") - 1, 0, t.size - 1)
-            return e_at[k] + slope[k] * (grid - t[k])
-    n = 1
-    window = window_s
-    if t1 > t0:  # windows tile the run exactly, so the busiest is never below the average
-        n = max(1, min(MAX_POWER_POINTS, math.ceil((t1 - t0) / window_s)))
-        window = (t1 - t0) / n
-    grid = t0 + window * np.arange(n + 1)
-    # read E(t) just before each boundary (1e-9 of a window): an impulse at a boundary goes to the window it
-    # starts, whichever way the rounding of its time went (a replayed request's times are sums in another
-    # order than the full simulation's, equal to ~1e-21 s)
-    cumulative = energy_at(grid - 1e-9 * window)
-    cumulative[0] = 0.0  # left limit: impulses at the first instant fall in the first window
-    cumulative[-1] = max(cumulative[-1], total)  # impulses at the very end
-    return pd.DataFrame({"start_s": grid[:-1], "end_s": grid[1:], "power_W": np.diff(cumulative) / window})
-
-
-def _union_length(starts: np.ndarray, ends: np.ndarray) -> float:
-    """Total length (s) of the union of the intervals ``[starts, ends]``."""
-    if starts.size == 0:
-        return 0.0
-    order = np.argsort(starts, kind="stable")
-    s, e = starts[order], np.maximum(ends[order], starts[order])
-    reach = np.maximum.accumulate(e)
-    prev_reach = np.concatenate([[-np.inf], reach[:-1]])
-    return float(np.sum(np.clip(reach - np.maximum(s, prev_reach), 0.0, None)))
-
-
-#: Tables longer than this (rows) are written as Parquet instead of CSV (``per_request`` of a run of more
-#: than 100,000 requests, the ledger of all but the shortest runs).
-PARQUET_ROWS = 100_000
-
-
-def write_table(table: pd.DataFrame, folder: Path, stem: str) -> Path:
-    """``table`` as ``folder/<stem>.csv``, or ``<stem>.parquet`` when it has more than
-    :data:`PARQUET_ROWS` rows. Returns the path."""
-    if len(table) > PARQUET_ROWS:
-        path = folder / f"{stem}.parquet"
-        _plain_text(table.copy()).to_parquet(path, index=False)
-    else:
-        path = folder / f"{stem}.csv"
-        table.to_csv(path, index=False)
-    return path
-
-
-def _plain_text(table: pd.DataFrame) -> pd.DataFrame:
-    """``table`` with its categorical columns as plain text (tables look the same whatever the ledger's
-    column types)."""
-    for c in table.columns:
-        if isinstance(table[c].dtype, pd.CategoricalDtype):
-            table[c] = table[c].astype(object)
-    return table
-
-
-def _percentile(values: pd.Series, q: float) -> float:
-    """The q-th percentile (linear interpolation) of ``values``, NaN when empty."""
-    return float(np.percentile(values.to_numpy(float), q)) if len(values) else float("nan")
+        self.__dict__["compact"], self.__dict__["_ledger"] = None, value
+    self.__dict__.pop("_cache", None)
 
 
 @dataclass
 class Result:
-    """One platform's run, ready for reporting. Build with :meth:`from_run`.
+    """One platform's run: returned by :func:`simulator.engine.simulate` and
+    :func:`simulator.analytic.evaluate`, ready for reporting.
 
-    ``ledger`` and ``requests`` are the engine's (or evaluator's) tables; ``placement`` the
-    :class:`simulator.prepare.placement.Placement`; ``workload`` the served workload (its traces give each op's
-    MACs); ``meta`` the run's facts (evaluator, seed, per-task ``lower_bound_J``, ``memory_writes``, the
-    study's mode and label, ``mappings``, ...); ``power_window_s`` the window of the peak-power figure, s.
+    ``ledger`` and ``requests`` are the run's tables (``ledger`` set to a DataFrame, or to a
+    :class:`simulator.results.ledger.CompactLedger`, kept in ``compact`` and materialised on first read of
+    ``ledger``); ``placement`` the :class:`simulator.prepare.placement.Placement`; ``platform`` the
+    :class:`hw_models.Platform`; ``workload`` the served workload (its traces give each op's MACs);
+    ``meta`` the run's facts: ``evaluator`` ("engine" or "analytic"), ``total_energy_J`` (accumulated by the
+    evaluator independently of the ledger rows), ``leakage_energy_J``, ``makespan_s``, ``memory_writes``
+    ({memory: {"bytes": B, "cell_writes": writes the most-written cells see}}), ``tensor_writes``,
+    per-task ``lower_bound_J``, ``seed``; a study adds its mode and label, :meth:`from_run` the
+    ``mappings`` and ``refetch`` of the run's preparation. ``power_window_s``: the window of the
+    peak-power figure, s.
+
+    Every table is computed once (:mod:`simulator.results.tables`) and cached on the result; the
+    accessors return copies, so callers may modify them. Assigning ``ledger`` clears the cache.
     """
 
     ledger: pd.DataFrame
@@ -206,32 +77,36 @@ class Result:
     power_window_s: float = DEFAULT_POWER_WINDOW_S
 
     @classmethod
-    def from_run(cls, run_output: Any, *, prepared: Any = None, **kwargs: Any) -> "Result":
-        """Wrap a ``RunOutput`` of ``simulator.engine.simulate`` or ``simulator.analytic.evaluate``.
-        With the run's ``prepared`` (:func:`simulator.cost.tables.prepare`), the per-op mapping table of the
-        ops that have a mapping is kept too (``meta["mappings"]``)."""
-        meta = dict(getattr(run_output, "meta", {}) or {})
+    def from_run(cls, run: Any, *, prepared: Any = None, **kwargs: Any) -> "Result":
+        """A new result of ``run`` (a :class:`Result` of ``simulate`` or ``evaluate``, or any object with
+        its fields) with its own cache. With the run's ``prepared`` (:func:`simulator.cost.tables.prepare`),
+        ``meta`` gains the per-op mapping table of the ops that have a mapping (``mappings``) and each
+        memory's re-fetch factor (``refetch``). ``kwargs``: other fields (``power_window_s``)."""
+        meta = dict(getattr(run, "meta", {}) or {})
         if prepared is not None and "mappings" not in meta:
             table = mapping_table_of(prepared)
             if len(table):
                 meta["mappings"] = table
         if prepared is not None and "refetch" not in meta:
-            stream = getattr(getattr(run_output, "workload", None), "stream", None)
+            stream = getattr(getattr(run, "workload", None), "stream", None)
             keys = [r.key for r in stream] if stream is not None else list(prepared.tasks)
             meta["refetch"] = refetch_factors(prepared, keys)
-        ledger = run_output.compact if getattr(run_output, "compact", None) is not None else run_output.ledger
-        return cls(ledger=ledger, requests=run_output.requests, platform=run_output.platform,
-                   placement=run_output.placement, workload=getattr(run_output, "workload", None),
+        ledger = run.compact if getattr(run, "compact", None) is not None else run.ledger
+        return cls(ledger=ledger, requests=run.requests, platform=run.platform,
+                   placement=run.placement, workload=getattr(run, "workload", None),
                    meta=meta, **kwargs)
 
-    # ------------------------------------------------------------------ the ledger's views
-    def _cached(self, name: str, build) -> Any:
-        """``build()`` computed once per result (the ledger is not expected to change; assigning
-        ``ledger`` clears the cache). Tables are returned as copies, so callers may modify them."""
+    # ------------------------------------------------------------------ the cache
+    def _table(self, name: str, build: Callable[["Result"], Any]) -> Any:
+        """``build(self)`` computed once per result; the cached object itself (not a copy: for reading)."""
         cache = self.__dict__.setdefault("_cache", {})
         if name not in cache:
-            cache[name] = build()
-        value = cache[name]
+            cache[name] = build(self)
+        return cache[name]
+
+    def _cached(self, name: str, build: Callable[["Result"], Any]) -> Any:
+        """``build(self)`` computed once per result, returned as a copy when it is a table."""
+        value = self._table(name, build)
         return value.copy() if isinstance(value, pd.DataFrame) else value
 
     def _rows(self) -> pd.DataFrame:
@@ -239,10 +114,7 @@ class Result:
         and ``bytes`` already multiplied by their ``weight`` (:meth:`CompactLedger.weighted`)."""
         if self.compact is None:
             return self.ledger
-        cache = self.__dict__.setdefault("_cache", {})
-        if "_weighted" not in cache:
-            cache["_weighted"] = self.compact.weighted()
-        return cache["_weighted"]
+        return self._table("_weighted", lambda r: r.compact.weighted())
 
     def ledger_of(self, requests) -> pd.DataFrame:
         """The ledger rows of the requests with these ids (without materialising the rest of a compact
@@ -264,7 +136,7 @@ class Result:
 
     @property
     def total_energy_J(self) -> float:
-        """All energy of the run, J (requests, idle leakage, wake-ups, refresh)."""
+        """All energy of the run, J (requests, idle leakage, wake-ups, refresh): the sum of the ledger."""
         return float(self._rows()["energy_J"].sum())
 
     @property
@@ -284,83 +156,18 @@ class Result:
             ends.append(float(self.ledger["end_s"].max()))
         return max(ends) - min(starts) if starts else 0.0
 
-    # ------------------------------------------------------------------ tables
-    def _category_pivot(self, rows: pd.DataFrame, keys: list[str], value: str = "energy_J") -> pd.DataFrame:
-        """``rows`` summed by ``keys`` with one ``<category>_<value>`` column per ledger category."""
-        table = rows.pivot_table(index=keys, columns="category", values=value, aggfunc="sum",
-                                 fill_value=0.0, observed=True)
-        table.columns = table.columns.astype(object)
-        if isinstance(table.index, pd.CategoricalIndex):
-            table.index = table.index.astype(object)
-        table = table.reindex(columns=list(CATEGORIES), fill_value=0.0)
-        table.columns = [f"{c}_{value}" for c in table.columns]
-        return table
-
+    # ------------------------------------------------------------------ tables (each computed once)
     def per_op(self) -> pd.DataFrame:
         """One row per (task, op): ``executions`` (requests that ran it), energy per category summed over
         the run (J), ``energy_J``, ``energy_per_execution_J``, ``read_bytes``/``write_bytes`` summed (bytes),
         ``time_per_execution_s`` (mean span of its events, s) and ``macs`` per execution when the trace is
         known."""
-        return self._cached("per_op", self._per_op)
-
-    def _per_op(self) -> pd.DataFrame:
-        all_rows = self._rows()
-        rows = all_rows[all_rows["op"] >= 0]
-        keys = ["task", "op", "module", "layer"]
-        unit = "unit" if self.compact is not None else "request"
-        if rows.empty:
-            return pd.DataFrame(columns=keys + ["executions", "energy_J"])
-        table = self._category_pivot(rows, keys)
-        table["energy_J"] = table.sum(axis=1)
-        grouped = rows.groupby(keys, sort=False, observed=True)
-        if self.compact is not None:   # each shape that runs the op counts its requests
-            units = rows.groupby(keys + [unit], sort=False, observed=True)["weight"].first()
-            table["executions"] = units.groupby(level=keys, observed=True).sum().astype(np.int64)
-        else:
-            table["executions"] = grouped["request"].nunique()
-        table["energy_per_execution_J"] = table["energy_J"] / table["executions"]
-        reads = rows["category"] == "read"
-        table["read_bytes"] = rows[reads].groupby(keys, observed=True)["bytes"].sum()
-        table["write_bytes"] = rows[rows["category"] == "write"].groupby(keys, observed=True)["bytes"].sum()
-        if self.compact is not None:
-            spans = rows.groupby(keys + [unit], observed=True).agg(s=("start_s", "min"), e=("end_s", "max"),
-                                                                     w=("weight", "first"))
-            weighted = ((spans["e"] - spans["s"]) * spans["w"]).groupby(level=keys, observed=True).sum()
-            table["time_per_execution_s"] = weighted / spans["w"].groupby(level=keys, observed=True).sum()
-        else:
-            spans = rows.groupby(keys + ["request"], observed=True).agg(s=("start_s", "min"), e=("end_s", "max"))
-            table["time_per_execution_s"] = (spans["e"] - spans["s"]).groupby(level=keys, observed=True).mean()
-        table = table.fillna({"read_bytes": 0.0, "write_bytes": 0.0}).reset_index()
-        table = _plain_text(table)
-        table["macs"] = [self._op_macs(task, op) for task, op in zip(table["task"], table["op"])]
-        return table.sort_values(["task", "op"], kind="stable").reset_index(drop=True)
-
-    def _op_macs(self, task: str, op: int) -> float:
-        """MACs of one op of a task's trace (NaN when the workload is not known)."""
-        traces = getattr(self.workload, "traces", None) or {}
-        trace = traces.get(task)
-        if trace is None or op >= len(trace.ops):
-            return float("nan")
-        return float(trace.ops[op].macs)
+        return self._cached("per_op", _tables.per_op)
 
     def per_layer(self) -> pd.DataFrame:
         """Energy (J) per ledger category and in total per (task, layer), in execution order, with
         ``energy_per_request_J`` (total over the run divided by the task's requests)."""
-        return self._cached("per_layer", self._per_layer)
-
-    def _per_layer(self) -> pd.DataFrame:
-        all_rows = self._rows()
-        rows = all_rows[all_rows["op"] >= 0]
-        keys = ["task", "layer"]
-        if rows.empty:
-            return pd.DataFrame(columns=keys + ["energy_J"])
-        table = self._category_pivot(rows, keys)
-        table["energy_J"] = table.sum(axis=1)
-        table["first_op"] = rows.groupby(keys, observed=True)["op"].min()
-        table = _plain_text(table.reset_index()).sort_values(["task", "first_op"], kind="stable")
-        counts = self.requests.groupby("task", observed=True).size()
-        table["energy_per_request_J"] = table["energy_J"] / table["task"].astype(object).map(counts).astype(float)
-        return table.drop(columns="first_op").reset_index(drop=True)
+        return self._cached("per_layer", _tables.per_layer)
 
     def per_memory(self) -> pd.DataFrame:
         """One row per memory of the platform: technology, kind, capacity (bytes), ``read_bytes``,
@@ -369,127 +176,34 @@ class Result:
         ``peak_occupancy_bytes``, ``refetch`` (bytes the ops moved to and from it over its compulsory bytes,
         every operand read and written once: 1.0 is no re-fetch; NaN for a memory without compulsory
         traffic, such as a staging buffer, or without the run's preparation) and ``area_m2``."""
-        return self._cached("per_memory", self._per_memory)
-
-    def _per_memory(self) -> pd.DataFrame:
-        memories = getattr(self.platform, "memories", {}) or {}
-        all_rows = self._rows()
-        rows = all_rows[all_rows["component"].isin(list(memories))]
-        energy = self._category_pivot(rows, ["component"]).reindex(list(memories), fill_value=0.0)
-        nbytes = self._category_pivot(rows, ["component"], "bytes").reindex(list(memories), fill_value=0.0)
-        occupancy = getattr(self.placement, "occupancy", None) or {}
-        records = []
-        for name, mem in memories.items():
-            word = max(1.0, getattr(mem, "word_bits", 8) / 8.0)
-            read_b = float(nbytes.loc[name, "read_bytes"])
-            write_b = float(sum(nbytes.loc[name, f"{c}_bytes"] for c in WRITE_CATEGORIES))
-            e = energy.loc[name]
-            dynamic = float(sum(e[f"{c}_energy_J"] for c in DYNAMIC_CATEGORIES))
-            records.append({
-                "memory": name, "technology": getattr(mem, "technology", ""), "kind": memory_kind(mem),
-                "capacity_bytes": getattr(mem, "capacity_bytes", float("nan")),
-                "read_bytes": read_b, "write_bytes": write_b,
-                "reads": math.ceil(read_b / word), "writes": math.ceil(write_b / word),
-                **{f"{c}_energy_J": float(e[f"{c}_energy_J"]) for c in CATEGORIES},
-                "dynamic_energy_J": dynamic, "leakage_energy_J": float(e["leakage_energy_J"]),
-                "energy_J": float(e.sum()),
-                "peak_occupancy_bytes": float(occupancy.get(name, 0.0)),
-                "refetch": float((self.meta.get("refetch") or {}).get(name, float("nan"))),
-                "area_m2": getattr(mem, "area_m2", float("nan")),
-            })
-        return pd.DataFrame.from_records(records)
+        return self._cached("per_memory", _tables.per_memory)
 
     def per_compute(self) -> pd.DataFrame:
         """One row per compute unit: ``compute_energy_J``, ``leakage_energy_J``, ``energy_J`` (J),
         ``busy_s`` (union of its compute intervals, s), ``utilisation`` (busy / makespan, idle gaps
         included) and ``service_utilisation`` (busy / the time some request was being served)."""
-        return self._cached("per_compute", self._per_compute)
-
-    def _per_compute(self) -> pd.DataFrame:
-        records = []
-        all_rows = self._rows()
-        makespan = self.makespan_s
-        service = _union_length(self.requests["start_s"].to_numpy(float), self.requests["end_s"].to_numpy(float))
-        for unit in compute_units(self.platform):
-            rows = all_rows[all_rows["component"] == unit]
-            compute = rows[rows["category"] == "compute"]
-            if self.compact is not None:
-                busy = self.compact.busy_s(unit, "compute")
-            else:
-                busy = _union_length(compute["start_s"].to_numpy(float), compute["end_s"].to_numpy(float))
-            records.append({
-                "unit": unit,
-                "compute_energy_J": float(compute["energy_J"].sum()),
-                "leakage_energy_J": float(rows.loc[rows["category"] == "leakage", "energy_J"].sum()),
-                "energy_J": float(rows["energy_J"].sum()),
-                "busy_s": busy, "utilisation": busy / makespan if makespan > 0 else 0.0,
-                "service_utilisation": busy / service if service > 0 else 0.0,
-            })
-        return pd.DataFrame.from_records(records)
+        return self._cached("per_compute", _tables.per_compute)
 
     def per_request(self) -> pd.DataFrame:
         """The requests table plus ``energy_J`` and ``dynamic_energy_J`` of each request (J; idle
         leakage between requests is not attributed to any request)."""
-        return self._cached("per_request", self._per_request)
-
-    def _per_request(self) -> pd.DataFrame:
-        table = self.requests.copy()
-        if self.compact is not None:
-            energy, dynamic = self.compact.request_sums()
-            by_id = pd.Series(energy, index=self.compact.request)
-            table["energy_J"] = table["request"].map(by_id).fillna(0.0).astype(float)
-            table["dynamic_energy_J"] = table["request"].map(
-                pd.Series(dynamic, index=self.compact.request)).fillna(0.0).astype(float)
-            return table
-        rows = self.ledger[self.ledger["request"] >= 0]
-        total = rows.groupby("request")["energy_J"].sum()
-        dynamic = rows[rows["category"].isin(DYNAMIC_CATEGORIES)].groupby("request")["energy_J"].sum()
-        table["energy_J"] = table["request"].map(total).fillna(0.0).astype(float)
-        table["dynamic_energy_J"] = table["request"].map(dynamic).fillna(0.0).astype(float)
-        return table
+        return self._cached("per_request", _tables.per_request)
 
     def per_task(self) -> pd.DataFrame:
         """One row per task: ``requests``, ``switches`` (requests that found another task loaded),
         ``energy_J`` and ``energy_per_request_J`` (J, attributed to its requests), latency mean, p50, p99 (s)."""
-        return self._cached("per_task", self._per_task)
-
-    def _per_task(self) -> pd.DataFrame:
-        req = self.per_request()
-        req["task"] = req["task"].astype(object)
-        grouped = req.groupby("task", sort=True)
-        table = pd.DataFrame({
-            "requests": grouped.size(),
-            "switches": grouped["switch"].sum().astype(int),
-            "energy_J": grouped["energy_J"].sum(),
-            "latency_mean_s": grouped["latency_s"].mean(),
-            "latency_p50_s": grouped["latency_s"].quantile(0.50),
-            "latency_p99_s": grouped["latency_s"].quantile(0.99),
-        })
-        table["energy_per_request_J"] = table["energy_J"] / table["requests"]
-        return table.reset_index()
+        return self._cached("per_task", _tables.per_task)
 
     def per_component(self) -> pd.DataFrame:
         """Energy (J) per ledger component and category with its ``kind`` (compute, sram, nvm, dram,
         interconnect): the data of the energy-breakdown figure."""
-        return self._cached("per_component", self._per_component)
-
-    def _per_component(self) -> pd.DataFrame:
-        table = self._category_pivot(self._rows(), ["component"]).reset_index()
-        table["energy_J"] = table[[f"{c}_energy_J" for c in CATEGORIES]].sum(axis=1)
-        table["kind"] = [component_kind(c, self.platform) for c in table["component"]]
-        table["component"] = table["component"].astype(object)
-        return table
+        return self._cached("per_component", _tables.per_component)
 
     def mapping_table(self) -> pd.DataFrame | None:
         """The per-op mapping (tiles, loop order, re-fetches) when the run's traffic had mappings
         (``meta["mappings"]``: a DataFrame, or records), else ``None``."""
-        mappings = self.meta.get("mappings")
-        if mappings is None:
-            return None
-        table = mappings if isinstance(mappings, pd.DataFrame) else pd.DataFrame.from_records(mappings)
-        return None if table.empty else table
+        return _tables.mapping_table(self)
 
-    # ------------------------------------------------------------------ summary
     def nvm_wear(self) -> pd.DataFrame:
         """For each non-volatile on-chip memory: bytes written (task-switch loads included), write rate
         (B/s), ``cell_writes`` (the writes the most-written cells see over the run, from the run's
@@ -498,51 +212,14 @@ class Result:
         for those cells (endurance / cell writes per s) and ``lifetime_levelled_s`` with ideal wear
         levelling over the whole capacity (capacity × endurance / write rate). Infinite when nothing is
         written."""
-        return self._cached("nvm_wear", self._nvm_wear)
-
-    def _nvm_wear(self) -> pd.DataFrame:
-        mem = self.per_memory()
-        memories = getattr(self.platform, "memories", {}) or {}
-        recorded = self.meta.get("memory_writes") or {}
-        span = self.makespan_s
-        records = []
-        for row in mem[mem["kind"] == "nvm"].itertuples():
-            endurance = float(getattr(memories[row.memory], "endurance_writes", math.inf))
-            if row.memory in recorded:
-                cell_writes = float(recorded[row.memory]["cell_writes"])
-            else:
-                cell_writes = row.write_bytes / row.peak_occupancy_bytes if row.peak_occupancy_bytes else 0.0
-            rate = row.write_bytes / span if span > 0 else 0.0
-            cell_rate = cell_writes / span if span > 0 else 0.0
-            records.append({
-                "memory": row.memory, "write_bytes": row.write_bytes, "write_rate_Bps": rate,
-                "cell_writes": cell_writes, "endurance_writes": endurance,
-                "lifetime_s": endurance / cell_rate if cell_rate > 0 else math.inf,
-                "lifetime_levelled_s": row.capacity_bytes * endurance / rate if rate > 0 else math.inf,
-            })
-        return pd.DataFrame.from_records(records, columns=[
-            "memory", "write_bytes", "write_rate_Bps", "cell_writes", "endurance_writes", "lifetime_s",
-            "lifetime_levelled_s"])
+        return self._cached("nvm_wear", _tables.nvm_wear)
 
     def nvm_wear_tensors(self) -> pd.DataFrame:
         """Per tensor written in a non-volatile memory (``meta["tensor_writes"]``): bytes written, the
         writes each of its cells sees (bytes / its size), the memory's endurance and the tensor's
         lifetime at this run's rate (s; endurance / cell writes per s, the tensor at fixed addresses,
         no wear levelling). Empty without the record or without NVM writes."""
-        memories = getattr(self.platform, "memories", {}) or {}
-        span = self.makespan_s
-        rows = []
-        for t in self.meta.get("tensor_writes") or []:
-            mem = memories.get(t["memory"])
-            if mem is None or getattr(mem, "volatile", True):
-                continue
-            endurance = float(getattr(mem, "endurance_writes", math.inf))
-            cell_rate = t["cell_writes"] / span if span > 0 else 0.0
-            rows.append({**t, "endurance_writes": endurance,
-                         "lifetime_s": endurance / cell_rate if cell_rate > 0 else math.inf})
-        return pd.DataFrame.from_records(rows, columns=[
-            "memory", "tensor", "role", "owner", "task", "size_bytes", "write_bytes", "cell_writes",
-            "endurance_writes", "lifetime_s"])
+        return self._cached("nvm_wear_tensors", _tables.nvm_wear_tensors)
 
     def load(self) -> dict[str, float]:
         """Whether the platform keeps up with the offered load. ``arrival_rate_Hz``: requests over the span
@@ -551,33 +228,13 @@ class Result:
         latencies depend on the run's length); ``queue_growth``: least-squares slope of each request's
         waiting time (start − arrival) against its arrival time (s of wait per s; about offered
         utilisation − 1 when overloaded, about 0 when stable); ``overloaded``: offered utilisation > 1."""
-        req = self.requests
-        if len(req) < 2:
-            return {"arrival_rate_Hz": float("nan"), "offered_utilisation": float("nan"),
-                    "queue_growth": 0.0, "overloaded": False}
-        arrival = req["arrival_s"].to_numpy(float)
-        start, end = req["start_s"].to_numpy(float), req["end_s"].to_numpy(float)
-        span = float(arrival.max() - arrival.min())
-        rate = (len(req) - 1) / span if span > 0 else math.inf
-        service = float(np.mean(end - start))
-        wait = start - arrival
-        a = arrival - arrival.mean()
-        denom = float(np.dot(a, a))
-        growth = float(np.dot(a, wait - wait.mean()) / denom) if denom > 0 else 0.0
-        rho = rate * service
-        return {"arrival_rate_Hz": rate, "offered_utilisation": rho, "queue_growth": growth,
-                "overloaded": bool(rho > 1.0)}
+        return dict(self._table("load", _tables.load))
 
     def lower_bound_J(self) -> float:
         """A floor on the run's energy, J: the sum over requests of the run's per-inference lower bound of
         the request's task (``meta["lower_bound_J"]``, from :func:`simulator.cost.tables.lower_bound`: MACs ×
         the cheapest MAC energy + compulsory bytes × the cheapest energy per byte). NaN when unknown."""
-        bounds = self.meta.get("lower_bound_J")
-        if not isinstance(bounds, dict) or not len(self.requests):
-            return float("nan")
-        keys = self.meta.get("request_keys")                                  # early exits: their own floor
-        counts = (pd.Series(keys, dtype=object) if keys else self.requests["task"].astype(object)).value_counts()
-        return float(sum(bounds[key] * float(k) for key, k in counts.items()))
+        return _tables.lower_bound_J(self)
 
     def summary(self) -> dict[str, Any]:
         """The headline numbers (SI units, unit in each key): energy per inference (total, dynamic and
@@ -585,141 +242,53 @@ class Result:
         latency p50/p99, throughput, average and peak power, area, peak occupancy per memory, NVM writes
         and lifetime, and the lower bound with the ratio to it. Computed once per power window (the
         ledger is not expected to change after the run)."""
-        cache = self.__dict__.setdefault("_cache", {})
-        key = ("summary", self.power_window_s)
-        if key not in cache:
-            cache[key] = self._summary()
-        return dict(cache[key])
-
-    def _summary(self) -> dict[str, Any]:
-        n = max(1, self.n_requests)
-        total = self.total_energy_J
-        cats = self._rows().groupby("category", observed=True)["energy_J"].sum()
-        cats = cats.set_axis(cats.index.astype(object)).reindex(list(CATEGORIES), fill_value=0.0)
-        span = self.makespan_s
-        profile = self.power_profile(self.power_window_s)
-        lat = self.requests["latency_s"] if len(self.requests) else pd.Series(dtype=float)
-        bound = self.lower_bound_J()
-        wear = self.nvm_wear()
-        occupancy = getattr(self.placement, "occupancy", None) or {}
-        out: dict[str, Any] = {
-            "platform": self.name,
-            "requests": self.n_requests,
-            "switches": int(self.requests["switch"].sum()) if len(self.requests) else 0,
-            "energy_J": total,
-            "energy_per_inference_J": total / n,
-            "dynamic_energy_per_inference_J": float(cats[list(DYNAMIC_CATEGORIES)].sum()) / n,
-            "leakage_energy_per_inference_J": float(cats[list(STATIC_CATEGORIES)].sum()) / n,
-            "leakage_share": float(cats[list(STATIC_CATEGORIES)].sum()) / total if total > 0 else 0.0,
-            **{f"{c}_energy_J": float(cats[c]) for c in CATEGORIES},
-            "latency_mean_s": float(lat.mean()) if len(lat) else float("nan"),
-            "latency_p50_s": _percentile(lat, 50),
-            "latency_p99_s": _percentile(lat, 99),
-            "makespan_s": span,
-            "throughput_rps": self.n_requests / span if span > 0 else float("nan"),
-            "average_power_W": total / span if span > 0 else float("nan"),
-            "peak_power_W": float(profile["power_W"].max()) if len(profile) else 0.0,
-            "power_window_s": self.power_window_s,
-            "area_m2": float(getattr(self.platform, "area_m2", float("nan"))),
-            "peak_occupancy_bytes": {k: float(v) for k, v in occupancy.items()},
-            "nvm_write_bytes": float(wear["write_bytes"].sum()),
-            "nvm_lifetime_s": float(wear["lifetime_s"].min()) if len(wear) else math.inf,
-            "nvm_lifetime_levelled_s": float(wear["lifetime_levelled_s"].min()) if len(wear) else math.inf,
-            **self.load(),
-            "lower_bound_J": bound,
-            "lower_bound_per_inference_J": bound / n,
-            "ratio_to_lower_bound": total / bound if bound and bound > 0 else float("nan"),
-        }
-        by_kind = self.per_component().groupby("kind")["energy_J"].sum()
-        for kind in ("compute", "sram", "nvm", "dram", "interconnect"):
-            out[f"{kind}_energy_per_inference_J"] = float(by_kind.get(kind, 0.0)) / n
-        return out
+        return dict(self._table(("summary", self.power_window_s), _tables.summary))
 
     def power_profile(self, window_s: float | None = None) -> pd.DataFrame:
-        """:func:`power_profile` of this run (window ``window_s``, default ``power_window_s``)."""
+        """:func:`simulator.results.tables.power_profile` of this run (window ``window_s``, default
+        ``power_window_s``)."""
         window = self.power_window_s if window_s is None else window_s
         if self.compact is not None:
             return power_profile(None, window, compact=self.compact)
         return power_profile(self.ledger, window)
 
-    # ------------------------------------------------------------------ output
-    def tables(self) -> dict[str, pd.DataFrame]:
-        """Every table by file stem (``per_op`` ... ``placement``, ``mapping`` when there is one)."""
-        tables = {"per_op": self.per_op(), "per_layer": self.per_layer(), "per_memory": self.per_memory(),
-                  "per_compute": self.per_compute(), "per_task": self.per_task(),
-                  "per_request": self.per_request(), "per_component": self.per_component(),
-                  "nvm_wear": self.nvm_wear(), "nvm_wear_tensors": self.nvm_wear_tensors()}
+    def _tables(self) -> dict[str, pd.DataFrame]:
+        """Every table by file stem, the cached objects themselves (for writing: not to be modified)."""
+        out = {stem: self._table(stem, getattr(_tables, stem)) for stem in _tables.TABLE_STEMS}
         placement_table = getattr(self.placement, "table", None)
         if isinstance(placement_table, pd.DataFrame):
-            tables["placement"] = placement_table
+            out["placement"] = placement_table
         mapping = self.mapping_table()
         if mapping is not None:
-            tables["mapping"] = mapping
-        return tables
+            out["mapping"] = mapping
+        return out
 
+    def tables(self) -> dict[str, pd.DataFrame]:
+        """Every table by file stem (``per_op`` ... ``placement``, ``mapping`` when there is one), as copies."""
+        return {stem: table.copy() for stem, table in self._tables().items()}
+
+    # ------------------------------------------------------------------ exporters
     def summary_document(self) -> dict:
         """``{"summary": ..., "meta": ...}`` ready for JSON (tables such as the mapping left out; infinite
         values as ``None``)."""
-        meta = {k: v for k, v in self.meta.items() if not isinstance(v, pd.DataFrame)}
-        return json_safe({"summary": self.summary(), "meta": meta})
+        return _tables.summary_document(self)
 
     def write_into(self, folder: Path, *, ledger: bool = False) -> list[Path]:
         """Write the tables, ``summary.json`` and optionally the ledger into an existing folder (no
         atomicity: see :meth:`save`). A table of more than :data:`PARQUET_ROWS` rows (``per_request`` of a
         long run, the ledger) is written as Parquet (``<stem>.parquet``: typed columns, compressed, fast);
         the others as CSV, to open by hand. Returns the files written."""
-        written = [write_table(table, folder, stem) for stem, table in self.tables().items()]
-        if ledger:
-            rows = len(self.compact) if self.compact is not None else len(self.ledger)
-            if rows > PARQUET_ROWS:
-                written.append(self.write_ledger_parquet(folder / "ledger.parquet"))
-            else:
-                written.append(self.write_ledger_csv(folder / "ledger.csv"))
-        written.append(folder / "summary.json")
-        written[-1].write_text(json.dumps(self.summary_document(), indent=2, default=str) + "\n")
-        return written
+        return _tables.write_into(self, Path(folder), ledger=ledger)
 
     def write_ledger_csv(self, path: Path, chunk_requests: int = 2000) -> Path:
         """Write the full ledger as CSV; a compact ledger is materialised ``chunk_requests`` requests at
         a time (so memory stays bounded), then its idle rows."""
-        if self.compact is None:
-            self.ledger.to_csv(path, index=False)
-            return path
-        ids = self.compact.request
-        with open(path, "w", newline="") as fh:
-            for lo in range(0, max(1, len(ids)), chunk_requests):
-                part = self.compact.frame(ids[lo:lo + chunk_requests], idle=False)
-                part.to_csv(fh, index=False, header=lo == 0)
-            idle = self.compact.frame([], idle=True)
-            idle.to_csv(fh, index=False, header=len(ids) == 0)
-        return path
+        return _tables.write_ledger_csv(self, path, chunk_requests)
 
     def write_ledger_parquet(self, path: Path, chunk_requests: int = 20_000) -> Path:
         """Write the full ledger as Parquet, a compact ledger ``chunk_requests`` requests at a time (one
         row group each, so memory stays bounded), then its idle rows. Text columns are plain strings."""
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        def arrow(frame: pd.DataFrame):
-            return pa.Table.from_pandas(_plain_text(frame.copy()), preserve_index=False)
-
-        if self.compact is None:
-            pq.write_table(arrow(self.ledger), path)
-            return path
-        ids = self.compact.request
-        writer = None
-        try:
-            parts = [ids[lo:lo + chunk_requests] for lo in range(0, len(ids), chunk_requests)]
-            for part in [*parts, None]:
-                frame = self.compact.frame([], idle=True) if part is None else self.compact.frame(part, idle=False)
-                table = arrow(frame)
-                if writer is None:
-                    writer = pq.ParquetWriter(path, table.schema)
-                writer.write_table(table.cast(writer.schema))
-        finally:
-            if writer is not None:
-                writer.close()
-        return path
+        return _tables.write_ledger_parquet(self, path, chunk_requests)
 
     def save(self, path: str | os.PathLike, *, ledger: bool = False, overwrite: bool = False) -> Path:
         """Write every table as CSV and the summary as JSON into folder ``path`` through
@@ -733,109 +302,14 @@ class Result:
         return Path(path)
 
     def perfetto_events(self, *, pid: int = 1, max_detail_requests: int | None = None) -> list[dict]:
-        """Chrome trace events (times in µs) for this run: a power counter (W, about
-        ``PERFETTO_POWER_POINTS`` samples), a track of requests, then one track per component with an event
-        per (request, op, component, category) carrying its energy (J) and bytes. Only the first
-        ``max_detail_requests`` requests get op-level events (all when ``None``). Metadata comes first,
-        then the events of each track in time order."""
-        events: list[dict] = [{"ph": "M", "pid": pid, "name": "process_name", "args": {"name": self.name}}]
-        tids = {"requests": 0}
-        units = compute_units(self.platform)
-        for comp in list(units) + list(getattr(self.platform, "memories", {}) or {}) + sorted(
-                set(self._rows()["component"].astype(object)) - set(units)):
-            tids.setdefault(comp, len(tids))
-        for comp, tid in tids.items():
-            events.append({"ph": "M", "pid": pid, "tid": tid, "name": "thread_name", "args": {"name": comp}})
-        window = max(self.power_window_s, self.makespan_s / PERFETTO_POWER_POINTS)
-        profile = self.power_profile(window)
-        for start, power in zip(profile["start_s"].tolist(), profile["power_W"].tolist()):
-            events.append({"ph": "C", "pid": pid, "name": "power (W)", "ts": round(start * 1e6, 4),
-                           "args": {"W": power}})
-        for r in self.requests.itertuples():
-            events.append({"ph": "X", "pid": pid, "tid": 0, "name": f"request {r.request} ({r.task})",
-                           "cat": "switch" if r.switch else "request", "ts": r.start_s * 1e6,
-                           "dur": max(0.0, (r.end_s - r.start_s) * 1e6),
-                           "args": {"task": r.task, "switch": bool(r.switch), "arrival_s": r.arrival_s,
-                                    "latency_s": r.latency_s}})
-        if max_detail_requests is not None:
-            rows = self.ledger_of(self.requests["request"].iloc[:max_detail_requests].tolist())
-        else:
-            rows = self.ledger
-        rows = rows[rows["category"] != "leakage"]
-        g = rows.groupby(["request", "op", "component", "task", "module", "category"], sort=False,
-                         observed=True).agg(start_s=("start_s", "min"), end_s=("end_s", "max"),
-                                            energy_J=("energy_J", "sum"), bytes=("bytes", "sum")).reset_index()
-        columns = [g[c].astype(object).tolist() if c in ("task", "module", "category", "component")
-                   else g[c].tolist() for c in ("request", "op", "component", "task", "module", "category",
-                                           "start_s", "end_s", "energy_J", "bytes")]
-        for request, op, comp, task, module, cat, start, end, energy, nbytes in zip(*columns):
-            events.append({"ph": "X", "pid": pid, "tid": tids[comp], "name": module or cat, "cat": cat,
-                           "ts": round(start * 1e6, 4), "dur": round(max(0.0, (end - start) * 1e6), 4),
-                           "args": {"request": int(request), "op": int(op), "task": task,
-                                    "energy_J": float(energy), "bytes": float(nbytes)}})
-        # in time order per track (the counter, then each thread; an enclosing event before what it holds):
-        # Perfetto sorts on load, other readers of the format do not
-        head = 1 + len(tids)
-        events[head:] = sorted(events[head:], key=lambda e: (e.get("tid", -1), e["ts"], -e.get("dur", 0.0)))
-        return events
+        """Chrome trace events of this run (:func:`simulator.results.perfetto.perfetto_events`)."""
+        return perfetto_events(self, pid=pid, max_detail_requests=max_detail_requests)
 
     def to_perfetto(self, path: str | os.PathLike, *, max_detail_requests: int | None = None) -> Path:
         """Write the timeline as Chrome/Perfetto trace JSON (open in ui.perfetto.dev). Returns ``path``."""
         return write_perfetto([self], path, max_detail_requests=max_detail_requests)
 
 
-Result.ledger = ledger_property("The ledger DataFrame (a compact ledger is materialised on first read).")
-Result.compact = None  # the CompactLedger of a replayed run, else None
-
-
-def mapping_table_of(prepared: Any) -> pd.DataFrame:
-    """One row per (task, op) whose traffic has a tiling mapping (:class:`simulator.prepare.mapping.Mapping`):
-    loop order, tiles (elements), the mapped GEMM, operand fetch counts, MAC-array cycles, utilisation,
-    the buffer bytes the tiles occupy, the objective and ``candidates``: how many mappings the search
-    evaluated for the op (its search budget)."""
-    records = []
-    for task, arrays in prepared.tasks.items():
-        for op_id, module, traffic in zip(arrays.op_ids, arrays.modules, arrays.traffic):
-            m = getattr(traffic, "mapping", None)
-            if m is None:
-                continue
-            records.append({"task": task, "op": int(op_id), "module": module, "buffer": m.buffer,
-                            "loop_order": m.loop_order, "tile_m": m.tiles[0], "tile_k": m.tiles[1],
-                            "tile_n": m.tiles[2], "batch": m.gemm[0], "m": m.gemm[1], "k": m.gemm[2],
-                            "n": m.gemm[3], **{f"fetches_{k}": v for k, v in sorted(m.fetches.items())},
-                            "cycles": m.cycles, "utilisation": m.utilisation,
-                            "footprint_bytes": m.footprint_bytes, "objective": m.objective,
-                            "candidates": m.candidates_evaluated})
-    return pd.DataFrame.from_records(records)
-
-
-def refetch_factors(prepared: Any, tasks: Sequence[str]) -> dict[str, float]:
-    """Per home memory: bytes the ops moved to and from it over their compulsory bytes (every operand read
-    and written once), over one request of each task in ``tasks`` (a run's request tasks, repeats
-    counted; a request key of an early exit counts its prefix of ops). 1.0 means no re-fetch; memories
-    without compulsory traffic (a staging buffer) are left out."""
-    from collections import Counter
-
-    moved: dict[str, float] = {}
-    base: dict[str, float] = {}
-    for task, n in Counter(tasks).items():
-        arrays = prepared.arrays(task) if hasattr(prepared, "arrays") else prepared.tasks[task]
-        for tr in arrays.traffic:
-            for m in set(tr.compulsory_reads) | set(tr.compulsory_writes):
-                base[m] = base.get(m, 0.0) + n * (tr.compulsory_reads.get(m, 0.0) + tr.compulsory_writes.get(m, 0.0))
-                moved[m] = moved.get(m, 0.0) + n * (tr.reads.get(m, 0.0) + tr.writes.get(m, 0.0))
-    return {m: moved[m] / base[m] for m in prepared.memories if base.get(m, 0.0) > 0}
-
-
-def write_perfetto(results: list[Result], path: str | os.PathLike, *,
-                   max_detail_requests: int | None = None) -> Path:
-    """Write the timelines of several results (one Perfetto process each) to one trace JSON file,
-    atomically. Returns ``path``."""
-    events: list[dict] = []
-    for pid, result in enumerate(results, start=1):
-        events.extend(result.perfetto_events(pid=pid, max_detail_requests=max_detail_requests))
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps({"traceEvents": events, "displayTimeUnit": "ns"}))
-    os.replace(tmp, path)
-    return path
+Result.ledger = property(_get_ledger, _set_ledger,  # type: ignore[assignment]
+                         doc="The ledger DataFrame (a compact ledger is materialised on first read).")
+Result.compact = None  # type: ignore[attr-defined]  # the CompactLedger of a replayed run, else None

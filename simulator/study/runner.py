@@ -781,7 +781,7 @@ def save_study(results: dict[str, Any], config: StudyConfig, out_dir: Any = None
     folder."""
     from simulator.outdir import OutputFolder, claim_output
     from simulator.results import report
-    from simulator.results.result import write_perfetto
+    from simulator.results.perfetto import write_perfetto
 
     if isinstance(out_dir, OutputFolder):
         claimed = out_dir

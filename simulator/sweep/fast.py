@@ -282,9 +282,9 @@ def _load(arrival: np.ndarray, start: np.ndarray, end: np.ndarray) -> dict[str, 
 def _wear(prepared, platforms, kinds, writes_M, loads_M, span):
     """NVM bytes written, and the shortest lifetime (s) of the most-written cells and with ideal
     levelling, as :meth:`simulator.results.result.Result.nvm_wear` gives them: the cell writes of a memory
-    are the largest of any tensor's own (:func:`simulator.results.run_output.tensor_writes`) and the
+    are the largest of any tensor's own (:func:`simulator.results.build.tensor_writes`) and the
     run-time region's cycling (bytes only: the same for every variant of a preparation)."""
-    from simulator.results.run_output import tensor_writes
+    from simulator.results.build import tensor_writes
 
     V, M = writes_M.shape
     stream = list(prepared.workload.stream)

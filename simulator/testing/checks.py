@@ -11,10 +11,11 @@ from typing import Any
 import pandas as pd
 
 from hw_models.platform import Platform
-from simulator.results.run_output import CATEGORIES, LEDGER_COLUMNS, REQUEST_COLUMNS, RunOutput
+from simulator.results.ledger import CATEGORIES, LEDGER_COLUMNS, REQUEST_COLUMNS
+from simulator.results.result import Result
 
 
-def check_ledger_sums(run: RunOutput, rel: float = 1e-9) -> None:
+def check_ledger_sums(run: Result, rel: float = 1e-9) -> None:
     """The ledger's energy sums to the run's independently accumulated total, and each request's rows
     sum to its ``energy_J``."""
     total = float(run.ledger["energy_J"].sum())
@@ -25,7 +26,7 @@ def check_ledger_sums(run: RunOutput, rel: float = 1e-9) -> None:
         assert math.isclose(per.get(rid, 0.0), energy, rel_tol=rel, abs_tol=1e-30), f"request {rid}"
 
 
-def check_non_negative(run: RunOutput) -> None:
+def check_non_negative(run: Result) -> None:
     """No negative (or NaN) energy, bytes, time or duration anywhere."""
     led = run.ledger
     for col in ("energy_J", "bytes", "start_s", "end_s"):
@@ -35,7 +36,7 @@ def check_non_negative(run: RunOutput) -> None:
         assert (run.requests[col] >= 0).all(), f"negative {col} in requests"
 
 
-def check_requests(run: RunOutput) -> None:
+def check_requests(run: Result) -> None:
     """The tables have the documented columns; every request was served after it arrived, in its
     interval; every categorical value is known."""
     assert list(run.ledger.columns) == list(LEDGER_COLUMNS)
@@ -46,14 +47,14 @@ def check_requests(run: RunOutput) -> None:
     assert set(run.ledger["category"]) <= set(CATEGORIES)
 
 
-def check_run(run: RunOutput) -> None:
+def check_run(run: Result) -> None:
     """All run invariants: :func:`check_requests`, :func:`check_non_negative`, :func:`check_ledger_sums`."""
     check_requests(run)
     check_non_negative(run)
     check_ledger_sums(run)
 
 
-def check_same_run(a: RunOutput, b: RunOutput) -> None:
+def check_same_run(a: Result, b: Result) -> None:
     """Two runs produced the same numbers (bit for bit)."""
     pd.testing.assert_frame_equal(a.ledger, b.ledger, check_exact=True)
     pd.testing.assert_frame_equal(a.requests, b.requests, check_exact=True)
@@ -77,7 +78,7 @@ def idle_power_W(platform: Platform) -> float:
     return total
 
 
-def check_idle_leakage(before: RunOutput, after: RunOutput, extra_idle_s: float, rel: float = 1e-9) -> None:
+def check_idle_leakage(before: Result, after: Result, extra_idle_s: float, rel: float = 1e-9) -> None:
     """``after`` is ``before`` with ``extra_idle_s`` more idle time (a later arrival after an idle gap):
     its energy is higher by exactly the platform's idle power × that time."""
     expected = idle_power_W(before.platform) * extra_idle_s

@@ -1,85 +1,18 @@
-"""What one simulation (engine or analytic evaluator) returns: the ledger, the requests table and context.
+"""How the engine and the analytic evaluator build their :class:`simulator.results.result.Result`: the
+ledger rows collected as numpy blocks (:class:`LedgerBuilder`), the per-tensor and per-memory write
+records (NVM wear) and :func:`finish`, which assembles the result.
 
-The column lists are the contract of docs/interfaces.md ("Ledger"); :mod:`simulator.results.result` builds every
-report from them.
+The column lists are the contract of docs/interfaces.md ("Ledger"); they live in
+:mod:`simulator.results.ledger`.
 """
 from __future__ import annotations
-
-from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from hw_models.vocabulary import LEDGER_CATEGORIES, PARAMETER_ROLES
-
-#: One row per cost event. Energies in J, bytes in bytes, times in s.
-LEDGER_COLUMNS = ("request", "task", "op", "module", "layer", "component", "category",
-                  "energy_J", "bytes", "start_s", "end_s")
-
-#: The ledger's ``category`` values (the shared vocabulary's LEDGER_CATEGORIES).
-CATEGORIES = LEDGER_CATEGORIES
-
-#: One row per request. Times in s; ``latency_s = end_s - arrival_s`` (queueing included),
-#: ``service_s = end_s - start_s``; ``energy_J`` is the request's share of the ledger (its rows).
-REQUEST_COLUMNS = ("request", "task", "arrival_s", "start_s", "end_s", "latency_s", "switch",
-                   "operating_point", "service_s", "energy_J")
-
-
-@dataclass
-class RunOutput:
-    """The result of :func:`simulator.engine.simulate` or :func:`simulator.analytic.evaluate`.
-
-    ``ledger`` (columns :data:`LEDGER_COLUMNS`), ``requests`` (columns :data:`REQUEST_COLUMNS`),
-    ``placement`` (:class:`simulator.prepare.placement.Placement`), ``platform`` (:class:`hw_models.Platform`),
-    ``workload`` (:class:`simulator.prepare.served_workload.Workload`) and ``meta``: ``evaluator`` ("engine" or
-    "analytic"), ``total_energy_J`` (accumulated independently of the ledger rows), ``makespan_s``,
-    ``memory_writes`` ({memory: {"bytes": B, "cell_writes": writes the most-written cells see}}),
-    ``tensor_writes`` (rows of :func:`tensor_writes`: bytes and cell writes per tensor), ``lower_bound_J``
-    (per inference), ``seed``, ...
-
-    A replayed run (:mod:`simulator.engine.replay`) is built with a :class:`simulator.results.ledger.CompactLedger`;
-    it stays in ``compact`` and ``ledger`` materialises the ordinary DataFrame on first use.
-    """
-    ledger: pd.DataFrame
-    requests: pd.DataFrame
-    placement: Any
-    platform: Any
-    workload: Any
-    meta: dict = field(default_factory=dict)
-
-    @property
-    def total_energy_J(self) -> float:
-        """Total energy of the run (J): the sum of the ledger."""
-        if self.compact is not None:
-            return float(self.compact.weighted()["energy_J"].sum())
-        return float(self.ledger["energy_J"].sum())
-
-
-def _get_ledger(self) -> pd.DataFrame:
-    if self.__dict__.get("_ledger") is None and self.__dict__.get("compact") is not None:
-        self.__dict__["_ledger"] = self.compact.frame()
-    return self.__dict__.get("_ledger")
-
-
-def _set_ledger(self, value: Any) -> None:
-    from simulator.results.ledger import CompactLedger
-
-    if isinstance(value, CompactLedger):
-        self.__dict__["compact"], self.__dict__["_ledger"] = value, None
-    else:
-        self.__dict__["compact"], self.__dict__["_ledger"] = None, value
-    self.__dict__.pop("_cache", None)
-
-
-def ledger_property(doc: str) -> property:
-    """The ``ledger`` attribute of a run or result: set to a DataFrame or a CompactLedger (kept in
-    ``compact``); read, the DataFrame (a compact ledger materialised once, on first read)."""
-    return property(_get_ledger, _set_ledger, doc=doc)
-
-
-RunOutput.ledger = ledger_property("The ledger DataFrame (materialised from ``compact`` on first use).")
-RunOutput.compact = None  # the CompactLedger of a replayed run, else None
+from hw_models.vocabulary import PARAMETER_ROLES
+from simulator.results.ledger import LEDGER_COLUMNS, REQUEST_COLUMNS
+from simulator.results.result import Result
 
 
 # ------------------------------------------------------------------------------------------ building
@@ -367,8 +300,8 @@ def _memory_writes(prepared, cols: dict[str, np.ndarray], tensors: list[dict]) -
 
 
 def finish(evaluator: str, workload, prepared, tables, builder: LedgerBuilder, records: list[dict], timeline,
-           dynamic_J: float, meta: dict) -> RunOutput:
-    """Assemble the RunOutput of ``evaluator`` ("engine" or "analytic") for ``workload`` (the one run,
+           dynamic_J: float, meta: dict) -> Result:
+    """Assemble the :class:`Result` of ``evaluator`` ("engine" or "analytic") for ``workload`` (the one run,
     whose traces ``prepared`` holds; its stream may differ): the ledger from ``builder``, the
     requests table from ``records`` (dicts with the REQUEST_COLUMNS except latency/service/energy), and
     meta. ``dynamic_J`` is the run's non-leakage energy accumulated by the evaluator itself, so
@@ -394,5 +327,5 @@ def finish(evaluator: str, workload, prepared, tables, builder: LedgerBuilder, r
                 "leakage_energy_J": timeline.total, "makespan_s": float(end.max()) - first if len(ids) else 0.0,
                 "start_s": first, "memory_writes": memory_writes, "tensor_writes": tensors,
                 "tasks": list(prepared.tasks), **meta}
-    return RunOutput(ledger=pd.DataFrame(cols, copy=False), requests=req, placement=prepared.placement,
-                     platform=tables.platform, workload=workload, meta=out_meta)
+    return Result(ledger=pd.DataFrame(cols, copy=False), requests=req, placement=prepared.placement,
+                  platform=tables.platform, workload=workload, meta=out_meta)
