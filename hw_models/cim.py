@@ -15,7 +15,8 @@ One matrix-vector product (one input row of k values) costs, per input bit (``in
 
 An (m × k)·(k × n) product of batch b is b · m such products, one after another: ``b · m · input_bits``
 read cycles (the unit's clock is one read cycle). Figures per action and area come from
-``hw_models/data/cim.yaml`` (ISAAC, ISCA 2016, component table, 32 nm), scaled to the unit's node with
+``hw_models/data/cim.yaml`` (ISAAC, ISCA 2016, Table I, 32 nm: each component group's power times the
+100 ns read cycle over the actions it performs per cycle), scaled to the unit's node with
 Stillmaker & Baas and to the operating point with V² (ADC and DAC energy scaled like logic: an
 assumption). ADC energy doubles per extra bit (Walden figure of merit: an assumption). Leakage: the
 periphery's area (ADCs, DACs, shift-and-add) at the logic leakage density of ``compute.yaml``.
@@ -117,8 +118,9 @@ class CimCrossbar:
         adc = d.adc_energy * 2.0 ** (self.adc_bits - d.adc_bits)
         self.action_J = {"dac": d.dac_energy * e, "cell": d.cell_read_energy * e, "adc": adc * e,
                          "shift_add": d.shift_add_energy * e}
+        # ISAAC: one ADC (and half a shift-and-add unit) per 128 columns, one 1-bit DAC per row
         per_tile_periphery = (self.cols * (d.adc_area * 2.0 ** (self.adc_bits - d.adc_bits) + d.shift_add_area)
-                              / 128 + self.rows * d.dac_area)   # ISAAC: one ADC per 128 columns
+                              / 128 + self.rows * d.dac_area)
         periphery = self.tiles * per_tile_periphery * a
         self.area_m2 = periphery + self.tiles * self.rows * self.cols * d.cell_area * a
         self.leakage_W = (self.tiles * per_tile_periphery * compute_data().logic_leakage_per_area

@@ -120,7 +120,9 @@ def test_a_user_mapping_to_a_unit_that_cannot_run_the_op_is_an_error():
 
 
 # ---- the ReRAM compute-in-memory crossbar ---------------------------------------------------------------
-# ISAAC's component table (Shafiee et al., ISCA 2016), divided out by hand, at its own 32 nm node
+# ISAAC's Table I (Shafiee et al., ISCA 2016), divided out by hand, at its own 32 nm node: 8 ADCs at 16 mW
+# each converting 128 columns per 100 ns cycle (Sec. V: 1.28 GSps), 8 x 128 DACs at 4 mW, 8 arrays of
+# 128 x 128 cells at 2.4 mW, 4 shift-and-add units at 0.2 mW (one addition per conversion)
 ADC_J, DAC_J = 2e-3 / 1.28e9, 4e-3 / (8 * 128) / 1e7
 CELL_J, SA_J = 2.4e-3 / 8 / 1e7 / (128 * 128), 0.2e-3 / (8 * 1.28e9)
 READ_S = 100e-9
@@ -139,8 +141,15 @@ def test_cim_mvm_energy_and_latency_equal_a_hand_count():
     assert work.cycles / cim.clock_hz == pytest.approx(m * 8 * READ_S, rel=1e-12)
 
 
+def test_cim_area_at_32nm_is_one_isaac_ima_per_eight_tiles():
+    # Table I: one IMA's 8 ADCs (0.0096 mm2), 8 x 128 DACs (0.00017), 8 crossbars (0.0002) and 4
+    # shift-and-add units (0.00024) serve 8 crossbars of 128 x 128: 8 tiles here (no node scaling at 32 nm)
+    cim = CimCrossbar(tiles=8, rows=128, cols=128, adc_bits=8, node_m=32e-9)
+    assert cim.area_m2 == pytest.approx((0.0096 + 0.00017 + 0.0002 + 0.00024) * 1e-6, rel=1e-3)
+
+
 def test_cim_energy_per_mac_at_22nm_4bit_is_near_the_22nm_macro():
-    # Xue et al., ISSCC 2020 15.4: a 22 nm ReRAM CiM macro, 28 TOPS/W at 4b input x 4b weight
+    # Xue et al., ISSCC 2020 15.4 (pp. 244-246): a 22 nm 2 Mb ReRAM CiM macro, 28.9 TOPS/W at 4b input x 4b weight
     cim = CimCrossbar(weight_bits=4, input_bits=4, cell_bits=2, node_m=22e-9)
     per_mac = cim.mvm_energy_J(128, 64) / (128 * 64)
     tops_per_w = 2 / per_mac / 1e12
