@@ -210,3 +210,25 @@ def test_each_table_is_computed_once_per_result(monkeypatch):
     table["energy_J"] = -1.0                         # a caller's copy: the cached table is untouched
     assert (res.per_memory()["energy_J"] >= 0).all()
     assert calls == {name: 1 for name in calls} and len(calls) == 5
+
+
+def test_cumulative_energy_of_a_sorted_grid_equals_the_same_points_in_any_order():
+    # a sorted grid (a power profile's) takes the contiguous-runs path, a shuffled one the sorting path
+    c = _replayed_result().compact
+    t0, t1 = c.time_span()
+    grid = np.linspace(t0 - 1e-4, t1 + 1e-4, 20_001)
+    perm = np.random.default_rng(7).permutation(len(grid))
+    sorted_path = c.cumulative_energy(grid)
+    assert np.all(np.diff(sorted_path) >= -1e-18) and sorted_path[-1] > 0
+    assert np.array_equal(sorted_path[perm], c.cumulative_energy(grid[perm]))
+
+
+def test_tables_computed_where_the_run_was_simulated_equal_tables_computed_later():
+    import pickle
+
+    run = _replayed_result()
+    early = pickle.loads(pickle.dumps(Result.from_run(run).compute_tables()))   # as a worker sends it back
+    late = Result.from_run(run)
+    assert early.summary_json() == late.summary_json()
+    for stem, table in late.tables().items():
+        pd.testing.assert_frame_equal(early.tables()[stem], table, check_exact=True, obj=stem)

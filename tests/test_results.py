@@ -327,3 +327,16 @@ def test_perfetto_tracks_of_a_simulated_run_are_in_time_order(scenario, in_fligh
         track = (e["pid"], e.get("tid"), e["ph"])
         assert e["ts"] >= last.get(track, -math.inf), f"track {track} steps back"
         last[track] = e["ts"]
+
+
+@settings(max_examples=5, deadline=None)
+@given(runs())
+def test_the_studys_summary_json_is_each_platforms_document_nested(tmp_path_factory, result):
+    from simulator.results.report import write_summary_json
+
+    folder = tmp_path_factory.mktemp("summary")
+    results = {"a": result, "b \"quoted\"": Result.from_run(result, power_window_s=result.power_window_s * 2)}
+    path = write_summary_json(results, folder / "summary.json")
+    assert path.read_text() == json.dumps({k: r.summary_document() for k, r in results.items()}, indent=2,
+                                          default=str) + "\n"
+    assert json.loads(path.read_text())["a"] == json.loads(result.summary_json())

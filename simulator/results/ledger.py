@@ -261,15 +261,9 @@ class CompactLedger:
         x = times - starts[piece]
         out = before[piece].copy()
         pk = kind[piece]
-        order = np.argsort(pk, kind="stable")              # grid points grouped by piece kind
-        sorted_kind = pk[order]
-        kinds = np.unique(sorted_kind)
-        lo = np.searchsorted(sorted_kind, kinds, side="left")
-        hi = np.searchsorted(sorted_kind, kinds, side="right")
         curves = self._curves()
         idle_sel = []
-        for k, a, b in zip(kinds.tolist(), lo.tolist(), hi.tolist()):
-            sel = order[a:b]
+        for k, sel in self._points_by_kind(times, piece, pk):
             if k < 0:
                 idle_sel.append(sel)
                 continue
@@ -288,6 +282,38 @@ class CompactLedger:
             frac = np.clip(np.divide(x[sel], length, out=np.ones(len(g)), where=length > 0), 0.0, 1.0)
             out[sel] += self._idle_total[g] * frac
         return out
+
+    @staticmethod
+    def _points_by_kind(times: np.ndarray, piece: np.ndarray, pk: np.ndarray):
+        """(piece kind, indices of the grid points in pieces of that kind) for :meth:`cumulative_energy`:
+        shape kinds one by one, idle gaps (kinds < 0) together as kind -1. A sorted grid (a power
+        profile's) visits the pieces in order, so each piece's points are one contiguous run and no sort
+        of the grid is needed; otherwise the points are grouped by a stable sort."""
+        n = len(times)
+        if times.ndim == 1 and n > 1 and bool(np.all(times[1:] >= times[:-1])):
+            lo = np.concatenate([[0], np.flatnonzero(piece[1:] != piece[:-1]) + 1])
+            run_kind = pk[lo]
+            length = np.diff(np.concatenate([lo, [n]]))
+            shapes = run_kind >= 0
+            idle = ~shapes
+            if idle.any():
+                yield -1, np.flatnonzero(pk < 0)
+            for k in np.unique(run_kind[shapes]).tolist():
+                runs = np.flatnonzero(run_kind == k)
+                counts = length[runs]
+                first = np.repeat(lo[runs] - np.concatenate([[0], np.cumsum(counts)[:-1]]), counts)
+                yield k, first + np.arange(int(counts.sum()))
+            return
+        order = np.argsort(pk, kind="stable")
+        sorted_kind = pk[order]
+        idle = int(np.searchsorted(sorted_kind, 0, side="left"))
+        if idle:
+            yield -1, order[:idle]
+        kinds = np.unique(sorted_kind[idle:])
+        lo = np.searchsorted(sorted_kind, kinds, side="left")
+        hi = np.searchsorted(sorted_kind, kinds, side="right")
+        for k, a, b in zip(kinds.tolist(), lo.tolist(), hi.tolist()):
+            yield k, order[a:b]
 
     def _curves(self) -> dict[int, tuple]:
         """Per shape with rows, its cumulative energy as breakpoints (:func:`_power_steps`), cached."""

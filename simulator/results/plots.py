@@ -15,6 +15,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.collections import PolyCollection  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 from simulator.results.tables import compute_units  # noqa: E402
 
@@ -160,8 +161,7 @@ def timeline(results: dict[str, Any], stem: Path, formats: Sequence[str] = ("png
         used: set[str] = set()
         for ax, key, (lanes, bars, marks) in zip(axes[:, 0], keys, lanes_per):
             for (lane, cat), spans in bars.items():
-                ax.broken_barh(spans, (lanes.index(lane) - 0.4, 0.8), facecolors=CATEGORY_COLOURS.get(cat, "#999999"),
-                               linewidth=0, rasterized=True)  # thousands of bars: raster inside a vector PDF
+                _bars(ax, spans, lanes.index(lane) - 0.4, 0.8, CATEGORY_COLOURS.get(cat, "#999999"))
                 used.add(cat)
             for x0, label in marks:
                 ax.axvline(x0, color="#000000", linewidth=0.6, linestyle="--")
@@ -177,6 +177,19 @@ def timeline(results: dict[str, Any], stem: Path, formats: Sequence[str] = ("png
                    bbox_to_anchor=(0.5, 1.0), frameon=False)
         fig.tight_layout(rect=(0, 0, 1, 0.97))
         return _save(fig, Path(stem), formats)
+
+
+def _bars(ax, spans: Sequence[tuple[float, float]], y: float, height: float, colour: str) -> None:
+    """``ax.broken_barh(spans, (y, height))`` without its per-rectangle unit conversion (thousands of bars):
+    one rasterized PolyCollection (a raster inside a vector PDF) built from the vertices at once."""
+    xw = np.asarray(spans, dtype=float).reshape(-1, 2)
+    x0, x1 = xw[:, 0], xw[:, 0] + xw[:, 1]
+    y0, y1 = np.full(len(xw), y), np.full(len(xw), y + height)
+    verts = np.stack([np.column_stack(p) for p in ((x0, y0), (x0, y1), (x1, y1), (x1, y0))], axis=1)
+    ax.add_collection(PolyCollection(verts, facecolors=colour, linewidth=0, rasterized=True), autolim=False)
+    if len(xw):
+        ax.update_datalim([(float(x0.min()), y), (float(x1.max()), y + height)])
+        ax._request_autoscale_view()
 
 
 def _timeline_lanes(result: Any, count: int):

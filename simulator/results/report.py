@@ -56,8 +56,10 @@ def summary_table(results: dict[str, Any]) -> pd.DataFrame:
 
 def write_summary_json(results: dict[str, Any], path: Path) -> Path:
     """``summary.json``: ``{platform: {"summary": ..., "meta": ...}}`` (SI; infinite values as null)."""
-    doc = {key: r.summary_document() for key, r in results.items()}
-    path.write_text(json.dumps(doc, indent=2, default=str) + "\n")
+    # each result's document is serialised once (its own summary.json holds the same text), then nested
+    # one level deeper: the same text as json.dumps({key: document}, indent=2)
+    parts = [f"  {json.dumps(str(key))}: " + r.summary_json().replace("\n", "\n  ") for key, r in results.items()]
+    path.write_text(("{\n" + ",\n".join(parts) + "\n}" if parts else "{}") + "\n")
     return path
 
 
@@ -310,7 +312,23 @@ def write_report(results: dict[str, Any], config: Any, path: Path,
     return path
 
 
+def _once(result: Any, name: str, build) -> pd.DataFrame:
+    """``build(result)``, computed once per result when it caches tables (:class:`Result`), as a copy."""
+    cached = getattr(result, "_cached", None)
+    return cached(name, build) if cached is not None else build(result)
+
+
 def exit_table(result: Any) -> pd.DataFrame:
+    """:func:`_exit_table`, computed once per result."""
+    return _once(result, "per_exit_layer", _exit_table)
+
+
+def token_table(result: Any) -> pd.DataFrame:
+    """:func:`_token_table`, computed once per result."""
+    return _once(result, "per_token", _token_table)
+
+
+def _exit_table(result: Any) -> pd.DataFrame:
     """Per exit layer of an early-exit run: ``exit_layer, requests, share, energy_per_request_J`` (the
     mean of the requests' own ledger energy: ops, switch loads, wake-ups, transitions, busy leakage),
     ``service_mean_s``, ``latency_mean_s``, ``latency_p99_s``. Empty without an ``exit_layer`` column in
@@ -329,7 +347,7 @@ def exit_table(result: Any) -> pd.DataFrame:
     return table[columns]
 
 
-def token_table(result: Any) -> pd.DataFrame:
+def _token_table(result: Any) -> pd.DataFrame:
     """Per generation step of a generation run (0 = prefill, n = the n-th generated token): the mean over
     requests of the energy of that step's ops (``energy_per_request_J``), of its span from the first op's
     start to the last op's end (``latency_s``), of the bytes its ops write into memories

@@ -263,6 +263,15 @@ class Result:
             out["mapping"] = mapping
         return out
 
+    def compute_tables(self) -> "Result":
+        """Compute the summary, every table and ``summary.json``'s text now (each once, cached on the
+        result), e.g. in the worker process that simulated the run, so that whoever receives the result
+        only writes. Returns ``self``."""
+        self.summary()
+        self._tables()
+        self.summary_json()
+        return self
+
     def tables(self) -> dict[str, pd.DataFrame]:
         """Every table by file stem (``per_op`` ... ``placement``, ``mapping`` when there is one), as copies."""
         return {stem: table.copy() for stem, table in self._tables().items()}
@@ -271,7 +280,11 @@ class Result:
     def summary_document(self) -> dict:
         """``{"summary": ..., "meta": ...}`` ready for JSON (tables such as the mapping left out; infinite
         values as ``None``)."""
-        return _tables.summary_document(self)
+        return self._cached(("summary_document", self.power_window_s), _tables.summary_document)
+
+    def summary_json(self) -> str:
+        """:meth:`summary_document` as indented JSON text (``summary.json``), computed once."""
+        return self._table(("summary_json", self.power_window_s), _tables.summary_json)
 
     def write_into(self, folder: Path, *, ledger: bool = False) -> list[Path]:
         """Write the tables, ``summary.json`` and optionally the ledger into an existing folder (no

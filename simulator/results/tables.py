@@ -547,6 +547,11 @@ def summary_document(r: Any) -> dict:
     return json_safe({"summary": r.summary(), "meta": meta})
 
 
+def summary_json(r: Any) -> str:
+    """:func:`summary_document` of ``r`` as indented JSON text (what ``summary.json`` holds)."""
+    return json.dumps(summary_document(r), indent=2, default=str)
+
+
 def write_into(r: Any, folder: Path, *, ledger: bool = False) -> list[Path]:
     """Write the tables of ``r``, ``summary.json`` and optionally the ledger into an existing folder
     (:meth:`Result.write_into`). Returns the files written."""
@@ -558,7 +563,7 @@ def write_into(r: Any, folder: Path, *, ledger: bool = False) -> list[Path]:
         else:
             written.append(write_ledger_csv(r, folder / "ledger.csv"))
     written.append(folder / "summary.json")
-    written[-1].write_text(json.dumps(summary_document(r), indent=2, default=str) + "\n")
+    written[-1].write_text(r.summary_json() + "\n")
     return written
 
 

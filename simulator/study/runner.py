@@ -531,9 +531,9 @@ def copy_inputs(config: StudyConfig, folder: Path) -> dict[int, str]:
 _JOB: dict[str, Any] = {}
 
 
-def _simulate_entry(index: int) -> tuple[str, Any, float, float]:
+def _simulate_entry(index: int) -> tuple[str, Any, float, float, float]:
     """Prepare and simulate platform ``index`` of the study in :data:`_JOB` (its DVFS policy applied);
-    returns (key, Result, preparation s, simulation s). In a worker process the Result comes back without
+    returns (key, Result, preparation s, simulation s, tables s: computing its tables when asked). In a worker process the Result comes back without
     its workload (the parent reattaches its own: the traces are not pickled back)."""
     import time
 
@@ -575,9 +575,12 @@ def _simulate_entry(index: int) -> tuple[str, Any, float, float]:
 
         result.meta["dvfs_points"] = points
         result.meta["dvfs_why"] = explain(points, platform.default_operating_point)
+    if _JOB.get("tables"):
+        result.compute_tables()   # in the worker: the platforms' tables are computed in parallel too
+    t3 = time.perf_counter()
     if _JOB.get("worker"):
         result.workload = None if workload is _JOB["workloads"][index] else workload
-    return entry.key, result, t1 - t0, t2 - t1
+    return entry.key, result, t1 - t0, t2 - t1, t3 - t2
 
 
 def _die_with_parent() -> None:
@@ -613,7 +616,7 @@ def default_jobs(n: int) -> int:
 
 
 def run_study(config: StudyConfig, progress: bool = True, *, jobs: int | None = None,
-              timings: dict[str, float] | None = None) -> dict[str, Any]:
+              timings: dict[str, float] | None = None, tables: bool = False) -> dict[str, Any]:
     """Simulate the study on each platform; returns ``{platform key: Result}`` in the study's order.
 
     The traces and the request stream are built once and shared by all platforms (same seed, same
@@ -622,7 +625,10 @@ def run_study(config: StudyConfig, progress: bool = True, *, jobs: int | None = 
     traces again per platform, runs in this process); the results are the same either way. ``progress``
     shows tqdm bars on stderr. ``timings``, when given, receives the seconds spent ``tracing`` (or
     loading traces from the cache), in ``preparation`` (placement, traffic, DVFS assignment) and in
-    ``simulation`` (both summed over platforms) and the wall time of the two (``simulation_wall``)."""
+    ``simulation`` (both summed over platforms), ``tables`` (with ``tables``, summed likewise) and the
+    wall time of all three (``simulation_wall``).
+    ``tables``: also compute each result's summary and tables (:meth:`Result.compute_tables`) where it
+    was simulated, so that they are computed in parallel and :func:`save_study` only writes them."""
     import multiprocessing
     import time
     from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -656,11 +662,11 @@ def run_study(config: StudyConfig, progress: bool = True, *, jobs: int | None = 
         jobs = 1          # its no-exit baseline traces again: torch stays out of forked workers
     fork = "fork" in multiprocessing.get_all_start_methods()
     _JOB.clear()
-    _JOB.update(config=config, platforms=platforms, workloads=workloads)
+    _JOB.update(config=config, platforms=platforms, workloads=workloads, tables=tables)
     bar = tqdm(total=n, desc=f"{config.name}", unit="platform", file=sys.stderr, disable=not progress,
                leave=False)
     results: dict[str, Any] = {}
-    prep = sim = 0.0
+    prep = sim = tabs = 0.0
     t1 = time.perf_counter()
     try:
         if jobs > 1 and fork:
@@ -668,20 +674,22 @@ def run_study(config: StudyConfig, progress: bool = True, *, jobs: int | None = 
                                      initializer=_init_worker) as pool:
                 futures = {pool.submit(_simulate_entry, i): i for i in range(n)}
                 for future in as_completed(futures):
-                    key, result, p, s = future.result()
+                    key, result, p, s, tab = future.result()
                     if result.workload is None:
                         result.workload = workloads[futures[future]]
-                    results[key], prep, sim = result, prep + p, sim + s
+                    results[key], prep, sim, tabs = result, prep + p, sim + s, tabs + tab
                     bar.update()
         else:
             for i in range(n):
-                key, result, p, s = _simulate_entry(i)
-                results[key], prep, sim = result, prep + p, sim + s
+                key, result, p, s, tab = _simulate_entry(i)
+                results[key], prep, sim, tabs = result, prep + p, sim + s, tabs + tab
                 bar.update()
     finally:
         bar.close()
         _JOB.clear()
     timings.update(preparation=prep, simulation=sim, simulation_wall=time.perf_counter() - t1)
+    if tables:
+        timings["tables"] = tabs
     results = {entry.key: results[entry.key] for entry in config.platforms}
     # grouped by method (in order of first appearance), each group in the study's order
     methods = list(dict.fromkeys(r.meta["method"] for r in results.values()))

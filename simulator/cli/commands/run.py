@@ -81,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
                       need_bytes=need_bytes(config)) as claimed:
         started = time.perf_counter()
         timings: dict[str, float] = {}
-        results = run_study(config, progress=not args.no_progress, jobs=args.jobs, timings=timings)
+        results = run_study(config, progress=not args.no_progress, jobs=args.jobs, timings=timings, tables=True)
         simulated = time.perf_counter() - started
         first = next(iter(results.values()))
         print(f"study {config.name}: {config.model} ({config.adapter}), tasks {', '.join(config.tasks)}; "
@@ -107,12 +107,14 @@ def run(args: argparse.Namespace) -> int:
 
 def time_line(timings: dict[str, float], total_s: float) -> str:
     """Where the run's time went, one line: tracing (or loading traces from the cache), preparation
-    (placement, traffic), simulation (both summed over platforms; ``simulation_wall`` is their wall time
-    when platforms ran in parallel) and writing, s."""
+    (placement, traffic), simulation and the tables (each summed over platforms; ``simulation_wall`` is
+    their wall time when platforms ran in parallel) and writing, s."""
     parts = [f"tracing {timings.get('tracing', 0.0):.1f} s", f"preparation {timings.get('preparation', 0.0):.1f} s",
              f"simulation {timings.get('simulation', 0.0):.1f} s"]
+    if "tables" in timings:
+        parts.append(f"tables {timings['tables']:.1f} s")
     wall = timings.get("simulation_wall")
     if wall is not None:
-        parts[-1] += f" (preparation + simulation {wall:.1f} s wall)"
+        parts[-1] += f" ({'preparation, simulation and tables' if 'tables' in timings else 'preparation + simulation'} {wall:.1f} s wall)"
     parts.append(f"writing {timings.get('writing', 0.0):.1f} s")
     return f"time: {', '.join(parts)}; total {total_s:.1f} s"
