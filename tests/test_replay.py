@@ -232,3 +232,24 @@ def test_tables_computed_where_the_run_was_simulated_equal_tables_computed_later
     assert early.summary_json() == late.summary_json()
     for stem, table in late.tables().items():
         pd.testing.assert_frame_equal(early.tables()[stem], table, check_exact=True, obj=stem)
+
+
+@pytest.mark.parametrize("rate_hz, gating", [(1e2, True), (3e3, False), (1e5, True)])
+def test_peak_power_from_the_windows_that_can_hold_it_equals_the_whole_profiles(monkeypatch, rate_hz, gating):
+    from simulator.results import tables
+
+    platform = ht.make_platform(power_gating=gating, adapters="load_on_switch")
+    stream = streams.poisson({"t0": 1.0, "t1": 1.0}, 30, rate_hz, 0.4, 5)
+    res = Result.from_run(simulate(ht.make_workload(("t0", "t1"), stream=stream), platform))
+    full = float(res.power_profile()["power_W"].max())
+    evaluated = []
+    real = type(res.compact).cumulative_energy
+
+    def counted(self, times):
+        evaluated.append(len(times))
+        return real(self, times)
+    monkeypatch.setattr(type(res.compact), "cumulative_energy", counted)
+    monkeypatch.setattr(tables, "SPARSE_PEAK_POINTS", 0)
+    assert res.peak_power_W() == pytest.approx(full, rel=1e-12)
+    if rate_hz <= 1e2:     # mostly idle: a fraction of the grid evaluated
+        assert evaluated and evaluated[0] < 0.5 * len(res.power_profile())

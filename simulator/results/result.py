@@ -252,6 +252,15 @@ class Result:
             return power_profile(None, window, compact=self.compact)
         return power_profile(self.ledger, window)
 
+    def peak_power_W(self, window_s: float | None = None) -> float:
+        """The highest average power (W) over the windows of :meth:`power_profile` (default window
+        ``power_window_s``), without building the whole profile of a long, mostly idle run
+        (:func:`simulator.results.tables.peak_power`)."""
+        window = self.power_window_s if window_s is None else window_s
+        if self.compact is not None:
+            return _tables.peak_power(None, window, compact=self.compact)
+        return _tables.peak_power(self.ledger, window)
+
     def _tables(self) -> dict[str, pd.DataFrame]:
         """Every table by file stem, the cached objects themselves (for writing: not to be modified)."""
         out = {stem: self._table(stem, getattr(_tables, stem)) for stem in _tables.TABLE_STEMS}
