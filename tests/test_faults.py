@@ -100,6 +100,11 @@ def test_a_killed_run_loses_nothing_and_the_next_run_cleans_up(earlier_run, sig,
             pytest.skip("the run ended before it could be interrupted at that point")
         process.send_signal(sig)
         _, err = process.communicate(timeout=120)
+        if sig == signal.SIGINT and process.returncode == 0:
+            # the run committed its output before the signal arrived (writing takes well under a second
+            # now): not an interruption; the folder must then be a complete run with nothing left behind
+            assert _temporaries(out) == [] and (out / "summary.csv").exists(), err
+            pytest.skip("the run finished before the signal arrived")
         if sig == signal.SIGINT:
             assert process.returncode == 130 and err.strip().splitlines()[-1] == "hetsim: interrupted", err
             assert "Traceback" not in err
