@@ -189,7 +189,7 @@ def peak_power(ledger: pd.DataFrame | None, window_s: float = DEFAULT_POWER_WIND
     ends_too = np.zeros(n + 1, dtype=bool)
     ends_too[windows] = ends_too[windows + 1] = True
     points = np.flatnonzero(ends_too)                                        # grid indices, 0 .. n
-    cumulative = compact.cumulative_energy(t0 + window * points)
+    cumulative = compact.cumulative_energy(t0 + window * points - 1e-9 * window)   # as power_profile
     if points[0] == 0:
         cumulative[0] = 0.0                   # as power_profile: impulses at the first instant
     if points[-1] == n:
