@@ -484,9 +484,9 @@ def simulate(workload, platform, *, placement=None, prepared: Prepared | None = 
 
 
 def run_events(workload, platform, prepared: Prepared, max_in_flight: int, depth: int, seed: int = 0,
-               engine: type = _Engine) -> RunOutput:
+               engine: type = _Engine) -> Result:
     """Simulate every request's events (no replay) with ``engine`` (the class: tests pass the reference
-    engine of tests/reference_engine.py) and build the :class:`RunOutput`; ``depth``: prefetch depth.
+    engine of tests/reference_engine.py) and build the :class:`~simulator.results.result.Result`; ``depth``: prefetch depth.
     ``meta["events"]`` is the number of SimPy events scheduled."""
     eng = engine(workload, prepared, platform, max_in_flight, depth)
     stream = list(workload.stream)
