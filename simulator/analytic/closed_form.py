@@ -98,9 +98,24 @@ def evaluate_variants(prepared: Prepared, platforms: Sequence, *, chunk: int = 2
     memory's capacity in that variant (its numbers are still given). Per-op traffic (placement and the
     buffer mapping, chosen for the prepared platform's per-byte costs) and cycles come from the prepared
     platform: prepare again to vary the compute units' geometry or a buffer's capacity, or to re-map
-    for other memory costs."""
+    for other memory costs. A request that names no operating point runs at its variant's
+    ``default_operating_point`` (variants may differ there)."""
     platforms = list(platforms)
     pp = platform_params(platforms, prepared.memories)
+    defaults = np.array([pp.op_points.index(pl.default_operating_point) for pl in platforms], dtype=int)
+    parts = []
+    for d in np.unique(defaults):            # one batch per default operating point, each at its own
+        idx = np.flatnonzero(defaults == d)
+        sub = pp if len(idx) == len(platforms) else take(pp, idx)
+        parts.append(_variants(prepared, [platforms[i] for i in idx], replace(sub, default_op=int(d)), chunk)
+                     .set_index(idx))
+    table = pd.concat(parts).sort_index() if len(parts) > 1 else parts[0]
+    table["variant"] = np.arange(len(platforms))
+    return table.reset_index(drop=True)
+
+
+def _variants(prepared: Prepared, platforms: list, pp, chunk: int) -> pd.DataFrame:
+    """:func:`evaluate_variants` of ``platforms`` that share one default operating point (``pp.default_op``)."""
     V = pp.n_variants
     stream = list(prepared.workload.stream)
     points = [pp.op_index(r.operating_point) for r in stream]
@@ -151,6 +166,14 @@ def evaluate_variants(prepared: Prepared, platforms: Sequence, *, chunk: int = 2
         "latency_p99_s": np.percentile(latency, 99, axis=0), "makespan_s": prev_end - stream[0].arrival_s,
         "area_m2": [pl.area_m2 for pl in platforms], "lower_bound_per_inference_J": bound_mean},
         columns=list(VARIANT_COLUMNS))
+
+
+def take(pp, index) -> object:
+    """The variants ``index`` (a sequence of positions) of a PlatformParams: every array field has the
+    variant axis first (:class:`simulator.cost.tables.PlatformParams`)."""
+    index = np.asarray(index, dtype=int)
+    return replace(pp, **{f.name: getattr(pp, f.name)[index] for f in fields(pp)
+                          if isinstance(getattr(pp, f.name), np.ndarray)}, names=[pp.names[i] for i in index])
 
 
 def _slice(pp, lo: int, hi: int):

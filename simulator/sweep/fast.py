@@ -19,6 +19,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+from simulator.analytic.closed_form import take
 from simulator.cost import power_states
 from simulator.cost.tables import (Prepared, TaskArrays, busy_power, lower_bound, op_costs, unit_energy,
                              platform_params, switch_costs)
@@ -185,7 +186,13 @@ def evaluate_fast(prepared: Prepared, platforms: Sequence, *, chunk: int = 512, 
         times[(r.key, p)] += 1
         busy_s[p] += end - start
         if len(down.dram):                                            # DRAM power-down inside the request
-            pd_E += down.energy(r.key, r.task, p, loads, prefix, end - start)
+            span = end - start
+            if p != DEFAULT:
+                pd_E += down.energy(r.key, r.task, p, loads, prefix, span)
+            else:                                                     # each variant at its own default
+                for d in np.unique(defaults):
+                    pd_E += np.where((defaults == d)[:, None],
+                                     down.energy(r.key, r.task, int(d), loads, prefix, span), 0.0)
         latency[k], served[k] = end - a, end - start
         starts[k], ends[k] = start, end
         prev_end = end
@@ -314,16 +321,6 @@ def _wear(prepared, platforms, kinds, writes_M, loads_M, span):
         life = np.where(nvm & (cell_rate > 0), endurance / cell_rate, math.inf).min(axis=1, initial=math.inf)
         levelled = np.where(nvm & (rate > 0), capacity * endurance / rate, math.inf).min(axis=1, initial=math.inf)
     return nvm_bytes, life, levelled
-
-
-def take(pp, index) -> object:
-    """The variants ``index`` (a sequence of positions) of a PlatformParams: every array field has the
-    variant axis first (:class:`simulator.cost.tables.PlatformParams`)."""
-    from dataclasses import fields
-
-    index = np.asarray(index, dtype=int)
-    return replace(pp, **{f.name: getattr(pp, f.name)[index] for f in fields(pp)
-                          if isinstance(getattr(pp, f.name), np.ndarray)}, names=[pp.names[i] for i in index])
 
 
 def _slice(pp, lo: int, hi: int):
