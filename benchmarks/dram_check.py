@@ -1,21 +1,33 @@
 """Check hetsim's DRAM figures against DRAMPower's own spec file and DRAMPower's formulas.
 
 DRAMPower (tukl-msd/DRAMPower) ships Micron's LPDDR4-3200 as ``memspecs/MICRON_6Gb_LPDDR4-3200_32bit_A.json``
-(present up to commit c50d838; later releases moved spec files out of the repository). Get it with e.g.::
+and an HBM2 timing spec as ``memspecs/HBM2.json`` (present up to commit c50d838; later releases moved spec
+files out of the repository). Get them with e.g.::
 
     git clone https://github.com/tukl-msd/DRAMPower /tmp/DRAMPower
     git -C /tmp/DRAMPower show c50d838:memspecs/MICRON_6Gb_LPDDR4-3200_32bit_A.json > /tmp/lpddr4.json
+    git -C /tmp/DRAMPower show c50d838:memspecs/HBM2.json > /tmp/hbm2.json
     python benchmarks/dram_check.py --memspec /tmp/lpddr4.json [--technology lpddr4]
+    python benchmarks/dram_check.py --memspec /tmp/hbm2.json --technology hbm2
 
-It checks (1) that every current, voltage and timing in ``hw_models/data/technologies/lpddr4.yaml`` equals
-the spec file's, then (2) recomputes each figure with DRAMPower's formulas (``core_calculation_LPDDR4.cpp``:
-E_RD = V·(IDD4R − IDD3N)·BL/DR·tCK per burst, E_act + E_pre with IBeta = IDD0, background IDD2N / IDD3N,
-power-down IDD2P, self-refresh IDD6, all-bank refresh E_ref = V·(IDD5 − IDD3N)·tRFC per tREFI) and prints
-hetsim's figure next to it. DRAMPower's core calculation covers VDD1 and VDD2 and models the VDDQ interface
-separately; hetsim includes VDDQ's datasheet currents, so the per-bit energies are shown both ways.
-Refresh differs by construction: hetsim uses IDD5AB (JEDEC's refresh current averaged over tREFI), DRAMPower
-the burst current IDD5 over tRFC; both are printed. Exit code 1 if a current differs from the spec file or a
-figure that is computed the same way differs by more than 1e-9 relative.
+With a spec file that has currents (LPDDR4) it checks (1) that every current, voltage and timing in
+``hw_models/data/technologies/lpddr4.yaml`` equals the spec file's, then (2) recomputes each figure with
+DRAMPower's formulas (``core_calculation_LPDDR4.cpp``: E_RD = V·(IDD4R − IDD3N)·BL/DR·tCK per burst, E_act +
+E_pre with IBeta = IDD0, background IDD2N / IDD3N, power-down IDD2P, self-refresh IDD6, all-bank refresh
+E_ref = V·(IDD5 − IDD3N)·tRFC per tREFI) and prints hetsim's figure next to it, and (3) compares the
+power-state transitions as hetsim charges them (``simulator.cost.power_states``) with DRAMPower's LPDDR4
+counters at c50d838: power-down power, its exit latency tXP and exit energy (tXP at IDD2N), self-refresh
+power, its exit latency tXSR and energy (tXSR at IDD2N) and the initial auto-refresh DRAMPower charges at
+self-refresh entry, and the break-even idle time they imply. DRAMPower's core calculation covers VDD1 and
+VDD2 and models the VDDQ interface separately; hetsim includes VDDQ's datasheet currents, so the per-bit
+energies are shown both ways. Refresh differs by construction: hetsim uses IDD5AB (JEDEC's refresh current
+averaged over tREFI), DRAMPower the burst current IDD5 over tRFC; both are printed. With a spec file without
+currents (DRAMPower's HBM2.json gives timings only) it checks the data rate, exit latencies and access
+latency. DRAMPower ships no LPDDR5 device spec (``tests/tests_drampower/resources/lpddr5.json`` in its later
+releases is a test fixture with invented currents and timings, e.g. tREFI of 20 clocks), so ``lpddr5`` is
+not checked. Exit code 1 if a current or timing differs from the spec file or a figure that is computed
+the same way differs by more than 1e-9 relative. The printed result is committed as
+``benchmarks/results/dram_check.txt``.
 """
 from __future__ import annotations
 
@@ -41,8 +53,10 @@ def main(argv=None) -> int:
     from hw_models.dram import figures_from_currents
 
     spec = json.loads(Path(args.memspec).read_text())["memspec"]
-    power, timing, arch = spec["mempowerspec"], spec["memtimingspec"], spec["memarchitecturespec"]
     tech = load_technology(args.technology)
+    if "mempowerspec" not in spec:
+        return 1 if check_timings(tech, spec) else 0
+    power, timing, arch = spec["mempowerspec"], spec["memtimingspec"], spec["memarchitecturespec"]
     d = tech.dram
     c = d.currents
     bad = 0
@@ -76,7 +90,7 @@ def main(argv=None) -> int:
         for rail, (suffix, vkey) in _RAILS.items():
             if core_only and rail == "vddq":
                 continue
-            out.append((power[vkey], {i: power[i + suffix] * 1e-3 for i in _CURRENTS + ("idd5",)}))
+            out.append((power[vkey], {i: power[i + suffix] * 1e-3 for i in _CURRENTS + ("idd5", "idd3p")}))
         return out
 
     def e_burst(kind: str, core_only: bool) -> float:
@@ -114,8 +128,91 @@ def main(argv=None) -> int:
     print(f"\n  per x32 device as hetsim uses it: read {m.read_energy_per_access_J / 64 * 1e12:.3f} pJ/bit, "
           f"write {m.write_energy_per_access_J / 64 * 1e12:.3f} pJ/bit (burst + row activation + active "
           f"standby while streaming), idle {m.leakage_W * 1e3:.2f} mW (standby + refresh), power-down "
-          f"{m.power_down_W * 1e3:.2f} mW, self-refresh {m.gated_leakage_W * 1e3:.2f} mW")
+          f"{m.power_down_W * 1e3:.2f} mW (IDD2P + refresh), self-refresh {m.gated_leakage_W * 1e3:.2f} mW")
+    bad += transitions(m, d, power, timing, rails(False), tck)
     return 1 if bad else 0
+
+
+def transitions(m, d, power: dict, timing: dict, rails: list, tck: float) -> int:
+    """(3) Power-down and self-refresh entry / exit, per device, as hetsim charges them
+    (``simulator.cost.power_states``) and as DRAMPower's LPDDR4 counters do (CountersLPDDR4.cc,
+    DRAMPowerLPDDR4.cc at c50d838): a power-down costs IDD2P over its cycles and its exit (PUP) tXP cycles
+    at IDD2N; a self-refresh of tSREF >= tRFC costs IDD6 over tSREF - tRFC, the initial auto-refresh at
+    entry ((IDD5 - IDD3N) over tRFC plus IDD3P over tRFC - tRP and IDD2P over tRP) and tXSR cycles at
+    IDD2N on exit. Returns the number of figures computed the same way that differ (> 1e-9)."""
+    from simulator.cost import power_states
+
+    ch = d.channels
+    pd_W, pd_exit_J, pd_exit_s = power_states.power_down(m, "power_down_when_idle")
+    sr_W, sr_wake_J, sr_wake_s = power_states.low_power_state(m, "retain_when_idle")
+    t_xp, t_xsr = timing["XP"] * tck, timing["XSR"] * tck
+    t_rfc, t_rp = timing["RFCAB"] * tck, timing["RPAB"] * tck
+    i2n = sum(v * i["idd2n"] for v, i in rails)
+    dp_pup = ch * i2n * t_xp                                  # PUP_PRE: tXP at IDD2N
+    dp_spup = ch * i2n * t_xsr                                # SREX: tXSR at IDD2N
+    dp_entry = ch * sum(v * ((i["idd5"] - i["idd3n"]) * t_rfc + i["idd3p"] * (t_rfc - t_rp) + i["idd2p"] * t_rp
+                             - i["idd6"] * t_rfc) for v, i in rails)   # initial auto-refresh, beyond IDD6
+    dp_pd = ch * sum(v * i["idd2p"] for v, i in rails)
+    dp_sr = ch * sum(v * i["idd6"] for v, i in rails)
+    # hetsim: every transfer of a power_down_when_idle DRAM waits tXP inside its own latency (busy time,
+    # charged at leakage_W) and each exit adds pd_exit_J (simulator/cost/power_states.power_down,
+    # tables._power_down); a self-refresh wake-up adds tXSR to the next request's service (busy time at
+    # leakage_W) and wakeup_energy_J
+    exit_sr_J = m.leakage_W * sr_wake_s            # the tXSR wake-up inside the next request, at standby
+    rows = [
+        ("precharge power-down (W)", pd_W - m.refresh_power_W, dp_pd, True,
+         "hetsim's power_down_W less its refresh share"),
+        ("power-down exit latency tXP (s)", pd_exit_s, t_xp, True, ""),
+        ("power-down exit energy as charged (J)", pd_exit_J, dp_pup, False,
+         "hetsim: leakage_W x tXP (standby + refresh)"),
+        ("energy over the tXP exit, all charges (J)", pd_exit_J + m.leakage_W * pd_exit_s, dp_pup, False,
+         "hetsim: + tXP inside the transfer's latency at leakage_W"),
+        ("self-refresh (W)", sr_W, dp_sr, True, ""),
+        ("self-refresh exit latency tXSR (s)", sr_wake_s, t_xsr, True, ""),
+        ("self-refresh entry: auto-refresh beyond IDD6 (J)", sr_wake_J, dp_entry, False,
+         "hetsim: the file's wakeup_energy"),
+        ("self-refresh exit over tXSR (J)", exit_sr_J, dp_spup, False,
+         "hetsim: tXSR in busy time at leakage_W, standby + refresh"),
+        ("self-refresh round trip beyond IDD6 x gap (J)", sr_wake_J + exit_sr_J, dp_spup + dp_entry, False,
+         "the two above"),
+        ("self-refresh break-even idle time (s)", sr_wake_J / (m.leakage_W - sr_W),
+         (dp_spup + dp_entry) / (ch * i2n - dp_sr), False,
+         "hetsim: wakeup / (leakage - SR); DRAMPower: round trip / (IDD2N - IDD6)"),
+    ]
+    bad = 0
+    print(f"\n(3) power-state transitions, per device ({ch} channels): hetsim as it charges them vs "
+          f"DRAMPower's counters")
+    for name, o, t, same, note in rows:
+        ratio = o / t if t else float("nan")
+        if same and abs(ratio - 1) > 1e-9:
+            bad += 1
+        print(f"  {name:58} hetsim {o:10.4g}  DRAMPower {t:10.4g}  ratio {ratio:7.4f}"
+              + (f"  ({note})" if note else ""))
+    return bad
+
+
+def check_timings(tech, spec: dict) -> int:
+    """A technology given by final figures against a DRAMPower spec file without currents (HBM2): the
+    clock, data rate, exit latencies and access latency."""
+    timing, arch = spec["memtimingspec"], spec["memarchitecturespec"]
+    d = tech.dram
+    tck = 1e-6 / timing["clkMhz"]
+    bad = 0
+    rows = [("data rate (T/s)", d.data_rate, timing["clkMhz"] * 1e6 * arch["dataRate"]),
+            ("power-down exit latency tXP (s)", d.power_down_exit_latency, timing["XP"] * tck),
+            ("self-refresh exit latency tXS (s)", d.self_refresh_exit_latency, timing["XS"] * tck),
+            ("access latency tRCDRD + RL (s)", d.access_latency, (timing["RCDRD"] + timing["RL"]) * tck)]
+    print(f"(1) timings of {tech.name} vs the spec file (it gives no currents: energies and powers stay "
+          f"the technology file's, not checkable here)")
+    for name, ours, theirs in rows:
+        ok = abs(ours - theirs) <= 1e-9 * theirs
+        bad += not ok
+        print(f"  {name:40} hetsim {ours:10.4g}  spec {theirs:10.4g}  {'equal' if ok else 'MISMATCH'}")
+    print(f"  (organisation, not compared: spec {arch['width']}-bit pseudo-channel, "
+          f"{arch['nbrOfColumns']} columns = {arch['nbrOfColumns'] * arch['width'] // 8} B rows, "
+          f"{arch['nbrOfBanks']} banks; hetsim {d.channel_width_bits}-bit channels of "
+          f"{int(d.row_bytes)} B rows)")
+    return bad
 
 
 if __name__ == "__main__":
