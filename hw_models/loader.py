@@ -1,12 +1,14 @@
 """Reading platform YAML files: bundled platforms by name, or any file by path."""
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 from hw_models.cim import array_name
 from hw_models.dvfs import OperatingPoint
 from hw_models.errors import HardwareConfigError
 from hw_models.link import Link
+from hw_models.memo import Memo
 from hw_models.memory import Memory
 from hw_models.placement_policy import PlacementPolicy
 from hw_models.registry import build_unit, fresh_copy
@@ -58,8 +60,18 @@ def load_platform(path_or_name: str | Path) -> Platform:
         raise HardwareConfigError(f"{path}: {exc}") from None
 
 
-#: (id of the technology, the other arguments) -> (technology, Memory): see :func:`_memory`.
-_MEMORIES: dict[tuple, tuple] = {}
+#: (the technology's value key, the other arguments) -> Memory: see :func:`_memory`.
+_MEMORIES = Memo(16384)
+
+
+def _value_key(tech) -> str:
+    """A digest of technology ``tech``'s value (every field, as its repr gives it), computed once per
+    technology object and kept on it (technologies are frozen): equal technologies read from one file
+    twice share memoised memories, and no key outlives the values it stands for."""
+    known = tech.__dict__.get("_value_key")
+    if known is None:
+        known = tech.__dict__["_value_key"] = hashlib.sha256(repr(tech).encode()).hexdigest()
+    return known
 
 
 def _memory(name: str, tech, capacity: int, word_bits: int, banks: int, ports: int, node: float,
@@ -68,17 +80,14 @@ def _memory(name: str, tech, capacity: int, word_bits: int, banks: int, ports: i
     """``Memory.from_technology`` of these arguments, derived once per distinct arguments (technologies are
     loaded once; a sweep builds the same few memories thousands of times) and returned as a fresh copy
     each time (a platform may set fields of its own memories)."""
-    key = (id(tech), name, capacity, word_bits, banks, ports, node, clock, backed_by, is_buffer, double_buffered,
-           channels)
+    key = (_value_key(tech), name, capacity, word_bits, banks, ports, node, clock, backed_by, is_buffer,
+           double_buffered, channels)
     known = _MEMORIES.get(key)
-    if known is None or known[0] is not tech:
-        known = (tech, Memory.from_technology(
+    if known is None:
+        known = _MEMORIES[key] = Memory.from_technology(
             name, tech, capacity, word_bits=word_bits, banks=banks, ports=ports, node_m=node, clock_hz=clock,
-            backed_by=backed_by, is_buffer=is_buffer, double_buffered=double_buffered, channels=channels))
-        if len(_MEMORIES) > 65536:
-            _MEMORIES.clear()
-        _MEMORIES[key] = known
-    return fresh_copy(known[1])
+            backed_by=backed_by, is_buffer=is_buffer, double_buffered=double_buffered, channels=channels)
+    return fresh_copy(known)
 
 
 def build_platform(spec: PlatformFile, source: str = "", base_dir: Path | None = None) -> Platform:

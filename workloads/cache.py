@@ -47,7 +47,7 @@ def package_version(name: str) -> str | None:
         return None
 
 
-@functools.lru_cache(maxsize=None)
+@functools.lru_cache(maxsize=256)     # keyed by the file's state: an edited file is hashed anew
 def _file_hash(path: Path, _mtime_ns: int, _size: int) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 

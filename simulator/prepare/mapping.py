@@ -170,7 +170,10 @@ def memory_costs(mem: "Memory") -> MemoryCosts:
                        float(getattr(mem, "write_bandwidth_Bps", read_bw)))
 
 
+#: platform -> [(the objects a Hardware was built from, the Hardware)]: owned by the platform's lifetime
+#: (weak key), at most :data:`_HARDWARE_PER_PLATFORM` entries each.
 _HARDWARE: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_HARDWARE_PER_PLATFORM = 8
 
 
 def hardware(platform: "Platform", buffer: "Memory", mac: Any = None) -> Hardware:
@@ -179,15 +182,17 @@ def hardware(platform: "Platform", buffer: "Memory", mac: Any = None) -> Hardwar
     MAC array or any memory object is replaced (the memory and compute objects themselves are treated as
     immutable: variants are new objects)."""
     mac = mac if mac is not None else platform.mac_array
-    parts = (buffer, mac, *platform.memories.values())   # compared by identity
+    parts = (buffer, mac, *platform.memories.values())   # compared by identity (the entry holds them)
     try:
-        known = _HARDWARE.setdefault(platform, {}).get(id(mac))
+        known = _HARDWARE.setdefault(platform, [])
     except TypeError:          # an unhashable or non-weak-referenceable platform: no memo
         return _build_hardware(platform, buffer, mac)
-    if known is not None and len(known[0]) == len(parts) and all(a is b for a, b in zip(known[0], parts)):
-        return known[1]
+    for held, hw in known:
+        if len(held) == len(parts) and all(a is b for a, b in zip(held, parts)):
+            return hw
     hw = _build_hardware(platform, buffer, mac)
-    _HARDWARE[platform][id(mac)] = (parts, hw)
+    known.append((parts, hw))
+    del known[:-_HARDWARE_PER_PLATFORM]                    # a few MAC arrays x buffers per platform
     return hw
 
 

@@ -12,6 +12,7 @@ import copy
 import hashlib
 import json
 import math
+import os
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -20,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from hw_models.errors import HardwareConfigError
+from hw_models.memo import Memo
 from simulator.errors import SimulationConfigError
 from simulator.sweep.spec import Axis, SweepSpec, read_yaml
 
@@ -38,8 +40,15 @@ def _digest(obj: Any, n: int = 16) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=repr).encode()).hexdigest()[:n]
 
 
-@lru_cache(maxsize=None)
 def _file_digest(path: str) -> str:
+    """Digest of the file at ``path`` as it is now: read again when its size or modification time
+    changes (a file edited between two sweeps in one process gives new point ids)."""
+    st = os.stat(path)
+    return _digest_of_file(path, st.st_mtime_ns, st.st_size)
+
+
+@lru_cache(maxsize=1024)
+def _digest_of_file(path: str, _mtime_ns: int, _size: int) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
 
 
@@ -166,15 +175,21 @@ class Resolved:
             raise HardwareConfigError(f"{self.platform_source}: {exc}") from None
 
 
-@lru_cache(maxsize=1024)
 def _technology_file(tech: str, base_dir: Path) -> str:
-    from hw_models.technology import TECHNOLOGIES_DIR
-
+    """Digest of the technology file ``tech`` names: a path (relative to ``base_dir``), as the file is now
+    (the loader reads it on every build), or a bundled name (the loader reads those once per process)."""
     if tech.endswith((".yaml", ".yml")):
         path = Path(tech) if Path(tech).is_absolute() else base_dir / tech
-    else:
-        path = TECHNOLOGIES_DIR / f"{tech}.yaml"
-    return _file_digest(str(path)) if path.is_file() else tech
+        return _file_digest(str(path)) if path.is_file() else tech
+    return _bundled_technology_file(tech)
+
+
+@lru_cache(maxsize=256)
+def _bundled_technology_file(name: str) -> str:
+    from hw_models.technology import TECHNOLOGIES_DIR
+
+    path = TECHNOLOGIES_DIR / f"{name}.yaml"
+    return _file_digest(str(path)) if path.is_file() else name
 
 
 def _technology_files(pspec, base_dir: Path) -> list[str]:
@@ -273,9 +288,12 @@ def _structure_free(keys: list[str], pdata: dict, axes: list) -> bool:
     return keys[0] == "operating_points" and len(keys) == 3      # a point's figures, not its name
 
 
-_PARTS: dict = {}
-_PREP_KEYS: dict = {}
-_STUDIES: dict = {}
+#: The resolver's memos, keyed by value (the base files' digest, the platform entry, axis values) and
+#: bounded (least recently used dropped first): validated sub-documents of platform files, preparation keys
+#: per structural axis values, (validated study, its keys) per study-axis values.
+_PARTS = Memo(8192)
+_PREP_KEYS = Memo(4096)
+_STUDIES = Memo(1024)
 #: Validated sub-documents of platform files: memories, links, operating points, placement.
 _PART_MODELS = {"memories": "MemorySpec", "links": "LinkSpec", "operating_points": "OperatingPointSpec"}
 
@@ -376,20 +394,12 @@ def _study_of(spec: SweepSpec, base: Base, bkey: str, pkey: str, axes: list):
         sdata["scenario"] = {**sdata.get("scenario", {}), "requests": spec.requests}
     sdata["platforms"] = [{"platform": str(ppath), "mode": mode, **extra}]
     sdata["evaluator"] = spec.evaluator
-    study = _study(json.dumps(sdata, sort_keys=True, default=str), base.study_source)
-    hit = _STUDIES[key] = (study, _study_keys(study, mode))
+    hit = _STUDIES[key] = _study(json.dumps(sdata, sort_keys=True, default=str), base.study_source, mode)
     return hit
-
-
-_STUDY_KEYS: dict = {}
 
 
 def _study_keys(study, mode: str) -> tuple[str, str, str]:
     """(workload key, scenario key, digest of the whole study as evaluated) of a validated study."""
-    key = (id(study), mode)
-    hit = _STUDY_KEYS.get(key)
-    if hit is not None and hit[0] is study:
-        return hit[1]
     from simulator._version import __version__
 
     sdump = study.model_dump(mode="json")
@@ -399,7 +409,6 @@ def _study_keys(study, mode: str) -> tuple[str, str, str]:
     keys = (_digest(workload), _digest(sdump["scenario"]),
             _digest([{k: v for k, v in sdump.items() if k not in ("name", "description", "outputs", "platforms")},
                      __version__]))
-    _STUDY_KEYS[key] = (study, keys)
     return keys
 
 
@@ -410,12 +419,14 @@ def _validate_platform(data: dict, source: str):
     return validate(PlatformFile, data, source)
 
 
-@lru_cache(maxsize=4096)
-def _study(text: str, source: str):
-    """A validated StudyConfig from its JSON text (memoised: most points share a study)."""
+@lru_cache(maxsize=1024)
+def _study(text: str, source: str, mode: str):
+    """(validated StudyConfig, :func:`_study_keys`) of a study's JSON text, memoised by that text (most
+    points share a study): a value key, not the study object's id."""
     from simulator.study.runner import study_from_dict
 
-    return study_from_dict(json.loads(text), source)
+    study = study_from_dict(json.loads(text), source)
+    return study, _study_keys(study, mode)
 
 
 def validate_axes(spec: SweepSpec, base: Base) -> None:
@@ -483,6 +494,13 @@ def _data_digest() -> str:
     return _digest([(str(p.relative_to(data)), _file_digest(str(p))) for p in sorted(data.rglob("*.yaml"))])
 
 
+def _named_technology_files(pdata: dict, base_dir: Path) -> list[str]:
+    """Digests of the technology files a platform file's memories name by path (as they are now)."""
+    mems = pdata.get("memories") if isinstance(pdata, dict) else None
+    return [_technology_file(str(m["technology"]), base_dir) for m in (mems or {}).values()
+            if isinstance(m, dict) and str(m.get("technology", "")).endswith((".yaml", ".yml"))]
+
+
 class Keys:
     """Per-point keys computed without building anything (the parent process does this for every point):
 
@@ -499,8 +517,9 @@ class Keys:
         self.spec, self.base = spec, base
         common = [json.dumps(base.study_data, sort_keys=True, default=str), spec.requests, _data_digest(),
                   __version__]
-        self._base = {key: _digest([json.dumps(data, sort_keys=True, default=str), mode, extra, common])
-                      for key, data, _, mode, extra in base.platforms}
+        self._base = {key: _digest([json.dumps(data, sort_keys=True, default=str), mode, extra, common,
+                                    _named_technology_files(data, path.parent)])
+                      for key, data, path, mode, extra in base.platforms}
         self._dir = {key: path.parent for key, _, path, _, _ in base.platforms}
         self._buffers = {key: {n for n, m in (data.get("memories") or {}).items()
                                if isinstance(m, dict) and m.get("is_buffer")} for key, data, _, _, _ in base.platforms}
