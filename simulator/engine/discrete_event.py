@@ -41,7 +41,8 @@ from simulator.cost.schedule import idle_gap, needs_switch
 from simulator.cost.tables import CostTables, Prepared, leakage, lower_bound, prepare
 from simulator.errors import SimulationConfigError
 from simulator.prepare.early_exit import request_keys
-from simulator.results.build import LedgerBuilder, finish
+from simulator.engine.ledger_rows import EngineLedgerBuilder
+from simulator.results.build import finish
 from simulator.results.result import Result
 
 
@@ -189,7 +190,7 @@ class _Engine:
         self.mem = [self.resource(self.env) for _ in prepared.memories]
         self.units = self.make_units()
         self.pooled = any(len(p) > 1 for p in prepared.units.pools)
-        self.builder = LedgerBuilder(prepared, self.pp)
+        self.builder = EngineLedgerBuilder(prepared, self.pp)
         self.plans: dict[tuple[str, int], _Plan] = {}
         self.records: list[dict] = []
         self.intervals: list[tuple] = []
@@ -501,6 +502,7 @@ def run_events(workload, platform, prepared: Prepared, max_in_flight: int, depth
                        float(stream[0].arrival_s),
                        power_states.run_transfers(eng.builder, eng.pp, prepared.memories))
     eng.builder.leakage(timeline, intervals)
+    eng.builder.text = "category"   # text columns as a replayed run's (simulator.engine.ledger_rows)
     return finish("engine", workload, prepared, eng.tables, eng.builder, records, timeline, eng.dynamic,
                   {"prefetch_depth": depth, "max_in_flight": max_in_flight, "seed": seed,
                    "events": next(eng.env._eid),
