@@ -76,7 +76,7 @@ def test_slot_grants_in_order_and_a_new_request_does_not_jump_the_queue():
 
     def user(name, hold):
         req = slot.request()
-        if not req.triggered:
+        if req is not discrete_event._GRANTED:
             yield req
         order.append((name, env.now))
         yield env.timeout(hold)

@@ -56,10 +56,33 @@ def _per_memory(times: np.ndarray) -> tuple[list[list[tuple[int, float]]], list[
     return items, times.max(axis=1, initial=0.0).tolist()
 
 
+class _Process(simpy.Process):
+    """``simpy.Process`` with a leaner :meth:`_resume`: the same sends in the same order (an event already
+    processed is passed through at once, as SimPy does), for the engine's processes, whose events never
+    fail (no ``throw``, no ``active_process``)."""
+
+    def _resume(self, event) -> None:
+        send = self._generator.send
+        try:
+            event = send(event._value)
+            while event.callbacks is None:           # processed already: its value at once
+                event = send(event._value)
+        except StopIteration as stop:
+            self._ok, self._value = True, stop.value
+            self.env.schedule(self)
+            return
+        event.callbacks.append(self._resume)
+        self._target = event
+
+
 class _Environment(simpy.Environment):
     """``simpy.Environment`` whose :meth:`run` (to the end) processes events in one tight loop: the same
     events in the same order as :meth:`simpy.Environment.step`, without a method call and a ``try`` per
-    event."""
+    event; its processes are :class:`_Process`."""
+
+    def process(self, generator) -> _Process:
+        """A :class:`_Process` of ``generator``."""
+        return _Process(self, generator)
 
     def run(self, until=None):
         """Process every event (``until`` given: SimPy's own loop)."""
@@ -83,13 +106,29 @@ class _Timeout:
     an event (``callbacks``, ``_ok``, ``_value``), scheduled exactly as ``Environment.schedule`` does (the
     same heap key: time, NORMAL priority, the next event id), so events keep their order. ``callback``:
     called when it fires (a release); a process may also yield it."""
-    __slots__ = ("callbacks", "_ok", "_value")
+    __slots__ = ("callbacks",)
+    _ok = True
+    _value = None
 
     def __init__(self, env: simpy.Environment, delay: float, callback=None):
         self.callbacks = [callback] if callback is not None else []
-        self._ok = True
-        self._value = None
         heappush(env._queue, (env._now + delay, NORMAL, next(env._eid), self))
+
+
+class _Event:
+    """An event a process waits on until another triggers it (a slot's grant): ``simpy.Event`` without its
+    machinery; :meth:`succeed` schedules it as ``Event.succeed`` does (now, NORMAL, the next event id)."""
+    __slots__ = ("callbacks", "env")
+    _ok = True
+    _value = None
+
+    def __init__(self, env: simpy.Environment):
+        self.env, self.callbacks = env, []
+
+    def succeed(self) -> None:
+        """Trigger it: its waiters resume when it is processed."""
+        env = self.env
+        heappush(env._queue, (env._now, NORMAL, next(env._eid), self))
 
 
 class _Granted:
@@ -124,7 +163,7 @@ class _Slot:
                 return _GRANTED
             self.free = False
             self.queue.popleft().succeed()
-        ev = simpy.Event(self.env)
+        ev = _Event(self.env)
         self.queue.append(ev)
         return ev
 
@@ -136,7 +175,9 @@ class _Slot:
 
     def released(self, _event) -> None:
         """:meth:`release`, as the callback of the timeout that ends a transfer."""
-        self.release()
+        self.free = True
+        if self.queue:
+            _Timeout(self.env, 0.0, self._grant)
 
     def _grant(self, _event) -> None:
         if self.free and self.queue:
@@ -336,22 +377,23 @@ class _Engine:
 
     def run_ops(self, key: str, plan: _Plan):
         """A request's ops in order, one process step each; returns the per-op start times of fetch,
-        compute, store and prefetch (s) and, with unit pools, the unit index each op ran on."""
+        compute, store and prefetch (s) and, with unit pools, the unit index each op ran on.
+
+        :meth:`_take`, :meth:`_release_after` and :meth:`_hold` written out in the loop (no call per
+        transfer); the same requests, releases and timeouts in the same order."""
         env = self.env
+        mem = self.mem
         n = plan.n
         fetch_t0, comp_t0, store_t0, pf_t0 = ([0.0] * n for _ in range(4))
         ready = None
         if self.depth > 0:
-            state = {"cur": 0, "advanced": env.event()}
-            ready = [env.event() for _ in range(n)]
+            state = [0, _Event(env)]      # ops done, the event the prefetcher waits on
+            ready = [_Event(env) for _ in range(n)]
             env.process(self.prefetcher(plan, state, ready, pf_t0))
-        units, hold = self.units, self._hold
-
-        def timeout(delay):
-            return _Timeout(env, delay)
-        take, wait_for, release_after = self._take, self._wait_for, self._release_after
+        units, hold, wait_for = self.units, self._hold, self._wait_for
         fetch, fetch_long, store, store_long = plan.fetch, plan.fetch_long, plan.store, plan.store_long
         stream, t_stream, overlap, unit_of = plan.stream, plan.t_stream, plan.overlap, plan.unit
+        busy, t_overlap, t_first = plan.busy, plan.t_overlap, plan.t_first
         ran_on = np.array(self.prepared.arrays(key).unit) if self.pooled else None
         for i in range(n):
             unit = units[unit_of[i]]
@@ -368,87 +410,128 @@ class _Engine:
                 if ureq is not _GRANTED:
                     yield ureq
             if overlap[i]:                # double-buffered: home traffic overlaps compute (costs.op_costs)
-                if ready is not None and not ready[i].processed:
+                if ready is not None and ready[i].callbacks is not None:
                     yield ready[i]
-                items, total = plan.busy[i], plan.t_overlap[i]
-                if not take(items):
-                    yield from wait_for(items)
-                t0 = fetch_t0[i] = env.now
-                comp_t0[i] = t0 + plan.t_first[i]
+                items, total = busy[i], t_overlap[i]
+                for m, _ in items:        # take them all at once if all are free with nobody queued
+                    s = mem[m]
+                    if not s.free or s.queue:
+                        yield from wait_for(items)
+                        break
+                else:
+                    for m, _ in items:
+                        mem[m].free = False
+                t0 = fetch_t0[i] = env._now
+                comp_t0[i] = t0 + t_first[i]
                 store_t0[i] = comp_t0[i] + t_stream[i]
-                later = release_after(items, t0 + total)
-                yield timeout(total)
+                at = t0 + total
+                later = []                # transfers ending with the op: released on resuming
+                for m, dur in items:
+                    if t0 + dur == at:
+                        later.append(mem[m])
+                    else:
+                        _Timeout(env, dur, mem[m].released)
+                yield _Timeout(env, total)
                 for s in later:
                     s.release()
             else:
                 items, wait = fetch[i], fetch_long[i]
+                pf = ready is not None and ready[i].callbacks is not None   # prefetch not arrived yet
                 later = None
                 if items:
-                    if not take(items):
-                        yield from wait_for(items)
-                    t0 = env.now
-                    pf = ready is not None and not ready[i].processed
+                    for m, _ in items:
+                        s = mem[m]
+                        if not s.free or s.queue:
+                            yield from wait_for(items)
+                            pf = ready is not None and ready[i].callbacks is not None
+                            break
+                    else:
+                        for m, _ in items:
+                            mem[m].free = False
+                    t0 = env._now
                     # the process's next timeout, if it comes at once: transfers ending with it are
                     # released on resuming
-                    d = (wait or None) if (pf or stream[i]) else wait + t_stream[i]
-                    later = release_after(items, t0 + d if d is not None else -1.0)
+                    if pf or stream[i]:
+                        at = t0 + wait if wait else -1.0
+                    else:
+                        at = t0 + (wait + t_stream[i])
+                    later = []
+                    for m, dur in items:
+                        if t0 + dur == at:
+                            later.append(mem[m])
+                        else:
+                            _Timeout(env, dur, mem[m].released)
                 else:
-                    t0 = env.now
+                    t0 = env._now
                 fetch_t0[i] = t0
-                if ready is not None and not ready[i].processed:
+                if pf:
                     if wait:              # the rest of the fetch runs while prefetched weights arrive
-                        yield timeout(wait)
+                        yield _Timeout(env, wait)
                         wait = 0.0
                         if later:
                             for s in later:
                                 s.release()
                             later = None
-                    if not ready[i].processed:
+                    if ready[i].callbacks is not None:
                         yield ready[i]
                 if stream[i]:             # buffers stream during compute: hold them for the phase
                     if wait:
-                        yield timeout(wait)
+                        yield _Timeout(env, wait)
                         if later:
                             for s in later:
                                 s.release()
                     comp_t0[i] = yield from hold(stream[i], t_stream[i])
                 else:                     # fetch, then compute: one wait (releases are scheduled)
-                    comp_t0[i] = env.now + wait
-                    yield timeout(wait + t_stream[i])
+                    comp_t0[i] = env._now + wait
+                    yield _Timeout(env, wait + t_stream[i])
                     if later:
                         for s in later:
                             s.release()
                 items = store[i]
                 if items:
-                    if not take(items):
-                        yield from wait_for(items)
-                    t0 = store_t0[i] = env.now
-                    later = release_after(items, t0 + store_long[i])
-                    yield timeout(store_long[i])
+                    for m, _ in items:
+                        s = mem[m]
+                        if not s.free or s.queue:
+                            yield from wait_for(items)
+                            break
+                    else:
+                        for m, _ in items:
+                            mem[m].free = False
+                    t0 = store_t0[i] = env._now
+                    at = t0 + store_long[i]
+                    later = []
+                    for m, dur in items:
+                        if t0 + dur == at:
+                            later.append(mem[m])
+                        else:
+                            _Timeout(env, dur, mem[m].released)
+                    yield _Timeout(env, store_long[i])
                     for s in later:
                         s.release()
                 else:
-                    store_t0[i] = env.now
+                    store_t0[i] = env._now
             if pooled:
                 unit.put(ran_on[i])
             else:
                 unit.release()
             if ready is not None:
-                state["cur"] = i + 1
-                ev = state["advanced"]
+                state[0] = i + 1
+                ev = state[1]
                 if ev.callbacks:          # the prefetcher waits for this op to end
-                    state["advanced"] = env.event()
+                    state[1] = _Event(env)
                     ev.succeed()
         return fetch_t0, comp_t0, store_t0, pf_t0, ran_on
 
-    def prefetcher(self, plan: _Plan, state: dict, ready: list, pf_t0: list):
-        """Fetch the parameter reads of op j while the request runs op j - depth or later."""
+    def prefetcher(self, plan: _Plan, state: list, ready: list, pf_t0: list):
+        """Fetch the parameter reads of op j while the request runs op j - depth or later (``state``: ops
+        done, the event this waits on)."""
         env = self.env
+        depth, prefetch, prefetch_long = self.depth, plan.prefetch, plan.prefetch_long
         for j in range(plan.n):
-            while j > state["cur"] + self.depth:
-                yield state["advanced"]
-            items = plan.prefetch[j]
-            pf_t0[j] = (yield from self._hold(items, plan.prefetch_long[j])) if items else env.now
+            while j > state[0] + depth:
+                yield state[1]
+            items = prefetch[j]
+            pf_t0[j] = (yield from self._hold(items, prefetch_long[j])) if items else env._now
             ready[j].succeed()
 
 
