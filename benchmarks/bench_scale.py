@@ -16,7 +16,8 @@ Figures (targets from the issue):
 - ``max_in_flight: 4``, ``--contention-requests`` (1,000) requests: engine CPU time per SimPy event over
   raw SimPy's per event (timeouts in one process) measured in the same process (target <= 1.5); events
   per traced op and engine CPU per op (the lean engine schedules fewer events, so its cost per event is
-  not the whole story: per op is what a user waits for);
+  not the whole story: per op is what a user waits for); the event loop alone (``env.run()``, without
+  building the run output) per event over raw SimPy's;
 - warm ``hetsim run`` (default study, 100 requests, every output written): wall (target <= 5 s);
 - cold ``hetsim run`` (empty trace cache): wall (target <= 30 s).
 
@@ -87,10 +88,19 @@ platform = load_platform("edge-rram")
 w, _ = workload(n)
 prepared = prepare(w, platform)
 envs = []
+loop = [0.0]          # CPU in the environments' run(): the event simulation without the run output
 init = simpy.Environment.__init__
 def counting(self, *a, **k):
     init(self, *a, **k)
     envs.append(self)
+    run = self.run
+    def timed(*a, **k):
+        c = time.process_time()
+        try:
+            return run(*a, **k)
+        finally:
+            loop[0] += time.process_time() - c
+    self.run = timed
 simpy.Environment.__init__ = counting
 c0 = time.process_time()
 simulate(w, platform, prepared=prepared, max_in_flight=4)
@@ -109,6 +119,7 @@ raw_cpu = time.process_time() - c0
 ops = sum(len(w.traces[r.task].ops) for r in w.stream)
 print(json.dumps({"engine_cpu": engine_cpu, "events": events, "raw_cpu": raw_cpu, "ops": ops,
                   "per_event_us": engine_cpu / events * 1e6, "raw_per_event_us": raw_cpu / events * 1e6,
+                  "loop_per_event_us": loop[0] / events * 1e6,
                   "events_per_op": events / ops, "per_op_us": engine_cpu / ops * 1e6}))
 """
 
@@ -276,6 +287,10 @@ def contention_figures(n_c: int, old: Path, env_new: dict, env_old: dict):
     ratio_new = c_new.get("per_event_us") and c_new["per_event_us"] / c_new["raw_per_event_us"]
     ratio_old = c_old.get("per_event_us") and c_old["per_event_us"] / c_old["raw_per_event_us"]
     row("engine / raw SimPy per event", ratio_new, ratio_old, "", "target <= 1.5")
+    loop_new = c_new.get("loop_per_event_us") and c_new["loop_per_event_us"] / c_new["raw_per_event_us"]
+    loop_old = c_old.get("loop_per_event_us") and c_old["loop_per_event_us"] / c_old["raw_per_event_us"]
+    row("event loop alone / raw SimPy per event", loop_new, loop_old, "", "",
+        "env.run(): without building the run output")
     row("events", c_new.get("events"), c_old.get("events"), "")
     row("events per op", c_new.get("events_per_op"), c_old.get("events_per_op"), "")
     row("engine CPU per op (simulate + run output)", c_new.get("per_op_us"), c_old.get("per_op_us"), "µs")

@@ -61,8 +61,13 @@ class _Process(simpy.Process):
     processed is passed through at once, as SimPy does), for the engine's processes, whose events never
     fail (no ``throw``, no ``active_process``)."""
 
+    def __init__(self, env, generator):
+        super().__init__(env, generator)
+        self._send = generator.send
+        self._wake = self._resume        # the bound method, made once
+
     def _resume(self, event) -> None:
-        send = self._generator.send
+        send = self._send
         try:
             event = send(event._value)
             while event.callbacks is None:           # processed already: its value at once
@@ -71,7 +76,7 @@ class _Process(simpy.Process):
             self._ok, self._value = True, stop.value
             self.env.schedule(self)
             return
-        event.callbacks.append(self._resume)
+        event.callbacks.append(self._wake)
         self._target = event
 
 

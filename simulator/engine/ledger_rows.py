@@ -160,8 +160,8 @@ class EngineLedgerBuilder(LedgerBuilder):
                     table[:] = values
                     col = table[col]
             elif c in ("request", "op"):
-                col = col.astype(np.int64)
+                col = col.astype(np.int64, copy=False)
             else:
-                col = col.astype(np.float64)
+                col = col.astype(np.float64, copy=False)
             out[c] = col
         return out
