@@ -231,7 +231,7 @@ def _figure(data: pd.DataFrame, spec: GenerationSpec, configs: list) -> Figure:
                    "wear. The point ProSG raises for hardware (weights written at inference) and LightLM's "
                    "20-beam search are what this figure prices."),
         this_run=_this_run(data, spec),
-        assumptions=("Technologies are NVMExplorer's 22 nm cells and CACTI-style SRAM, scaled to 12 nm; cell "
+        assumptions=("Technologies are NVMExplorer's 22 nm cells and CACTI 7's SRAM, scaled to 12 nm; cell "
                      "endurance (writes) is what decides lifetime: ReRAM 1e6, PCM 1e8, FeFET 1e10 (assumptions "
                      "inside NVMExplorer's survey ranges), STT-MRAM 1e12, SOT-MRAM 1e15 (imec, IEDM 2023); the "
                      "temporary memory is power-gated between requests when non-volatile (it loses nothing), "

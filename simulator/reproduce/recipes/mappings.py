@@ -165,9 +165,11 @@ def _bars_figure(bars: pd.DataFrame, config) -> Figure:
                    "reachable here."),
         this_run=this_run,
         assumptions=("At 2 requests per second the device idles most of the time, so leakage decides: "
-                     "NVMExplorer's 22 nm SRAM (sram-hp) scaled to 12 nm, ReRAM power-gated between "
-                     "requests (no break-even check), volatile SRAM always on, DRAM in self-refresh between "
-                     "requests; LPDDR4 background/refresh powers are assumptions. The all-SRAM mapping for "
+                     "CACTI 7's 22 nm high-performance SRAM (sram-hp) scaled to 12 nm. Between requests, each "
+                     "past its break-even time, ReRAM is powered off, the SRAMs that hold parameters or "
+                     "adapters drop to their data-retention voltage, the staging buffer is power-gated and "
+                     "LPDDR4 self-refreshes (inside a request it powers down between its own transfers); "
+                     "LPDDR4 powers come from Micron's datasheet currents. The all-SRAM mapping for "
                      "four ALBERTs needs 40 MiB, which sets its area and leakage; a different task count "
                      "changes that. The 12 nm clock (1 GHz) and voltages are assumptions (EdgeBERT's are "
                      "not public)."))

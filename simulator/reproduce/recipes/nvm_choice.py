@@ -207,11 +207,13 @@ def build(context: Context) -> list[Figure]:
                    "non-volatile memory that can be powered off between sentences wins at edge request "
                    "rates. Neither publishes a curve against request rate."),
         this_run=this_run,
-        assumptions=("Non-volatile backbones are power-gated whenever idle (no break-even check; wake-up "
-                     "energy and latency from the technology files); SRAM backbones cannot be gated. Per-access "
+        assumptions=("Non-volatile backbones are powered off between requests past their break-even time "
+                     "(wake-up energy and latency from the technology files); SRAM backbones stay on (the "
+                     "platform gives the backbone no power state, and gating would lose it). Per-access "
                      "energies and leakage are NVMExplorer's 22 nm figures scaled to 12 nm and 16 MiB by the "
                      "bundled capacity and node laws; activations and adapters stay in SRAM-HP on every "
-                     "variant and are never gated (volatile), so they set a floor of leakage at low rates that no "
+                     "variant, at their data-retention voltage between requests (0.3x leakage: they hold the "
+                     "adapters), so they set a floor of leakage at low rates that no "
                      "backbone choice removes. The highest rate (10 Hz) stays below the service capacity "
                      "(about 13 requests per second on edge-rram)."))
     data = pd.concat([data.assign(kind="point"),

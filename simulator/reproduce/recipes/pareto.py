@@ -137,8 +137,9 @@ def _figure(data: pd.DataFrame, spec, context: Context) -> Figure:
                    "and a DRAM-reload baseline, EdgeBERT its one 12 nm design."),
         this_run=_this_run(data, spec),
         assumptions=("Memory figures are NVMExplorer's 22 nm cells scaled to 12 nm (ReRAM, STT/SOT-MRAM, "
-                     "PCM, FeFET: best-case published cells) and CACTI-style SRAM; non-volatile backbones are "
-                     "power-gated between requests, volatile ones are not; at 2 Hz the device idles most of "
+                     "PCM, FeFET: best-case published cells) and CACTI 7's SRAM; between requests non-volatile "
+                     "backbones are powered off, SRAM backbones stay on, the activation SRAM drops to its "
+                     "data-retention voltage and the buffer is gated; at 2 Hz the device idles most of "
                      "the time, so standby leakage decides energy. Area counts the memory arrays and the "
                      "compute units. A bank count changes the array organisation (access energy, latency, "
                      "area per bank), the buffer capacity the tiling and its refetch. Points whose "
