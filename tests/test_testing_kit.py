@@ -183,3 +183,23 @@ def test_a_check_raises_an_assertion_error_naming_the_law():
         CATALOGUE["gated_state_leaks_less"](ht.make_memory("m", gated_fraction=3.0))
     assert isinstance(info.value, InvariantViolation)
     assert "gated_state_leaks_less" in str(info.value) and "counterexample" in str(info.value)
+
+
+def test_leakage_law_knows_a_component_is_on_in_short_gaps_and_low_in_long_ones():
+    """A DRAM whose break-even time (0.2 s) lies between the law's idle gaps (0.1, 0.3, 0.6 s) stays on
+    through the short gap and self-refreshes in the long ones: two idle power levels, both legal (a
+    hypothesis case once failed the law here)."""
+    dram = ht.make_memory("dram", capacity_bytes=1 << 30, read_pJ=500.0, write_pJ=500.0, read_ns=50.0,
+                          write_ns=50.0, leakage_mW=1e-4, is_dram=True, wakeup_pJ=1e4, gated_fraction=0.5)
+    memories = {"sram": ht.make_memory("sram", capacity_bytes=1 << 24, backed_by="dram", leakage_mW=0.0),
+                "dram": dram}
+    platform = ht.make_platform(memories=memories, power_gating=True)
+    CATALOGUE["leakage_scales_with_time"](platform)
+    tasks = ht.default_workload().tasks
+    from simulator.engine import simulate
+    from simulator.prepare.streams import Request, RequestStream
+    stream = RequestStream(tuple(Request(i, t, tasks[i % len(tasks)]) for i, t in enumerate((0.0, 0.1, 0.4, 1.0))))
+    led = simulate(ht.default_workload().with_stream(stream), platform).ledger
+    idle = led[(led["component"] == "dram") & (led["request"] < 0) & (led["end_s"] > led["start_s"])]
+    powers = (idle["energy_J"] / (idle["end_s"] - idle["start_s"])).round(15).unique()
+    assert len(powers) == 2, powers
