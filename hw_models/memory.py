@@ -3,9 +3,10 @@
 :class:`Memory` holds final figures as plain attributes (computed once, so sweeps that evaluate thousands of
 variants pay nothing per access). :meth:`Memory.from_technology` derives them from the technology library:
 
-- CACTI SRAM (``sram-hp``, ``sram-lstp``): CACTI 7's figures for the capacity, banks and word width,
-  interpolated in log space from the committed table (:mod:`hw_models.cacti`); bandwidth from CACTI's
-  random cycle time unless a clock is given;
+- CACTI SRAM (``sram-hp``, ``sram-lstp``): CACTI 7's figures for the capacity, banks, word width and
+  node, interpolated in log space from the committed table (:mod:`hw_models.cacti`; 22 … 90 nm, node
+  scaling from the nearest table node outside); bandwidth from CACTI's random cycle time unless a clock
+  is given;
 - cited-point arrays (NVM, ``sram-nvsim``): the cited figures times CACTI's periphery ratios between the
   geometry and the cited one (:mod:`hw_models.scaling`): banks cost routing energy, area and leakage;
 - both: energy, leakage and area scale with the technology node (Stillmaker & Baas), an NVM cell's write
@@ -24,7 +25,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from hw_models.cacti import array_figures
+from hw_models.cacti import array_figures, table_node
 from hw_models.dram import dram_figures
 from hw_models.errors import HardwareConfigError, check_fields
 from hw_models.scaling import periphery_ratios
@@ -242,14 +243,20 @@ def _dram_figures(tech: Technology, capacity_bytes: float, word_bits: int,
 def _array_figures(tech: Technology, capacity_bytes: float, word_bits: int, banks: int,
                    node_m: float | None) -> dict:
     """Figures of an on-chip array. CACTI technologies: the CACTI table interpolated at the geometry.
-    Cited-point technologies (NVM, NVMExplorer's SRAM): the cited figures times CACTI's periphery ratios.
-    Then node scaling (Stillmaker & Baas) from the table's / reference's node: read energy, leakage and
-    area always; write energy only when CMOS circuitry sets it (SRAM), not for an NVM cell's switching.
-    Latency is not node-scaled (no published law in the sources; a stated limit)."""
+    Cited-point technologies (NVM, NVMExplorer's SRAM): the cited figures times CACTI's periphery ratios
+    (22 nm). Then node scaling (Stillmaker & Baas) from the node the figures are at (a CACTI technology:
+    ``node`` itself between 22 and 90 nm, so no scaling, else the nearest table node; a cited point: its
+    reference node) to ``node``: read energy, leakage and area always; write energy only when CMOS
+    circuitry sets it (SRAM), not for an NVM cell's switching. Latency is not node-scaled (no published law
+    in the sources; a stated limit), except as CACTI's own figures at its nodes."""
     ref = tech.reference
     node = ref.node if node_m is None else node_m
+    from_node = ref.node             # the node the figures below are at; node scaling takes them to ``node``
     if tech.cacti is not None:
-        f = array_figures(tech.cacti.flavour, capacity_bytes, banks, word_bits, tech.cacti.table)
+        c = tech.cacti
+        from_node = table_node(c.flavour, node, c.table)
+        f = array_figures(c.flavour, capacity_bytes, banks, word_bits, c.table,
+                          node_m=None if from_node == ref.node else from_node)
         fig = dict(read_energy=f["read_energy_J"], write_energy=f["write_energy_J"], leakage=f["leakage_W"],
                    area=f["area_m2"], read_latency=f["access_time_s"], write_latency=f["access_time_s"])
         cycle_s, write_scaled = f["cycle_time_s"], True
@@ -268,8 +275,8 @@ def _array_figures(tech: Technology, capacity_bytes: float, word_bits: int, bank
                 periphery = min(w, rd)
                 cell = (w - periphery) * (words if key == "write_energy" else 1.0)
                 fig[key] = cell + periphery * r[key]
-    e_node, a_node, l_node = (energy_factor(node, ref.node), area_factor(node, ref.node),
-                              leakage_factor(node, ref.node))
+    e_node, a_node, l_node = (energy_factor(node, from_node), area_factor(node, from_node),
+                              leakage_factor(node, from_node))
     leakage = fig["leakage"] * l_node
     # the wake-up recharges the array's supply: it scales with the array like its leakage does
     wake_J = tech.wakeup_energy_J * leakage / ref.leakage if ref.leakage > 0 else tech.wakeup_energy_J

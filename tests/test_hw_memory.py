@@ -50,11 +50,13 @@ def _table_rows():
 
 
 def test_every_committed_cacti_point_is_reproduced():
+    """At its own node (22 ... 90 nm; tests/test_cacti_nodes.py tests the nodes further)."""
     rows = _table_rows()
     assert len(rows) > 100
     for r in rows:
         m = Memory.from_technology("m", FLAVOUR_TECH[r["flavour"]], int(r["capacity_bytes"]),
-                                   word_bits=int(r["word_bits"]), banks=int(r["banks"]), node_m=22e-9)
+                                   word_bits=int(r["word_bits"]), banks=int(r["banks"]),
+                                   node_m=float(r["node_nm"]) * 1e-9)
         assert m.read_energy_per_access_J == pytest.approx(float(r["read_energy_J"]), rel=1e-12)
         assert m.write_energy_per_access_J == pytest.approx(float(r["write_energy_J"]), rel=1e-12)
         assert m.leakage_W == pytest.approx(float(r["leakage_W"]), rel=1e-12)
