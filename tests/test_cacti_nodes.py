@@ -7,7 +7,6 @@ the interpolation, the node selection or the node scaling outside the table brea
 """
 import csv
 import math
-from pathlib import Path
 
 import pytest
 
