@@ -164,7 +164,7 @@ def transitions(m, d, power: dict, timing: dict, rails: list, tck: float) -> int
          "hetsim's power_down_W less its refresh share"),
         ("power-down exit latency tXP (s)", pd_exit_s, t_xp, True, ""),
         ("power-down exit energy as charged (J)", pd_exit_J, dp_pup, False,
-         "hetsim: leakage_W x tXP (standby + refresh)"),
+         "hetsim: none; the exit is inside the transfer's latency (next row)"),
         ("energy over the tXP exit, all charges (J)", pd_exit_J + m.leakage_W * pd_exit_s, dp_pup, False,
          "hetsim: + tXP inside the transfer's latency at leakage_W"),
         ("self-refresh (W)", sr_W, dp_sr, True, ""),

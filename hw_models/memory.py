@@ -105,6 +105,9 @@ class Memory:
     refresh_power_W: float = 0.0          # DRAM: the refresh share of leakage_W (W)
     power_down_W: float | None = None     # DRAM: precharge power-down + refresh (W); None: no such state
     power_down_exit_latency_s: float = 0.0  # DRAM: tXP (s)
+    #: DRAM: energy of one power-down exit beyond the standby power over tXP, which every transfer's latency
+    #: already holds (J); 0 as DRAMPower counts it (tXP at IDD2N), so power-down pays in any gap
+    power_down_exit_energy_J: float = 0.0
     clock_hz: float | None = None         # on-chip: pipelined access rate per bank and port (Hz)
     peak_bandwidth_Bps: float | None = None  # DRAM: channels × width × data rate (bytes/s)
     sources: dict[str, str] = field(default_factory=dict, repr=False)

@@ -236,19 +236,18 @@ PD_ROLES = dict(ROLES, weight=["dram"], embedding=["dram"])
 
 def _pd_platform(exit_pJ=None, **kw):
     p = _platform(dram_state="power_down_when_idle", roles=PD_ROLES, **kw)
-    if exit_pJ is not None:   # exit energy = standby power x tXP: set tXP for the wanted exit energy
-        dram = p.memories["dram"]
-        p = ht.with_memory(p, "dram", power_down_exit_latency_s=exit_pJ * 1e-12 / dram.leakage_W)
+    if exit_pJ is not None:   # an exit energy beyond the tXP every transfer waits: a break-even time
+        p = ht.with_memory(p, "dram", power_down_exit_energy_J=exit_pJ * 1e-12)
     return p
 
 
 def _hand_power_down(run, platform):
     """DRAM busy energy of each request from its ledger rows, by hand: standby power over the service, but
     power-down power over every gap between its own transfers (and before the first, after the last)
-    longer than the break-even time, plus one exit (standby power x tXP) per such gap that ends at a
-    transfer."""
+    longer than the break-even time, plus one exit energy per such gap that ends at a transfer (none by
+    default: the exit's tXP at standby power is inside every transfer's latency)."""
     dram = platform.memories["dram"]
-    exit_J = dram.leakage_W * dram.power_down_exit_latency_s
+    exit_J = dram.power_down_exit_energy_J
     be = exit_J / (dram.leakage_W - dram.power_down_W)
     led = run.ledger
     out = []
