@@ -360,20 +360,45 @@ def _token_table(result: Any) -> pd.DataFrame:
     if not traces or any(t.meta.get("kind") != "generation" for t in traces.values()):
         return pd.DataFrame(columns=columns)
     ledger = result.ledger
-    ops = ledger[(ledger["request"] >= 0) & (ledger["op"] >= 0)]
-    step_of = {(task, op.id): op.step for task, t in traces.items() for op in t.ops}
-    steps = pd.Series([step_of.get(k, -1) for k in zip(ops["task"], ops["op"])], index=ops.index)
+    keep = ((ledger["request"] >= 0) & (ledger["op"] >= 0)).to_numpy()
+
+    def rows(values) -> np.ndarray:            # a ledger column's op rows (no copy of the whole frame)
+        return np.asarray(values)[keep]
+
+    codes, tasks = pd.factorize(ledger["task"])
+    step = _op_steps(traces, rows(codes), tasks, rows(ledger["op"]).astype(np.int64))
     memories = getattr(result.platform, "memories", {}) or {}
-    written = np.where(ops["category"] == "write", ops["bytes"], 0.0)
-    nvm = np.array([c in memories and memory_kind(memories[c]) == "nvm" for c in ops["component"]], dtype=bool)
-    frame = ops.assign(step=steps.to_numpy(), written=written, nvm_written=np.where(nvm, written, 0.0))
-    per = frame.groupby(["request", "step"]).agg(energy=("energy_J", "sum"), start=("start_s", "min"),
-                                                 end=("end_s", "max"), written=("written", "sum"),
+    nvm = rows(ledger["component"].isin([c for c, m in memories.items() if memory_kind(m) == "nvm"]))
+    written = np.where(rows(ledger["category"] == "write"), rows(ledger["bytes"]).astype(float), 0.0)
+    frame = pd.DataFrame({"request": rows(ledger["request"]), "step": step, "energy": rows(ledger["energy_J"]),
+                          "start": rows(ledger["start_s"]), "end": rows(ledger["end_s"]), "written": written,
+                          "nvm_written": np.where(nvm, written, 0.0)})
+    per = frame.groupby(["request", "step"]).agg(energy=("energy", "sum"), start=("start", "min"),
+                                                 end=("end", "max"), written=("written", "sum"),
                                                  nvm_written=("nvm_written", "sum")).reset_index()
     per["latency"] = per["end"] - per["start"]
     table = per.groupby("step").agg(energy_per_request_J=("energy", "mean"), latency_s=("latency", "mean"),
                                     write_bytes=("written", "mean"), nvm_write_bytes=("nvm_written", "mean"))
     return table.reset_index()[columns]
+
+
+def _op_steps(traces: dict, codes: np.ndarray, tasks, op_ids: np.ndarray) -> np.ndarray:
+    """The generation step of each ledger row's op (``codes``: the rows' task as positions in ``tasks``,
+    ``op_ids``: their op id), -1 where the task has no trace or its trace no such op; looked up per task
+    with one sorted search (the last op of an id wins, as a dict of them would have it)."""
+    step = np.full(len(op_ids), -1, dtype=np.int64)
+    for c, task in enumerate(tasks):
+        trace = traces.get(task)
+        if trace is None or not trace.ops:
+            continue
+        ids = np.array([op.id for op in trace.ops], dtype=np.int64)
+        order = np.argsort(ids, kind="stable")
+        ids, steps = ids[order], np.array([op.step for op in trace.ops], dtype=np.int64)[order]
+        rows = np.flatnonzero(codes == c)
+        pos = np.searchsorted(ids, op_ids[rows], side="right") - 1
+        found = (pos >= 0) & (ids[np.maximum(pos, 0)] == op_ids[rows])
+        step[rows[found]] = steps[pos[found]]
+    return step
 
 
 def _token_lines(result: Any) -> list[str]:
