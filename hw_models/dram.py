@@ -19,6 +19,7 @@ Device figures are the channel's times ``channels`` (powers) or equal to them (e
 """
 from __future__ import annotations
 
+from hw_models.memo import Memo
 from hw_models.schema import DramCurrentsSpec, DramSpec
 
 #: The final figures of a DRAM device (SI: J/bit, J per row, W per device, s).
@@ -53,23 +54,18 @@ def figures_from_currents(c: DramCurrentsSpec, channels: int, width_bits: int, d
         self_refresh_exit_latency=c.tXSR * tck)
 
 
-#: id of a device spec -> (the spec, its figures): specs are frozen and technologies are loaded once,
-#: so a sweep building the same DRAM thousands of times derives its figures once.
-_FIGURES: dict[int, tuple[DramSpec, dict]] = {}
+#: a device spec's value (its JSON) -> its figures, bounded: a sweep building the same DRAM thousands of
+#: times derives its figures once, and no key is an ``id()`` that a collected spec could hand to another.
+_FIGURES = Memo(256)
 
 
 def dram_figures(d: DramSpec) -> dict:
     """The final figures (:data:`FIGURES`) of the device ``d``: derived from its currents when it has
     them, else as given (a figure a file leaves out raises: the loader checks every one is present).
     Each call gets its own copy."""
-    known = _FIGURES.get(id(d))
-    if known is not None and known[0] is d:
-        return dict(known[1])
-    if d.currents is not None:
-        figs = figures_from_currents(d.currents, d.channels, d.channel_width_bits, d.data_rate)
-    else:
-        figs = {f: getattr(d, f) for f in FIGURES}
-    if len(_FIGURES) > 1024:
-        _FIGURES.clear()
-    _FIGURES[id(d)] = (d, figs)
-    return dict(figs)
+    def derive() -> dict:
+        if d.currents is not None:
+            return figures_from_currents(d.currents, d.channels, d.channel_width_bits, d.data_rate)
+        return {f: getattr(d, f) for f in FIGURES}
+
+    return dict(_FIGURES.get_or(d.model_dump_json(), derive))

@@ -151,3 +151,22 @@ def test_equal_technologies_share_memoised_memories(tmp_path):
     changed = build_platform(spec, base_dir=tmp_path)
     assert changed.memories["backbone"].read_energy_per_access_J > platforms[0].memories["backbone"].read_energy_per_access_J
     assert len(loader._MEMORIES) == len(data["memories"]) + 1
+
+
+def test_dram_figures_are_memoised_by_the_spec_value():
+    """Two value-equal DRAM specs (separate objects) share one derivation; a spec with one current
+    changed gets its own figures, never the first spec's (an ``id()`` key could hand them over once the
+    first spec is collected)."""
+    from hw_models import dram
+    from hw_models.technology import load_technology
+
+    spec = load_technology("lpddr4").dram
+    dram._FIGURES.clear()
+    twin = spec.model_copy(deep=True)
+    assert twin is not spec and dram.dram_figures(twin) == dram.dram_figures(spec) and len(dram._FIGURES) == 1
+    rails = dict(spec.currents.rails)
+    name, rail = next(iter(rails.items()))
+    rails[name] = rail.model_copy(update={"idd2n": rail.idd2n * 2})
+    other = spec.model_copy(update={"currents": spec.currents.model_copy(update={"rails": rails})})
+    assert dram.dram_figures(other)["background_power"] > dram.dram_figures(spec)["background_power"]
+    assert len(dram._FIGURES) == 2
