@@ -812,16 +812,17 @@ def save_study(results: dict[str, Any], config: StudyConfig, out_dir: Any = None
         table = report.summary_table(results)
         table.to_csv(tmp / "summary.csv", index=False)
         report.write_summary_json(results, tmp / "summary.json")
-        figures: dict[str, list[Path]] = {}
-        for name, job in pending.items():
-            paths = job()
-            if paths:
-                figures[name] = paths
+        # everything that does not need the figures is written while the workers draw them
         write_perfetto(list(results.values()), tmp / "timeline.perfetto.json",
                        max_detail_requests=config.outputs.perfetto_requests)
         copies = copy_inputs(config, tmp)
         study_text = yaml.safe_dump(study_document(config, copies), sort_keys=False)
         (tmp / "study.yaml").write_text(study_text, encoding="utf-8")
+        figures: dict[str, list[Path]] = {}
+        for name, job in pending.items():
+            paths = job()
+            if paths:
+                figures[name] = paths
         report.write_report(results, config, tmp / "report.md",
                             {k: [p.relative_to(tmp) for p in v] for k, v in figures.items()})
         out.commit({"study": config.name, "platforms": list(results),
