@@ -214,6 +214,29 @@ def _unknown_lines(results: dict[str, Any]) -> list[str]:
             format_markdown(pd.DataFrame(rows, columns=["task", "aten op", "count per request"])), ""]
 
 
+def effective_adapter(config: Any) -> str | None:
+    """The adapter a study's requests run with: its ``adapter``, except that a generation study ignores the
+    study-wide default (an encoder's) and takes only an adapter it names itself (``prosg:R`` or another)."""
+    if getattr(config, "generation", None) is None:
+        return config.adapter
+    named = "adapter" in getattr(config, "model_fields_set", set()) or str(config.adapter).startswith("prosg")
+    return config.adapter if named else None
+
+
+def workload_summary(config: Any, *, markdown: bool = False) -> str:
+    """One line saying what each request runs: the model, its adapter and the sequence length, or for a
+    generation study the prompt, new tokens, beams and trie (its ``seq_len`` is not used)."""
+    q = "`" if markdown else ""
+    adapter = effective_adapter(config)
+    g = getattr(config, "generation", None)
+    if g is None:
+        rep = " (one per repetition)" if config.per_repetition and _is_bottleneck(adapter) else ""
+        return f"model: {q}{config.model}{q}, adapter {q}{adapter}{q}{rep}, sequence length {config.seq_len}"
+    trie = f", constrained to a trie of {g.items} items" if g.constrained == "trie" else ""
+    return (f"model: {q}{config.model}{q}, adapter {q}{adapter or 'none'}{q}, generating: prompt {g.prompt_len} "
+            f"tokens, {g.new_tokens} new tokens, {g.beams} beam{'s' if g.beams != 1 else ''}{trie}")
+
+
 def write_report(results: dict[str, Any], config: Any, path: Path,
                  figures: dict[str, list[Path]] | None = None) -> Path:
     """Write ``report.md``: what was run, the comparison table, the figures (paths relative to the
@@ -225,9 +248,7 @@ def write_report(results: dict[str, Any], config: Any, path: Path,
     if config.description:
         lines += [config.description.strip(), ""]
     lines += [
-        f"- model: `{config.model}`, adapter `{config.adapter}`"
-        f"{' (one per repetition)' if config.per_repetition and _is_bottleneck(config.adapter) else ''}"
-        f", sequence length {config.seq_len}",
+        f"- {workload_summary(config, markdown=True)}",
         f"- tasks: {', '.join(config.tasks)}",
         f"- compression: bits {dict(config.compression.bits)}, sparsity {dict(config.compression.sparsity)}",
         f"- scenario: {sc.stream}, {first.n_requests} requests, seed {sc.seed}"

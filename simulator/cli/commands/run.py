@@ -64,7 +64,7 @@ def unused_run_dir(config) -> Path:
 def run(args: argparse.Namespace) -> int:
     """Run the study of ``args``; returns the exit code (0)."""
     from simulator.outdir import claim_output
-    from simulator.results.report import comparison_table, format_text, overload_lines
+    from simulator.results.report import comparison_table, format_text, overload_lines, workload_summary
     from simulator.study.runner import default_study, load_study, run_study, save_study
 
     if args.jobs is not None and args.jobs < 1:
@@ -84,7 +84,9 @@ def run(args: argparse.Namespace) -> int:
         results = run_study(config, progress=not args.no_progress, jobs=args.jobs, timings=timings, tables=True)
         simulated = time.perf_counter() - started
         first = next(iter(results.values()))
-        print(f"study {config.name}: {config.model} ({config.adapter}), tasks {', '.join(config.tasks)}; "
+        what = (f"{config.model} ({config.adapter})" if config.generation is None
+                else workload_summary(config))
+        print(f"study {config.name}: {what}, tasks {', '.join(config.tasks)}; "
               f"{first.n_requests} requests, {int(first.requests['switch'].sum())} of them load another "
               f"task; traced (or loaded from the trace cache) and simulated ({config.evaluator}) in "
               f"{simulated:.1f} s")
