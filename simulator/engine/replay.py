@@ -22,7 +22,6 @@ from bisect import bisect_left
 
 import numpy as np
 import pandas as pd
-import simpy
 
 from simulator.cost import power_states
 from simulator.cost.schedule import idle_gap, needs_switch
@@ -34,7 +33,7 @@ from simulator.results.result import Result
 
 def _reset(eng, task: str) -> None:
     """A fresh SimPy world for one request of ``task`` (cost tables, plans and row templates kept)."""
-    eng.env = simpy.Environment()
+    eng.env = eng.environment()   # the engine's own (its lighter loop and processes)
     eng.mem = [eng.resource(eng.env, 1) for _ in eng.prepared.memories]
     eng.units = eng.make_units()
     eng.builder.blocks = []
