@@ -31,13 +31,6 @@ def _fast_memories():
     return {"sram": ht.make_memory("sram", capacity_bytes=1 << 26, read_ns=1e-3, write_ns=1e-3, banks=64)}
 
 
-def _two_macs(platform, second=None):
-    """``platform`` with a second MAC array (equal to the first unless ``second`` is given)."""
-    mac = platform.mac_array
-    return dataclasses.replace(platform, compute={"vector_unit": platform.vector_unit, "mac0": mac,
-                                                  "mac1": second or dataclasses.replace(mac)})
-
-
 def _at(*times: float) -> streams.RequestStream:
     """Requests of task t0 arriving at ``times`` (s)."""
     return streams.RequestStream(tuple(streams.Request(i, t, "t0") for i, t in enumerate(times)))
@@ -55,7 +48,7 @@ def _dynamic_J(run) -> float:
 
 def test_two_equal_mac_arrays_halve_the_makespan_of_two_concurrent_matmul_requests():
     one = ht.make_platform("one", _fast_memories(), rows=2, cols=2)
-    two = _two_macs(one)
+    two = ht.with_two_macs(one)
     work = _matmul_workload(2)
     a = simulate(work, one, max_in_flight=2)
     b = simulate(work, two, max_in_flight=2)
@@ -72,7 +65,7 @@ def test_two_equal_mac_arrays_halve_the_makespan_of_two_concurrent_matmul_reques
 
 def test_with_one_request_at_a_time_a_second_mac_array_changes_nothing_but_leakage():
     one = ht.make_platform("one", _fast_memories(), rows=2, cols=2)
-    two = _two_macs(one)
+    two = ht.with_two_macs(one)
     work = _matmul_workload(3, max_gap=1e-6)
     a, b = evaluate(work, one), evaluate(work, two)
     assert b.meta["makespan_s"] == pytest.approx(a.meta["makespan_s"], rel=1e-12)
@@ -84,7 +77,7 @@ def test_with_one_request_at_a_time_a_second_mac_array_changes_nothing_but_leaka
 
 def test_unequal_mac_arrays_share_the_load_by_the_least_loaded_rule():
     one = ht.make_platform("one", _fast_memories(), rows=2, cols=2)
-    two = _two_macs(one, MacArray(rows=4, cols=4, clock_hz=one.mac_array.clock_hz))
+    two = ht.with_two_macs(one, MacArray(rows=4, cols=4, clock_hz=one.mac_array.clock_hz))
     prepared = prepare(_matmul_workload(1), two)
     names = prepared.units.names
     used = {names[u] for u in prepared.tasks["t0"].unit[prepared.tasks["t0"].on_mac]}

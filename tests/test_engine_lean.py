@@ -3,7 +3,6 @@
 random workloads, platforms (staging buffers single or double, prefetch 0-3, adapters loaded on switches,
 power gating, operating points) and streams (all at once, round robin, Poisson), 1-4 requests in flight,
 one or two MAC arrays. And it schedules fewer events."""
-import dataclasses
 
 import simpy
 from hypothesis import given, settings, strategies as st
@@ -14,12 +13,6 @@ from simulator.prepare import streams
 from simulator.cost.tables import prepare
 from simulator.engine import discrete_event
 from simulator.engine.discrete_event import run_events
-
-
-def _two_macs(platform):
-    mac = platform.mac_array
-    return dataclasses.replace(platform, compute={"vector_unit": platform.vector_unit, "mac0": mac,
-                                                  "mac1": dataclasses.replace(mac)})
 
 
 def _both(workload, platform, in_flight):
@@ -35,7 +28,7 @@ def _both(workload, platform, in_flight):
 def test_lean_engine_equals_the_previous_engine(scenario, in_flight, two_macs):
     workload, platform = scenario
     if two_macs:
-        platform = _two_macs(platform)
+        platform = ht.with_two_macs(platform)
     lean, reference = _both(workload, platform, in_flight)
     ht.check_same_run(lean, reference)
     assert lean.meta["events"] <= reference.meta["events"]

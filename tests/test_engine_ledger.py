@@ -6,7 +6,6 @@ import pandas as pd
 from hypothesis import given, settings, strategies as st
 
 from simulator import testing as ht
-from test_engine_lean import _two_macs
 from simulator.cost.tables import prepare
 from simulator.engine.discrete_event import _Engine, run_events
 from simulator.engine.ledger_rows import TEXT, EngineLedgerBuilder
@@ -27,7 +26,7 @@ class _PlainLedger(_Engine):
 def test_engine_ledger_equals_the_plain_builder(scenario, in_flight, two_macs):
     workload, platform = scenario
     if two_macs:
-        platform = _two_macs(platform)
+        platform = ht.with_two_macs(platform)
     prepared = prepare(workload, platform)
     depth = platform.prefetch_depth
     fast = run_events(workload, platform, prepared, in_flight, depth)

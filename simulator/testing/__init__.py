@@ -33,7 +33,7 @@ The strategies need ``hypothesis`` (the ``test`` extra); they are imported on fi
 """
 from simulator.testing.builders import (MEMORY_KINDS, all_memories_faster, as_technology, make_memory,
                                         make_platform, make_trace, make_workload, platform_around,
-                                        rename_memories, rename_tensors, with_clock, with_memory,
+                                        rename_memories, rename_tensors, with_clock, with_memory, with_two_macs,
                                         with_memory_object, with_technology)
 from simulator.testing.checks import (check_idle_leakage, check_ledger_sums, check_memory_costs,
                                       check_non_negative, check_requests, check_run, check_same_run,
@@ -57,7 +57,7 @@ def __getattr__(name: str):
 __all__ = [
     "MEMORY_KINDS", "all_memories_faster", "as_technology", "make_memory", "make_platform", "make_trace",
     "make_workload", "platform_around", "rename_memories", "rename_tensors", "with_clock", "with_memory",
-    "with_memory_object", "with_technology",
+    "with_memory_object", "with_technology", "with_two_macs",
     "check_idle_leakage", "check_ledger_sums", "check_memory_costs", "check_non_negative", "check_requests",
     "check_run", "check_same_run", "idle_power_W",
     "CATALOGUE", "CheckReport", "Invariant", "InvariantViolation", "Outcome", "default_workload", "hetsim_check",

@@ -181,6 +181,14 @@ def all_memories_faster(platform: Platform, factor: float) -> Any:
     return out
 
 
+def with_two_macs(platform: Platform, second: MacArray | None = None) -> Platform:
+    """``platform`` with its MAC array as ``mac0`` and a second one, ``mac1`` (equal to the first unless
+    ``second`` is given), beside its vector unit."""
+    mac = platform.mac_array
+    return replace(platform, compute={"vector_unit": platform.vector_unit, "mac0": mac,
+                                      "mac1": second or replace(mac)})
+
+
 def with_clock(platform: Platform, factor: float) -> Platform:
     """``platform`` with every operating point's frequency (and so the MAC array's and vector unit's clock)
     multiplied by ``factor`` at the same voltage (every compute unit's clock with it); memories and links keep
