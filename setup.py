@@ -30,6 +30,8 @@ setup(
         "peft==0.21.2",
         "simpy==4.1.2",
         "numpy==2.4.6",
+        "numba==0.68.1",      # the contention engine's compiled event loop (simulator/engine/kernel.py)
+        "llvmlite==0.50.0",   # numba's compiler back end, pinned with it
         "pandas==3.1.1",
         "matplotlib==3.11.2",
         "pyyaml==6.0.3",

@@ -107,10 +107,24 @@ def counting(self, *a, **k):
             loop[0] += time.process_time() - c
     self.run = timed
 simpy.Environment.__init__ = counting
+try:                  # the compiled event loop (this checkout): its call is the event loop
+    from simulator.engine import kernel
+    inner = kernel.simulate_stream
+    def timed_kernel(*a, **k):
+        c = time.process_time()
+        try:
+            return inner(*a, **k)
+        finally:
+            loop[0] += time.process_time() - c
+    kernel.simulate_stream = timed_kernel
+    simulate(workload(2)[0], platform, max_in_flight=4, engine="compiled")   # load the compiled loop (numba's cache)
+    loop[0] = 0.0
+except ImportError:
+    pass
 c0 = time.process_time()
-simulate(w, platform, prepared=prepared, max_in_flight=4)
+run = simulate(w, platform, prepared=prepared, max_in_flight=4)
 engine_cpu = time.process_time() - c0
-events = sum(next(env._eid) for env in envs)
+events = run.meta.get("events") or sum(next(env._eid) for env in envs)
 simpy.Environment.__init__ = init
 
 def raw(env, k):

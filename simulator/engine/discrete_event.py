@@ -551,8 +551,16 @@ def check_options(platform, max_in_flight: int, prefetch_depth: int | None) -> i
     return depth
 
 
+#: Above this many ops in a stream, :func:`simulate` (``engine="auto"``) runs the compiled event loop: its
+#: start-up (importing numba, loading the compiled loop: ~1 s) is then below what SimPy would spend
+#: (~10 µs per op, benchmarks/bench_scale.py).
+COMPILED_ABOVE_OPS = 100_000
+ENGINES = ("auto", "compiled", "simpy")
+
+
 def simulate(workload, platform, *, placement=None, prepared: Prepared | None = None, seed: int = 0,
-             max_in_flight: int = 1, prefetch_depth: int | None = None, replay: bool = True) -> Result:
+             max_in_flight: int = 1, prefetch_depth: int | None = None, replay: bool = True,
+             engine: str = "auto") -> Result:
     """Run ``workload``'s request stream on ``platform`` in SimPy and return its :class:`~simulator.results.result.Result`.
 
     ``prepared`` (from :func:`simulator.cost.tables.prepare`) skips placement and traffic when given.
@@ -561,26 +569,44 @@ def simulate(workload, platform, *, placement=None, prepared: Prepared | None = 
     (default: the platform's). ``seed`` is recorded; the engine itself draws no random numbers, so equal
     inputs give equal outputs. With one request in flight and ``replay`` (the default), each request
     shape is simulated once and replayed (:mod:`simulator.engine.replay`: same numbers, a compact ledger);
-    ``replay=False`` simulates every request's events.
+    ``replay=False`` simulates every request's events. ``engine`` (for those): ``"simpy"`` runs the
+    model's SimPy processes, ``"compiled"`` the same processes in the compiled event loop
+    (:mod:`simulator.engine.kernel`: the same numbers bit for bit, a fraction of the time), ``"auto"``
+    the compiled loop above :data:`COMPILED_ABOVE_OPS` ops.
     """
     depth = check_options(platform, max_in_flight, prefetch_depth)
+    if engine not in ENGINES:
+        raise SimulationConfigError(f"engine: got {engine!r}; expected one of {', '.join(ENGINES)}")
     if max_in_flight == 1 and replay:
         from simulator.engine.replay import replay as run_replay
         return run_replay(workload, platform, placement=placement, prepared=prepared, seed=seed,
                           prefetch_depth=depth)
     prepared = prepared if prepared is not None else prepare(workload, platform, placement)
-    return run_events(workload, platform, prepared, max_in_flight, depth, seed)
+    if engine == "auto":
+        ops = sum(prepared.arrays(r.key).n_ops for r in workload.stream)
+        engine = "compiled" if ops > COMPILED_ABOVE_OPS else "simpy"
+    return run_events(workload, platform, prepared, max_in_flight, depth, seed,
+                      engine=None if engine == "compiled" else _Engine)
 
 
 def run_events(workload, platform, prepared: Prepared, max_in_flight: int, depth: int, seed: int = 0,
-               engine: type = _Engine) -> Result:
-    """Simulate every request's events (no replay) with ``engine`` (the class: tests pass the reference
-    engine of tests/reference_engine.py) and build the :class:`~simulator.results.result.Result`; ``depth``: prefetch depth.
-    ``meta["events"]`` is the number of SimPy events scheduled."""
-    eng = engine(workload, prepared, platform, max_in_flight, depth)
+               engine: type | None = None) -> Result:
+    """Simulate every request's events (no replay) and build the :class:`~simulator.results.result.Result`;
+    ``depth``: prefetch depth. ``engine``: ``None`` (default) runs the model's processes in the compiled
+    event loop (:mod:`simulator.engine.kernel`, the same events in the same order); a class (:class:`_Engine`,
+    or tests/reference_engine.py's) runs them in SimPy. ``meta["events"]`` is the number of events
+    scheduled (SimPy) or processed (compiled: it leaves out the events nobody waits on)."""
     stream = list(workload.stream)
-    eng.env.process(eng.dispatcher(stream))
-    eng.env.run()
+    if engine is None:
+        from simulator.engine import compiled
+
+        eng = _Engine(workload, prepared, platform, max_in_flight, depth)
+        events = compiled.run(eng, stream)
+    else:
+        eng = engine(workload, prepared, platform, max_in_flight, depth)
+        eng.env.process(eng.dispatcher(stream))
+        eng.env.run()
+        events = next(eng.env._eid)
     order = np.argsort([iv[0] for iv in eng.intervals], kind="stable")
     intervals = [eng.intervals[k] for k in order]
     records = [eng.records[k] for k in order]
@@ -593,6 +619,6 @@ def run_events(workload, platform, prepared: Prepared, max_in_flight: int, depth
     eng.builder.text = "category"   # text columns as a replayed run's (simulator.engine.ledger_rows)
     return finish("engine", workload, prepared, eng.tables, eng.builder, records, timeline, eng.dynamic,
                   {"prefetch_depth": depth, "max_in_flight": max_in_flight, "seed": seed,
-                   "events": next(eng.env._eid),
+                   "events": events,
                    **request_keys(workload.stream),
                    "lower_bound_J": {t: float(v[0]) for t, v in lower_bound(prepared, eng.pp).items()}})
