@@ -1,9 +1,10 @@
 """Properties of the engine on random platforms, workloads and request streams (simulator.testing)."""
+import numpy as np
 from hypothesis import given, settings, strategies as st
 
 from simulator import testing as ht
 from simulator.prepare import streams
-from simulator.cost.tables import prepare
+from simulator.cost.tables import platform_params, prepare
 from simulator.engine.discrete_event import simulate
 
 DYNAMIC = ["read", "write", "compute", "transfer", "switch_load"]
@@ -44,10 +45,13 @@ def test_same_stream_seed_same_run(platform, seed, n):
 @settings(max_examples=50, deadline=None)
 def test_idle_time_adds_exactly_idle_power_times_time(workload, platform, k, extra):
     tasks = [r.task for r in workload.stream] + ["t0"] * 4
-    spaced = streams.fixed(tasks[:k + 1], 1e-2)                     # gaps far longer than any request
+    prepared = prepare(workload.with_stream(streams.fixed(tasks[:k + 1], 1e-2)), platform)
+    # gaps far longer than any request and than every break-even time, so that every gap, with or
+    # without the extra time, ends in the same low-power states (a DRAM's break-even can exceed 10 ms)
+    be = platform_params([platform], prepared.memories).break_even_s[0]
+    spaced = streams.fixed(tasks[:k + 1], 1e-2 + 2 * float(be[np.isfinite(be)].max(initial=0.0)))
     base = workload.with_stream(spaced)
     later = workload.with_stream(spaced.shifted(k, extra))           # request k arrives `extra` s later
-    prepared = prepare(base, platform)
     ht.check_idle_leakage(simulate(base, platform, prepared=prepared),
                           simulate(later, platform, prepared=prepared), extra)
 
