@@ -6,6 +6,7 @@ operating point instead of the default)."""
 import math
 from dataclasses import replace
 
+import numpy as np
 import pytest
 
 from simulator import testing as ht
@@ -80,3 +81,24 @@ def test_a_named_operating_point_is_used_by_every_variant(power_down):
         assert set(eng.requests["operating_point"]) == {"high"}
         assert math.isclose(table.iloc[v]["energy_J"], eng.total_energy_J, rel_tol=REL)
         assert math.isclose(fast.iloc[v]["energy_J"], eng.total_energy_J, rel_tol=REL)
+
+
+@pytest.mark.parametrize("power_down", [False, True])
+def test_distinct_ops_spread_back_equal_every_op(power_down):
+    """The DRAM power-down costs each request shape's ops once per distinct op (distinct_ops) and spreads
+    the rows back by position: the same numbers as op_costs of every op, bit for bit, at every point."""
+    from simulator.cost.tables import distinct_ops, op_costs, platform_params
+
+    w = ht.make_workload(("a", "b"), stream=streams.fixed(["a", "b"], 2e-6))
+    platforms = _variants(power_down, (0, 1, 2, 3))
+    prepared = prepare(w, platforms[0])
+    pp = platform_params(platforms, prepared.memories)
+    for key in ("a", "b"):
+        ta = prepared.arrays(key)
+        sub, counts, position = distinct_ops(ta)
+        assert len(position) == ta.n_ops and sub.n_ops < ta.n_ops          # the layers repeat: fewer rows
+        assert counts.sum() == ta.n_ops and (counts == np.bincount(position)).all()
+        for p in range(len(pp.op_points)):
+            full, reduced = op_costs(ta, pp, p), op_costs(sub, pp, p)
+            for name in ("t_op", "t_fetch", "t_stream", "t_store", "overlap", "t_read", "t_write"):
+                assert np.array_equal(getattr(reduced, name)[:, position], getattr(full, name)), (key, p, name)

@@ -210,13 +210,15 @@ def run_transfers(builder, pp, memories) -> dict[int, np.ndarray] | None:
     return {int(m): transfer_intervals(cols, memories[m]) for m in pd}
 
 
-def shape_transfers(prepared, pp, ta, oc, sc, m: int) -> tuple[np.ndarray, np.ndarray]:
+def shape_transfers(prepared, pp, ta, oc, sc, m: int, position: np.ndarray | None = None
+                    ) -> tuple[np.ndarray, np.ndarray]:
     """(S, E) (V, k) s: the transfers of DRAM ``m`` in one request served alone, relative to the end of its
     prefix (wake-up, DVFS settling): its task-switch copies one after another (``sc``: the
     :class:`simulator.cost.tables.SwitchCosts`, None without a switch), then its ops (``oc``: OpCosts of
     the request's arrays ``ta``) in order, each read at its op's start and each write after its fetch and
     compute phase (at its start for an op overlapped through a double-buffered staging buffer): the
-    timeline the closed form's ledger rows have."""
+    timeline the closed form's ledger rows have. ``position``: ``oc`` is of ``ta``'s distinct ops
+    (:func:`simulator.cost.tables.distinct_ops`) and op i's costs are its row ``position[i]``."""
     V = pp.n_variants
     name = prepared.memories[m]
     S, E = [], []
@@ -228,10 +230,11 @@ def shape_transfers(prepared, pp, ta, oc, sc, m: int) -> tuple[np.ndarray, np.nd
                 E.append(t + sc.t[:, k])
             t = t + sc.t[:, k]
     n = ta.n_ops
-    start = t[:, None] + np.concatenate([np.zeros((V, 1)), np.cumsum(oc.t_op, axis=1)[:, :-1]], axis=1)
-    ws = np.where(oc.overlap, start, start + oc.t_fetch + oc.t_stream)
+    at = slice(None) if position is None else position
+    start = t[:, None] + np.concatenate([np.zeros((V, 1)), np.cumsum(oc.t_op[:, at], axis=1)[:, :-1]], axis=1)
+    ws = np.where(oc.overlap[:, at], start, start + oc.t_fetch[:, at] + oc.t_stream[:, at])
     so = np.stack([start, ws], axis=2).reshape(V, 2 * n)
-    eo = np.stack([start + oc.t_read[:, :, m], ws + oc.t_write[:, :, m]], axis=2).reshape(V, 2 * n)
+    eo = np.stack([start + oc.t_read[:, at, m], ws + oc.t_write[:, at, m]], axis=2).reshape(V, 2 * n)
     valid = np.stack([ta.reads[:, m] > 0, ta.writes[:, m] > 0], axis=1).reshape(2 * n)
     S_all = np.concatenate([np.stack(S, axis=1) if S else np.zeros((V, 0)), so[:, valid]], axis=1)
     E_all = np.concatenate([np.stack(E, axis=1) if E else np.zeros((V, 0)), eo[:, valid]], axis=1)
@@ -247,6 +250,8 @@ class RequestPowerDown:
         self.prepared, self.pp, self.switches = prepared, pp, switches
         self.dram = np.flatnonzero(pp.pd_inside.any(axis=0))
         self._shapes: dict = {}
+        self._ops: dict = {}     # (key, op point) -> (OpCosts of the distinct ops, each op's row): shared by
+        #                          a shape with and without a switch
 
     def energy(self, key: str, task: str, p: int, switch: bool, prefix_s: np.ndarray,
                span_s: np.ndarray) -> np.ndarray:
@@ -256,14 +261,17 @@ class RequestPowerDown:
         out = np.zeros(self.pp.leak_W.shape)
         if not len(self.dram):
             return out
-        from simulator.cost.tables import op_costs
+        from simulator.cost.tables import distinct_ops, op_costs
 
         shape = (key, p, switch)
         if shape not in self._shapes:
             ta = self.prepared.arrays(key)
-            oc = op_costs(ta, self.pp, p)
+            if (key, p) not in self._ops:     # op costs are per op: once per distinct op
+                sub, _, position = distinct_ops(ta)
+                self._ops[(key, p)] = op_costs(sub, self.pp, p), position
+            oc, position = self._ops[(key, p)]
             sc = self.switches.get(task) if switch else None
-            self._shapes[shape] = {int(m): shape_transfers(self.prepared, self.pp, ta, oc, sc, int(m))
+            self._shapes[shape] = {int(m): shape_transfers(self.prepared, self.pp, ta, oc, sc, int(m), position)
                                    for m in self.dram}
         pp = self.pp
         for m, (S, E) in self._shapes[shape].items():

@@ -39,7 +39,7 @@ Cost model (no contention; the engine adds contention on top):
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Sequence
 
 import numpy as np
@@ -374,11 +374,13 @@ def platform_params(platforms: Sequence[Any], memories: Sequence[str] | None = N
     def per_point(fn):
         return np.array([[fn(p, p.operating_points[o]) for o in op_points] for p in platforms], dtype=float)
 
+    def frequency_ratio(p, o):
+        """Default point's frequency / o's."""
+        return p.operating_points[p.default_operating_point].frequency_Hz / o.frequency_Hz
+
     def slowdown(p, o, name):
         """Default point's frequency / o's for a component in the voltage domain (1 outside it)."""
-        if not _in_domain(p, name):
-            return 1.0
-        return p.operating_points[p.default_operating_point].frequency_Hz / o.frequency_Hz
+        return frequency_ratio(p, o) if _in_domain(p, name) else 1.0
 
     def clock(p, o, unit, name):
         return unit.clock_hz / slowdown(p, o, name)
@@ -387,9 +389,15 @@ def platform_params(platforms: Sequence[Any], memories: Sequence[str] | None = N
         """The operating point a component sees: ``o`` in the voltage domain, None (nominal) outside."""
         return o if _in_domain(p, name) else None
 
+    # which memories are in each variant's voltage domain, once (not per operating point and figure)
+    mem_domain = np.array([[_in_domain(p, m) for m in memories] for p in platforms],
+                          dtype=bool).reshape(len(platforms), 1, len(memories))
+
     def mem_scale(fn):
-        return np.array([[[fn(p, p.operating_points[o], m) for m in memories] for o in op_points]
-                         for p in platforms], dtype=float).reshape(len(platforms), len(op_points), len(memories))
+        """(V, P, M): ``fn(platform, operating point)`` for the memories in the voltage domain, 1 outside."""
+        inside = np.array([[fn(p, p.operating_points[o]) for o in op_points] for p in platforms],
+                          dtype=float).reshape(len(platforms), len(op_points), 1)
+        return np.where(mem_domain, inside, 1.0)
 
     gating = np.array([bool(p.placement.power_gating) for p in platforms])
     # memories, then compute units (gated off between requests with power_gating), per idle gap
@@ -437,9 +445,9 @@ def platform_params(platforms: Sequence[Any], memories: Sequence[str] | None = N
         clock=np.stack([per_point(lambda p, o, n=n: clock(p, o, p.compute[n], n)) for n in units], axis=-1),
         unit_leak_W=np.stack([per_point(lambda p, o, n=n: p.compute[n].leakage_at(point(p, o, n)))
                               for n in units], axis=-1),
-        mem_dyn=mem_scale(lambda p, o, m: o.dynamic_scale if _in_domain(p, m) else 1.0),
-        mem_leak=mem_scale(lambda p, o, m: o.leakage_scale if _in_domain(p, m) else 1.0),
-        mem_time=mem_scale(slowdown),
+        mem_dyn=mem_scale(lambda p, o: o.dynamic_scale),
+        mem_leak=mem_scale(lambda p, o: o.leakage_scale),
+        mem_time=mem_scale(frequency_ratio),
         unit_idle_W=np.where(deep[:, len(memories):], 0.0, unit_on))
 
 
@@ -511,6 +519,36 @@ def unit_energy(ta: TaskArrays, pp: PlatformParams, op_point: int) -> np.ndarray
         if col.any():
             out[:, :, u] += col[None, :] * J[:, c, None]
     return out
+
+
+def distinct_ops(ta: TaskArrays) -> tuple[TaskArrays, np.ndarray, np.ndarray]:
+    """``ta`` reduced to its distinct ops (same bytes per memory, cycles, unit, staging, tile ends, MACs
+    and other ops: every field :func:`op_costs` reads), in order of first occurrence; how many times each
+    occurs; and for each op of ``ta`` the position of its row in the reduced arrays. :func:`op_costs` is
+    per op, so ``op_costs(sub, ...)`` indexed by the positions equals ``op_costs(ta, ...)``; a model
+    repeats its layers (ALBERT's 12 repetitions share one set of op shapes and homes)."""
+    n, M = ta.reads.shape
+    staged = ta.staged if ta.staged is not None else np.zeros(n, dtype=bool)
+    first = ta.first_reads if ta.first_reads is not None else np.zeros((n, M))
+    last = ta.last_writes if ta.last_writes is not None else np.zeros((n, M))
+    rows = np.concatenate([ta.reads, ta.writes, ta.param_reads, ta.cycles[:, None], ta.on_mac[:, None],
+                           ta.unit[:, None], ta.pool[:, None], ta.counts, staged[:, None], first, last,
+                           ta.macs[:, None], ta.other_ops[:, None]], axis=1)
+    if n == 0:
+        return ta, np.zeros(0), np.zeros(0, dtype=int)
+    _, first_index, inverse, counts = np.unique(rows, axis=0, return_index=True, return_inverse=True,
+                                                return_counts=True)
+    order = np.argsort(first_index)
+    keep = first_index[order]
+    position = np.empty(len(order), dtype=int)
+    position[order] = np.arange(len(order))
+    sub = replace(ta, reads=ta.reads[keep], writes=ta.writes[keep], param_reads=ta.param_reads[keep],
+                  compulsory_bytes=ta.compulsory_bytes[keep], cycles=ta.cycles[keep], on_mac=ta.on_mac[keep],
+                  unit=ta.unit[keep], pool=ta.pool[keep], counts=ta.counts[keep],
+                  macs=ta.macs[keep], other_ops=ta.other_ops[keep], op_ids=ta.op_ids[keep],
+                  modules=ta.modules[keep], layers=ta.layers[keep], staged=staged[keep], first_reads=first[keep],
+                  last_writes=last[keep], traffic=[])
+    return sub, counts[order].astype(float), position[np.asarray(inverse).reshape(-1)]
 
 
 def op_costs(ta: TaskArrays, pp: PlatformParams, op_point: int, *, split: bool = False) -> OpCosts:

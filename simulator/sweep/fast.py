@@ -21,7 +21,7 @@ import pandas as pd
 
 from simulator.analytic.closed_form import take
 from simulator.cost import power_states
-from simulator.cost.tables import (Prepared, TaskArrays, busy_power, lower_bound, op_costs, unit_energy,
+from simulator.cost.tables import (Prepared, busy_power, distinct_ops, lower_bound, op_costs, unit_energy,
                              platform_params, switch_costs)
 from simulator.results.result import CATEGORIES, DEFAULT_POWER_WINDOW_S, DYNAMIC_CATEGORIES, STATIC_CATEGORIES, \
     memory_kind
@@ -31,29 +31,6 @@ _CAT = {c: i for i, c in enumerate(CATEGORIES)}
 #: The operating point of a request that names none: its variant's default (per variant).
 DEFAULT = -1
 KINDS = ("compute", "sram", "nvm", "dram", "interconnect")
-
-
-def distinct_ops(ta: TaskArrays) -> tuple[TaskArrays, np.ndarray]:
-    """``ta`` reduced to its distinct ops (same bytes per memory, cycles, unit, staging, tile ends, MACs
-    and other ops) and how many times each occurs: the per-op time is the same for equal rows."""
-    n, M = ta.reads.shape
-    staged = ta.staged if ta.staged is not None else np.zeros(n, dtype=bool)
-    first = ta.first_reads if ta.first_reads is not None else np.zeros((n, M))
-    last = ta.last_writes if ta.last_writes is not None else np.zeros((n, M))
-    rows = np.concatenate([ta.reads, ta.writes, ta.param_reads, ta.cycles[:, None], ta.on_mac[:, None],
-                           ta.unit[:, None], ta.pool[:, None], ta.counts, staged[:, None], first, last, ta.macs[:, None], ta.other_ops[:, None]], axis=1)
-    if n == 0:
-        return ta, np.zeros(0)
-    _, first_index, counts = np.unique(rows, axis=0, return_index=True, return_counts=True)
-    keep = np.sort(first_index)
-    counts = counts[np.argsort(first_index)]
-    sub = replace(ta, reads=ta.reads[keep], writes=ta.writes[keep], param_reads=ta.param_reads[keep],
-                  compulsory_bytes=ta.compulsory_bytes[keep], cycles=ta.cycles[keep], on_mac=ta.on_mac[keep],
-                  unit=ta.unit[keep], pool=ta.pool[keep], counts=ta.counts[keep],
-                  macs=ta.macs[keep], other_ops=ta.other_ops[keep], op_ids=ta.op_ids[keep],
-                  modules=ta.modules[keep], layers=ta.layers[keep], staged=staged[keep], first_reads=first[keep],
-                  last_writes=last[keep], traffic=[])
-    return sub, counts.astype(float)
 
 
 def refetch(prepared: Prepared) -> dict[str, float]:
@@ -108,7 +85,7 @@ def evaluate_fast(prepared: Prepared, platforms: Sequence, *, chunk: int = 512, 
         rkey, p = key
         ta = prepared.arrays(rkey)
         if rkey not in reduced:
-            reduced[rkey] = distinct_ops(ta)
+            reduced[rkey] = distinct_ops(ta)[:2]
         sub, counts = reduced[rkey]
 
         def service_time(q, p, sub=sub, counts=counts):
@@ -149,6 +126,11 @@ def evaluate_fast(prepared: Prepared, platforms: Sequence, *, chunk: int = 512, 
     idle_refresh = pp.gated & pp.is_dram                              # gated DRAM self-refreshes when idle
 
     down = power_states.RequestPowerDown(prepared, pp, switch_sc)   # DRAM power-down inside requests
+    # a request at its variant's default point: per default, the variants that have it (each shape's
+    # transfers are computed for those variants only, not for all V and then masked)
+    downs = {int(d): (idx, down if len(idx) == V else power_states.RequestPowerDown(
+        prepared, take(pp, idx), {t: take_switch(sc, idx) for t, sc in switch_sc.items()}))
+        for d in np.unique(defaults) for idx in [np.flatnonzero(defaults == d)]} if len(down.dram) else {}
     acc = np.zeros((V, len(CATEGORIES), C))
     writes_M = np.zeros((V, M))            # bytes written by ops
     loads_M = np.zeros((V, M))             # bytes loaded on task switches
@@ -190,9 +172,8 @@ def evaluate_fast(prepared: Prepared, platforms: Sequence, *, chunk: int = 512, 
             if p != DEFAULT:
                 pd_E += down.energy(r.key, r.task, p, loads, prefix, span)
             else:                                                     # each variant at its own default
-                for d in np.unique(defaults):
-                    pd_E += np.where((defaults == d)[:, None],
-                                     down.energy(r.key, r.task, int(d), loads, prefix, span), 0.0)
+                for d, (idx, sub) in downs.items():
+                    pd_E[idx] += sub.energy(r.key, r.task, d, loads, prefix[idx], span[idx])
         latency[k], served[k] = end - a, end - start
         starts[k], ends[k] = start, end
         prev_end = end
@@ -321,6 +302,11 @@ def _wear(prepared, platforms, kinds, writes_M, loads_M, span):
         life = np.where(nvm & (cell_rate > 0), endurance / cell_rate, math.inf).min(axis=1, initial=math.inf)
         levelled = np.where(nvm & (rate > 0), capacity * endurance / rate, math.inf).min(axis=1, initial=math.inf)
     return nvm_bytes, life, levelled
+
+
+def take_switch(sc, index):
+    """The variants ``index`` (positions) of a :class:`simulator.cost.tables.SwitchCosts`."""
+    return replace(sc, e_src=sc.e_src[index], e_dst=sc.e_dst[index], e_link=sc.e_link[index], t=sc.t[index])
 
 
 def _slice(pp, lo: int, hi: int):
