@@ -53,6 +53,10 @@ def test_dumped_study_loads_back_identical(tmp_path):
     ({"tasks": []}, "tasks", "at least 1 item"),
     ({"scenario": {"task_mix": {"c": 1.0}}}, "(top level)", "scenario.task_mix: task 'c'"),
     ({"model": None}, "model", "valid string"),
+    ({"scenario": {"max_in_flight": 0}}, "scenario.max_in_flight", "greater than or equal to 1"),
+    ({"scenario": {"engine": "fast"}}, "scenario.engine", "'auto', 'simpy' or 'compiled'"),
+    ({"scenario": {"max_in_flight": 2}, "evaluator": "analytic"}, "(top level)",
+     "scenario.max_in_flight: got 2 with evaluator: analytic"),
 ])
 def test_bad_fields_give_one_line_naming_file_field_and_expectation(tmp_path, change, path, expected):
     data = {**MINIMAL, **change}
@@ -168,3 +172,32 @@ def test_tiny_study_is_reproducible_and_per_task_models_share_nothing():
     other = run_study(config.model_copy(update={"scenario": config.scenario.model_copy(update={"seed": 2})}),
                       progress=False)
     assert not summary_table(other)["energy_J"].equals(summary_table(first)["energy_J"])
+
+
+def test_max_in_flight_in_a_study_runs_the_contention_engine_with_the_chosen_event_loop():
+    """``scenario.max_in_flight: 2`` reaches the engine: the study's run equals ``simulate(max_in_flight=2)``
+    on the same workload, and the SimPy and compiled event loops give it bit for bit."""
+    from simulator import testing as ht
+    from simulator.cost.tables import prepare
+    from simulator.engine.discrete_event import simulate
+    from simulator.results.result import Result
+    from simulator.study.runner import build_traces, run_study
+    from simulator.prepare.served_workload import Workload
+    from hw_models import load_platform
+
+    data = {**TINY, "platforms": ["edge-rram"], "scenario": {**TINY["scenario"], "rate": "5 kHz", "max_in_flight": 2}}
+    runs = {e: run_study(study_from_dict({**data, "scenario": {**data["scenario"], "engine": e}}, "tiny.yaml"),
+                         progress=False, jobs=1)["edge-rram"] for e in ("simpy", "compiled")}
+    assert runs["simpy"].meta["max_in_flight"] == 2
+    ht.check_same_run(runs["simpy"], runs["compiled"])
+    config = study_from_dict(data, "tiny.yaml")
+    workload = Workload(config.name, build_traces(config, "adapters"), build_stream(config))
+    platform = load_platform("edge-rram")
+    direct = Result.from_run(simulate(workload, platform, prepared=prepare(workload, platform), max_in_flight=2,
+                                      seed=1))
+    ht.check_same_run(runs["simpy"], direct)
+    def overlaps(run):
+        r = run.requests.sort_values("start_s")
+        return bool((r["start_s"].to_numpy()[1:] < r["end_s"].to_numpy()[:-1]).any())
+    assert overlaps(runs["simpy"])                                       # two requests in service at once
+    assert not overlaps(Result.from_run(simulate(workload, platform, seed=1)))

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from hw_models.loader import load_platform, platform_path
 from simulator.cli import main as cli
+from simulator.errors import SimulationConfigError
 from simulator.study.runner import load_study, run_study
 from simulator.sweep import load_sweep, pareto_mask, run_sweep
 from simulator.sweep.metrics import SUMMARY_METRICS, TIMELINE_METRICS
@@ -157,6 +158,25 @@ def test_engine_row_equals_hetsim_run_in_the_engine(small):
         tech = row["platform.memories.backbone.technology"]
         result = _by_hand(small, f"e-{tech}", {"memories.backbone.technology": tech}, evaluator="engine")
         _agree(row, result)
+
+
+def test_max_in_flight_axis_runs_the_engine_with_contention_and_the_closed_form_refuses_it(small):
+    axes = {"study.scenario.max_in_flight": [1, 2], "study.scenario.rate": ["20 kHz"]}
+    engine = run_sweep(_sweep(small, "in-flight", axes, evaluator="engine"), small / "in-flight-out", workers=1)
+    assert engine["feasible"].all()
+    one, two = (engine[engine["study.scenario.max_in_flight"] == k].iloc[0] for k in (1, 2))
+    assert two["latency_p99_s"] != one["latency_p99_s"]            # contention changed the schedule
+    study = yaml.safe_load((small / "study.yaml").read_text())
+    study["scenario"].update(max_in_flight=2, rate="20 kHz")
+    study["evaluator"] = "engine"
+    sfile = small / "in-flight-2-study.yaml"
+    sfile.write_text(yaml.safe_dump(study, sort_keys=False))
+    (result,) = run_study(load_study(sfile), progress=False).values()
+    _agree(two, result)
+    with pytest.raises(SimulationConfigError, match=r"axes\.study\.scenario\.max_in_flight: value 2: .*"
+                                                    "evaluator: analytic .*expected 1, or evaluator: engine"):
+        run_sweep(_sweep(small, "in-flight-cf", axes), small / "in-flight-cf-out", workers=1)
+    assert not (small / "in-flight-cf-out").exists()                  # refused before any work
 
 
 def test_default_operating_point_axis_rows_equal_hetsim_run(small):

@@ -70,7 +70,10 @@ class CompressionConfig(_Strict):
 class ScenarioConfig(_Strict):
     """The request stream: ``stream`` kind, number of ``requests``, mean arrival ``rate`` (Poisson) or
     ``period`` (fixed, round-robin), ``switch_probability`` between consecutive requests (Poisson),
-    ``task_mix`` weights (default: equal), an explicit ``sequence`` of tasks (fixed) and the ``seed``."""
+    ``task_mix`` weights (default: equal), an explicit ``sequence`` of tasks (fixed) and the ``seed``;
+    ``max_in_flight``: requests served at once (more than 1: they contend for memories and units, the
+    engine simulates every event) and ``engine``: which runs those events (``auto``: the compiled event
+    loop above 100,000 ops, else SimPy; the same numbers either way)."""
     stream: Literal["poisson", "round_robin", "fixed"] = "poisson"
     requests: Annotated[int, Field(ge=1, le=MAX_REQUESTS, strict=True)] = 100
     rate: Annotated[Frequency, within(None, 1e9, "at most 1 GHz")] = 10.0
@@ -80,6 +83,8 @@ class ScenarioConfig(_Strict):
     sequence: list[str] | None = None
     seed: Annotated[int, Field(ge=0, strict=True)] = 0
     operating_point: str | None = None
+    max_in_flight: Annotated[int, Field(ge=1, le=1024, strict=True)] = 1
+    engine: Literal["auto", "simpy", "compiled"] = "auto"
 
     @field_serializer("rate")
     def _rate_with_unit(self, value: float) -> str:
@@ -265,6 +270,9 @@ class StudyConfig(_Strict):
         if dup:
             raise ValueError(f"platforms: {dup!r} appears twice; expected distinct platforms (or a label each)")
         sc = self.scenario
+        if sc.max_in_flight > 1 and self.evaluator == "analytic":
+            raise ValueError(f"scenario.max_in_flight: got {sc.max_in_flight} with evaluator: analytic (the closed "
+                             "form has no contention); expected 1, or evaluator: engine")
         for what, names in (("task_mix", list(sc.task_mix or {})), ("sequence", list(sc.sequence or []))):
             stray = [t for t in names if t not in self.tasks]
             if stray:
@@ -546,7 +554,9 @@ def _simulate_entry(index: int) -> tuple[str, Any, float, float, float]:
         from simulator.engine.discrete_event import simulate as evaluate
     else:
         from simulator.analytic.closed_form import evaluate
-    kwargs = {"seed": config.scenario.seed} if config.evaluator == "engine" else {}
+    sc = config.scenario
+    kwargs = {"seed": sc.seed, "max_in_flight": sc.max_in_flight, "engine": sc.engine} \
+        if config.evaluator == "engine" else {}
     t0 = time.perf_counter()
     try:
         prepared = prepare(workload, platform)

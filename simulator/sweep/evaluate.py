@@ -152,7 +152,9 @@ def run_metrics(workload, prepared, platform, study, evaluator: str = "engine") 
     if evaluator == "engine":
         from simulator.engine.discrete_event import simulate
 
-        run = simulate(workload, platform, prepared=prepared, seed=study.scenario.seed)
+        sc = study.scenario
+        run = simulate(workload, platform, prepared=prepared, seed=sc.seed, max_in_flight=sc.max_in_flight,
+                       engine=sc.engine)
     else:
         from simulator.analytic.closed_form import evaluate
 
