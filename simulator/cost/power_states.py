@@ -175,8 +175,10 @@ def power_down_intervals(periods: np.ndarray, transfers: np.ndarray, break_even_
 def transfer_intervals(columns: dict, memory: str) -> np.ndarray:
     """(k, 2) start and end (s) of every transfer of ``memory`` in ledger ``columns`` (its read, write and
     switch-load rows that move bytes)."""
-    mine = (columns["component"] == memory) & np.isin(columns["category"], ("read", "write", "switch_load")) \
-        & (columns["bytes"] > 0)
+    moves = ("read", "write", "switch_load")
+    category = columns["category"]      # an object array, or a pandas Categorical (no string per row)
+    moving = category.isin(moves) if hasattr(category, "isin") else np.isin(category, moves)
+    mine = (np.asarray(columns["component"] == memory) & np.asarray(moving)) & (columns["bytes"] > 0)
     return np.stack([columns["start_s"][mine], columns["end_s"][mine]], axis=1).astype(float)
 
 
@@ -206,7 +208,7 @@ def run_transfers(builder, pp, memories) -> dict[int, np.ndarray] | None:
     pd = np.flatnonzero(pp.pd_inside[0])
     if not len(pd):
         return None
-    cols = builder.columns()
+    cols = builder.columns(text="category")
     return {int(m): transfer_intervals(cols, memories[m]) for m in pd}
 
 

@@ -83,6 +83,7 @@ class EngineLedgerBuilder(LedgerBuilder):
         super().__init__(prepared, pp, v)
         self._kept: dict[tuple, _Template] = {}
         self._codes = {c: _Codes() for c in TEXT}
+        self._assembled: tuple | None = None     # (blocks list, how many, {column: codes or values})
 
     def ops(self, request: int, task: str, op_point: int, oc, phase_t0: np.ndarray, prefetch: bool,
             key: str | None = None, units: np.ndarray | None = None) -> None:
@@ -116,8 +117,16 @@ class EngineLedgerBuilder(LedgerBuilder):
         if not self.blocks:
             return super().columns()
         codes = self._codes
-        parts: dict[str, list] = {c: [] for c in LEDGER_COLUMNS}
-        for b in self.blocks:
+        # the blocks already assembled by an earlier call (the same list, grown since): kept as one array
+        # per column, so a second call (the leakage rows added) assembles only the new blocks
+        done = self._assembled
+        if done is not None and done[0] is self.blocks and done[1] <= len(self.blocks):
+            parts: dict[str, list] = {c: [done[2][c]] for c in LEDGER_COLUMNS}
+            new = self.blocks[done[1]:]
+        else:
+            parts = {c: [] for c in LEDGER_COLUMNS}
+            new = self.blocks
+        for b in new:
             if type(b) is _OpBlock:
                 t = self._template(b.tkey)
                 n = len(t.energy)
@@ -146,8 +155,12 @@ class EngineLedgerBuilder(LedgerBuilder):
                 for c in TEXT:
                     parts[c].append(codes[c].encode(np.asarray(b[c])[keep].tolist()))
         out = {}
+        joined = {c: np.concatenate(parts[c]) for c in LEDGER_COLUMNS}
+        for col in joined.values():      # shared by this call's columns and the next call: read-only
+            col.flags.writeable = False
+        self._assembled = (self.blocks, len(self.blocks), joined)
         for c in LEDGER_COLUMNS:
-            col = np.concatenate(parts[c])
+            col = joined[c]
             if c in TEXT:
                 values = codes[c].values
                 if text == "category":      # categories sorted, as simulator.results.ledger.categorical

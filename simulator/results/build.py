@@ -175,9 +175,10 @@ class LedgerBuilder:
             self._block(request=-1, task="", component=comps, category=idle_cat, energy_J=energy,
                         bytes=np.zeros(C), start_s=np.full(C, s), end_s=np.full(C, e))
 
-    def columns(self) -> dict[str, np.ndarray]:
+    def columns(self, text: str | None = None) -> dict[str, np.ndarray]:
         """The ledger as numpy columns (:data:`LEDGER_COLUMNS`), rows with no energy and no bytes dropped
-        (compute rows are kept: they place the op in time)."""
+        (compute rows are kept: they place the op in time). ``text``: ignored here (text columns are object
+        arrays); the engine's builder can return them as pandas Categoricals."""
         if not self.blocks:
             return {c: np.zeros(0, dtype=object if c in _TEXT else float) for c in LEDGER_COLUMNS}
         cols = {c: np.concatenate([b[c] for b in self.blocks]) for c in LEDGER_COLUMNS}
