@@ -111,3 +111,16 @@ def test_slot_grants_in_order_and_a_new_request_does_not_jump_the_queue():
         env.process(user(name, hold))
     env.run()
     assert order == [("a", 0.0), ("b", 1.0), ("c", 2.0)]
+
+
+def test_auto_falls_back_to_simpy_without_numba_and_compiled_says_what_is_missing(monkeypatch):
+    workload = ht.make_workload(("t0", "t1"), streams.fixed(["t0", "t1", "t0"], 0.0))
+    platform = ht.make_platform()
+    prepared = prepare(workload, platform)
+    simpy_run = simulate(workload, platform, prepared=prepared, max_in_flight=2, engine="simpy")
+    monkeypatch.setattr(discrete_event, "COMPILED_ABOVE_OPS", 0)
+    monkeypatch.setattr(discrete_event, "_numba_available", lambda: False)
+    auto = simulate(workload, platform, prepared=prepared, max_in_flight=2)
+    assert auto.meta["events"] == simpy_run.meta["events"]       # SimPy's count: it ran SimPy
+    with pytest.raises(SimulationConfigError, match="engine: compiled needs numba"):
+        simulate(workload, platform, prepared=prepared, max_in_flight=2, engine="compiled")

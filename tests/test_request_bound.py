@@ -30,3 +30,20 @@ def test_streams_refuse_more_than_the_bound_and_accept_it():
     with pytest.raises(SimulationConfigError, match="scenario.requests"):
         streams.round_robin(["a"], MAX_REQUESTS + 1, 0.1)
     assert streams.check_count(MAX_REQUESTS) == MAX_REQUESTS
+
+
+def test_a_contended_study_above_the_event_bound_is_one_line(tmp_path, capsys, monkeypatch):
+    """``max_in_flight > 1`` simulates every event and keeps every transfer: a stream of more ops than
+    ``MAX_EVENT_OPS`` is a one-line error naming the study, the field, the count and the way out."""
+    from simulator.engine import discrete_event
+
+    monkeypatch.setattr(discrete_event, "MAX_EVENT_OPS", 1000)
+    path = tmp_path / "contended.yaml"
+    path.write_text("model: albert-base-v2\nlayers: 1\nhidden: 64\nseq_len: 8\ntasks: [a, b]\n"
+                    "platforms: [edge-sram]\nscenario:\n  requests: 40\n  max_in_flight: 2\n")
+    assert cli.main(["run", str(path), "-o", str(tmp_path / "out"), "--no-progress", "--jobs", "1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"hetsim: error: {path}: scenario.requests: 40 requests")
+    assert "expected at most 1,000 ops" in err[0] and "max_in_flight: 1" in err[0]
+    monkeypatch.setattr(discrete_event, "MAX_EVENT_OPS", 10**9)
+    assert cli.main(["run", str(path), "-o", str(tmp_path / "out"), "--no-progress", "--jobs", "1"]) == 0

@@ -556,6 +556,19 @@ def check_options(platform, max_in_flight: int, prefetch_depth: int | None) -> i
 #: (~10 µs per op, benchmarks/bench_scale.py).
 COMPILED_ABOVE_OPS = 100_000
 ENGINES = ("auto", "compiled", "simpy")
+#: The most ops a stream simulated event by event (``max_in_flight > 1`` or ``replay=False``) may run: its
+#: ledger keeps every transfer (~8 rows per op) and its tables are computed from them, ~1.6 kB per op at
+#: the peak (benchmarks/bench_scale.py: 0.55 MB per adapter-ALBERT request), so 5,000,000 ops is ~8 GB.
+MAX_EVENT_OPS = 5_000_000
+
+
+def _numba_available() -> bool:
+    """True when numba imports (the compiled event loop can run)."""
+    try:
+        import numba  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def simulate(workload, platform, *, placement=None, prepared: Prepared | None = None, seed: int = 0,
@@ -582,9 +595,20 @@ def simulate(workload, platform, *, placement=None, prepared: Prepared | None = 
         return run_replay(workload, platform, placement=placement, prepared=prepared, seed=seed,
                           prefetch_depth=depth)
     prepared = prepared if prepared is not None else prepare(workload, platform, placement)
+    n_ops = {key: prepared.arrays(key).n_ops for key in {r.key for r in workload.stream}}
+    ops = sum(n_ops[r.key] for r in workload.stream)
+    if ops > MAX_EVENT_OPS:
+        n = len(workload.stream)
+        raise SimulationConfigError(
+            f"scenario.requests: {n:,} requests of {ops / n:,.0f} ops on average, {ops:,} ops to simulate event by "
+            f"event (max_in_flight {max_in_flight}: every transfer is kept, ~1.6 kB per op); expected at most "
+            f"{MAX_EVENT_OPS:,} ops: fewer requests, or max_in_flight: 1 (each request shape simulated once and "
+            "replayed, up to 10,000,000 requests)")
     if engine == "auto":
-        ops = sum(prepared.arrays(r.key).n_ops for r in workload.stream)
-        engine = "compiled" if ops > COMPILED_ABOVE_OPS else "simpy"
+        engine = "compiled" if ops > COMPILED_ABOVE_OPS and _numba_available() else "simpy"
+    elif engine == "compiled" and not _numba_available():
+        raise SimulationConfigError("engine: compiled needs numba, which is not installed; expected "
+                                    "`pip install numba==0.68.1` (a dependency of hetsim), or engine: simpy")
     return run_events(workload, platform, prepared, max_in_flight, depth, seed,
                       engine=None if engine == "compiled" else _Engine)
 
