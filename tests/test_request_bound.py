@@ -47,3 +47,5 @@ def test_a_contended_study_above_the_event_bound_is_one_line(tmp_path, capsys, m
     assert "expected at most 1,000 ops" in err[0] and "max_in_flight: 1" in err[0]
     monkeypatch.setattr(discrete_event, "MAX_EVENT_OPS", 10**9)
     assert cli.main(["run", str(path), "-o", str(tmp_path / "out"), "--no-progress", "--jobs", "1"]) == 0
+    assert "40 requests (2 in flight at once)" in capsys.readouterr().out.splitlines()[0]
+    assert "2 requests in flight at once" in (tmp_path / "out" / "report.md").read_text()

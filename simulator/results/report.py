@@ -254,7 +254,9 @@ def write_report(results: dict[str, Any], config: Any, path: Path,
         f"- scenario: {sc.stream}, {first.n_requests} requests, seed {sc.seed}"
         + (f", mean rate {sc.rate:g} Hz, switch probability {sc.switch_probability:g}" if sc.stream == "poisson"
            else f", period {sc.period * 1e3:g} ms")
-        + f"; {int(first.requests['switch'].sum())} task switches",
+        + f"; {int(first.requests['switch'].sum())} task switches"
+        + (f"; {sc.max_in_flight} requests in flight at once (contending for memories and units)"
+           if sc.max_in_flight > 1 else ""),
         f"- evaluator: {config.evaluator}",
         "",
         "## Comparison",

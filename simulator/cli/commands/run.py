@@ -87,7 +87,9 @@ def run(args: argparse.Namespace) -> int:
         what = (f"{config.model} ({config.adapter})" if config.generation is None
                 else workload_summary(config))
         print(f"study {config.name}: {what}, tasks {', '.join(config.tasks)}; "
-              f"{first.n_requests} requests, {int(first.requests['switch'].sum())} of them load another "
+              f"{first.n_requests} requests"
+              + (f" ({config.scenario.max_in_flight} in flight at once)" if config.scenario.max_in_flight > 1 else "")
+              + f", {int(first.requests['switch'].sum())} of them load another "
               f"task; traced (or loaded from the trace cache) and simulated ({config.evaluator}) in "
               f"{simulated:.1f} s")
         print()
