@@ -236,7 +236,9 @@ def test_save_refuses_a_folder_of_other_files_and_an_earlier_save_without_overwr
 @given(runs())
 def test_perfetto_events_carry_all_non_leakage_energy(tmp_path_factory, result):
     path = result.to_perfetto(tmp_path_factory.mktemp("p") / "t.json")
-    events = json.loads(path.read_text())["traceEvents"]
+    text = path.read_text()
+    assert json.dumps(json.loads(text)) == text    # written from templates: exactly what json.dumps writes
+    events = json.loads(text)["traceEvents"]
     spans = [e for e in events if e["ph"] == "X" and e["tid"] != 0]
     assert all(e["ph"] in ("X", "M", "C") for e in events)
     counter = [e for e in events if e["ph"] == "C"]
