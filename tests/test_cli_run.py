@@ -13,6 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from simulator.cli import main as cli
+from simulator.processes import can_fork
 from simulator.results import plots, report
 from simulator.results.result import Result
 
@@ -148,6 +149,22 @@ def test_figures_and_report_are_written_and_readable(tmp_path):
     md = report.write_report(results, Config, tmp_path / "report.md", {"energy_breakdown": paths[:1]}).read_text()
     assert "| platform |" in md and "![Energy per inference by component]" in md and "### NVM wear" in md
     assert md.count("\n## ") >= 4
+
+
+@pytest.mark.skipif(not can_fork(), reason="needs os.fork")
+def test_formats_drawn_at_once_are_the_same_files_and_a_failure_in_the_child_is_raised(tmp_path):
+    """``concurrent=True`` (a figure worker's): the PDF drawn in a forked child beside the PNG in this
+    process gives the same bytes as one after the other; a format that fails in the child fails the call."""
+    results = _results()
+    for name, kwargs in (("energy_breakdown", {}), ("timeline", {"requests": 2})):
+        one = getattr(plots, name)(results, tmp_path / f"{name}-serial", ("png", "pdf"), **kwargs)
+        both = getattr(plots, name)(results, tmp_path / f"{name}-forked", ("png", "pdf"), concurrent=True, **kwargs)
+        assert [p.suffix for p in both] == [".png", ".pdf"]
+        for a, b in zip(one, both):
+            assert a.read_bytes() == b.read_bytes(), b.name
+    with pytest.raises(RuntimeError, match="eb.nope"):
+        plots.energy_breakdown(results, tmp_path / "eb", ("png", "nope"), concurrent=True)
+    assert (tmp_path / "eb.png").exists()   # this process's format was drawn; the child's failed
 
 
 def test_save_study_writes_everything_or_nothing(tmp_path, monkeypatch):

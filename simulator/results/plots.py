@@ -37,15 +37,54 @@ _METADATA = {"png": {"Creator": "hetsim"}, "pdf": {"Creator": "hetsim", "Creatio
 PNG_DPI = 200
 
 
-def _save(fig, stem: Path, formats: Sequence[str]) -> list[Path]:
-    """Save ``fig`` as ``stem.<fmt>`` for each format (png, pdf, svg), close it, return the paths."""
-    paths = []
-    for fmt in formats:
-        path = stem.with_suffix(f".{fmt}")
+def _save(fig, stem: Path, formats: Sequence[str], concurrent: bool = False) -> list[Path]:
+    """Save ``fig`` as ``stem.<fmt>`` for each format (png, pdf, svg), close it, return the paths.
+    ``concurrent``: every format but the first is drawn in a forked child process at the same time as
+    the first (the figure laid out once; for a worker process with a core to spare), where fork exists."""
+    from simulator.processes import Forked, can_fork
+
+    paths = [Path(stem).with_suffix(f".{fmt}") for fmt in formats]
+
+    def write(path: Path, fmt: str) -> None:
         fig.savefig(path, dpi=PNG_DPI if fmt == "png" else None, metadata=_METADATA.get(fmt, {}))
-        paths.append(path)
-    plt.close(fig)
+
+    jobs = list(zip(paths, formats))
+    here = 1 if concurrent and can_fork() else len(jobs)          # the formats drawn in this process
+    children = [Forked(lambda p=p, f=f: write(p, f), f"writing {p.name}") for p, f in jobs[here:]]
+    failed: list[RuntimeError] = []
+    try:
+        for path, fmt in jobs[:here]:
+            write(path, fmt)
+    finally:
+        for child in children:
+            try:
+                child.wait()
+            except RuntimeError as exc:
+                failed.append(exc)
+        plt.close(fig)
+    if failed:
+        raise failed[0]
     return paths
+
+
+def warm_up() -> None:
+    """Load what drawing the figures needs once in this process: the PNG and PDF backends and the PDF
+    font subsetter (imported), the fonts and their glyphs (a small figure with text drawn into memory).
+    For a process about to fork figure workers (``hetsim run`` does it while its platforms simulate):
+    they inherit it instead of each paying for it. Writes nothing."""
+    import importlib
+    import io
+
+    for module in ("matplotlib.backends.backend_pdf", "matplotlib.backends._backend_pdf_ps", "fontTools.subset",
+                   "PIL.PngImagePlugin"):
+        importlib.import_module(module)
+    with plt.rc_context(STYLE):
+        fig, ax = plt.subplots(figsize=(2.0, 1.5))
+        ax.plot([0, 1], [0, 1])
+        ax.set_title("warm-up 0123456789 (µJ, ms)")
+        ax.legend(handles=[Patch(color=OKABE_ITO[0], label="compute")], frameon=False)
+        fig.savefig(io.BytesIO(), format="png", dpi=PNG_DPI, metadata=_METADATA["png"])
+        plt.close(fig)
 
 
 def _component_label(component: str, results: dict[str, Any]) -> str:
@@ -87,10 +126,11 @@ def breakdown_data(results: dict[str, Any]) -> tuple[list[str], dict[str, np.nda
     return components, dynamic, static
 
 
-def energy_breakdown(results: dict[str, Any], stem: Path, formats: Sequence[str] = ("png", "pdf")) -> list[Path]:
+def energy_breakdown(results: dict[str, Any], stem: Path, formats: Sequence[str] = ("png", "pdf"), *,
+                     concurrent: bool = False) -> list[Path]:
     """Stacked bars, one per platform, of energy per inference (µJ or mJ) by memory and compute unit; each
     component's leakage is the hatched part of its colour; a black tick marks each platform's lower bound.
-    Writes ``stem.<fmt>``; returns the paths."""
+    Writes ``stem.<fmt>`` (``concurrent``: see :func:`_save`); returns the paths."""
     from simulator.results.report import energy_unit
 
     components, dynamic, static = breakdown_data(results)
@@ -134,7 +174,7 @@ def energy_breakdown(results: dict[str, Any], stem: Path, formats: Sequence[str]
         ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
         ax.yaxis.grid(True, linewidth=0.3, alpha=0.6)
         ax.set_axisbelow(True)
-        return _save(fig, Path(stem), formats)
+        return _save(fig, Path(stem), formats, concurrent)
 
 
 def timeline_window(requests, count: int) -> list[int]:
@@ -147,11 +187,11 @@ def timeline_window(requests, count: int) -> list[int]:
 
 
 def timeline(results: dict[str, Any], stem: Path, formats: Sequence[str] = ("png", "pdf"), *,
-             requests: int = 4) -> list[Path]:
+             requests: int = 4, concurrent: bool = False) -> list[Path]:
     """One panel per platform: the busy intervals of each component (lanes) during ``requests``
     consecutive requests, coloured by ledger category (leakage and refresh, which only mark time passing,
     are left out), with idle gaps between requests removed (the x axis is service time, ms). Writes
-    ``stem.<fmt>``; returns the paths."""
+    ``stem.<fmt>`` (``concurrent``: see :func:`_save`); returns the paths."""
     keys = list(results)
     with plt.rc_context(STYLE):
         lanes_per = [_timeline_lanes(results[k], requests) for k in keys]
@@ -160,9 +200,9 @@ def timeline(results: dict[str, Any], stem: Path, formats: Sequence[str] = ("png
                                  gridspec_kw={"height_ratios": heights}, squeeze=False)
         used: set[str] = set()
         for ax, key, (lanes, bars, marks) in zip(axes[:, 0], keys, lanes_per):
-            for (lane, cat), spans in bars.items():
-                _bars(ax, spans, lanes.index(lane) - 0.4, 0.8, CATEGORY_COLOURS.get(cat, "#999999"))
-                used.add(cat)
+            _bars(ax, [(spans, lanes.index(lane) - 0.4, 0.8, CATEGORY_COLOURS.get(cat, "#999999"))
+                       for (lane, cat), spans in bars.items()])
+            used.update(cat for _, cat in bars)
             for x0, label in marks:
                 ax.axvline(x0, color="#000000", linewidth=0.6, linestyle="--")
                 ax.annotate(label, (x0, 0.99), xycoords=("data", "axes fraction"), fontsize=7, xytext=(2, 0),
@@ -176,24 +216,35 @@ def timeline(results: dict[str, Any], stem: Path, formats: Sequence[str] = ("png
                             if c in used], loc="upper center", ncol=min(7, max(1, len(used))),
                    bbox_to_anchor=(0.5, 1.0), frameon=False)
         fig.tight_layout(rect=(0, 0, 1, 0.97))
-        return _save(fig, Path(stem), formats)
+        return _save(fig, Path(stem), formats, concurrent)
 
 
-def _bars(ax, spans: Sequence[tuple[float, float]], y: float, height: float, colour: str) -> None:
-    """``ax.broken_barh(spans, (y, height))`` without its per-rectangle unit conversion (thousands of bars):
-    one rasterized PolyCollection (a raster inside a vector PDF) built from the vertices at once."""
-    xw = np.asarray(spans, dtype=float).reshape(-1, 2)
-    x0, x1 = xw[:, 0], xw[:, 0] + xw[:, 1]
-    y0, y1 = np.full(len(xw), y), np.full(len(xw), y + height)
-    verts = np.stack([np.column_stack(p) for p in ((x0, y0), (x0, y1), (x1, y1), (x1, y0))], axis=1)
-    ax.add_collection(PolyCollection(verts, facecolors=colour, linewidth=0, rasterized=True), autolim=False)
-    if len(xw):
-        ax.update_datalim([(float(x0.min()), y), (float(x1.max()), y + height)])
-        ax._request_autoscale_view()
+def _bars(ax, groups: Sequence[tuple[np.ndarray, float, float, str]]) -> None:
+    """For each (spans, y, height, colour) of ``groups``, ``ax.broken_barh(spans, (y, height), color=colour)``
+    without its per-rectangle unit conversion (thousands of bars): one rasterized PolyCollection (a raster
+    inside a vector PDF) of every group's rectangles, built from the vertices at once and painted in the
+    order of ``groups`` (as one collection per group would be). ``spans``: (start, width) rows."""
+    verts, colours, corners = [], [], []
+    for spans, y, height, colour in groups:
+        xw = np.asarray(spans, dtype=float).reshape(-1, 2)
+        if not len(xw):
+            continue
+        x0, x1 = xw[:, 0], xw[:, 0] + xw[:, 1]
+        y0, y1 = np.full(len(xw), y), np.full(len(xw), y + height)
+        verts.append(np.stack([np.column_stack(p) for p in ((x0, y0), (x0, y1), (x1, y1), (x1, y0))], axis=1))
+        colours += [colour] * len(xw)
+        corners += [(float(x0.min()), y), (float(x1.max()), y + height)]
+    if not verts:
+        return
+    ax.add_collection(PolyCollection(np.concatenate(verts), facecolors=colours, linewidth=0, rasterized=True),
+                      autolim=False)
+    ax.update_datalim(corners)
+    ax._request_autoscale_view()
 
 
 def _timeline_lanes(result: Any, count: int):
-    """(lanes, {(lane, category): [(x0, width) ms]}, [(x, "task [switch]") request starts]) of a result."""
+    """(lanes, {(lane, category): (start, width) rows, ms}, [(x, "task [switch]") request starts]) of a
+    result."""
     req = result.requests.reset_index(drop=True)
     picked = req.iloc[timeline_window(req, count)]
     from simulator.results.tables import STATIC_CATEGORIES
@@ -210,7 +261,7 @@ def _timeline_lanes(result: Any, count: int):
     lanes = [c for c in [*units, *getattr(result.platform, "memories", {})]
              if c in set(rows["component"])] + sorted(set(rows["component"]) - set(units)
                                                       - set(getattr(result.platform, "memories", {})))
-    bars: dict[tuple[str, str], list[tuple[float, float]]] = {}
+    bars: dict[tuple[str, str], np.ndarray] = {}
     start = (rows["start_s"] + rows["request"].map(shift)).to_numpy() * 1e3
     width = np.maximum((rows["end_s"] - rows["start_s"]).to_numpy() * 1e3, 0.0)
     tolerance = offset * 1e3 * 1e-4  # gaps below 0.01 % of the window are invisible: merge across them
@@ -219,30 +270,30 @@ def _timeline_lanes(result: Any, count: int):
     return lanes, bars, marks
 
 
-def merge_spans(starts: np.ndarray, widths: np.ndarray, tolerance: float = 0.0) -> list[tuple[float, float]]:
-    """The union of the intervals ``[start, start + width]`` as sorted (start, width) pairs, joining
-    intervals separated by at most ``tolerance`` (same unit as the inputs)."""
+def merge_spans(starts: np.ndarray, widths: np.ndarray, tolerance: float = 0.0) -> np.ndarray:
+    """The union of the intervals ``[start, start + width]`` as sorted (start, width) rows of an (n, 2)
+    array, joining intervals separated by at most ``tolerance`` (same unit as the inputs)."""
     if len(starts) == 0:
-        return []
+        return np.empty((0, 2))
     order = np.argsort(starts, kind="stable")
     s, e = np.asarray(starts, float)[order], (np.asarray(starts, float) + np.asarray(widths, float))[order]
     reach = np.maximum.accumulate(e)
     new = np.concatenate([[True], s[1:] > reach[:-1] + tolerance])
     first = np.flatnonzero(new)
     last = np.concatenate([first[1:], [len(s)]]) - 1
-    return [(float(s[a]), float(reach[b] - s[a])) for a, b in zip(first, last)]
+    return np.column_stack([s[first], reach[last] - s[first]])
 
 
 #: Line style of each configuration of the energy-vs-latency-target figure (EdgeBERT's comparison).
 TARGET_STYLES = {"no early exit": ("-", "s"), "early exit": ("--", "o"), "early exit + DVFS": ("-", "^")}
 
 
-def energy_vs_latency_target(results: dict[str, Any], stem: Path,
-                             formats: Sequence[str] = ("png", "pdf")) -> list[Path]:
+def energy_vs_latency_target(results: dict[str, Any], stem: Path, formats: Sequence[str] = ("png", "pdf"), *,
+                             concurrent: bool = False) -> list[Path]:
     """EdgeBERT's figure: energy per inference (µJ or mJ) against the latency target (ms), one panel per
     platform, one line per configuration (no early exit, early exit, early exit + DVFS) from each
     result's ``meta["dvfs_curve"]``; a hollow marker is a target some requests miss. [] when no result
-    has a curve."""
+    has a curve. ``concurrent``: see :func:`_save`."""
     curves = {k: r.meta["dvfs_curve"] for k, r in results.items() if r.meta.get("dvfs_curve") is not None}
     if not curves:
         return []
@@ -270,4 +321,4 @@ def energy_vs_latency_target(results: dict[str, Any], stem: Path,
             ax.set_ylim(bottom=0)
         axes[0][0].set_ylabel(f"energy per inference ({symbol})")
         axes[0][-1].legend(loc="best", frameon=False, title="hollow: targets missed")
-        return _save(fig, stem, formats)
+        return _save(fig, stem, formats, concurrent)

@@ -25,7 +25,7 @@ import shutil
 import sys
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Callable, Literal
 
 import yaml
 from pydantic import (BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_serializer,
@@ -593,28 +593,10 @@ def _simulate_entry(index: int) -> tuple[str, Any, float, float, float]:
     return entry.key, result, t1 - t0, t2 - t1, t3 - t2
 
 
-def _die_with_parent() -> None:
-    """Make this worker process end when the hetsim process that forked it dies (Linux ``prctl``
-    PR_SET_PDEATHSIG): a SIGKILLed ``hetsim run`` must not leave workers behind that keep its output pipe
-    open or keep drawing into a folder nobody will commit. Elsewhere a no-op."""
-    import ctypes
-    import os
-    import signal
-    import sys
-
-    if not sys.platform.startswith("linux"):
-        return
-    parent = os.getppid()
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL))  # 1 = PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        return
-    if os.getppid() != parent:  # the parent died before the request took effect
-        os._exit(1)
-
-
 def _init_worker() -> None:
-    _die_with_parent()
+    from simulator.processes import die_with_parent
+
+    die_with_parent()
     _JOB["worker"] = True
 
 
@@ -626,7 +608,8 @@ def default_jobs(n: int) -> int:
 
 
 def run_study(config: StudyConfig, progress: bool = True, *, jobs: int | None = None,
-              timings: dict[str, float] | None = None, tables: bool = False) -> dict[str, Any]:
+              timings: dict[str, float] | None = None, tables: bool = False,
+              while_simulating: Callable[[], Any] | None = None) -> dict[str, Any]:
     """Simulate the study on each platform; returns ``{platform key: Result}`` in the study's order.
 
     The traces and the request stream are built once and shared by all platforms (same seed, same
@@ -638,7 +621,10 @@ def run_study(config: StudyConfig, progress: bool = True, *, jobs: int | None = 
     ``simulation`` (both summed over platforms), ``tables`` (with ``tables``, summed likewise) and the
     wall time of all three (``simulation_wall``).
     ``tables``: also compute each result's summary and tables (:meth:`Result.compute_tables`) where it
-    was simulated, so that they are computed in parallel and :func:`save_study` only writes them."""
+    was simulated, so that they are computed in parallel and :func:`save_study` only writes them.
+    ``while_simulating``: called in this process once the platforms' worker processes run (work their
+    simulation hides, e.g. :func:`simulator.results.plots.warm_up` before the figures); not called when
+    the platforms run in this process."""
     import multiprocessing
     import time
     from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -683,6 +669,8 @@ def run_study(config: StudyConfig, progress: bool = True, *, jobs: int | None = 
             with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("fork"),
                                      initializer=_init_worker) as pool:
                 futures = {pool.submit(_simulate_entry, i): i for i in range(n)}
+                if while_simulating is not None:     # the workers are forked: this process is free
+                    while_simulating()
                 for future in as_completed(futures):
                     key, result, p, s, tab = future.result()
                     if result.workload is None:
@@ -765,8 +753,12 @@ def _draw_figures(results: dict[str, Any], config: StudyConfig, folder: Path, jo
         return {name: (lambda fn=fn, a=a, k=k: fn(*a, **k)) for name, (fn, a, k) in work.items()}
     _FIGURES.clear()
     _FIGURES.update(work)
+    from simulator.processes import die_with_parent
+
+    for _, _, kwargs in work.values():   # a worker draws its figure's formats at once (PNG beside PDF)
+        kwargs["concurrent"] = True
     pool = ProcessPoolExecutor(max_workers=min(jobs, len(work)), mp_context=multiprocessing.get_context("fork"),
-                               initializer=_die_with_parent)
+                               initializer=die_with_parent)
     futures = {name: pool.submit(_draw, name) for name in work}
     pool.shutdown(wait=False)
 

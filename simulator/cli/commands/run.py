@@ -81,7 +81,8 @@ def run(args: argparse.Namespace) -> int:
                       need_bytes=need_bytes(config)) as claimed:
         started = time.perf_counter()
         timings: dict[str, float] = {}
-        results = run_study(config, progress=not args.no_progress, jobs=args.jobs, timings=timings, tables=True)
+        results = run_study(config, progress=not args.no_progress, jobs=args.jobs, timings=timings, tables=True,
+                            while_simulating=_warm_up_figures if config.outputs.figures else None)
         simulated = time.perf_counter() - started
         first = next(iter(results.values()))
         what = (f"{config.model} ({config.adapter})" if config.generation is None
@@ -107,6 +108,14 @@ def run(args: argparse.Namespace) -> int:
     print(time_line(timings, time.perf_counter() - started))
     sys.stdout.flush()
     return 0
+
+
+def _warm_up_figures() -> None:
+    """Import the figure modules and load their fonts while the platforms simulate: the figure workers
+    forked afterwards inherit them (:func:`simulator.results.plots.warm_up`)."""
+    from simulator.results import plots
+
+    plots.warm_up()
 
 
 def time_line(timings: dict[str, float], total_s: float) -> str:
