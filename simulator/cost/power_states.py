@@ -263,13 +263,13 @@ class RequestPowerDown:
         out = np.zeros(self.pp.leak_W.shape)
         if not len(self.dram):
             return out
-        from simulator.cost.tables import distinct_ops, op_costs
+        from simulator.cost.tables import op_costs
 
         shape = (key, p, switch)
         if shape not in self._shapes:
             ta = self.prepared.arrays(key)
             if (key, p) not in self._ops:     # op costs are per op: once per distinct op
-                sub, _, position = distinct_ops(ta)
+                sub, _, position = self.prepared.distinct(key)
                 self._ops[(key, p)] = op_costs(sub, self.pp, p), position
             oc, position = self._ops[(key, p)]
             sc = self.switches.get(task) if switch else None

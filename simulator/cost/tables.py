@@ -111,6 +111,16 @@ class Prepared:
         return found
     units: UnitPlan | None = None             #: compute unit names (the U axis) and pools
     actions: tuple[tuple[int, str], ...] = ()  #: (unit index, action name): the A axis of ``counts``
+    #: :meth:`distinct` by request key, made on demand (like ``variants``, shared by the copies
+    #: ``dataclasses.replace`` makes with another workload or platform: the per-op arrays are the same)
+    reduced: dict[str, tuple] = field(default_factory=dict, repr=False)
+
+    def distinct(self, key: str) -> tuple[TaskArrays, np.ndarray, np.ndarray]:
+        """:func:`distinct_ops` of ``arrays(key)``, computed once per preparation (a sweep evaluates one
+        preparation for many variants and streams)."""
+        if key not in self.reduced:
+            self.reduced[key] = distinct_ops(self.arrays(key))
+        return self.reduced[key]
 
     def memory_index(self, name: str) -> int:
         """Position of memory ``name`` on the M axis."""

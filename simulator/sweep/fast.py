@@ -21,7 +21,7 @@ import pandas as pd
 
 from simulator.analytic.closed_form import take
 from simulator.cost import power_states
-from simulator.cost.tables import (Prepared, busy_power, distinct_ops, lower_bound, op_costs, unit_energy,
+from simulator.cost.tables import (Prepared, busy_power, lower_bound, op_costs, unit_energy,
                              platform_params, switch_costs)
 from simulator.results.result import CATEGORIES, DEFAULT_POWER_WINDOW_S, DYNAMIC_CATEGORIES, STATIC_CATEGORIES, \
     memory_kind
@@ -85,7 +85,7 @@ def evaluate_fast(prepared: Prepared, platforms: Sequence, *, chunk: int = 512, 
         rkey, p = key
         ta = prepared.arrays(rkey)
         if rkey not in reduced:
-            reduced[rkey] = distinct_ops(ta)[:2]
+            reduced[rkey] = prepared.distinct(rkey)[:2]
         sub, counts = reduced[rkey]
 
         def service_time(q, p, sub=sub, counts=counts):
