@@ -12,9 +12,10 @@ commit and the ratio new / old.
 2. 1,000 points that vary the workload (adapter size × tasks × request rate × technology × staging
    buffer) with warm traces: target < 60 s wall.
 3. Store size per 10,000 points.
-4. Agreement: the same points (axis values) on both sides, compared metric by metric (the earlier commit
-   evaluated a variant whose default operating point differs from its group's first variant at the first
-   one's: those rows differ).
+4. Agreement: the same points (axis values) on both sides, compared metric by metric, with the metrics
+   that moved most (the earlier commit evaluated a variant whose default operating point differs from its
+   group's first variant at the first one's: those rows differ; so do rows whose figures the model has
+   changed since, e.g. a DRAM's power-down inside requests).
 
 Traces are warmed on both sides first (not timed). Run:
 ``python benchmarks/bench_sweep.py [--workers N] [--skip-workload] [--skip-old] [--old-commit C]``.
@@ -104,6 +105,11 @@ def agreement(new_rows: Path, old_rows: Path, split: str | None = None) -> None:
     worst = np.nanmax(rel, axis=1) if len(common) else np.zeros(0)
     print(f"  agreement: {len(common):,} points on both sides; {int((worst <= 1e-9).sum()):,} equal to 1e-9 in "
           "every metric")
+    if len(common):      # which metrics moved (the model may have changed since the earlier commit)
+        per_metric = sorted(((float(np.nanmax(rel[:, j])), m) for j, m in enumerate(metrics)), reverse=True)
+        moved = [f"{m} {v:.2g}" for v, m in per_metric if v > 1e-9]
+        print(f"    largest relative difference per metric: {', '.join(moved[:6]) or 'none'}"
+              + (f" (+{len(moved) - 6} more metrics)" if len(moved) > 6 else ""))
     if split and len(common):
         groups = a.loc[common, split].to_numpy()
         for g in pd.unique(groups):
