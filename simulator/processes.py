@@ -28,35 +28,41 @@ def die_with_parent() -> None:
 
 class Forked:
     """``fn()`` running in a forked child process, which sees this process's memory as it was at the
-    fork (nothing is pickled) and returns nothing but success; :meth:`wait` raises when it failed. The
-    child dies with this process (:func:`die_with_parent`) and leaves through ``os._exit`` (no atexit
-    handlers, no flushing of buffers it shares with this process). Only where ``os.fork`` exists
-    (:func:`can_fork`)."""
+    fork (nothing is pickled) and returns nothing but success; :meth:`wait` raises when it failed, with
+    the child's error in one line (the child prints nothing: an interrupted ``hetsim run`` ends with its
+    own one line, not a child's traceback). The child dies with this process (:func:`die_with_parent`)
+    and leaves through ``os._exit`` (no atexit handlers, no flushing of buffers it shares with this
+    process). Only where ``os.fork`` exists (:func:`can_fork`)."""
 
     def __init__(self, fn: Callable[[], object], what: str):
         self.what = what
-        sys.stderr.flush()
+        read, write = os.pipe()
         self.pid = os.fork()
         if self.pid == 0:  # pragma: no cover (the child; its work is checked by the parent's wait)
             code = 1
             try:
+                os.close(read)
                 die_with_parent()
                 fn()
                 code = 0
-            except BaseException:
-                import traceback
-
-                traceback.print_exc()
-                sys.stderr.flush()
+            except KeyboardInterrupt:
+                code = 130
+            except BaseException as exc:  # noqa: BLE001 (reported to the parent, which raises it)
+                line = (str(exc).strip().splitlines() or [""])[0]
+                os.write(write, f"{type(exc).__name__}: {line}"[:400].encode("utf-8", "replace"))
             finally:
                 os._exit(code)
+        os.close(write)
+        self._errors = read
 
     def wait(self) -> None:
-        """Wait for the child; raise RuntimeError naming :attr:`what` if it did not succeed."""
+        """Wait for the child; raise RuntimeError naming :attr:`what` and the child's error if it failed."""
+        with os.fdopen(self._errors, "rb") as pipe:
+            message = pipe.read().decode("utf-8", "replace")
         _, status = os.waitpid(self.pid, 0)
         code = os.waitstatus_to_exitcode(status)
         if code != 0:
-            raise RuntimeError(f"{self.what} failed in a forked process (exit status {code})")
+            raise RuntimeError(f"{self.what} failed in a forked process: {message or f'exit status {code}'}")
 
 
 def can_fork() -> bool:
