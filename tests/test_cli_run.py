@@ -205,6 +205,37 @@ def test_merged_spans_cover_exactly_the_union(intervals):
     assert all(a + w < b for (a, w), (b, _) in zip(merged, merged[1:]))  # disjoint, sorted
 
 
+def test_timeline_removes_idle_time_only_where_nothing_is_in_service():
+    """Requests one after another are laid end to end (each gap removed); requests served at once keep
+    their overlap (they share a shift); every lane's bars are the requests' rows moved by that shift."""
+    from simulator import testing as ht
+    from simulator.engine.discrete_event import simulate
+    from simulator.prepare import streams
+
+    workload = ht.make_workload(("t0", "t1"), streams.fixed(["t0", "t1", "t0", "t1"], 1e-3))
+    platform = ht.make_platform()
+    for in_flight in (1, 2):
+        run = Result.from_run(simulate(workload.with_stream(streams.fixed(["t0", "t1", "t0"], 0.0)
+                                                            if in_flight == 2 else workload.stream),
+                                       platform, max_in_flight=in_flight))
+        req = run.requests.reset_index(drop=True)
+        lanes, bars, marks = plots._timeline_lanes(run, len(req))
+        x = np.array([m for m, _ in marks]) / 1e3
+        if in_flight == 1:     # end to end: each request starts where the previous one's service ended
+            assert np.allclose(x, np.concatenate([[0.0], np.cumsum(req["service_s"].to_numpy())[:-1]]))
+        else:                  # all arrive at once: one busy period, the real start times (from the first)
+            assert np.allclose(x, req["start_s"].to_numpy() - req["start_s"].iloc[0])
+            assert (req["start_s"].to_numpy()[1:] < req["end_s"].to_numpy()[:-1]).any()
+        total = sum(w for spans in bars.values() for _, w in spans)
+        assert total > 0 and max(a + w for spans in bars.values() for a, w in spans) <= \
+            (x[-1] + req["service_s"].max()) * 1e3 * (1 + 1e-9)
+
+
+def test_request_labels_that_would_collide_go_to_a_second_line():
+    assert plots._label_rows([(0.0, "#0 t0"), (100.0, "#1 t1"), (200.0, "#2 t0")]) == [0, 0, 0]
+    assert plots._label_rows([(0.0, "#0 t0 (switch)"), (1.0, "#1 t1"), (100.0, "#2 t0")]) == [0, 1, 0]
+
+
 def test_timeline_window_contains_the_first_switch():
     req = pd.DataFrame({"switch": [True, False, False, False, False, True, False, False]})
     window = plots.timeline_window(req, 4)

@@ -203,12 +203,14 @@ def timeline(results: dict[str, Any], stem: Path, formats: Sequence[str] = ("png
             _bars(ax, [(spans, lanes.index(lane) - 0.4, 0.8, CATEGORY_COLOURS.get(cat, "#999999"))
                        for (lane, cat), spans in bars.items()])
             used.update(cat for _, cat in bars)
-            for x0, label in marks:
+            rows = _label_rows(marks)
+            for (x0, label), row in zip(marks, rows):
                 ax.axvline(x0, color="#000000", linewidth=0.6, linestyle="--")
-                ax.annotate(label, (x0, 0.99), xycoords=("data", "axes fraction"), fontsize=7, xytext=(2, 0),
-                            textcoords="offset points", va="top")
+                ax.annotate(label, (x0, 0.99), xycoords=("data", "axes fraction"), fontsize=7,
+                            xytext=(2, -8 * row), textcoords="offset points", va="top")
             ax.set_yticks(range(len(lanes)), [lane.replace("_", " ") for lane in lanes])
-            ax.set_ylim(len(lanes) - 0.5, -1.4)  # top to bottom, headroom for the request labels
+            # top to bottom, headroom for the request labels (a second line when labels would collide)
+            ax.set_ylim(len(lanes) - 0.5, -1.4 - 0.7 * max(rows, default=0))
             ax.set_title(key, loc="left")
             ax.xaxis.grid(True, linewidth=0.3, alpha=0.6)
         axes[-1, 0].set_xlabel("service time (ms, idle gaps between requests removed)")
@@ -252,11 +254,20 @@ def _timeline_lanes(result: Any, count: int):
     rows = result.ledger_of(picked["request"].tolist())
     rows = rows[~rows["category"].isin([c for c in STATIC_CATEGORIES if c != "wakeup"])]
     rows = rows.assign(component=rows["component"].astype(object), category=rows["category"].astype(object))
+    # idle time is removed between busy periods (nothing in service); requests served at once
+    # (max_in_flight > 1) share their period's shift, so they overlap as they did
     offset, shift, marks = 0.0, {}, []
+    base = t0 = 0.0
+    period_end = -np.inf
     for r in picked.itertuples():
-        shift[r.request] = offset - r.start_s
-        marks.append((offset * 1e3, f"#{r.request} {r.task}{' (switch)' if r.switch else ''}"))
-        offset += r.end_s - r.start_s
+        if r.start_s >= period_end:          # nothing else in service: a new busy period
+            base, t0, period_end, x = offset, r.start_s, r.end_s, offset
+        else:
+            period_end = max(period_end, r.end_s)
+            x = base + (r.start_s - t0)
+        shift[r.request] = base - t0
+        marks.append((x * 1e3, f"#{r.request} {r.task}{' (switch)' if r.switch else ''}"))
+        offset = base + (period_end - t0)
     units = compute_units(result.platform)
     lanes = [c for c in [*units, *getattr(result.platform, "memories", {})]
              if c in set(rows["component"])] + sorted(set(rows["component"]) - set(units)
@@ -268,6 +279,23 @@ def _timeline_lanes(result: Any, count: int):
     for (comp, cat), idx in rows.groupby(["component", "category"], sort=False).indices.items():
         bars[(comp, cat)] = merge_spans(start[idx], width[idx], tolerance)
     return lanes, bars, marks
+
+
+def _label_rows(marks: list[tuple[float, str]], axis_fraction_per_char: float = 0.0095) -> list[int]:
+    """The line (0 or 1) of each request label at x (ms) so that neighbours do not overlap: a label goes
+    to the first line where the previous one ends before it starts (estimated width: characters x
+    ``axis_fraction_per_char`` of the x range at the figure's font size), else the first line."""
+    if not marks:
+        return []
+    xs = [x for x, _ in marks]
+    span = max(max(xs) - min(xs), 1e-12) * 1.15
+    ends = [-np.inf, -np.inf]
+    rows = []
+    for x, label in marks:
+        row = next((k for k, e in enumerate(ends) if e <= x), 0)
+        ends[row] = x + len(label) * axis_fraction_per_char * span
+        rows.append(row)
+    return rows
 
 
 def merge_spans(starts: np.ndarray, widths: np.ndarray, tolerance: float = 0.0) -> np.ndarray:
