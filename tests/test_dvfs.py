@@ -122,3 +122,21 @@ def test_fixed_and_race_to_idle(setup):
         slow = evaluate(workload.with_stream(workload.stream.with_operating_point(other)), platform,
                         prepared=prepared).requests["service_s"]
         assert (lat <= slow * (1 + 1e-12)).all()
+
+
+def test_variants_with_different_default_points_refuse_a_shared_default_and_each_runs_at_its_own():
+    """``PlatformParams`` keeps each variant's default operating point; asking for the one default of
+    variants that differ is an error (never the first variant's, the bug 8bff5c0 fixed), and
+    ``evaluate_variants`` runs each at its own (equal to evaluating it alone)."""
+    base = ht.make_platform(op_points={"nominal": (0.8, 1e9), "low": (0.6, 5e8)})
+    low = dataclasses.replace(base, default_operating_point="low")
+    pp = platform_params([base, low])
+    assert pp.default_ops.tolist() == [pp.op_points.index("nominal"), pp.op_points.index("low")]
+    with pytest.raises(ValueError, match="differ in their default operating point"):
+        pp.op_index(None)
+    assert platform_params([low, low]).op_index(None) == pp.op_points.index("low")
+    workload = ht.make_workload()
+    prepared = prepare(workload, base)
+    both = evaluate_variants(prepared, [base, low])
+    alone = evaluate_variants(prepared, [low]).iloc[0]
+    assert both.iloc[1]["energy_J"] == alone["energy_J"] and both.iloc[1]["energy_J"] != both.iloc[0]["energy_J"]

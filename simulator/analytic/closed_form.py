@@ -107,8 +107,7 @@ def evaluate_variants(prepared: Prepared, platforms: Sequence, *, chunk: int = 2
     for d in np.unique(defaults):            # one batch per default operating point, each at its own
         idx = np.flatnonzero(defaults == d)
         sub = pp if len(idx) == len(platforms) else take(pp, idx)
-        parts.append(_variants(prepared, [platforms[i] for i in idx], replace(sub, default_op=int(d)), chunk)
-                     .set_index(idx))
+        parts.append(_variants(prepared, [platforms[i] for i in idx], sub, chunk).set_index(idx))
     table = pd.concat(parts).sort_index() if len(parts) > 1 else parts[0]
     table["variant"] = np.arange(len(platforms))
     return table.reset_index(drop=True)

@@ -250,7 +250,7 @@ class PlatformParams:
     L links). Units: J/byte, s, bytes/s, W, J, Hz."""
     names: list[str]
     op_points: tuple[str, ...]
-    default_op: int
+    default_ops: np.ndarray     #: (V,) index of each variant's default operating point (P axis)
     read_J: np.ndarray          #: (V, M) J per byte read
     write_J: np.ndarray         #: (V, M) J per byte written
     read_lat: np.ndarray        #: (V, M) s per access
@@ -301,6 +301,17 @@ class PlatformParams:
     def n_variants(self) -> int:
         """V, the number of platform variants."""
         return len(self.names)
+
+    @property
+    def default_op(self) -> int:
+        """Index of the default operating point (P axis) the variants share; a ValueError when they
+        differ: evaluate them in batches of one default each (as
+        :func:`simulator.analytic.closed_form.evaluate_variants` does), never at the first one's."""
+        first = int(self.default_ops[0])
+        if (self.default_ops != first).any():
+            raise ValueError("platform variants differ in their default operating point; expected them "
+                             "split into batches of one default each")
+        return first
 
     def op_index(self, name: str | None) -> int:
         """Index of operating point ``name`` (None: the default) on the P axis."""
@@ -428,7 +439,7 @@ def platform_params(platforms: Sequence[Any], memories: Sequence[str] | None = N
     wake_lat = np.where(deep[:, :len(memories)], stack("wake_lat"), 0.0)
     return PlatformParams(
         names=[p.name for p in platforms], op_points=op_points,
-        default_op=op_points.index(first.default_operating_point),
+        default_ops=np.array([op_points.index(p.default_operating_point) for p in platforms], dtype=np.int64),
         read_J=stack("read_J"), write_J=stack("write_J"), read_lat=stack("read_lat"),
         write_lat=stack("write_lat"), read_bw=stack("read_bw"), write_bw=stack("write_bw"),
         path_bw=stack("path_bw"), path_J=stack("path_J"), links=links,
