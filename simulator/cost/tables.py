@@ -114,6 +114,9 @@ class Prepared:
     #: :meth:`distinct` by request key, made on demand (like ``variants``, shared by the copies
     #: ``dataclasses.replace`` makes with another workload or platform: the per-op arrays are the same)
     reduced: dict[str, tuple] = field(default_factory=dict, repr=False)
+    #: per task, the bytes one request writes into each tensor (:func:`simulator.results.build.tensor_writes`),
+    #: made on demand and shared the same way
+    request_writes: dict[str, list] = field(default_factory=dict, repr=False)
 
     def distinct(self, key: str) -> tuple[TaskArrays, np.ndarray, np.ndarray]:
         """:func:`distinct_ops` of ``arrays(key)``, computed once per preparation (a sweep evaluates one

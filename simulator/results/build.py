@@ -194,6 +194,37 @@ class LedgerBuilder:
 _TEXT = ("task", "module", "layer", "component", "category")
 
 
+def _request_writes(prepared, task: str, trace) -> list[tuple]:
+    """(key, role, stored size, bytes one request of ``task`` writes) per tensor it writes, key = (memory,
+    tensor, owner, task or "" for a parameter): the trace's compulsory writes, each home's share of its
+    mapping's extra writes in proportion (:func:`tensor_writes`). Computed once per preparation and task
+    (kept in ``prepared.request_writes``, shared like its other per-task caches by the copies a sweep makes
+    with another request stream)."""
+    cache = getattr(prepared, "request_writes", None)
+    if cache is not None and task in cache:
+        return cache[task]
+    homes = prepared.placement.homes(trace)
+    per_tensor: dict[int, float] = {}
+    for op in trace.ops:
+        for tid, b in trace.write_bytes(op).items():
+            per_tensor[tid] = per_tensor.get(tid, 0.0) + float(b)
+    compulsory: dict[str, float] = {}
+    for tid, b in per_tensor.items():
+        compulsory[homes[tid]] = compulsory.get(homes[tid], 0.0) + b
+    ta = prepared.tasks.get(task)
+    out = []
+    for tid, b in per_tensor.items():
+        m, t = homes[tid], trace.tensors[tid]
+        scale = 1.0
+        if ta is not None and compulsory[m] > 0:
+            scale = float(ta.writes[:, prepared.memory_index(m)].sum()) / compulsory[m]
+        key = (m, t.name, t.owner, "" if t.is_parameter else task)
+        out.append((key, t.role, float(t.stored_bytes), b * scale))
+    if cache is not None:
+        cache[task] = out
+    return out
+
+
 def tensor_writes(prepared, records: list[dict]) -> list[dict]:
     """Bytes written into each placed tensor over the run, per memory (SI: bytes).
 
@@ -216,24 +247,9 @@ def tensor_writes(prepared, records: list[dict]) -> list[dict]:
         n_req = requests.get(task, 0)
         if not n_req:
             continue
-        homes = prepared.placement.homes(trace)
-        per_tensor: dict[int, float] = {}
-        for op in trace.ops:
-            for tid, b in trace.write_bytes(op).items():
-                per_tensor[tid] = per_tensor.get(tid, 0.0) + float(b)
-        compulsory: dict[str, float] = {}
-        for tid, b in per_tensor.items():
-            compulsory[homes[tid]] = compulsory.get(homes[tid], 0.0) + b
-        ta = prepared.tasks.get(task)
-        for tid, b in per_tensor.items():
-            m, t = homes[tid], trace.tensors[tid]
-            scale = 1.0
-            if ta is not None and compulsory[m] > 0:
-                scale = float(ta.writes[:, prepared.memory_index(m)].sum()) / compulsory[m]
-            param = t.is_parameter
-            key = (m, t.name, t.owner, "" if param else task)
-            row = acc.setdefault(key, [t.role, float(t.stored_bytes), 0.0])
-            row[2] += b * scale * n_req
+        for key, role, size, per_request in _request_writes(prepared, task, trace):
+            row = acc.setdefault(key, [role, size, 0.0])
+            row[2] += per_request * n_req
     # switch loads: a memory's switch region holds one task's set at a time, so every load into it
     # (whichever task) rewrites the same cells
     table = getattr(prepared.placement, "table", None)
