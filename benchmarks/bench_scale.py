@@ -98,28 +98,22 @@ prepared = prepare(w, platform)
 envs = []
 loop = [0.0]          # CPU in the environments' run(): the event simulation without the run output
 init = simpy.Environment.__init__
+def timed(fn):       # fn, its CPU time added to loop[0]
+    def call(*a, **k):
+        c = time.process_time()
+        try:
+            return fn(*a, **k)
+        finally:
+            loop[0] += time.process_time() - c
+    return call
 def counting(self, *a, **k):
     init(self, *a, **k)
     envs.append(self)
-    run = self.run
-    def timed(*a, **k):
-        c = time.process_time()
-        try:
-            return run(*a, **k)
-        finally:
-            loop[0] += time.process_time() - c
-    self.run = timed
+    self.run = timed(self.run)
 simpy.Environment.__init__ = counting
 try:                  # the compiled event loop (this checkout): its call is the event loop
     from simulator.engine import kernel
-    inner = kernel.simulate_stream
-    def timed_kernel(*a, **k):
-        c = time.process_time()
-        try:
-            return inner(*a, **k)
-        finally:
-            loop[0] += time.process_time() - c
-    kernel.simulate_stream = timed_kernel
+    kernel.simulate_stream = timed(kernel.simulate_stream)
     simulate(workload(2)[0], platform, max_in_flight=4, engine="compiled")   # load the compiled loop (numba's cache)
     loop[0] = 0.0
 except ImportError:

@@ -56,7 +56,7 @@ def kernel_inputs(eng, stream) -> dict:
             slot_of_pool.append(-(len(multi) + 1))
             multi.append(sorted(pool))
     # plans: one per (task key, operating point) the stream uses, ops concatenated
-    plan_at: dict[tuple, int] = {}
+    plan_at: dict[tuple, tuple[int, int]] = {}     # (key, point) -> (first op in the concatenation, ops)
     plans = []
     req_plan = np.empty(len(stream), dtype=np.int64)
     req_n = np.empty(len(stream), dtype=np.int64)
@@ -64,11 +64,11 @@ def kernel_inputs(eng, stream) -> dict:
     for r_i, r in enumerate(stream):
         key = (r.key, pp.op_index(r.operating_point))
         if key not in plan_at:
-            plan_at[key] = op_count
-            plans.append((key, eng._plan(*key)))
-            op_count += plans[-1][1].n
-        req_plan[r_i] = plan_at[key]
-        req_n[r_i] = eng._plan(*key).n
+            plan = eng._plan(*key)
+            plan_at[key] = (op_count, plan.n)
+            plans.append((key, plan))
+            op_count += plan.n
+        req_plan[r_i], req_n[r_i] = plan_at[key]
     lists: dict[str, list] = {k: [] for k in ("pool", "overlap", "t_stream", "t_first", "t_overlap",
                                                "fetch", "fetch_long", "stream", "store", "store_long",
                                                "busy", "prefetch", "prefetch_long")}

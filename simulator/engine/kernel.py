@@ -460,7 +460,6 @@ def simulate_stream(
                 phases[1, o] = t0 + op_t_first[g0]
                 phases[2, o] = phases[1, o] + op_t_stream[g0]
                 at = t0 + op_t_overlap[g0]
-                n_later[pid] = 0
                 n_later[pid] = _transfers(busy_ptr[g0], busy_ptr[g0 + 1], item_res, item_dur, now, at, later[pid],
                                           ht, hq, hk, ha, hc)
                 _push(ht, hq, hk, ha, hc, now + op_t_overlap[g0], NORMAL, K_RESUME, pid)
@@ -556,7 +555,6 @@ def simulate_stream(
                 t0 = now
                 phases[2, req_off[r] + i] = t0
                 at = t0 + store_long[g0]
-                n_later[pid] = 0
                 n_later[pid] = _transfers(store_ptr[g0], store_ptr[g0 + 1], item_res, item_dur, now, at, later[pid],
                                           ht, hq, hk, ha, hc)
                 _push(ht, hq, hk, ha, hc, now + store_long[g0], NORMAL, K_RESUME, pid)
